@@ -1,0 +1,49 @@
+//! What the engine runs: an agent's handling of one input event.
+
+use async_trait::async_trait;
+
+use super::context::EventContext;
+use crate::position::Position;
+
+/// An error an action returns; the engine retries the event, then dead-letters it.
+pub type ActionError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An input event as the agent sees it: decoded JSON with its key and log position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputEvent {
+    /// The key: this agent's events of one key run in log order.
+    pub key: String,
+    /// Where the event is in the log; stable across replays.
+    pub position: Position,
+    /// The producer's payload, parsed as JSON.
+    pub payload: serde_json::Value,
+}
+
+/// An agent, as far as the engine is concerned: it handles events one at a time per key.
+///
+/// Handlers may run more than once for one event (after a crash, or when an attempt
+/// fails); everything they do outside the context must go through
+/// [`EventContext::durable`], which replays recorded results instead of calling again.
+///
+/// ```
+/// use weir_engine::{ActionError, Agent, EventContext, InputEvent};
+///
+/// /// Counts events per key and emits the running count.
+/// struct Counter;
+///
+/// #[async_trait::async_trait]
+/// impl Agent for Counter {
+///     async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+///         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
+///         ctx.set_state(&count)?;
+///         ctx.emit(&serde_json::json!({"key": event.key, "count": count}))?;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Agent: Send + Sync + 'static {
+    /// Handles one event; state changes and outputs made through `ctx` commit only if it
+    /// returns `Ok`.
+    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError>;
+}

@@ -1,0 +1,147 @@
+//! Running one micro-batch: per key in log order, keys concurrently.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use tokio::task::JoinSet;
+
+use super::agent::{Agent, InputEvent};
+use super::context::{CallScope, EventContext};
+use super::settings::EngineSettings;
+use crate::outputs::{DeadLetter, Output};
+use crate::position::Position;
+
+/// The events of one key in a batch, in log order.
+#[derive(Debug)]
+pub(crate) struct KeyEvents {
+    pub(crate) key: String,
+    pub(crate) events: Vec<(Position, Bytes)>,
+}
+
+/// What running a key's events produced.
+#[derive(Debug, Default)]
+pub(crate) struct KeyOutcome {
+    pub(crate) key: String,
+    /// `Some(new)` when the key's state changed (`Some(None)`: deleted).
+    pub(crate) new_state: Option<Option<Bytes>>,
+    pub(crate) outputs: Vec<Output>,
+    pub(crate) dead_letters: Vec<DeadLetter>,
+}
+
+/// Groups a batch's events by key, keeping log order within each key.
+pub(crate) fn group_by_key(events: Vec<(Position, crate::log::LogEvent)>) -> Vec<KeyEvents> {
+    let mut slots: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<KeyEvents> = Vec::new();
+    for (position, event) in events {
+        let slot = *slots.entry(event.key.clone()).or_insert_with(|| {
+            groups.push(KeyEvents { key: event.key.clone(), events: Vec::new() });
+            groups.len() - 1
+        });
+        groups[slot].events.push((position, event.payload));
+    }
+    groups
+}
+
+/// Runs every key's events, at most `max_concurrent_keys` keys at once, on the runtime's
+/// worker threads. Dropping the returned future aborts the keys still running.
+pub(crate) async fn run_batch(
+    agent: Arc<dyn Agent>,
+    scope: Arc<CallScope>,
+    settings: Arc<EngineSettings>,
+    groups: Vec<KeyEvents>,
+    mut states: HashMap<String, Option<Bytes>>,
+) -> Vec<KeyOutcome> {
+    let mut pending = groups.into_iter();
+    let mut running = JoinSet::new();
+    let mut outcomes = Vec::new();
+    loop {
+        while running.len() < settings.max_concurrent_keys.max(1) {
+            let Some(group) = pending.next() else { break };
+            let state = states.remove(&group.key).flatten();
+            running.spawn(run_key(agent.clone(), scope.clone(), settings.clone(), group, state));
+        }
+        match running.join_next().await {
+            Some(Ok(outcome)) => outcomes.push(outcome),
+            Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+            None => break,
+        }
+    }
+    outcomes
+}
+
+async fn run_key(
+    agent: Arc<dyn Agent>,
+    scope: Arc<CallScope>,
+    settings: Arc<EngineSettings>,
+    group: KeyEvents,
+    mut state: Option<Bytes>,
+) -> KeyOutcome {
+    let mut outcome = KeyOutcome { key: group.key.clone(), ..Default::default() };
+    for (position, payload) in group.events {
+        let dead = |reason: String, attempts: u32| DeadLetter {
+            key: group.key.clone(),
+            event: position,
+            payload: payload.clone(),
+            reason,
+            attempts,
+        };
+        if payload.len() > settings.max_event_bytes {
+            let reason = format!("event of {} bytes exceeds max_event_bytes={}", payload.len(), settings.max_event_bytes);
+            outcome.dead_letters.push(dead(reason, 0));
+            continue;
+        }
+        let decoded = match serde_json::from_slice(&payload) {
+            Ok(value) => value,
+            Err(e) => {
+                outcome.dead_letters.push(dead(format!("payload is not JSON: {e}"), 0));
+                continue;
+            }
+        };
+        let event = InputEvent { key: group.key.clone(), position, payload: decoded };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut ctx = EventContext::new(scope.clone(), group.key.clone(), position, state.clone());
+            let result = AssertUnwindSafe(agent.on_event(&event, &mut ctx)).catch_unwind().await;
+            let error = match result {
+                Ok(Ok(())) => {
+                    let (new_state, outputs) = ctx.finish();
+                    if let Some(new_state) = new_state {
+                        state = new_state.clone();
+                        outcome.new_state = Some(new_state);
+                    }
+                    let outputs = outputs.into_iter().enumerate();
+                    outcome.outputs.extend(outputs.map(|(i, payload)| Output {
+                        key: group.key.clone(),
+                        event: position,
+                        index: i as u32,
+                        payload,
+                    }));
+                    break;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => format!("action panicked: {}", panic_message(&panic)),
+            };
+            if attempt >= settings.max_attempts.max(1) {
+                tracing::warn!(key = %group.key, %position, attempts = attempt, error = %error, "dead-lettering event");
+                outcome.dead_letters.push(dead(format!("actions failed after {attempt} attempts: {error}"), attempt));
+                break;
+            }
+            tracing::debug!(key = %group.key, %position, attempt, error = %error, "retrying event");
+            let backoff = settings.retry_backoff_ms.saturating_mul(1 << (attempt - 1).min(16));
+            tokio::time::sleep(EngineSettings::ms(backoff)).await;
+        }
+    }
+    outcome
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into())
+}

@@ -1,0 +1,271 @@
+//! One invocation's hold on one partition: claim, pull, run, commit, compact.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::Shared;
+use super::batch::{group_by_key, run_batch};
+use super::context::CallScope;
+use crate::error::{Error, Result};
+use crate::journal::{self, CallId, Journal, JournalEntry};
+use crate::log::{LogEvent, Segment};
+use crate::manifest::{CommitKind, FileRef, Manifest, PartitionDir, Writer};
+use crate::outputs;
+use crate::position::Position;
+use crate::state;
+
+/// What one micro-batch did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchReport {
+    /// Input events processed (0: the partition was caught up; nothing was committed).
+    pub events: usize,
+    /// Distinct keys among them.
+    pub keys: usize,
+    /// Outputs committed.
+    pub outputs: usize,
+    /// Dead letters committed.
+    pub dead_letters: usize,
+    /// The batch's manifest, if it committed one.
+    pub seq: Option<u64>,
+    /// The position after the batch.
+    pub position: Position,
+    /// Time from the end of the actions to the commit: writing files and the manifest.
+    pub commit_latency: Duration,
+}
+
+/// An invocation's claim on a partition. Created by [`Engine::claim`](super::Engine::claim).
+#[derive(Debug)]
+pub struct PartitionProcessor {
+    shared: Arc<Shared>,
+    dir: PartitionDir,
+    head: Manifest,
+    writer: Writer,
+    /// When this invocation last knew its head to be the head of the chain.
+    head_seen_ms: u64,
+    segment: Option<(u64, Arc<Segment>)>,
+    /// The first batch after a claim replays whatever earlier attempts journaled.
+    replay_from_storage: bool,
+    carried: HashMap<CallId, JournalEntry>,
+}
+
+impl PartitionProcessor {
+    /// Claims `partition`, fencing every older invocation.
+    pub(crate) async fn claim(shared: Arc<Shared>, partition: u32) -> Result<Self> {
+        let dir = PartitionDir::new(shared.log.storage().clone(), &shared.agent_name, partition)?;
+        if partition >= shared.log.partitions() {
+            return Err(Error::InvalidInput(format!("partition {partition} out of range: the log has {}", shared.log.partitions())));
+        }
+        let now = shared.clock.now_ms();
+        let latest = dir.latest(None).await?.unwrap_or_else(Manifest::genesis);
+        let writer = Writer { epoch: latest.seq + 1, nonce: format!("{:016x}", fastrand::u64(..)) };
+        let claim = latest.successor(writer.clone(), CommitKind::Claim, now);
+        if !dir.commit(&claim).await? {
+            return Err(Error::Fenced { partition, seq: claim.seq });
+        }
+        tracing::debug!(partition, seq = claim.seq, nonce = %writer.nonce, "claimed partition");
+        Ok(PartitionProcessor {
+            shared,
+            dir,
+            head: claim,
+            writer,
+            head_seen_ms: now,
+            segment: None,
+            replay_from_storage: true,
+            carried: HashMap::new(),
+        })
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> u32 {
+        self.dir.partition()
+    }
+
+    /// The last manifest this invocation committed.
+    pub fn head(&self) -> &Manifest {
+        &self.head
+    }
+
+    /// Pulls the next micro-batch, runs it and commits it. A batch of zero events means the
+    /// partition is caught up; nothing is committed then.
+    pub async fn process_batch(&mut self) -> Result<BatchReport> {
+        let (events, next) = self.pull().await?;
+        if events.is_empty() {
+            return Ok(BatchReport { position: self.head.position, ..Default::default() });
+        }
+        let settings = self.shared.settings.clone();
+        let replayed = if std::mem::take(&mut self.replay_from_storage) {
+            journal::load(&self.dir, self.head.position).await?
+        } else {
+            std::mem::take(&mut self.carried)
+        };
+        let journal = Journal::start(
+            self.dir.clone(),
+            self.head.position,
+            self.writer.nonce.clone(),
+            Duration::from_millis(settings.journal_flush_window_ms),
+            replayed,
+        );
+        let scope = Arc::new(CallScope {
+            journal: journal.clone(),
+            key_prefix: format!("{}\0{}\0{}", self.dir.storage().root(), self.shared.agent_name, self.partition()),
+            counts: self.shared.counts.clone(),
+        });
+        let event_count = events.len();
+        let groups = group_by_key(events);
+        let keys: Vec<String> = groups.iter().map(|g| g.key.clone()).collect();
+        let states = state::read_snapshots(&self.dir, &self.head.runs, &keys, &self.shared.cache).await?;
+        let outcomes = run_batch(self.shared.agent.clone(), scope, settings, groups, states).await;
+
+        let started = Instant::now();
+        let mut state_updates = BTreeMap::new();
+        let (mut outputs, mut dead_letters) = (Vec::new(), Vec::new());
+        for outcome in outcomes {
+            if let Some(new_state) = outcome.new_state {
+                state_updates.insert(outcome.key, new_state);
+            }
+            outputs.extend(outcome.outputs);
+            dead_letters.extend(outcome.dead_letters);
+        }
+        outputs.sort_by_key(|o| (o.event, o.index));
+        dead_letters.sort_by_key(|d| d.event);
+        let carry = journal.entries_from(next);
+        drop(journal);
+
+        let now = self.shared.clock.now_ms();
+        let mut manifest = self.head.successor(self.writer.clone(), CommitKind::Batch, now);
+        let (seq, nonce, partition) = (manifest.seq, self.writer.nonce.clone(), self.partition());
+        manifest.position = next;
+        manifest.totals.events += event_count as u64;
+        manifest.totals.outputs += outputs.len() as u64;
+        manifest.totals.dead_letters += dead_letters.len() as u64;
+        let mut writes: Vec<(String, Bytes)> = Vec::new();
+        let mut new_run = None;
+        if !state_updates.is_empty() {
+            let run = state::build_run(&state_updates)?;
+            let path = format!("state/{seq:020}-{nonce}.run");
+            manifest.runs.insert(0, state::run_ref(path.clone(), 0, &run));
+            writes.push((path, run.bytes.clone()));
+            new_run = Some(run.bytes);
+        }
+        if !outputs.is_empty() {
+            let path = format!("out/{seq:020}-{nonce}.parquet");
+            writes.push((path.clone(), outputs::encode_outputs(partition, seq, &outputs)));
+            manifest.outputs = Some(FileRef { path, rows: outputs.len() as u64 });
+        }
+        if !dead_letters.is_empty() {
+            let path = format!("dead/{seq:020}-{nonce}.parquet");
+            writes.push((path.clone(), outputs::encode_dead_letters(partition, seq, &dead_letters)));
+            manifest.dead_letters = Some(FileRef { path, rows: dead_letters.len() as u64 });
+        }
+        if !carry.is_empty() {
+            let path = format!("{}/{nonce}-carry-{seq:020}.jnl", journal::journal_prefix(next));
+            writes.push((path.clone(), journal::encode(&carry)));
+            manifest.journal_carry = Some(path);
+        }
+        self.commit(manifest, writes).await?;
+        if let (Some(bytes), Some(run)) = (new_run, self.head.runs.first()) {
+            self.shared.cache.insert_whole(&self.dir, run, bytes);
+        }
+        self.carried = carry.into_iter().map(|e| (e.call.clone(), e)).collect();
+        let commit_latency = started.elapsed();
+        self.compact().await?;
+        Ok(BatchReport {
+            events: event_count,
+            keys: keys.len(),
+            outputs: outputs.len(),
+            dead_letters: dead_letters.len(),
+            seq: Some(seq),
+            position: next,
+            commit_latency,
+        })
+    }
+
+    /// Writes a commit's files, then creates its manifest: the commit point.
+    async fn commit(&mut self, manifest: Manifest, writes: Vec<(String, Bytes)>) -> Result<()> {
+        let storage = self.dir.storage();
+        let paths: Vec<_> = writes.iter().map(|(path, _)| self.dir.path(path)).collect();
+        let puts = paths.iter().zip(&writes).map(|(path, (_, bytes))| storage.put(path, bytes.clone()));
+        futures::future::try_join_all(puts).await?;
+        let attempt_ms = self.shared.clock.now_ms();
+        let fenced = Error::Fenced { partition: self.partition(), seq: manifest.seq };
+        if !self.dir.commit(&manifest).await? {
+            return Err(fenced);
+        }
+        // Only a writer that stalled longer than collection's grace period can have
+        // re-created a number that collection deleted: check the boundary then.
+        if attempt_ms.saturating_sub(self.head_seen_ms) > self.shared.settings.gc_grace_ms / 2
+            && manifest.seq < self.dir.gc_boundary().await?
+        {
+            storage.delete(&self.dir.path(&crate::manifest::manifest_name(manifest.seq))).await?;
+            return Err(fenced);
+        }
+        self.head = manifest;
+        self.head_seen_ms = attempt_ms;
+        Ok(())
+    }
+
+    /// Merges runs while some level is full; each merge is its own fenced commit.
+    async fn compact(&mut self) -> Result<()> {
+        while let Some(range) = state::plan_compaction(&self.head.runs, self.shared.settings.compaction_fanout) {
+            let now = self.shared.clock.now_ms();
+            let mut manifest = self.head.successor(self.writer.clone(), CommitKind::Compaction, now);
+            let merged = state::compact(&self.dir, &self.head.runs, range.clone(), &self.shared.cache).await?;
+            let mut writes = Vec::new();
+            let mut replacement = Vec::new();
+            if let Some((level, run)) = &merged {
+                let path = format!("state/{:020}-{}.run", manifest.seq, self.writer.nonce);
+                replacement.push(state::run_ref(path.clone(), *level, run));
+                writes.push((path, run.bytes.clone()));
+            }
+            manifest.runs.splice(range, replacement.iter().cloned());
+            self.commit(manifest, writes).await?;
+            if let (Some((_, run)), Some(run_ref)) = (merged, replacement.first()) {
+                self.shared.cache.insert_whole(&self.dir, run_ref, run.bytes);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads events from the head's position: up to `max_batch_events`, waiting up to
+    /// `max_batch_wait_ms` for more. Returns them and the position after them.
+    async fn pull(&mut self) -> Result<(Vec<(Position, LogEvent)>, Position)> {
+        let settings = self.shared.settings.clone();
+        let max = settings.max_batch_events.max(1);
+        let deadline = Instant::now() + Duration::from_millis(settings.max_batch_wait_ms);
+        let mut position = self.head.position;
+        let mut events = Vec::new();
+        loop {
+            while events.len() < max {
+                let Some(segment) = self.segment_at(position.segment).await? else { break };
+                let start = position.index as usize;
+                let take = (max - events.len()).min(segment.events.len().saturating_sub(start));
+                for (i, event) in segment.events.iter().enumerate().skip(start).take(take) {
+                    events.push((Position::new(position.segment, i as u32), event.clone()));
+                }
+                position.index += take as u32;
+                if position.index as usize >= segment.events.len() {
+                    position = Position::new(position.segment + 1, 0);
+                }
+            }
+            if events.len() >= max || Instant::now() >= deadline {
+                return Ok((events, position));
+            }
+            tokio::time::sleep(Duration::from_millis(settings.poll_interval_ms.max(1))).await;
+        }
+    }
+
+    async fn segment_at(&mut self, seq: u64) -> Result<Option<Arc<Segment>>> {
+        if let Some((cached, segment)) = &self.segment
+            && *cached == seq
+        {
+            return Ok(Some(segment.clone()));
+        }
+        let Some(segment) = self.shared.log.read_segment(self.partition(), seq).await? else { return Ok(None) };
+        let segment = Arc::new(segment);
+        self.segment = Some((seq, segment.clone()));
+        Ok(Some(segment))
+    }
+}

@@ -1,0 +1,64 @@
+//! Engine settings: plain data, loadable from a file or the environment.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How the engine batches, retries, journals, compacts and collects.
+///
+/// ```
+/// let settings: weir_engine::EngineSettings = serde_json::from_str(r#"{"max_batch_events": 500}"#).unwrap();
+/// assert_eq!(settings.max_batch_events, 500);
+/// assert_eq!(settings.max_attempts, 3, "unnamed fields keep their defaults");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Most events in one micro-batch.
+    pub max_batch_events: usize,
+    /// How long to wait for more events before processing a short batch, in milliseconds.
+    pub max_batch_wait_ms: u64,
+    /// How often to look for new segments while waiting, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Most keys whose events run at once.
+    pub max_concurrent_keys: usize,
+    /// Attempts at an event's actions before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Pause before the second attempt, doubled for each further one, in milliseconds.
+    pub retry_backoff_ms: u64,
+    /// Largest payload accepted; larger events are dead-lettered.
+    pub max_event_bytes: usize,
+    /// Group-commit window of the action journal, in milliseconds.
+    pub journal_flush_window_ms: u64,
+    /// How many runs of one level are merged into one of the next.
+    pub compaction_fanout: usize,
+    /// Bytes of run indexes and blocks cached per process.
+    pub run_cache_bytes: usize,
+    /// Age below which collection deletes nothing, in milliseconds; must exceed the longest
+    /// invocation (15 minutes on Lambda).
+    pub gc_grace_ms: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            max_batch_events: 1000,
+            max_batch_wait_ms: 0,
+            poll_interval_ms: 50,
+            max_concurrent_keys: 1024,
+            max_attempts: 3,
+            retry_backoff_ms: 50,
+            max_event_bytes: 1 << 20,
+            journal_flush_window_ms: 50,
+            compaction_fanout: 4,
+            run_cache_bytes: 64 << 20,
+            gc_grace_ms: 30 * 60 * 1000,
+        }
+    }
+}
+
+impl EngineSettings {
+    pub(crate) fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+}

@@ -1,0 +1,51 @@
+//! Errors of the engine: one public enum whose [`ErrorKind`] tells the caller what to do.
+
+/// What went wrong, in the detail an operator needs; [`Error::kind`] says what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Another invocation committed first: this one must stop.
+    #[error("fenced: partition={partition} seq={seq} was committed by another invocation")]
+    Fenced { partition: u32, seq: u64 },
+    /// A request to the object store failed (network, throttling, 5xx): retry later.
+    #[error("object store request failed: {0}")]
+    Store(#[from] object_store::Error),
+    /// An object exists but cannot be understood.
+    #[error("corrupt object at `{path}`: {reason}")]
+    Corrupt { path: String, reason: String },
+    /// The caller passed something unusable: a bad store URL, agent name, setting or event.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}
+
+/// What the caller should do about an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A newer invocation owns the partition: stop without retrying.
+    Fenced,
+    /// A transient failure: run the invocation again.
+    Retryable,
+    /// Fix the input or configuration; retrying will not help.
+    InvalidInput,
+    /// Stored data is damaged or of an unknown format: needs an operator.
+    Corrupt,
+}
+
+impl Error {
+    /// What the caller should do about this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Fenced { .. } => ErrorKind::Fenced,
+            Error::Store(_) => ErrorKind::Retryable,
+            Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
+        Error::Corrupt { path: path.to_string(), reason: reason.to_string() }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

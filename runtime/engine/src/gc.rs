@@ -1,0 +1,174 @@
+//! Garbage collection: deletes what no manifest at or after the head can reach.
+//!
+//! See `docs/storage-format.md` ("Garbage collection") for the rules and why they are safe
+//! while invocations run.
+
+use std::collections::HashMap;
+
+use object_store::ObjectMeta;
+
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::log::EventLog;
+use crate::manifest::{Manifest, PartitionDir};
+use crate::position::Position;
+use crate::storage::{Storage, relative_to};
+
+/// How long things are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcSettings {
+    /// Nothing younger is deleted: longer than any invocation (Lambda: 15 minutes).
+    pub grace_ms: u64,
+    /// Committed outputs, dead letters and their manifests are kept this long.
+    pub output_retention_ms: u64,
+    /// Processed log segments are kept this long.
+    pub log_retention_ms: u64,
+}
+
+impl Default for GcSettings {
+    fn default() -> Self {
+        GcSettings { grace_ms: 30 * 60 * 1000, output_retention_ms: 7 * 24 * 3600 * 1000, log_retention_ms: 7 * 24 * 3600 * 1000 }
+    }
+}
+
+/// What a collection deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Superseded or orphaned state runs.
+    pub runs: usize,
+    /// Journal files of committed batches or failed invocations.
+    pub journal_files: usize,
+    /// Orphaned output and dead-letter files.
+    pub orphan_files: usize,
+    /// Manifests past retention, with their outputs and dead letters.
+    pub manifests: usize,
+    /// Log segments.
+    pub segments: usize,
+}
+
+fn older_than(object: &ObjectMeta, now_ms: u64, age_ms: u64) -> bool {
+    let modified = object.last_modified.timestamp_millis().max(0) as u64;
+    now_ms.saturating_sub(modified) > age_ms
+}
+
+/// Collects one agent's objects on one partition.
+pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock: &dyn Clock) -> Result<GcReport> {
+    let mut report = GcReport::default();
+    let Some(head) = dir.latest(None).await? else { return Ok(report) };
+    let storage = dir.storage();
+    let now = clock.now_ms();
+    let old = |o: &ObjectMeta| older_than(o, now, settings.grace_ms);
+
+    for object in storage.list_after(&dir.path("state"), None).await? {
+        let relative = relative_to(dir.base(), &object.location);
+        if old(&object) && !head.runs.iter().any(|r| r.path == relative) {
+            storage.delete(&object.location).await?;
+            report.runs += 1;
+        }
+    }
+
+    for object in storage.list_after(&dir.path("journal"), None).await? {
+        let relative = relative_to(dir.base(), &object.location);
+        let position = relative.split('/').nth(1).and_then(parse_position);
+        if old(&object) && position.is_some_and(|p| p < head.position) {
+            storage.delete(&object.location).await?;
+            report.journal_files += 1;
+        }
+    }
+
+    // Manifests past retention go, newest kept: record the boundary first, so a writer that
+    // stalled and re-creates one of these numbers learns that its commit is void.
+    let boundary = dir.gc_boundary().await?;
+    let mut manifests: HashMap<u64, Option<Manifest>> = HashMap::new();
+    let seqs = dir.manifest_seqs(None).await?;
+    let mut expired = Vec::new();
+    for &seq in seqs.iter().filter(|&&s| s < head.seq) {
+        let manifest = dir.read_manifest(seq).await?;
+        if seq < boundary || manifest.as_ref().is_some_and(|m| now.saturating_sub(m.created_at_ms) > settings.output_retention_ms) {
+            expired.push(seq);
+        }
+        manifests.insert(seq, manifest);
+    }
+    if let Some(&last) = expired.last()
+        && last + 1 > boundary
+    {
+        dir.set_gc_boundary(last + 1).await?;
+    }
+    for seq in &expired {
+        if let Some(Some(manifest)) = manifests.get(seq) {
+            for file in manifest.outputs.iter().chain(&manifest.dead_letters) {
+                storage.delete(&dir.path(&file.path)).await?;
+            }
+        }
+        storage.delete(&dir.path(&crate::manifest::manifest_name(*seq))).await?;
+        report.manifests += 1;
+    }
+    manifests.insert(head.seq, Some(head.clone()));
+
+    // Output and dead-letter files that no manifest names: losers of a commit race, or
+    // files of a stalled writer.
+    for folder in ["out", "dead"] {
+        for object in storage.list_after(&dir.path(folder), None).await? {
+            let relative = relative_to(dir.base(), &object.location);
+            let Some(seq) = object.location.filename().and_then(|f| f.split('-').next()).and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if seq > head.seq || !old(&object) {
+                continue;
+            }
+            let named = match manifests.get(&seq) {
+                Some(Some(m)) => m.outputs.iter().chain(&m.dead_letters).any(|f| f.path == relative),
+                Some(None) | None => false,
+            };
+            if !named {
+                storage.delete(&object.location).await?;
+                report.orphan_files += 1;
+            }
+        }
+    }
+    tracing::info!(partition = dir.partition(), ?report, "collected");
+    Ok(report)
+}
+
+/// Collects log segments that every agent has processed and that are past retention.
+/// The newest segment of a partition is always kept: appenders find the tail from it.
+pub async fn collect_log(log: &EventLog, settings: &GcSettings, clock: &dyn Clock) -> Result<GcReport> {
+    let mut report = GcReport::default();
+    let agents = agent_names(log.storage()).await?;
+    let now = clock.now_ms();
+    for partition in 0..log.partitions() {
+        let mut lowest: Option<Position> = None;
+        for agent in &agents {
+            let dir = PartitionDir::new(log.storage().clone(), agent, partition)?;
+            let position = dir.latest(None).await?.map(|m| m.position).unwrap_or_default();
+            lowest = Some(lowest.map_or(position, |l| l.min(position)));
+        }
+        let Some(lowest) = lowest else { continue };
+        let segments = log.segments(partition).await?;
+        let Some(&newest) = segments.last() else { continue };
+        let prefix = log.storage().path(&format!("log/p{partition:05}/seg"));
+        let objects = log.storage().list_after(&prefix, None).await?;
+        for object in objects {
+            let Some(seq) = object.location.filename().and_then(|f| f.strip_suffix(".parquet")).and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if seq < lowest.segment && seq < newest && older_than(&object, now, settings.log_retention_ms) {
+                log.delete_segment(partition, seq).await?;
+                report.segments += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn agent_names(storage: &Storage) -> Result<Vec<String>> {
+    let listing = storage.store().list_with_delimiter(Some(&storage.path("agents"))).await?;
+    Ok(listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect())
+}
+
+fn parse_position(name: &str) -> Option<Position> {
+    let (segment, index) = name.split_once('-')?;
+    Some(Position::new(segment.parse().ok()?, index.parse().ok()?))
+}

@@ -1,0 +1,198 @@
+//! The action journal: results of durable calls, group-committed to object storage.
+//!
+//! See `docs/storage-format.md` ("The action journal").
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, oneshot};
+
+use crate::error::{Error, Result};
+use crate::manifest::PartitionDir;
+use crate::position::Position;
+
+/// One durable call: the `step`-th durable call made while handling `event` of `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CallId {
+    /// The key.
+    pub key: String,
+    /// The input event.
+    pub event: Position,
+    /// The call's number within the handling of the event, from 0.
+    pub step: u32,
+}
+
+/// What the journal knows of a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The call returned this value.
+    Done(serde_json::Value),
+    /// An at-most-once call was about to run; if no result follows, it was interrupted.
+    Intent,
+}
+
+/// A journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Which call.
+    #[serde(flatten)]
+    pub call: CallId,
+    /// The name the action gave the call.
+    pub name: String,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Entries waiting for the next flush, with the waiters that need them durable.
+#[derive(Default)]
+struct Pending {
+    lines: Vec<u8>,
+    waiters: Vec<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The journal of one batch: what earlier attempts recorded, plus what this one records.
+pub(crate) struct Journal {
+    dir: PartitionDir,
+    prefix: String,
+    nonce: String,
+    known: Mutex<HashMap<CallId, JournalEntry>>,
+    pending: Mutex<Pending>,
+    wake: Arc<Notify>,
+    flusher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+/// The directory of the journal of a batch starting at `position`.
+pub(crate) fn journal_prefix(position: Position) -> String {
+    format!("journal/{}", position.object_name())
+}
+
+/// Reads every entry recorded under `position` by any earlier attempt.
+pub(crate) async fn load(dir: &PartitionDir, position: Position) -> Result<HashMap<CallId, JournalEntry>> {
+    let files = dir.storage().list_after(&dir.path(&journal_prefix(position)), None).await?;
+    let reads = files.iter().map(|f| dir.storage().get(&f.location));
+    let mut entries = HashMap::new();
+    for (file, bytes) in files.iter().zip(futures::future::try_join_all(reads).await?) {
+        let Some(bytes) = bytes else { continue };
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let entry: JournalEntry = serde_json::from_slice(line).map_err(|e| Error::corrupt(&file.location, e))?;
+            // A result supersedes an intent, whatever order the files were read in.
+            let keep_existing = matches!(entries.get(&entry.call), Some(JournalEntry { outcome: Outcome::Done(_), .. }));
+            if !keep_existing {
+                entries.insert(entry.call.clone(), entry);
+            }
+        }
+    }
+    Ok(entries)
+}
+
+impl Journal {
+    /// A journal for the batch starting at `position`, seeded with what earlier attempts recorded.
+    pub(crate) fn start(
+        dir: PartitionDir,
+        position: Position,
+        nonce: String,
+        window: Duration,
+        replayed: HashMap<CallId, JournalEntry>,
+    ) -> Arc<Self> {
+        let journal = Arc::new(Journal {
+            dir,
+            prefix: journal_prefix(position),
+            nonce,
+            known: Mutex::new(replayed),
+            pending: Mutex::default(),
+            wake: Arc::new(Notify::new()),
+            flusher: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&journal);
+        let wake = journal.wake.clone();
+        let handle = tokio::spawn(async move {
+            for file in 0u32.. {
+                wake.notified().await;
+                tokio::time::sleep(window).await;
+                let Some(journal) = weak.upgrade() else { return };
+                journal.flush(file).await;
+            }
+        });
+        *journal.flusher.lock().expect("flusher") = Some(handle);
+        journal
+    }
+
+    /// What the journal knows of `call`.
+    pub(crate) fn lookup(&self, call: &CallId) -> Option<Outcome> {
+        self.known.lock().expect("journal").get(call).map(|e| e.outcome.clone())
+    }
+
+    /// Records an entry; it reaches storage with the next group commit.
+    pub(crate) fn record(&self, entry: JournalEntry) {
+        self.enqueue(entry, None);
+    }
+
+    /// Records an entry and waits until it is in storage.
+    pub(crate) async fn record_durably(&self, entry: JournalEntry) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(entry, Some(tx));
+        rx.await.map_err(|_| "the journal stopped before the entry was written".to_string())?
+    }
+
+    fn enqueue(&self, entry: JournalEntry, waiter: Option<oneshot::Sender<Result<(), String>>>) {
+        let mut line = serde_json::to_vec(&entry).expect("journal entry serializes");
+        line.push(b'\n');
+        self.known.lock().expect("journal").insert(entry.call.clone(), entry);
+        let mut pending = self.pending.lock().expect("pending");
+        pending.lines.extend_from_slice(&line);
+        pending.waiters.extend(waiter);
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    async fn flush(&self, file: u32) {
+        let Pending { lines, waiters } = std::mem::take(&mut *self.pending.lock().expect("pending"));
+        if lines.is_empty() {
+            return;
+        }
+        let path = self.dir.path(&format!("{}/{}-{file:06}.jnl", self.prefix, self.nonce));
+        let result = self.dir.storage().put(&path, Bytes::from(lines)).await.map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::warn!(path = %path, error = %e, "journal flush failed; its calls will be made again on replay");
+        }
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+    }
+
+    /// Entries for events at or after `from`: what a commit that stops before them must carry.
+    pub(crate) fn entries_from(&self, from: Position) -> Vec<JournalEntry> {
+        let mut entries: Vec<_> =
+            self.known.lock().expect("journal").values().filter(|e| e.call.event >= from).cloned().collect();
+        entries.sort_by(|a, b| (&a.call.event, &a.call.key, a.call.step).cmp(&(&b.call.event, &b.call.key, b.call.step)));
+        entries
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if let Some(handle) = self.flusher.lock().expect("flusher").take() {
+            handle.abort();
+        }
+    }
+}
+
+/// Encodes entries as one journal file (JSON lines).
+pub(crate) fn encode(entries: &[JournalEntry]) -> Bytes {
+    let mut out = Vec::new();
+    for entry in entries {
+        out.extend(serde_json::to_vec(entry).expect("journal entry serializes"));
+        out.push(b'\n');
+    }
+    Bytes::from(out)
+}

@@ -1,0 +1,40 @@
+//! The durable engine of weir: an event log, fenced partition commits, per-key state and an
+//! action journal, all on object storage.
+//!
+//! The storage format and the commit protocol are described in `docs/storage-format.md`.
+
+mod clock;
+mod engine;
+mod error;
+mod gc;
+mod journal;
+mod log;
+mod manifest;
+mod outputs;
+mod position;
+mod reader;
+mod state;
+mod storage;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{
+    ActionError, Agent, BatchReport, CallCounts, CallMode, DrainReport, DurableError, Engine, EngineBuilder, EngineSettings,
+    EventContext, InputEvent, PartitionProcessor,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use gc::{GcReport, GcSettings, collect_log, collect_partition};
+pub use journal::{CallId, JournalEntry, Outcome};
+pub use log::{Appended, EventLog, LogEvent, Segment, partition_of};
+pub use manifest::{CommitKind, FileRef, Manifest, PartitionDir, RunRef, Totals, Writer};
+pub use outputs::{DeadLetter, Output};
+pub use position::Position;
+pub use reader::CommittedReader;
+pub use state::{RunCache, run};
+pub use storage::Storage;
+
+/// Reads the journal entries recorded for the batch that starts at `position`, for
+/// inspection and tests.
+pub async fn journal_entries(dir: &PartitionDir, position: Position) -> Result<Vec<JournalEntry>> {
+    Ok(journal::load(dir, position).await?.into_values().collect())
+}

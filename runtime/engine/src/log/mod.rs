@@ -1,0 +1,236 @@
+//! The event log: partitions of immutable segments, appended idempotently by batch id.
+//!
+//! See `docs/storage-format.md` ("The event log") for the protocol and why it stores a batch
+//! once even when duplicates race.
+
+mod segment;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+pub use segment::{LogEvent, Segment};
+
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+/// The log's configuration, fixed when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct LogConfig {
+    format: u32,
+    partitions: u32,
+}
+
+/// A batch claim: which segment a producer batch was (to be) stored at.
+#[derive(Debug, Serialize, Deserialize)]
+struct BatchClaim {
+    batch_id: String,
+    seq: u64,
+}
+
+/// Where an append put a partition's share of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The partition.
+    pub partition: u32,
+    /// The segment that holds the events.
+    pub segment: u64,
+    /// How many events the segment holds.
+    pub events: usize,
+}
+
+/// A partitioned event log on object storage.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use weir_engine::{EventLog, LogEvent, Storage};
+/// let log = EventLog::create(Storage::from_url("memory://").unwrap(), 4).await.unwrap();
+/// let events = vec![LogEvent::json("user-1", &serde_json::json!({"n": 1}))];
+/// let first = log.append("batch-1", &events).await.unwrap();
+/// let again = log.append("batch-1", &events).await.unwrap();
+/// assert_eq!(first, again, "the same batch id is stored once");
+/// let p = log.partition_of("user-1");
+/// assert_eq!(log.read_segment(p, 0).await.unwrap().unwrap().events, events);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct EventLog {
+    storage: Storage,
+    partitions: u32,
+    /// Next segment number per partition as this process last saw it: a guess, never trusted.
+    tails: Mutex<HashMap<u32, u64>>,
+}
+
+impl EventLog {
+    /// Creates the log with `partitions` partitions, or opens it if it exists with that count.
+    pub async fn create(storage: Storage, partitions: u32) -> Result<Self> {
+        if partitions == 0 {
+            return Err(Error::InvalidInput("a log needs at least one partition".into()));
+        }
+        let config = LogConfig { format: 1, partitions };
+        let path = storage.path("log/config.json");
+        if !storage.create(&path, Bytes::from(serde_json::to_vec(&config).expect("config serializes"))).await? {
+            let existing = Self::open(storage.clone()).await?;
+            if existing.partitions != partitions {
+                return Err(Error::InvalidInput(format!(
+                    "the log at `{path}` has {} partitions, not {partitions}",
+                    existing.partitions
+                )));
+            }
+        }
+        Ok(EventLog { storage, partitions, tails: Mutex::default() })
+    }
+
+    /// Opens an existing log.
+    pub async fn open(storage: Storage) -> Result<Self> {
+        let path = storage.path("log/config.json");
+        let bytes = storage
+            .get(&path)
+            .await?
+            .ok_or_else(|| Error::InvalidInput(format!("no event log at `{}`: create one first", storage.root())))?;
+        let config: LogConfig = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e))?;
+        if config.format != 1 || config.partitions == 0 {
+            return Err(Error::corrupt(&path, format!("unsupported log config {config:?}")));
+        }
+        Ok(EventLog { storage, partitions: config.partitions, tails: Mutex::default() })
+    }
+
+    /// The storage the log lives in.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// How many partitions the log has.
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    /// The partition that holds `key`'s events.
+    pub fn partition_of(&self, key: &str) -> u32 {
+        partition_of(key, self.partitions)
+    }
+
+    /// Appends a producer batch, split by partition; appending the same `batch_id` again
+    /// stores nothing new and returns where it was stored.
+    pub async fn append(&self, batch_id: &str, events: &[LogEvent]) -> Result<Vec<Appended>> {
+        if batch_id.is_empty() {
+            return Err(Error::InvalidInput("a batch id must not be empty".into()));
+        }
+        let mut by_partition: BTreeMap<u32, Vec<LogEvent>> = BTreeMap::new();
+        for event in events {
+            by_partition.entry(self.partition_of(&event.key)).or_default().push(event.clone());
+        }
+        let appends = by_partition.iter().map(|(&p, events)| self.append_to_partition(p, batch_id, events));
+        futures::future::try_join_all(appends).await
+    }
+
+    /// Appends events that all belong to `partition`.
+    pub async fn append_to_partition(&self, partition: u32, batch_id: &str, events: &[LogEvent]) -> Result<Appended> {
+        self.check_partition(partition)?;
+        if let Some(stray) = events.iter().find(|e| self.partition_of(&e.key) != partition) {
+            return Err(Error::InvalidInput(format!("key `{}` belongs to another partition than {partition}", stray.key)));
+        }
+        let body = segment::encode(batch_id, events).map_err(|e| Error::InvalidInput(format!("batch `{batch_id}`: {e}")))?;
+        let claims = self.partition_dir(partition).join("batch").join(format!("{:016x}", batch_hash(batch_id, partition)));
+        let mut guess = self.tail_guess(partition).await?;
+        for attempt in 0u32.. {
+            let claim_path = claims.clone().join(format!("{attempt:04}.json"));
+            let claim = BatchClaim { batch_id: batch_id.to_string(), seq: guess };
+            let claim = if self.storage.create(&claim_path, Bytes::from(serde_json::to_vec(&claim).expect("claim"))).await? {
+                claim
+            } else {
+                let bytes = self.storage.get(&claim_path).await?.ok_or_else(|| Error::corrupt(&claim_path, "claim vanished"))?;
+                let found: BatchClaim = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&claim_path, e))?;
+                if found.batch_id != batch_id {
+                    return Err(Error::corrupt(&claim_path, format!("hash collision with batch `{}`", found.batch_id)));
+                }
+                found
+            };
+            let segment_path = self.segment_path(partition, claim.seq);
+            let stored = self.storage.create(&segment_path, body.clone()).await?
+                || self.read_segment(partition, claim.seq).await?.is_some_and(|s| s.batch_id == batch_id);
+            if stored {
+                self.tails.lock().expect("tails").insert(partition, claim.seq + 1);
+                return Ok(Appended { partition, segment: claim.seq, events: events.len() });
+            }
+            guess = self.tail_after(partition, claim.seq).await?;
+        }
+        unreachable!("the attempt counter is unbounded")
+    }
+
+    /// Reads segment `seq` of `partition`; `None` past the tail.
+    pub async fn read_segment(&self, partition: u32, seq: u64) -> Result<Option<Segment>> {
+        let path = self.segment_path(partition, seq);
+        let Some(bytes) = self.storage.get(&path).await? else { return Ok(None) };
+        segment::decode(bytes).map(Some).map_err(|e| Error::corrupt(&path, e))
+    }
+
+    /// The sequence number the next segment of `partition` will get, as of one LIST.
+    pub async fn tail(&self, partition: u32) -> Result<u64> {
+        let objects = self.storage.list_after(&self.partition_dir(partition).join("seg"), None).await?;
+        Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).max().map_or(0, |s| s + 1))
+    }
+
+    /// The sequence numbers of the segments that exist, in order.
+    pub async fn segments(&self, partition: u32) -> Result<Vec<u64>> {
+        let objects = self.storage.list_after(&self.partition_dir(partition).join("seg"), None).await?;
+        Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).collect())
+    }
+
+    /// Deletes segment `seq` and its batch claims (claims first: see the storage format).
+    pub async fn delete_segment(&self, partition: u32, seq: u64) -> Result<()> {
+        if let Some(segment) = self.read_segment(partition, seq).await? {
+            let claims = self.partition_dir(partition).join("batch").join(format!("{:016x}", batch_hash(&segment.batch_id, partition)));
+            for claim in self.storage.list_after(&claims, None).await? {
+                self.storage.delete(&claim.location).await?;
+            }
+        }
+        self.storage.delete(&self.segment_path(partition, seq)).await
+    }
+
+    fn check_partition(&self, partition: u32) -> Result<()> {
+        if partition >= self.partitions {
+            return Err(Error::InvalidInput(format!("partition {partition} out of range: the log has {}", self.partitions)));
+        }
+        Ok(())
+    }
+
+    async fn tail_guess(&self, partition: u32) -> Result<u64> {
+        if let Some(&tail) = self.tails.lock().expect("tails").get(&partition) {
+            return Ok(tail);
+        }
+        self.tail(partition).await
+    }
+
+    /// The tail, knowing that segment `seq` exists: one LIST from there.
+    async fn tail_after(&self, partition: u32, seq: u64) -> Result<u64> {
+        let objects =
+            self.storage.list_after(&self.partition_dir(partition).join("seg"), Some(&self.segment_path(partition, seq))).await?;
+        Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).max().unwrap_or(seq) + 1)
+    }
+
+    fn partition_dir(&self, partition: u32) -> Path {
+        self.storage.path(&format!("log/p{partition:05}"))
+    }
+
+    fn segment_path(&self, partition: u32, seq: u64) -> Path {
+        self.partition_dir(partition).join("seg").join(format!("{seq:020}.parquet"))
+    }
+}
+
+/// The partition of `key` in a log of `partitions` partitions: `xxh3_64(key) % partitions`.
+pub fn partition_of(key: &str, partitions: u32) -> u32 {
+    (xxh3_64(key.as_bytes()) % u64::from(partitions)) as u32
+}
+
+fn batch_hash(batch_id: &str, partition: u32) -> u64 {
+    xxh3_64(format!("{batch_id}\0{partition}").as_bytes())
+}
+
+fn segment_seq(path: &Path) -> Option<u64> {
+    path.filename()?.strip_suffix(".parquet")?.parse().ok()
+}

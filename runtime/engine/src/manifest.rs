@@ -1,0 +1,262 @@
+//! The commit chain: one manifest object per commit, created with create-if-absent.
+
+use bytes::Bytes;
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::position::Position;
+use crate::storage::Storage;
+
+/// The objects of one agent's processing of one partition: `agents/<agent>/p<P>/`.
+#[derive(Debug, Clone)]
+pub struct PartitionDir {
+    storage: Storage,
+    base: Path,
+    partition: u32,
+}
+
+impl PartitionDir {
+    /// The directory of `agent` for `partition`; the agent name must be a plain path segment.
+    pub fn new(storage: Storage, agent: &str, partition: u32) -> Result<Self> {
+        validate_agent_name(agent)?;
+        let base = storage.path(&format!("agents/{agent}/p{partition:05}"));
+        Ok(PartitionDir { storage, base, partition })
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// A path relative to this directory.
+    pub fn path(&self, relative: &str) -> Path {
+        relative.split('/').fold(self.base.clone(), |p, part| p.join(part))
+    }
+
+    /// The directory itself.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    fn manifest_path(&self, seq: u64) -> Path {
+        self.path(&manifest_name(seq))
+    }
+
+    /// Reads manifest `seq`; `None` if absent.
+    pub async fn read_manifest(&self, seq: u64) -> Result<Option<Manifest>> {
+        let path = self.manifest_path(seq);
+        let Some(bytes) = self.storage.get(&path).await? else { return Ok(None) };
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e))?;
+        if manifest.format != 1 || manifest.seq != seq {
+            return Err(Error::corrupt(&path, format!("format {} seq {} in a file named {seq}", manifest.format, manifest.seq)));
+        }
+        Ok(Some(manifest))
+    }
+
+    /// The sequence numbers of the manifests present after `after` (all if `None`), in order.
+    pub async fn manifest_seqs(&self, after: Option<u64>) -> Result<Vec<u64>> {
+        let offset = after.map(|s| self.manifest_path(s));
+        let objects = self.storage.list_after(&self.path("manifest"), offset.as_ref()).await?;
+        Ok(objects.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok()).collect())
+    }
+
+    /// The head of the chain: the manifest with the highest sequence number.
+    ///
+    /// `known` is a manifest this process saw earlier: only what follows it is listed.
+    pub async fn latest(&self, known: Option<&Manifest>) -> Result<Option<Manifest>> {
+        let newer = self.manifest_seqs(known.map(|m| m.seq)).await?;
+        match newer.last() {
+            Some(&seq) => match self.read_manifest(seq).await? {
+                Some(m) => Ok(Some(m)),
+                // Collected between LIST and GET: only older ones go, so list again.
+                None => Box::pin(self.latest(known)).await,
+            },
+            None => Ok(known.cloned()),
+        }
+    }
+
+    /// Creates `manifest` as the next link of the chain: the commit point.
+    ///
+    /// `Ok(true)`: committed. `Ok(false)`: another invocation holds that sequence number.
+    /// A create that reports a conflict although our own retried request won is read back
+    /// and recognised by its nonce.
+    pub async fn commit(&self, manifest: &Manifest) -> Result<bool> {
+        let path = self.manifest_path(manifest.seq);
+        let body = Bytes::from(serde_json::to_vec_pretty(manifest).expect("manifest serializes"));
+        if self.storage.create(&path, body).await? {
+            return Ok(true);
+        }
+        let winner = self.read_manifest(manifest.seq).await?;
+        Ok(winner.is_some_and(|w| w.writer == manifest.writer))
+    }
+
+    /// The lowest manifest sequence number still valid, as collection last recorded it.
+    pub async fn gc_boundary(&self) -> Result<u64> {
+        let path = self.path("gc-boundary.json");
+        match self.storage.get(&path).await? {
+            Some(bytes) => {
+                let b: GcBoundary = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e))?;
+                Ok(b.lowest_valid_seq)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Records a new collection boundary (collection is the only writer of this object).
+    pub async fn set_gc_boundary(&self, lowest_valid_seq: u64) -> Result<()> {
+        let body = serde_json::to_vec(&GcBoundary { lowest_valid_seq }).expect("boundary serializes");
+        self.storage.put(&self.path("gc-boundary.json"), Bytes::from(body)).await
+    }
+}
+
+/// The relative name of manifest `seq`.
+pub fn manifest_name(seq: u64) -> String {
+    format!("manifest/{seq:020}.json")
+}
+
+fn validate_agent_name(agent: &str) -> Result<()> {
+    let ok = !agent.is_empty()
+        && agent.len() <= 64
+        && agent.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !agent.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "agent name `{agent}`: use 1 to 64 ASCII letters, digits, `-` or `_`, not starting with `-`"
+        )))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct GcBoundary {
+    lowest_valid_seq: u64,
+}
+
+/// The invocation that wrote a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writer {
+    /// The sequence number of the invocation's claim.
+    pub epoch: u64,
+    /// 16 random hex digits, unique to the invocation.
+    pub nonce: String,
+}
+
+/// Why a manifest was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitKind {
+    /// An invocation took the partition over.
+    Claim,
+    /// A micro-batch was processed.
+    Batch,
+    /// State runs were merged.
+    Compaction,
+}
+
+/// A state run the manifest makes live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRef {
+    /// Path relative to the partition directory.
+    pub path: String,
+    /// Compaction level: 0 for a batch's run.
+    pub level: u32,
+    /// How many keys (and tombstones) it holds.
+    pub key_count: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its smallest key.
+    pub min_key: String,
+    /// Its largest key.
+    pub max_key: String,
+    /// Where its index region starts.
+    pub index_offset: u64,
+    /// How long its index region is.
+    pub index_len: u64,
+}
+
+/// A data file a manifest commits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// Path relative to the partition directory.
+    pub path: String,
+    /// Rows in the file.
+    pub rows: u64,
+}
+
+/// Cumulative counts over the chain, for inspection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Input events processed.
+    pub events: u64,
+    /// Outputs committed.
+    pub outputs: u64,
+    /// Dead letters committed.
+    pub dead_letters: u64,
+}
+
+/// One link of the commit chain. See `docs/storage-format.md` for every field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version: 1.
+    pub format: u32,
+    /// Sequence number.
+    pub seq: u64,
+    /// Who wrote it.
+    pub writer: Writer,
+    /// Why.
+    pub kind: CommitKind,
+    /// The first log position not yet processed.
+    pub position: Position,
+    /// The live state runs, newest first.
+    pub runs: Vec<RunRef>,
+    /// This commit's outputs.
+    pub outputs: Option<FileRef>,
+    /// This commit's dead letters.
+    pub dead_letters: Option<FileRef>,
+    /// This commit's journal carry file (entries for events beyond its batch).
+    pub journal_carry: Option<String>,
+    /// Cumulative counts.
+    pub totals: Totals,
+    /// Wall-clock time of the commit, milliseconds since the epoch.
+    pub created_at_ms: u64,
+}
+
+impl Manifest {
+    /// The manifest before any commit: position zero, no state.
+    pub fn genesis() -> Self {
+        Manifest {
+            format: 1,
+            seq: 0,
+            writer: Writer { epoch: 0, nonce: String::new() },
+            kind: CommitKind::Claim,
+            position: Position::default(),
+            runs: Vec::new(),
+            outputs: None,
+            dead_letters: None,
+            journal_carry: None,
+            totals: Totals::default(),
+            created_at_ms: 0,
+        }
+    }
+
+    /// The next link: same state, written by `writer`, with this commit's files cleared.
+    pub fn successor(&self, writer: Writer, kind: CommitKind, now_ms: u64) -> Self {
+        Manifest {
+            seq: self.seq + 1,
+            writer,
+            kind,
+            outputs: None,
+            dead_letters: None,
+            journal_carry: None,
+            created_at_ms: now_ms,
+            ..self.clone()
+        }
+    }
+}

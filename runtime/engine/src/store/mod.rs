@@ -1,0 +1,1 @@
+//! Object store wrappers that add behaviour: request counting, fault injection.
