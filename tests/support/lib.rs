@@ -1,1 +1,9 @@
+//! Shared parts of weir's end-to-end tests: a test agent whose durable calls go to a fake
+//! external service that records every call and its idempotency key, and the backends.
 
+pub mod agent;
+pub mod backends;
+pub mod moto;
+
+pub use agent::{ExternalService, ServiceCall, TestAgent, review_events};
+pub use backends::Backend;

@@ -1,0 +1,200 @@
+//! One storage conformance suite, run against the in-memory store, a local directory and
+//! moto's S3 server.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use weir_engine::{
+    CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, GcSettings, LogEvent, PartitionDir, Position, Storage,
+    SystemClock, collect_log, collect_partition,
+};
+use weir_tests::backends::fresh_storage;
+use weir_tests::{Backend, TestAgent, review_events};
+
+fn settings(batch: usize) -> EngineSettings {
+    EngineSettings { max_batch_events: batch, journal_flush_window_ms: 1, retry_backoff_ms: 1, ..Default::default() }
+}
+
+async fn engine(storage: &Storage, agent: &TestAgent, batch: usize) -> Engine {
+    Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone())).settings(settings(batch)).build().await.unwrap()
+}
+
+async fn all_outputs(storage: &Storage, partitions: u32) -> Vec<weir_engine::Output> {
+    let mut all = Vec::new();
+    for p in 0..partitions {
+        all.extend(CommittedReader::new(storage.clone(), "reviews", p).unwrap().outputs().await.unwrap());
+    }
+    all
+}
+
+async fn create_if_absent_is_exclusive(backend: Backend) {
+    let (storage, _guard) = fresh_storage(backend);
+    let path = storage.path("a/b.json");
+    assert!(storage.create(&path, "1".into()).await.unwrap());
+    assert!(!storage.create(&path, "2".into()).await.unwrap());
+    assert_eq!(storage.get(&path).await.unwrap().unwrap(), "1");
+    assert_eq!(storage.get(&storage.path("a/missing")).await.unwrap(), None);
+}
+
+async fn log_appends_are_idempotent_and_ordered(backend: Backend) {
+    let (storage, _guard) = fresh_storage(backend);
+    let log = EventLog::create(storage.clone(), 4).await.unwrap();
+    let err = EventLog::create(storage.clone(), 8).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let events = review_events(40, false);
+    let first = log.append("batch-1", &events).await.unwrap();
+    // A fresh process (no cached tail) retrying the same batch stores nothing new.
+    let again = EventLog::open(storage.clone()).await.unwrap().append("batch-1", &events).await.unwrap();
+    assert_eq!(first, again);
+    for appended in &first {
+        let segment = log.read_segment(appended.partition, appended.segment).await.unwrap().unwrap();
+        assert_eq!(segment.batch_id, "batch-1");
+        assert!(segment.events.iter().all(|e| log.partition_of(&e.key) == appended.partition));
+        assert_eq!(log.segments(appended.partition).await.unwrap(), vec![0]);
+    }
+    assert_eq!(first.iter().map(|a| a.events).sum::<usize>(), 40);
+}
+
+async fn racing_duplicate_and_distinct_appends(backend: Backend) {
+    let (storage, _guard) = fresh_storage(backend);
+    EventLog::create(storage.clone(), 1).await.unwrap();
+    let events = review_events(5, false);
+    // Eight producers, each with its own cold view of the tail: four batch ids, each sent twice.
+    let appends = (0..8).map(|i| {
+        let storage = storage.clone();
+        let events = events.clone();
+        async move {
+            let log = EventLog::open(storage).await.unwrap();
+            log.append_to_partition(0, &format!("batch-{}", i % 4), &events).await.unwrap()
+        }
+    });
+    let results = futures::future::join_all(appends).await;
+    for i in 0..4 {
+        assert_eq!(results[i].segment, results[i + 4].segment, "duplicates of batch-{i} stored once");
+    }
+    let log = EventLog::open(storage).await.unwrap();
+    assert_eq!(log.segments(0).await.unwrap(), vec![0, 1, 2, 3], "four batches, no holes, no duplicates");
+    let mut ids = HashSet::new();
+    for seq in 0..4 {
+        ids.insert(log.read_segment(0, seq).await.unwrap().unwrap().batch_id);
+    }
+    assert_eq!(ids.len(), 4);
+}
+
+async fn engine_processes_each_event_once_in_key_order(backend: Backend) {
+    let (storage, _guard) = fresh_storage(backend);
+    let log = EventLog::create(storage.clone(), 2).await.unwrap();
+    let events = review_events(120, false);
+    log.append("b1", &events[..70]).await.unwrap();
+    let agent = TestAgent::new();
+    let report = engine(&storage, &agent, 25).await.drain().await.unwrap();
+    assert_eq!(report.events, 70);
+    // A new invocation continues from the committed position and state.
+    log.append("b2", &events[70..]).await.unwrap();
+    engine(&storage, &agent, 25).await.drain().await.unwrap();
+    let outputs = all_outputs(&storage, 2).await;
+    assert_eq!(outputs.len(), 120, "every event's output once");
+    let mut per_key: std::collections::HashMap<String, Vec<(Position, u64)>> = Default::default();
+    for o in &outputs {
+        per_key.entry(o.key.clone()).or_default().push((o.event, o.payload["count"].as_u64().unwrap()));
+    }
+    for (key, mut seen) in per_key {
+        seen.sort();
+        let counts: Vec<u64> = seen.iter().map(|(_, c)| *c).collect();
+        assert_eq!(counts, (1..=counts.len() as u64).collect::<Vec<_>>(), "key {key} ran in log order");
+    }
+    let calls = agent.service.calls();
+    assert_eq!(calls.iter().filter(|c| c.name == "score").count(), 120, "no score call repeated");
+}
+
+async fn bad_events_are_dead_lettered_and_the_partition_moves_on(backend: Backend) {
+    let (storage, _guard) = fresh_storage(backend);
+    let log = EventLog::create(storage.clone(), 1).await.unwrap();
+    let big = "x".repeat(2000);
+    let events = vec![
+        LogEvent::json("k", &serde_json::json!({"review": "fine"})),
+        LogEvent { key: "k".into(), payload: "{not json".into() },
+        LogEvent::json("k", &serde_json::json!({"review": "always fails", "fail": true})),
+        LogEvent::json("k", &serde_json::json!({"review": "fails twice then works", "flaky": 2})),
+        LogEvent::json("k", &serde_json::json!({"review": big})),
+        LogEvent::json("k", &serde_json::json!({"review": "after"})),
+    ];
+    log.append("b", &events).await.unwrap();
+    let agent = TestAgent::new();
+    let engine = Engine::builder(storage.clone(), "reviews", Arc::new(agent))
+        .settings(EngineSettings { max_event_bytes: 1000, ..settings(100) })
+        .build()
+        .await
+        .unwrap();
+    let report = engine.drain().await.unwrap();
+    assert_eq!((report.events, report.outputs, report.dead_letters), (6, 3, 3));
+    let reader = CommittedReader::new(storage.clone(), "reviews", 0).unwrap();
+    let dead = reader.dead_letters().await.unwrap();
+    let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
+    assert!(reasons[0].starts_with("payload is not JSON"), "{reasons:?}");
+    assert!(reasons[1].starts_with("actions failed after 3 attempts: this event always fails"), "{reasons:?}");
+    assert!(reasons[2].contains("exceeds max_event_bytes=1000"), "{reasons:?}");
+    assert_eq!(dead[0].payload, "{not json", "the raw bytes are kept");
+    let counts: Vec<u64> = reader.outputs().await.unwrap().iter().map(|o| o.payload["count"].as_u64().unwrap()).collect();
+    assert_eq!(counts, vec![1, 2, 3], "failed attempts left no state behind");
+    assert_eq!(reader.state("k").await.unwrap().unwrap(), "3");
+}
+
+async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
+    let (storage, _guard) = fresh_storage(backend);
+    let log = EventLog::create(storage.clone(), 1).await.unwrap();
+    let agent = TestAgent::new();
+    for i in 0..6 {
+        log.append(&format!("b{i}"), &review_events(30, false)).await.unwrap();
+        engine(&storage, &agent, 10).await.drain().await.unwrap();
+    }
+    let dir = PartitionDir::new(storage.clone(), "reviews", 0).unwrap();
+    let count_objects = || async {
+        storage.list_after(&storage.path("agents"), None).await.unwrap().len()
+    };
+    // Within the grace period, nothing goes: an invocation may still need it.
+    let before = count_objects().await;
+    let cautious = collect_partition(&dir, &GcSettings::default(), &SystemClock).await.unwrap();
+    assert_eq!(cautious, Default::default());
+    assert_eq!(count_objects().await, before);
+
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let eager = GcSettings { grace_ms: 0, output_retention_ms: 0, log_retention_ms: 0 };
+    let report = collect_partition(&dir, &eager, &SystemClock).await.unwrap();
+    assert!(report.runs > 0 && report.journal_files > 0 && report.manifests > 0, "{report:?}");
+    let head = dir.latest(None).await.unwrap().unwrap();
+    let remaining = count_objects().await;
+    let head_files = usize::from(head.outputs.is_some()) + usize::from(head.dead_letters.is_some());
+    assert_eq!(remaining, head.runs.len() + head_files + 2, "live runs, the head manifest, its files and the boundary remain");
+    // State survives collection: the next events continue the counts.
+    log.append("after", &review_events(30, false)).await.unwrap();
+    engine(&storage, &agent, 10).await.drain().await.unwrap();
+    let outputs = CommittedReader::new(storage.clone(), "reviews", 0).unwrap().outputs().await.unwrap();
+    let key = outputs.last().unwrap().key.clone();
+    let expected = review_events(30, false).iter().filter(|e| e.key == key).count() as u64 * 7;
+    let last_count = outputs.iter().filter(|o| o.key == key).map(|o| o.payload["count"].as_u64().unwrap()).max();
+    assert_eq!(last_count, Some(expected));
+    let log_report = collect_log(&log, &eager, &SystemClock).await.unwrap();
+    assert_eq!(log_report.segments, 6, "all processed segments but the newest");
+    assert_eq!(log.segments(0).await.unwrap(), vec![6]);
+    // The log's tail survives collection: a new append goes after it.
+    let appended = EventLog::open(storage.clone()).await.unwrap().append("later", &review_events(1, false)).await.unwrap();
+    assert_eq!(appended[0].segment, 7);
+}
+
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod memory { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $test() { super::$test(weir_tests::Backend::Memory).await } )* }
+        mod file { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $test() { super::$test(weir_tests::Backend::File).await } )* }
+        mod s3 { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $test() { super::$test(weir_tests::Backend::S3).await } )* }
+    };
+}
+
+conformance!(
+    create_if_absent_is_exclusive,
+    log_appends_are_idempotent_and_ordered,
+    racing_duplicate_and_distinct_appends,
+    engine_processes_each_event_once_in_key_order,
+    bad_events_are_dead_lettered_and_the_partition_moves_on,
+    collection_keeps_live_state_and_deletes_history,
+);
