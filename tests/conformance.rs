@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use weir_engine::{
-    CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, GcSettings, LogEvent, PartitionDir, Position, Storage,
-    SystemClock, collect_log, collect_partition,
+    CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, GcSettings, LogEvent, PartitionDir, Position,
+    Storage, SystemClock, collect_log, collect_partition,
 };
 use weir_tests::backends::fresh_storage;
 use weir_tests::{Backend, TestAgent, review_events};
@@ -16,7 +16,11 @@ fn settings(batch: usize) -> EngineSettings {
 }
 
 async fn engine(storage: &Storage, agent: &TestAgent, batch: usize) -> Engine {
-    Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone())).settings(settings(batch)).build().await.unwrap()
+    Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone()))
+        .settings(settings(batch))
+        .build()
+        .await
+        .unwrap()
 }
 
 async fn all_outputs(storage: &Storage, partitions: u32) -> Vec<weir_engine::Output> {
@@ -135,7 +139,8 @@ async fn bad_events_are_dead_lettered_and_the_partition_moves_on(backend: Backen
     assert!(reasons[1].starts_with("actions failed after 3 attempts: this event always fails"), "{reasons:?}");
     assert!(reasons[2].contains("exceeds max_event_bytes=1000"), "{reasons:?}");
     assert_eq!(dead[0].payload, "{not json", "the raw bytes are kept");
-    let counts: Vec<u64> = reader.outputs().await.unwrap().iter().map(|o| o.payload["count"].as_u64().unwrap()).collect();
+    let counts: Vec<u64> =
+        reader.outputs().await.unwrap().iter().map(|o| o.payload["count"].as_u64().unwrap()).collect();
     assert_eq!(counts, vec![1, 2, 3], "failed attempts left no state behind");
     assert_eq!(reader.state("k").await.unwrap().unwrap(), "3");
 }
@@ -149,9 +154,7 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
         engine(&storage, &agent, 10).await.drain().await.unwrap();
     }
     let dir = PartitionDir::new(storage.clone(), "reviews", 0).unwrap();
-    let count_objects = || async {
-        storage.list_after(&storage.path("agents"), None).await.unwrap().len()
-    };
+    let count_objects = || async { storage.list_after(&storage.path("agents"), None).await.unwrap().len() };
     // Within the grace period, nothing goes: an invocation may still need it.
     let before = count_objects().await;
     let cautious = collect_partition(&dir, &GcSettings::default(), &SystemClock).await.unwrap();
@@ -165,7 +168,11 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     let head = dir.latest(None).await.unwrap().unwrap();
     let remaining = count_objects().await;
     let head_files = usize::from(head.outputs.is_some()) + usize::from(head.dead_letters.is_some());
-    assert_eq!(remaining, head.runs.len() + head_files + 2, "live runs, the head manifest, its files and the boundary remain");
+    assert_eq!(
+        remaining,
+        head.runs.len() + head_files + 2,
+        "live runs, the head manifest, its files and the boundary remain"
+    );
     // State survives collection: the next events continue the counts.
     log.append("after", &review_events(30, false)).await.unwrap();
     engine(&storage, &agent, 10).await.drain().await.unwrap();
@@ -178,7 +185,8 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     assert_eq!(log_report.segments, 6, "all processed segments but the newest");
     assert_eq!(log.segments(0).await.unwrap(), vec![6]);
     // The log's tail survives collection: a new append goes after it.
-    let appended = EventLog::open(storage.clone()).await.unwrap().append("later", &review_events(1, false)).await.unwrap();
+    let appended =
+        EventLog::open(storage.clone()).await.unwrap().append("later", &review_events(1, false)).await.unwrap();
     assert_eq!(appended[0].segment, 7);
 }
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use object_store::memory::InMemory;
 use weir_engine::store::{Fault, FaultPlan, FaultyStore};
-use weir_engine::{CommittedReader, Engine, EngineSettings, EventLog, JournalEntry, Outcome, Output, Position, Storage};
+use weir_engine::{
+    CommittedReader, Engine, EngineSettings, EventLog, JournalEntry, Outcome, Output, Position, Storage,
+};
 use weir_tests::{ServiceCall, TestAgent, review_events};
 
 fn settings() -> EngineSettings {
@@ -80,7 +82,8 @@ fn call_identity(call: &ServiceCall) -> (String, Position, String) {
 async fn check_every_fault_point(fault: Fault) {
     let baseline_storage = seeded_storage().await;
     let plan = Arc::new(FaultPlan::none());
-    let counted = baseline_storage.with_store(Arc::new(FaultyStore::new(baseline_storage.store().clone(), plan.clone())));
+    let counted =
+        baseline_storage.with_store(Arc::new(FaultyStore::new(baseline_storage.store().clone(), plan.clone())));
     let agent = TestAgent::new();
     let report = engine(counted, &agent).await.drain_partition(0).await.unwrap();
     assert_eq!(report.events, 60);
@@ -89,6 +92,7 @@ async fn check_every_fault_point(fault: Fault) {
     let requests = plan.requests();
     assert!(requests > 30, "a multi-batch run makes many requests ({requests})");
 
+    let mut replayed = 0;
     for n in 1..=requests {
         let storage = seeded_storage().await;
         let agent = TestAgent::new();
@@ -96,24 +100,41 @@ async fn check_every_fault_point(fault: Fault) {
         let journaled = journaled_calls(&storage).await;
         let before_rerun = agent.service.calls().len();
 
-        engine(storage.clone(), &agent).await.drain_partition(0).await.unwrap();
+        let rerun = engine(storage.clone(), &agent).await;
+        rerun.drain_partition(0).await.unwrap();
+        replayed += rerun.call_counts().replayed.load(std::sync::atomic::Ordering::Relaxed);
 
         let outputs = committed(&storage).await;
         assert_eq!(outputs, baseline, "fault {fault:?} at request {n}: committed outputs differ from a fault-free run");
         let calls = agent.service.calls();
         for call in &calls[before_rerun..] {
-            assert!(!journaled.contains(&call_identity(call)), "fault {fault:?} at request {n}: journaled call made again: {call:?}");
+            assert!(
+                !journaled.contains(&call_identity(call)),
+                "fault {fault:?} at request {n}: journaled call made again: {call:?}"
+            );
         }
         let mut keys: HashMap<(String, Position, String), HashSet<String>> = HashMap::new();
         for call in &calls {
             keys.entry(call_identity(call)).or_default().insert(call.idempotency_key.clone());
         }
         for (call, keys) in &keys {
-            assert_eq!(keys.len(), 1, "fault {fault:?} at request {n}: {call:?} was made with several idempotency keys");
+            assert_eq!(
+                keys.len(),
+                1,
+                "fault {fault:?} at request {n}: {call:?} was made with several idempotency keys"
+            );
         }
         let notifications = calls.iter().filter(|c| c.name == "notify").map(call_identity).collect::<Vec<_>>();
         let distinct: HashSet<_> = notifications.iter().collect();
-        assert_eq!(notifications.len(), distinct.len(), "fault {fault:?} at request {n}: an at-most-once call ran twice");
+        assert_eq!(
+            notifications.len(),
+            distinct.len(),
+            "fault {fault:?} at request {n}: an at-most-once call ran twice"
+        );
+    }
+    println!("{fault:?}: {requests} fault points, {replayed} calls replayed from the journal by reruns");
+    if !matches!(fault, Fault::Latency(_)) {
+        assert!(replayed > 0, "some fault points must leave journaled calls for the rerun to replay");
     }
 }
 

@@ -85,7 +85,9 @@ impl Agent for TestAgent {
         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
         let service = self.service.clone();
         let score: u64 = ctx
-            .durable_call("score", CallMode::AtLeastOnce, |key| async move { Ok::<_, std::io::Error>(service.call("score", event, key)) })
+            .durable_call("score", CallMode::AtLeastOnce, |key| async move {
+                Ok::<_, std::io::Error>(service.call("score", event, key))
+            })
             .await?;
         if score == 1 {
             let service = self.service.clone();

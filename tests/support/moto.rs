@@ -89,13 +89,7 @@ impl MotoServer {
             .spawn()?;
         let lifeline = child.stdin.take();
         // From here on, an early return drops `server`, which stops moto.
-        let mut server = MotoServer {
-            child,
-            lifeline,
-            port,
-            bucket: unique_bucket_name(),
-            log,
-        };
+        let mut server = MotoServer { child, lifeline, port, bucket: unique_bucket_name(), log };
         server.wait_until_up()?;
         server.create_bucket()?;
         Ok(server)
@@ -111,9 +105,7 @@ impl MotoServer {
     /// If the server cannot be started: a test that needs it cannot run.
     pub fn shared() -> &'static MotoServer {
         static SHARED: OnceLock<MotoServer> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            MotoServer::start().unwrap_or_else(|e| panic!("cannot start moto's S3 server: {e}"))
-        })
+        SHARED.get_or_init(|| MotoServer::start().unwrap_or_else(|e| panic!("cannot start moto's S3 server: {e}")))
     }
 
     /// The S3 endpoint, `http://127.0.0.1:PORT`.
@@ -259,16 +251,11 @@ fn find_executable() -> io::Result<PathBuf> {
         };
     }
     let on_path: Vec<PathBuf> = env::var_os("PATH")
-        .map(|paths| {
-            env::split_paths(&paths)
-                .map(|dir| dir.join("moto_server"))
-                .collect()
-        })
+        .map(|paths| env::split_paths(&paths).map(|dir| dir.join("moto_server")).collect())
         .unwrap_or_default();
     // Ancestors rather than the parent alone, so this works from any crate's depth.
-    let in_workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join(".ci/venv/bin/moto_server"));
+    let in_workspace =
+        Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().map(|dir| dir.join(".ci/venv/bin/moto_server"));
     on_path
         .into_iter()
         .chain([PathBuf::from("/work/ci-venv/bin/moto_server")])
@@ -299,8 +286,6 @@ fn free_port() -> io::Result<u16> {
 fn unique_bucket_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_micros() % 1_000_000_000);
+    let micros = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_micros() % 1_000_000_000);
     format!("weir-test-{}-{n}-{micros}", std::process::id())
 }

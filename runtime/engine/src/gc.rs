@@ -27,7 +27,11 @@ pub struct GcSettings {
 
 impl Default for GcSettings {
     fn default() -> Self {
-        GcSettings { grace_ms: 30 * 60 * 1000, output_retention_ms: 7 * 24 * 3600 * 1000, log_retention_ms: 7 * 24 * 3600 * 1000 }
+        GcSettings {
+            grace_ms: 30 * 60 * 1000,
+            output_retention_ms: 7 * 24 * 3600 * 1000,
+            log_retention_ms: 7 * 24 * 3600 * 1000,
+        }
     }
 }
 
@@ -84,7 +88,9 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock:
     let mut expired = Vec::new();
     for &seq in seqs.iter().filter(|&&s| s < head.seq) {
         let manifest = dir.read_manifest(seq).await?;
-        if seq < boundary || manifest.as_ref().is_some_and(|m| now.saturating_sub(m.created_at_ms) > settings.output_retention_ms) {
+        if seq < boundary
+            || manifest.as_ref().is_some_and(|m| now.saturating_sub(m.created_at_ms) > settings.output_retention_ms)
+        {
             expired.push(seq);
         }
         manifests.insert(seq, manifest);
@@ -110,7 +116,8 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock:
     for folder in ["out", "dead"] {
         for object in storage.list_after(&dir.path(folder), None).await? {
             let relative = relative_to(dir.base(), &object.location);
-            let Some(seq) = object.location.filename().and_then(|f| f.split('-').next()).and_then(|s| s.parse::<u64>().ok())
+            let Some(seq) =
+                object.location.filename().and_then(|f| f.split('-').next()).and_then(|s| s.parse::<u64>().ok())
             else {
                 continue;
             };
@@ -150,7 +157,8 @@ pub async fn collect_log(log: &EventLog, settings: &GcSettings, clock: &dyn Cloc
         let prefix = log.storage().path(&format!("log/p{partition:05}/seg"));
         let objects = log.storage().list_after(&prefix, None).await?;
         for object in objects {
-            let Some(seq) = object.location.filename().and_then(|f| f.strip_suffix(".parquet")).and_then(|s| s.parse::<u64>().ok())
+            let Some(seq) =
+                object.location.filename().and_then(|f| f.strip_suffix(".parquet")).and_then(|s| s.parse::<u64>().ok())
             else {
                 continue;
             };

@@ -86,7 +86,8 @@ pub(crate) async fn load(dir: &PartitionDir, position: Position) -> Result<HashM
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let entry: JournalEntry = serde_json::from_slice(line).map_err(|e| Error::corrupt(&file.location, e))?;
             // A result supersedes an intent, whatever order the files were read in.
-            let keep_existing = matches!(entries.get(&entry.call), Some(JournalEntry { outcome: Outcome::Done(_), .. }));
+            let keep_existing =
+                matches!(entries.get(&entry.call), Some(JournalEntry { outcome: Outcome::Done(_), .. }));
             if !keep_existing {
                 entries.insert(entry.call.clone(), entry);
             }
@@ -174,7 +175,8 @@ impl Journal {
     pub(crate) fn entries_from(&self, from: Position) -> Vec<JournalEntry> {
         let mut entries: Vec<_> =
             self.known.lock().expect("journal").values().filter(|e| e.call.event >= from).cloned().collect();
-        entries.sort_by(|a, b| (&a.call.event, &a.call.key, a.call.step).cmp(&(&b.call.event, &b.call.key, b.call.step)));
+        entries
+            .sort_by(|a, b| (&a.call.event, &a.call.key, a.call.step).cmp(&(&b.call.event, &b.call.key, b.call.step)));
         entries
     }
 }

@@ -54,7 +54,10 @@ impl PartitionDir {
         let Some(bytes) = self.storage.get(&path).await? else { return Ok(None) };
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e))?;
         if manifest.format != 1 || manifest.seq != seq {
-            return Err(Error::corrupt(&path, format!("format {} seq {} in a file named {seq}", manifest.format, manifest.seq)));
+            return Err(Error::corrupt(
+                &path,
+                format!("format {} seq {} in a file named {seq}", manifest.format, manifest.seq),
+            ));
         }
         Ok(Some(manifest))
     }

@@ -70,7 +70,8 @@ impl CommittedReader {
 
     async fn read<T>(&self, relative: &str, decode: fn(bytes::Bytes) -> Result<Vec<T>, String>) -> Result<Vec<T>> {
         let path = self.dir.path(relative);
-        let bytes = self.dir.storage().get(&path).await?.ok_or_else(|| Error::corrupt(&path, "committed file is missing"))?;
+        let bytes =
+            self.dir.storage().get(&path).await?.ok_or_else(|| Error::corrupt(&path, "committed file is missing"))?;
         decode(bytes).map_err(|e| Error::corrupt(&path, e))
     }
 }

@@ -61,7 +61,9 @@ impl Storage {
                 let store = builder.build().map_err(|e| invalid(e.to_string()))?;
                 Ok(Storage::new(Arc::new(store), Path::from(parsed.path().trim_matches('/'))))
             }
-            other => Err(invalid(format!("unknown scheme `{other}`; use memory://, file:///dir or s3://bucket/prefix"))),
+            other => {
+                Err(invalid(format!("unknown scheme `{other}`; use memory://, file:///dir or s3://bucket/prefix")))
+            }
         }
     }
 
@@ -141,5 +143,7 @@ impl Storage {
 
 /// The relative path of an object below a prefix, as a string.
 pub(crate) fn relative_to(prefix: &Path, path: &Path) -> String {
-    path.prefix_match(prefix).map(|parts| parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/")).unwrap_or_default()
+    path.prefix_match(prefix)
+        .map(|parts| parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>().join("/"))
+        .unwrap_or_default()
 }

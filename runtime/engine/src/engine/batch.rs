@@ -89,7 +89,8 @@ async fn run_key(
             attempts,
         };
         if payload.len() > settings.max_event_bytes {
-            let reason = format!("event of {} bytes exceeds max_event_bytes={}", payload.len(), settings.max_event_bytes);
+            let reason =
+                format!("event of {} bytes exceeds max_event_bytes={}", payload.len(), settings.max_event_bytes);
             outcome.dead_letters.push(dead(reason, 0));
             continue;
         }

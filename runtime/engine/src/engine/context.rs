@@ -83,7 +83,15 @@ pub struct EventContext {
 
 impl EventContext {
     pub(crate) fn new(scope: Arc<CallScope>, key: String, event: Position, state: Option<Bytes>) -> Self {
-        EventContext { scope, key, event, state, state_changed: false, outputs: Vec::new(), next_step: AtomicU32::new(0) }
+        EventContext {
+            scope,
+            key,
+            event,
+            state,
+            state_changed: false,
+            outputs: Vec::new(),
+            next_step: AtomicU32::new(0),
+        }
     }
 
     /// The event's key.
@@ -135,7 +143,11 @@ impl EventContext {
     ///
     /// Calls are numbered in the order `durable` is called, so several may run at once
     /// (`futures::join!`) as long as the order of the calls is deterministic.
-    pub fn durable<'a, T, E, F>(&'a self, name: &str, call: F) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
+    pub fn durable<'a, T, E, F>(
+        &'a self,
+        name: &str,
+        call: F,
+    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
     where
         T: Serialize + DeserializeOwned + Send + 'a,
         E: 'a,
@@ -178,7 +190,8 @@ impl EventContext {
                 journal.record_durably(intent).await.map_err(journal_error)?;
             }
             self.scope.counts.executed.fetch_add(1, Ordering::Relaxed);
-            let value = call(idempotency_key).await.map_err(|source| DurableError::Failed { name: name.clone(), source })?;
+            let value =
+                call(idempotency_key).await.map_err(|source| DurableError::Failed { name: name.clone(), source })?;
             let recorded = serde_json::to_value(&value).map_err(|e| journal_error(e.to_string()))?;
             journal.record(JournalEntry { call: id, name, outcome: Outcome::Done(recorded) });
             Ok(value)

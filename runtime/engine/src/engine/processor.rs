@@ -56,7 +56,10 @@ impl PartitionProcessor {
     pub(crate) async fn claim(shared: Arc<Shared>, partition: u32) -> Result<Self> {
         let dir = PartitionDir::new(shared.log.storage().clone(), &shared.agent_name, partition)?;
         if partition >= shared.log.partitions() {
-            return Err(Error::InvalidInput(format!("partition {partition} out of range: the log has {}", shared.log.partitions())));
+            return Err(Error::InvalidInput(format!(
+                "partition {partition} out of range: the log has {}",
+                shared.log.partitions()
+            )));
         }
         let now = shared.clock.now_ms();
         let latest = dir.latest(None).await?.unwrap_or_else(Manifest::genesis);

@@ -132,18 +132,31 @@ impl EventLog {
     pub async fn append_to_partition(&self, partition: u32, batch_id: &str, events: &[LogEvent]) -> Result<Appended> {
         self.check_partition(partition)?;
         if let Some(stray) = events.iter().find(|e| self.partition_of(&e.key) != partition) {
-            return Err(Error::InvalidInput(format!("key `{}` belongs to another partition than {partition}", stray.key)));
+            return Err(Error::InvalidInput(format!(
+                "key `{}` belongs to another partition than {partition}",
+                stray.key
+            )));
         }
-        let body = segment::encode(batch_id, events).map_err(|e| Error::InvalidInput(format!("batch `{batch_id}`: {e}")))?;
-        let claims = self.partition_dir(partition).join("batch").join(format!("{:016x}", batch_hash(batch_id, partition)));
+        let body =
+            segment::encode(batch_id, events).map_err(|e| Error::InvalidInput(format!("batch `{batch_id}`: {e}")))?;
+        let claims =
+            self.partition_dir(partition).join("batch").join(format!("{:016x}", batch_hash(batch_id, partition)));
         let mut guess = self.tail_guess(partition).await?;
         for attempt in 0u32.. {
             let claim_path = claims.clone().join(format!("{attempt:04}.json"));
             let claim = BatchClaim { batch_id: batch_id.to_string(), seq: guess };
-            let claim = if self.storage.create(&claim_path, Bytes::from(serde_json::to_vec(&claim).expect("claim"))).await? {
+            let claim = if self
+                .storage
+                .create(&claim_path, Bytes::from(serde_json::to_vec(&claim).expect("claim")))
+                .await?
+            {
                 claim
             } else {
-                let bytes = self.storage.get(&claim_path).await?.ok_or_else(|| Error::corrupt(&claim_path, "claim vanished"))?;
+                let bytes = self
+                    .storage
+                    .get(&claim_path)
+                    .await?
+                    .ok_or_else(|| Error::corrupt(&claim_path, "claim vanished"))?;
                 let found: BatchClaim = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&claim_path, e))?;
                 if found.batch_id != batch_id {
                     return Err(Error::corrupt(&claim_path, format!("hash collision with batch `{}`", found.batch_id)));
@@ -184,7 +197,10 @@ impl EventLog {
     /// Deletes segment `seq` and its batch claims (claims first: see the storage format).
     pub async fn delete_segment(&self, partition: u32, seq: u64) -> Result<()> {
         if let Some(segment) = self.read_segment(partition, seq).await? {
-            let claims = self.partition_dir(partition).join("batch").join(format!("{:016x}", batch_hash(&segment.batch_id, partition)));
+            let claims = self
+                .partition_dir(partition)
+                .join("batch")
+                .join(format!("{:016x}", batch_hash(&segment.batch_id, partition)));
             for claim in self.storage.list_after(&claims, None).await? {
                 self.storage.delete(&claim.location).await?;
             }
@@ -194,7 +210,10 @@ impl EventLog {
 
     fn check_partition(&self, partition: u32) -> Result<()> {
         if partition >= self.partitions {
-            return Err(Error::InvalidInput(format!("partition {partition} out of range: the log has {}", self.partitions)));
+            return Err(Error::InvalidInput(format!(
+                "partition {partition} out of range: the log has {}",
+                self.partitions
+            )));
         }
         Ok(())
     }
@@ -208,8 +227,10 @@ impl EventLog {
 
     /// The tail, knowing that segment `seq` exists: one LIST from there.
     async fn tail_after(&self, partition: u32, seq: u64) -> Result<u64> {
-        let objects =
-            self.storage.list_after(&self.partition_dir(partition).join("seg"), Some(&self.segment_path(partition, seq))).await?;
+        let objects = self
+            .storage
+            .list_after(&self.partition_dir(partition).join("seg"), Some(&self.segment_path(partition, seq)))
+            .await?;
         Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).max().unwrap_or(seq) + 1)
     }
 

@@ -41,7 +41,10 @@ pub struct Segment {
 const BATCH_ID_KEY: &str = "weir.batch_id";
 
 fn schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, false), Field::new("payload", DataType::Binary, false)]))
+    Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("payload", DataType::Binary, false),
+    ]))
 }
 
 /// Encodes a batch as a Parquet segment.
@@ -79,11 +82,10 @@ pub fn decode(bytes: Bytes) -> Result<Segment, String> {
         if keys.null_count() > 0 || payloads.null_count() > 0 {
             return Err("null key or payload".into());
         }
-        events.extend(
-            keys.iter()
-                .zip(payloads.iter())
-                .map(|(k, p)| LogEvent { key: k.unwrap_or_default().to_string(), payload: Bytes::copy_from_slice(p.unwrap_or_default()) }),
-        );
+        events.extend(keys.iter().zip(payloads.iter()).map(|(k, p)| LogEvent {
+            key: k.unwrap_or_default().to_string(),
+            payload: Bytes::copy_from_slice(p.unwrap_or_default()),
+        }));
     }
     Ok(Segment { batch_id, events })
 }

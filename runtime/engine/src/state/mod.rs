@@ -6,8 +6,8 @@ mod cache;
 mod compaction;
 pub mod run;
 
-use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
 
 pub use cache::RunCache;
 pub(crate) use compaction::{compact, plan_compaction};
@@ -29,8 +29,11 @@ pub(crate) async fn read_snapshots(
         if remaining.is_empty() {
             break;
         }
-        let in_range: Vec<&String> =
-            remaining.iter().copied().filter(|k| k.as_str() >= run.min_key.as_str() && k.as_str() <= run.max_key.as_str()).collect();
+        let in_range: Vec<&String> = remaining
+            .iter()
+            .copied()
+            .filter(|k| k.as_str() >= run.min_key.as_str() && k.as_str() <= run.max_key.as_str())
+            .collect();
         if in_range.is_empty() {
             continue;
         }
@@ -41,7 +44,8 @@ pub(crate) async fn read_snapshots(
                 by_block.entry(block.index).or_insert_with(|| (block, Vec::new())).1.push(key);
             }
         }
-        let blocks = futures::future::try_join_all(by_block.values().map(|(block, _)| cache.block(dir, run, *block))).await?;
+        let blocks =
+            futures::future::try_join_all(by_block.values().map(|(block, _)| cache.block(dir, run, *block))).await?;
         for ((_, (_, keys)), block) in by_block.iter().zip(blocks) {
             for key in keys {
                 if let Some(value) = block.get(key.as_bytes()) {
@@ -61,7 +65,9 @@ pub(crate) async fn read_snapshots(
 pub(crate) fn build_run(entries: &BTreeMap<String, Option<Bytes>>) -> Result<run::EncodedRun> {
     let mut builder = run::RunBuilder::new(16 * 1024, 10);
     for (key, value) in entries {
-        builder.push(key.as_bytes(), value.as_deref()).map_err(|e| Error::InvalidInput(format!("state of key `{key}`: {e}")))?;
+        builder
+            .push(key.as_bytes(), value.as_deref())
+            .map_err(|e| Error::InvalidInput(format!("state of key `{key}`: {e}")))?;
     }
     Ok(builder.finish())
 }

@@ -134,9 +134,7 @@ impl RunBuilder {
             return Err(RunError::TooLarge { what: "entry" });
         }
         let open_len = self.data.len() - self.open_block_start;
-        if self.open_block_first_key.is_some()
-            && open_len + entry_len + CHECKSUM_LEN > self.block_size
-        {
+        if self.open_block_first_key.is_some() && open_len + entry_len + CHECKSUM_LEN > self.block_size {
             self.seal_block();
         }
         if self.open_block_first_key.is_none() {
@@ -209,16 +207,10 @@ impl RunBuilder {
             index_len: index_len as u64,
             key_count: self.key_hashes.len() as u64,
             size: out.len() as u64,
-            min_key: self
-                .blocks
-                .first()
-                .map_or(Vec::new(), |b| b.first_key.clone()),
+            min_key: self.blocks.first().map_or(Vec::new(), |b| b.first_key.clone()),
             max_key: self.last_key,
         };
-        EncodedRun {
-            bytes: Bytes::from(out),
-            layout,
-        }
+        EncodedRun { bytes: Bytes::from(out), layout }
     }
 }
 
@@ -297,11 +289,7 @@ impl RunIndex {
             let len = cursor.u32()?;
             let first_key_len = cursor.u32()? as usize;
             let first_key = cursor.take(first_key_len)?.to_vec();
-            blocks.push(BlockMeta {
-                offset,
-                len,
-                first_key,
-            });
+            blocks.push(BlockMeta { offset, len, first_key });
         }
         // block_for binary-searches first keys, which is only correct if they ascend.
         let ascending = blocks.windows(2).all(|b| b[0].first_key < b[1].first_key);
@@ -310,18 +298,10 @@ impl RunIndex {
         let num_bits = u64::from(cursor.u32()?);
         ensure(num_bits > 0, "bloom filter size")?;
         let bits = cursor.take(num_bits.div_ceil(8) as usize)?.to_vec();
-        let bloom = Bloom {
-            num_hashes,
-            num_bits,
-            bits,
-        };
+        let bloom = Bloom { num_hashes, num_bits, bits };
         let key_count = cursor.u64()?;
         ensure(cursor.is_empty(), "index region length")?;
-        Ok(Self {
-            blocks,
-            bloom,
-            key_count,
-        })
+        Ok(Self { blocks, bloom, key_count })
     }
 
     /// Number of entries in the run, tombstones included.
@@ -341,9 +321,7 @@ impl RunIndex {
 
     /// The block that would hold `key` (last block whose first key <= key), if any.
     pub fn block_for(&self, key: &[u8]) -> Option<BlockRef> {
-        let after = self
-            .blocks
-            .partition_point(|b| b.first_key.as_slice() <= key);
+        let after = self.blocks.partition_point(|b| b.first_key.as_slice() <= key);
         let index = after.checked_sub(1)?;
         Some(self.blocks[index].block_ref(index))
     }
@@ -423,10 +401,7 @@ pub fn read_all(run: &Bytes) -> Result<Vec<(Bytes, Option<Bytes>)>, RunError> {
     let mut block_start = 0;
     for (i, meta) in index.blocks.iter().enumerate() {
         let range = meta.block_ref(i).range();
-        ensure(
-            range.start == block_start && range.end <= data_len,
-            "block range",
-        )?;
+        ensure(range.start == block_start && range.end <= data_len, "block range")?;
         block_start = range.end;
         let block = Block::decode(run.slice(range.start as usize..range.end as usize))?;
         ensure(block.entries[0].0 == meta.first_key, "block first key")?;
@@ -450,9 +425,7 @@ impl Bloom {
     fn build(key_hashes: &[u64], bits_per_key: u32) -> Self {
         let wanted_bits = key_hashes.len() as u64 * u64::from(bits_per_key);
         // MAX_BLOOM_BITS is a multiple of 8, so rounding up cannot exceed it.
-        let num_bits = wanted_bits
-            .clamp(MIN_BLOOM_BITS, MAX_BLOOM_BITS)
-            .next_multiple_of(8);
+        let num_bits = wanted_bits.clamp(MIN_BLOOM_BITS, MAX_BLOOM_BITS).next_multiple_of(8);
         // k = bits_per_key * ln 2 minimises the false-positive rate.
         let num_hashes = f64::from(bits_per_key) * std::f64::consts::LN_2;
         let num_hashes = num_hashes.round().clamp(1.0, 30.0) as u32;
@@ -462,23 +435,17 @@ impl Bloom {
                 bits[bit / 8] |= 1 << (bit % 8);
             }
         }
-        Self {
-            num_hashes,
-            num_bits,
-            bits,
-        }
+        Self { num_hashes, num_bits, bits }
     }
 
     fn may_contain(&self, hash: u64) -> bool {
-        bit_positions(hash, self.num_hashes, self.num_bits)
-            .all(|bit| self.bits[bit / 8] & (1 << (bit % 8)) != 0)
+        bit_positions(hash, self.num_hashes, self.num_bits).all(|bit| self.bits[bit / 8] & (1 << (bit % 8)) != 0)
     }
 }
 
 fn bit_positions(hash: u64, num_hashes: u32, num_bits: u64) -> impl Iterator<Item = usize> {
     let step = hash.rotate_left(32) | 1;
-    (0..u64::from(num_hashes))
-        .map(move |i| (hash.wrapping_add(i.wrapping_mul(step)) % num_bits) as usize)
+    (0..u64::from(num_hashes)).map(move |i| (hash.wrapping_add(i.wrapping_mul(step)) % num_bits) as usize)
 }
 
 fn checksum(bytes: &[u8]) -> u32 {
@@ -486,11 +453,7 @@ fn checksum(bytes: &[u8]) -> u32 {
 }
 
 fn ensure(ok: bool, what: &'static str) -> Result<(), RunError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(RunError::Corrupt { what })
-    }
+    if ok { Ok(()) } else { Err(RunError::Corrupt { what }) }
 }
 
 fn put_u32(out: &mut Vec<u8>, value: u32) {
@@ -608,11 +571,7 @@ mod tests {
     fn sample_entries(rng: &mut Rng, count: usize) -> Entries {
         let mut entries = Entries::new();
         while entries.len() < count {
-            let key_len = if rng.below(50) == 0 {
-                300 + rng.below(3000)
-            } else {
-                rng.below(24)
-            };
+            let key_len = if rng.below(50) == 0 { 300 + rng.below(3000) } else { rng.below(24) };
             let key = rng.bytes(key_len);
             for key in [key[..key_len / 2].to_vec(), key] {
                 let value = match rng.below(4) {
@@ -677,9 +636,7 @@ mod tests {
         }
 
         let all = read_all(&run.bytes).unwrap().into_iter();
-        let all: Vec<_> = all
-            .map(|(k, v)| (k.to_vec(), v.map(|v| v.to_vec())))
-            .collect();
+        let all: Vec<_> = all.map(|(k, v)| (k.to_vec(), v.map(|v| v.to_vec()))).collect();
         assert_eq!(all, entries.clone().into_iter().collect::<Vec<_>>());
 
         let layout = &run.layout;
@@ -712,9 +669,7 @@ mod tests {
         let present = (0..10_000).map(|i| (format!("present-{i}").into_bytes(), Some(vec![1])));
         let index = open(&build(&present.collect(), 16 * 1024).bytes);
         let absent = (0..10_000).map(|i| format!("absent-{i}"));
-        let false_positives = absent
-            .filter(|key| index.may_contain(key.as_bytes()))
-            .count();
+        let false_positives = absent.filter(|key| index.may_contain(key.as_bytes())).count();
         assert!(false_positives < 300, "{false_positives} in 10,000");
     }
 
@@ -751,10 +706,7 @@ mod tests {
         assert!(matches!(decoded, Err(RunError::Checksum { .. })));
 
         let size = run.layout.size;
-        assert!(matches!(
-            read_all(&flipped(size - 6)),
-            Err(RunError::BadMagic)
-        ));
+        assert!(matches!(read_all(&flipped(size - 6)), Err(RunError::BadMagic)));
         let bad_version = read_all(&flipped(size - 4));
         assert!(matches!(bad_version, Err(RunError::UnsupportedVersion(17))));
         assert_eq!(read_error(&run.bytes.slice(..10)), "truncated footer");

@@ -16,8 +16,8 @@ use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
 };
 
 /// Objects per page of an S3 `ListObjectsV2` response.
@@ -93,11 +93,7 @@ impl Sub for RequestCountsSnapshot {
 
 impl fmt::Display for RequestCountsSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "put={} get={} head={} list={} delete={}",
-            self.put, self.get, self.head, self.list, self.delete
-        )
+        write!(f, "put={} get={} head={} list={} delete={}", self.put, self.get, self.head, self.list, self.delete)
     }
 }
 
@@ -125,10 +121,7 @@ pub struct CountingStore {
 impl CountingStore {
     /// Wraps `inner` with fresh counters.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        Self {
-            inner,
-            counts: Arc::new(RequestCounts::default()),
-        }
+        Self { inner, counts: Arc::new(RequestCounts::default()) }
     }
 
     /// The live counters, to read after this store has been handed away.
@@ -137,10 +130,7 @@ impl CountingStore {
     }
 
     /// Counts list pages as the objects of `objects` are consumed.
-    fn count_pages(
-        &self,
-        objects: BoxStream<'static, Result<ObjectMeta>>,
-    ) -> BoxStream<'static, Result<ObjectMeta>> {
+    fn count_pages(&self, objects: BoxStream<'static, Result<ObjectMeta>>) -> BoxStream<'static, Result<ObjectMeta>> {
         let counts = Arc::clone(&self.counts);
         // The first page is requested when the stream is first polled, even if it turns
         // out empty; a stream dropped unpolled sends nothing.
@@ -169,35 +159,19 @@ impl fmt::Display for CountingStore {
 
 #[async_trait]
 impl ObjectStore for CountingStore {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> Result<PutResult> {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
         RequestCounts::add(&self.counts.put, 1);
         self.inner.put_opts(location, payload, opts).await
     }
 
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
         RequestCounts::add(&self.counts.put, 1);
         let upload = self.inner.put_multipart_opts(location, opts).await?;
-        Ok(Box::new(CountingUpload {
-            inner: upload,
-            counts: Arc::clone(&self.counts),
-        }))
+        Ok(Box::new(CountingUpload { inner: upload, counts: Arc::clone(&self.counts) }))
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let counter = if options.head {
-            &self.counts.head
-        } else {
-            &self.counts.get
-        };
+        let counter = if options.head { &self.counts.head } else { &self.counts.get };
         RequestCounts::add(counter, 1);
         self.inner.get_opts(location, options).await
     }
@@ -207,10 +181,7 @@ impl ObjectStore for CountingStore {
         self.inner.get_ranges(location, ranges).await
     }
 
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, Result<Path>>,
-    ) -> BoxStream<'static, Result<Path>> {
+    fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
         let counts = Arc::clone(&self.counts);
         let counted = locations
             .inspect(move |location| {
@@ -226,20 +197,14 @@ impl ObjectStore for CountingStore {
         self.count_pages(self.inner.list(prefix))
     }
 
-    fn list_with_offset(
-        &self,
-        prefix: Option<&Path>,
-        offset: &Path,
-    ) -> BoxStream<'static, Result<ObjectMeta>> {
+    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
         self.count_pages(self.inner.list_with_offset(prefix, offset))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         let result = self.inner.list_with_delimiter(prefix).await;
         // S3 pages count keys and common prefixes alike; a failed call still cost one.
-        let entries = result
-            .as_ref()
-            .map_or(0, |list| list.objects.len() + list.common_prefixes.len());
+        let entries = result.as_ref().map_or(0, |list| list.objects.len() + list.common_prefixes.len());
         let pages = (entries as u64).div_ceil(LIST_PAGE_SIZE).max(1);
         RequestCounts::add(&self.counts.list, pages);
         result
@@ -296,13 +261,7 @@ mod tests {
     }
 
     fn snapshot(put: u64, get: u64, head: u64, list: u64, delete: u64) -> RequestCountsSnapshot {
-        RequestCountsSnapshot {
-            put,
-            get,
-            head,
-            list,
-            delete,
-        }
+        RequestCountsSnapshot { put, get, head, list, delete }
     }
 
     #[tokio::test]
@@ -313,10 +272,7 @@ mod tests {
         let b = Path::from("b");
 
         store.put(&a, "hello".into()).await.unwrap();
-        store
-            .put_opts(&a, "again".into(), PutMode::Create.into())
-            .await
-            .unwrap_err();
+        store.put_opts(&a, "again".into(), PutMode::Create.into()).await.unwrap_err();
         store.get(&a).await.unwrap().bytes().await.unwrap();
         store.head(&a).await.unwrap();
         store.get_ranges(&a, &[0..1, 1..2, 3..4]).await.unwrap();
@@ -336,17 +292,10 @@ mod tests {
 
         let empty: Vec<_> = store.list(None).try_collect().await.unwrap();
         assert!(empty.is_empty());
-        assert_eq!(
-            counts.snapshot().list,
-            1,
-            "an empty listing is still one request"
-        );
+        assert_eq!(counts.snapshot().list, 1, "an empty listing is still one request");
 
         for i in 0..2_001 {
-            store
-                .put(&Path::from(format!("obj/{i:05}")), "x".into())
-                .await
-                .unwrap();
+            store.put(&Path::from(format!("obj/{i:05}")), "x".into()).await.unwrap();
         }
         let before = counts.snapshot();
         let all: Vec<_> = store.list(None).try_collect().await.unwrap();
@@ -360,11 +309,7 @@ mod tests {
         assert_eq!((counts.snapshot() - before).list, 1);
 
         let before = counts.snapshot();
-        let rest: Vec<_> = store
-            .list_with_offset(None, &Path::from("obj/00999"))
-            .try_collect()
-            .await
-            .unwrap();
+        let rest: Vec<_> = store.list_with_offset(None, &Path::from("obj/00999")).try_collect().await.unwrap();
         assert_eq!(rest.len(), 1_001);
         assert_eq!((counts.snapshot() - before).list, 2);
 

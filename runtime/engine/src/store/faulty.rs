@@ -21,9 +21,8 @@ use futures::stream::{self, BoxStream};
 use futures::{StreamExt, future};
 use object_store::path::Path;
 use object_store::{
-    CopyMode, CopyOptions, Error, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
-    ObjectStore, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
-    UploadPart,
+    CopyMode, CopyOptions, Error, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMode,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result, UploadPart,
 };
 use tokio::sync::watch;
 
@@ -69,11 +68,7 @@ enum Schedule {
     None,
     At(BTreeMap<u64, Fault>),
     Every(Fault),
-    Random {
-        seed: u64,
-        probability: f64,
-        faults: Vec<Fault>,
-    },
+    Random { seed: u64, probability: f64, faults: Vec<Fault> },
 }
 
 impl Schedule {
@@ -82,11 +77,7 @@ impl Schedule {
             Schedule::None => None,
             Schedule::At(faults) => faults.get(&request).cloned(),
             Schedule::Every(fault) => Some(fault.clone()),
-            Schedule::Random {
-                seed,
-                probability,
-                faults,
-            } => {
+            Schedule::Random { seed, probability, faults } => {
                 // Seeded from (seed, request) rather than one shared stream, so request N's
                 // fault does not depend on which requests happened to be issued before it.
                 let mut rng = XorShift64::new(seed ^ request.wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -176,11 +167,7 @@ impl FaultPlan {
     /// Each request fails with `probability`, with a fault picked from `faults`, and the
     /// same `seed` picks the same fault for the same request number on every run.
     pub fn random(seed: u64, probability: f64, faults: Vec<Fault>) -> Self {
-        Self::with_schedule(Schedule::Random {
-            seed,
-            probability,
-            faults,
-        })
+        Self::with_schedule(Schedule::Random { seed, probability, faults })
     }
 
     /// How many requests have been issued so far, including failed and hung ones.
@@ -191,10 +178,7 @@ impl FaultPlan {
     /// The faults injected so far, by request number, to tell which request a failing
     /// random run broke. Requests hung after a crash are not listed.
     pub fn injected(&self) -> Vec<(u64, Fault)> {
-        self.injected
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.injected.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Whether a [`Fault::Crash`] has been reached.
@@ -213,18 +197,12 @@ impl FaultPlan {
     fn issue(&self, kind: &'static str) -> Ticket {
         let request = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
         if self.crashed() {
-            return Ticket {
-                request,
-                fault: Some(Fault::Crash),
-            };
+            return Ticket { request, fault: Some(Fault::Crash) };
         }
         let fault = self.schedule.fault_for(request);
         if let Some(fault) = &fault {
             tracing::debug!(request, kind, ?fault, "injecting object store fault");
-            self.injected
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((request, fault.clone()));
+            self.injected.lock().unwrap_or_else(PoisonError::into_inner).push((request, fault.clone()));
             if *fault == Fault::Crash {
                 // Marked at issue time, not when the request is polled, so every request
                 // issued after this one hangs too.
@@ -265,9 +243,7 @@ impl FaultPlan {
             },
             Some(Fault::Timeout(delay)) => {
                 tokio::time::sleep(delay).await;
-                Err(injected(format!(
-                    "injected timeout at request {request} after {delay:?}"
-                )))
+                Err(injected(format!("injected timeout at request {request} after {delay:?}")))
             }
             Some(Fault::Latency(delay)) => {
                 tokio::time::sleep(delay).await;
@@ -298,16 +274,11 @@ impl Ticket {
 }
 
 fn injected(message: String) -> Error {
-    Error::Generic {
-        store: STORE_NAME,
-        source: message.into(),
-    }
+    Error::Generic { store: STORE_NAME, source: message.into() }
 }
 
 fn lost_response(request: u64) -> Error {
-    injected(format!(
-        "injected error after applying request {request} (response lost)"
-    ))
+    injected(format!("injected error after applying request {request} (response lost)"))
 }
 
 /// An [`ObjectStore`] that forwards to `inner` and injects the faults of a [`FaultPlan`].
@@ -329,10 +300,7 @@ impl FaultyStore {
 
     /// Runs a list request: the fault strikes when the list is called, and reaches the
     /// caller as the stream's only item.
-    fn faulty_list(
-        &self,
-        objects: BoxStream<'static, Result<ObjectMeta>>,
-    ) -> BoxStream<'static, Result<ObjectMeta>> {
+    fn faulty_list(&self, objects: BoxStream<'static, Result<ObjectMeta>>) -> BoxStream<'static, Result<ObjectMeta>> {
         let ticket = self.plan.issue("list");
         let plan = Arc::clone(&self.plan);
         stream::once(async move {
@@ -373,30 +341,18 @@ impl fmt::Display for FaultyStore {
 
 #[async_trait]
 impl ObjectStore for FaultyStore {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> Result<PutResult> {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
         let ticket = self.plan.issue("put");
         let created = matches!(opts.mode, PutMode::Create).then_some(location);
         let op = self.inner.put_opts(location, payload, opts);
         self.plan.perform(ticket, created, op).await
     }
 
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
         let ticket = self.plan.issue("put_multipart");
         let op = self.inner.put_multipart_opts(location, opts);
         let upload = self.plan.perform(ticket, None, op).await?;
-        Ok(Box::new(FaultyUpload {
-            inner: upload,
-            plan: Arc::clone(&self.plan),
-        }))
+        Ok(Box::new(FaultyUpload { inner: upload, plan: Arc::clone(&self.plan) }))
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
@@ -413,10 +369,7 @@ impl ObjectStore for FaultyStore {
         self.plan.perform(ticket, None, op).await
     }
 
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, Result<Path>>,
-    ) -> BoxStream<'static, Result<Path>> {
+    fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
         let inner = Arc::clone(&self.inner);
         let plan = Arc::clone(&self.plan);
         // One location at a time, each its own request, so a fault hits exactly one
@@ -431,9 +384,7 @@ impl ObjectStore for FaultyStore {
                     let one = stream::once(future::ready(Ok(location))).boxed();
                     let op = async move {
                         inner.delete_stream(one).next().await.unwrap_or_else(|| {
-                            Err(injected(
-                                "inner delete_stream yielded nothing for one location".into(),
-                            ))
+                            Err(injected("inner delete_stream yielded nothing for one location".into()))
                         })
                     };
                     plan.perform(ticket, None, op).await
@@ -446,11 +397,7 @@ impl ObjectStore for FaultyStore {
         self.faulty_list(self.inner.list(prefix))
     }
 
-    fn list_with_offset(
-        &self,
-        prefix: Option<&Path>,
-        offset: &Path,
-    ) -> BoxStream<'static, Result<ObjectMeta>> {
+    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
         self.faulty_list(self.inner.list_with_offset(prefix, offset))
     }
 
@@ -559,25 +506,16 @@ mod tests {
     async fn applied_then_error_applies_and_fails() {
         let (inner, store, _plan) = setup(FaultPlan::at(1, Fault::AppliedThenError));
         let err = store.put(&Path::from("a"), "1".into()).await.unwrap_err();
-        assert_eq!(
-            generic_message(&err),
-            "injected error after applying request 1 (response lost)"
-        );
+        assert_eq!(generic_message(&err), "injected error after applying request 1 (response lost)");
         assert!(exists(&inner, "a").await);
     }
 
     #[tokio::test]
     async fn applied_then_already_exists_on_create() {
-        let plan = FaultPlan::scripted([
-            (1, Fault::AppliedThenAlreadyExists),
-            (2, Fault::AppliedThenAlreadyExists),
-        ]);
+        let plan = FaultPlan::scripted([(1, Fault::AppliedThenAlreadyExists), (2, Fault::AppliedThenAlreadyExists)]);
         let (inner, store, _plan) = setup(plan);
         let path = Path::from("claim");
-        let err = store
-            .put_opts(&path, "mine".into(), PutMode::Create.into())
-            .await
-            .unwrap_err();
+        let err = store.put_opts(&path, "mine".into(), PutMode::Create.into()).await.unwrap_err();
         assert!(matches!(err, Error::AlreadyExists { .. }), "{err:?}");
         // The write won although the caller was told it lost.
         let body = inner.get(&path).await.unwrap().bytes().await.unwrap();
@@ -590,8 +528,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn timeout_waits_then_fails_unapplied() {
-        let (inner, store, _plan) =
-            setup(FaultPlan::at(1, Fault::Timeout(Duration::from_secs(30))));
+        let (inner, store, _plan) = setup(FaultPlan::at(1, Fault::Timeout(Duration::from_secs(30))));
         let start = Instant::now();
         let err = store.put(&Path::from("a"), "1".into()).await.unwrap_err();
         assert!(start.elapsed() >= Duration::from_secs(30));
@@ -601,8 +538,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn latency_waits_then_succeeds() {
-        let (inner, store, plan) =
-            setup(FaultPlan::every(Fault::Latency(Duration::from_millis(50))));
+        let (inner, store, plan) = setup(FaultPlan::every(Fault::Latency(Duration::from_millis(50))));
         let start = Instant::now();
         store.put(&Path::from("a"), "1".into()).await.unwrap();
         store.head(&Path::from("a")).await.unwrap();
@@ -652,10 +588,7 @@ mod tests {
         let locations = stream::iter(["x", "y", "z"].map(|p| Ok(Path::from(p)))).boxed();
         let results: Vec<_> = store.delete_stream(locations).collect().await;
         assert!(results[0].is_ok());
-        assert_eq!(
-            generic_message(results[1].as_ref().unwrap_err()),
-            "injected error at request 5"
-        );
+        assert_eq!(generic_message(results[1].as_ref().unwrap_err()), "injected error at request 5");
         assert!(results[2].is_ok());
         assert!(!exists(&inner, "x").await);
         assert!(exists(&inner, "y").await);
@@ -673,11 +606,8 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert!(generic_message(items[0].as_ref().unwrap_err()).contains("request 3"));
 
-        let after: Vec<_> = store
-            .list_with_offset(Some(&Path::from("p")), &Path::from("p/1"))
-            .try_collect()
-            .await
-            .unwrap();
+        let after: Vec<_> =
+            store.list_with_offset(Some(&Path::from("p")), &Path::from("p/1")).try_collect().await.unwrap();
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].location, Path::from("p/2"));
         store.list_with_delimiter(None).await.unwrap();
@@ -694,10 +624,7 @@ mod tests {
         assert!(!exists(&inner, "big").await);
 
         store.put(&Path::from("from"), "v".into()).await.unwrap(); // 5
-        store
-            .rename(&Path::from("from"), &Path::from("to"))
-            .await
-            .unwrap(); // 6, 7
+        store.rename(&Path::from("from"), &Path::from("to")).await.unwrap(); // 6, 7
         assert_eq!(plan.requests(), 7);
         assert_eq!(store.to_string(), "Faulty(InMemory)");
     }
@@ -706,9 +633,7 @@ mod tests {
     #[tokio::test]
     async fn fault_every_request_of_a_workload() {
         async fn workload(store: &FaultyStore) -> Result<()> {
-            store
-                .put_opts(&Path::from("m"), "1".into(), PutMode::Create.into())
-                .await?;
+            store.put_opts(&Path::from("m"), "1".into(), PutMode::Create.into()).await?;
             store.copy(&Path::from("m"), &Path::from("n")).await?;
             store.delete(&Path::from("m")).await
         }
