@@ -52,7 +52,7 @@ pub(crate) async fn compact(
         if value.is_none() && includes_oldest {
             continue;
         }
-        builder.push(key, value.as_deref()).map_err(|e| Error::corrupt(&dir.base(), e))?;
+        builder.push(key, value.as_deref()).map_err(|e| Error::corrupt(dir.base(), e))?;
     }
     if builder.is_empty() {
         return Ok(None);
