@@ -38,3 +38,8 @@ pub use storage::Storage;
 pub async fn journal_entries(dir: &PartitionDir, position: Position) -> Result<Vec<JournalEntry>> {
     Ok(journal::load(dir, position).await?.into_values().collect())
 }
+
+/// Compiles the README's example, so that it cannot drift from the API.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
