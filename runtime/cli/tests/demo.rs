@@ -33,3 +33,20 @@ fn a_bad_store_url_is_one_clear_line() {
         "error: invalid input: store url `ftp://x`: unknown scheme `ftp`; use memory://, file:///dir or s3://bucket/prefix"
     );
 }
+
+#[test]
+fn demo_runs_on_s3_from_a_store_url_and_aws_variables() {
+    let moto = weir_tests::moto::shared();
+    let url = moto.store_url("demo");
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["demo", "--store", &url])
+            .envs(moto.env())
+            .output()
+            .expect("weir runs");
+        assert!(out.status.success(), "weir demo on s3 failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run().contains("committed: 17 scored reviews, 1 dead letters"));
+    assert!(run().contains("this run: 0 events processed"));
+}
