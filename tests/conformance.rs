@@ -206,3 +206,33 @@ conformance!(
     bad_events_are_dead_lettered_and_the_partition_moves_on,
     collection_keeps_live_state_and_deletes_history,
 );
+
+/// A short batch waits up to `max_batch_wait_ms` for events appended meanwhile, and returns
+/// as soon as it is full; with no wait it takes what is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_batch_waits_for_more_events() {
+    let (storage, _guard) = fresh_storage(Backend::Memory);
+    let log = Arc::new(EventLog::create(storage.clone(), 1).await.unwrap());
+    let events = review_events(20, false);
+    log.append("first", &events[..3]).await.unwrap();
+    let agent = TestAgent::new();
+    let eager = Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone())).settings(settings(10)).build();
+    let eager = eager.await.unwrap();
+    assert_eq!(eager.claim(0).await.unwrap().process_batch().await.unwrap().events, 3, "no wait: what is there");
+
+    let patient = EngineSettings { max_batch_wait_ms: 60_000, poll_interval_ms: 5, ..settings(10) };
+    let engine = Engine::builder(storage.clone(), "reviews", Arc::new(agent)).settings(patient).build().await.unwrap();
+    let mut processor = engine.claim(0).await.unwrap();
+    let producer = {
+        let (log, events) = (log.clone(), events.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            log.append("second", &events[3..8]).await.unwrap();
+            log.append("third", &events[8..]).await.unwrap();
+        })
+    };
+    let batch = processor.process_batch().await.unwrap();
+    assert_eq!(batch.events, 10, "waited for a full batch");
+    producer.await.unwrap();
+    assert_eq!(eager.claim(0).await.unwrap().process_batch().await.unwrap().events, 7);
+}

@@ -25,7 +25,7 @@ pub use engine::{
 pub use error::{Error, ErrorKind, Result};
 pub use gc::{GcReport, GcSettings, collect_log, collect_partition};
 pub use journal::{CallId, JournalEntry, Outcome};
-pub use log::{Appended, EventLog, LogEvent, Segment, partition_of};
+pub use log::{Appended, EventLog, LogEvent, LogReader, Segment, partition_of};
 pub use manifest::{CommitKind, FileRef, Manifest, PartitionDir, RunRef, Totals, Writer};
 pub use outputs::{DeadLetter, Output};
 pub use position::Position;

@@ -11,7 +11,7 @@ use super::batch::{group_by_key, run_batch};
 use super::context::CallScope;
 use crate::error::{Error, Result};
 use crate::journal::{self, CallId, Journal, JournalEntry};
-use crate::log::{LogEvent, Segment};
+use crate::log::{LogEvent, LogReader};
 use crate::manifest::{CommitKind, FileRef, Manifest, PartitionDir, Writer};
 use crate::outputs;
 use crate::position::Position;
@@ -45,7 +45,7 @@ pub struct PartitionProcessor {
     writer: Writer,
     /// When this invocation last knew its head to be the head of the chain.
     head_seen_ms: u64,
-    segment: Option<(u64, Arc<Segment>)>,
+    reader: LogReader,
     /// The first batch after a claim replays whatever earlier attempts journaled.
     replay_from_storage: bool,
     carried: HashMap<CallId, JournalEntry>,
@@ -75,7 +75,7 @@ impl PartitionProcessor {
             head: claim,
             writer,
             head_seen_ms: now,
-            segment: None,
+            reader: LogReader::new(partition),
             replay_from_storage: true,
             carried: HashMap::new(),
         })
@@ -238,37 +238,13 @@ impl PartitionProcessor {
         let settings = self.shared.settings.clone();
         let max = settings.max_batch_events.max(1);
         let deadline = Instant::now() + Duration::from_millis(settings.max_batch_wait_ms);
-        let mut position = self.head.position;
-        let mut events = Vec::new();
-        loop {
-            while events.len() < max {
-                let Some(segment) = self.segment_at(position.segment).await? else { break };
-                let start = position.index as usize;
-                let take = (max - events.len()).min(segment.events.len().saturating_sub(start));
-                for (i, event) in segment.events.iter().enumerate().skip(start).take(take) {
-                    events.push((Position::new(position.segment, i as u32), event.clone()));
-                }
-                position.index += take as u32;
-                if position.index as usize >= segment.events.len() {
-                    position = Position::new(position.segment + 1, 0);
-                }
-            }
-            if events.len() >= max || Instant::now() >= deadline {
-                return Ok((events, position));
-            }
+        let (mut events, mut position) = self.reader.read(&self.shared.log, self.head.position, max).await?;
+        while events.len() < max && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(settings.poll_interval_ms.max(1))).await;
+            let (more, next) = self.reader.read(&self.shared.log, position, max - events.len()).await?;
+            events.extend(more);
+            position = next;
         }
-    }
-
-    async fn segment_at(&mut self, seq: u64) -> Result<Option<Arc<Segment>>> {
-        if let Some((cached, segment)) = &self.segment
-            && *cached == seq
-        {
-            return Ok(Some(segment.clone()));
-        }
-        let Some(segment) = self.shared.log.read_segment(self.partition(), seq).await? else { return Ok(None) };
-        let segment = Arc::new(segment);
-        self.segment = Some((seq, segment.clone()));
-        Ok(Some(segment))
+        Ok((events, position))
     }
 }

@@ -3,6 +3,7 @@
 //! See `docs/storage-format.md` ("The event log") for the protocol and why it stores a batch
 //! once even when duplicates race.
 
+mod reader;
 mod segment;
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,6 +14,7 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
+pub use reader::LogReader;
 pub use segment::{LogEvent, Segment};
 
 use crate::error::{Error, Result};
