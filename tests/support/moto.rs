@@ -59,7 +59,7 @@ impl MotoServer {
     /// Starts a server on a free port and creates a uniquely named bucket in it.
     ///
     /// The executable is `$WEIR_MOTO_SERVER` if set, else `moto_server` on `PATH`, else
-    /// `/work/ci-venv/bin/moto_server`, else `.ci/venv/bin/moto_server` in the workspace.
+    /// `.ci/venv/bin/moto_server` in the workspace.
     pub fn start() -> io::Result<MotoServer> {
         let executable = find_executable()?;
         let mut attempt = 1;
@@ -256,19 +256,14 @@ fn find_executable() -> io::Result<PathBuf> {
     // Ancestors rather than the parent alone, so this works from any crate's depth.
     let in_workspace =
         Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().map(|dir| dir.join(".ci/venv/bin/moto_server"));
-    on_path
-        .into_iter()
-        .chain([PathBuf::from("/work/ci-venv/bin/moto_server")])
-        .chain(in_workspace)
-        .find(|path| is_executable(path))
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                "moto_server not found ($WEIR_MOTO_SERVER, PATH, /work/ci-venv/bin, \
+    on_path.into_iter().chain(in_workspace).find(|path| is_executable(path)).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "moto_server not found ($WEIR_MOTO_SERVER, PATH, \
                  .ci/venv/bin): run `.ci/run` from the repository root, which installs it, \
                  or `pip install 'moto[server]'`",
-            )
-        })
+        )
+    })
 }
 
 fn is_executable(path: &Path) -> bool {

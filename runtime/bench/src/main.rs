@@ -34,19 +34,36 @@ struct Args {
     /// Backends, comma separated: memory, file, s3 (moto).
     #[arg(long, value_delimiter = ',', default_value = "memory,file,s3")]
     backend: Vec<String>,
+    /// Latency of the agent's journaled call, in milliseconds (a stand-in for a model).
+    #[arg(long, default_value_t = 0)]
+    call_ms: u64,
+    /// Group-commit window of the action journal, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    journal_window_ms: u64,
     /// Key counts for the scale measurement, comma separated (0 to skip).
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000,1000000")]
     scale_keys: Vec<usize>,
 }
 
-/// The benchmark's agent: one journaled call, a state update and an output per event.
-struct BenchAgent;
+/// The benchmark's agent: one journaled call (taking `call` to answer), a state update and
+/// an output per event.
+struct BenchAgent {
+    call: Duration,
+}
 
 #[async_trait::async_trait]
 impl Agent for BenchAgent {
     async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
         let text_len = event.payload["review"].as_str().map_or(0, str::len) as u64;
-        let score: u64 = ctx.durable("score", async move { Ok::<_, std::io::Error>(text_len % 5 + 1) }).await?;
+        let call = self.call;
+        let score: u64 = ctx
+            .durable("score", async move {
+                if !call.is_zero() {
+                    tokio::time::sleep(call).await;
+                }
+                Ok::<_, std::io::Error>(text_len % 5 + 1)
+            })
+            .await?;
         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
         ctx.set_state(&count)?;
         ctx.emit(&serde_json::json!({"score": score, "count": count}))?;
@@ -99,6 +116,10 @@ fn settings(batch: usize) -> EngineSettings {
     EngineSettings { max_batch_events: batch, ..Default::default() }
 }
 
+fn instant_agent() -> Arc<BenchAgent> {
+    Arc::new(BenchAgent { call: Duration::ZERO })
+}
+
 fn per_thousand(count: u64, events: usize) -> f64 {
     count as f64 * 1000.0 / events as f64
 }
@@ -116,11 +137,9 @@ async fn throughput(backend: Backend, name: &str, args: &Args) {
     let append_secs = appended.elapsed().as_secs_f64();
     let append_requests = counts.snapshot();
 
-    let engine = Engine::builder(storage, "bench", Arc::new(BenchAgent))
-        .settings(settings(args.batch))
-        .build()
-        .await
-        .expect("engine");
+    let agent = Arc::new(BenchAgent { call: Duration::from_millis(args.call_ms) });
+    let settings = EngineSettings { journal_flush_window_ms: args.journal_window_ms, ..settings(args.batch) };
+    let engine = Engine::builder(storage, "bench", agent).settings(settings).build().await.expect("engine");
     let cpu_before = cpu_time();
     let started = Instant::now();
     let report = engine.drain().await.expect("drain");
@@ -154,7 +173,7 @@ async fn scale(keys: usize) {
     let (storage, _guard) = fresh_storage(Backend::File);
     let log = EventLog::create(storage.clone(), 1).await.expect("log");
     let load_batch = 20_000.min(keys);
-    let engine = Engine::builder(storage.clone(), "bench", Arc::new(BenchAgent))
+    let engine = Engine::builder(storage.clone(), "bench", instant_agent())
         .settings(settings(load_batch))
         .build()
         .await
@@ -182,7 +201,7 @@ async fn scale(keys: usize) {
         let engine = if warm {
             // A warm container: the same cache as a previous invocation in this process.
             let cache = weir_engine::RunCache::new(64 << 20);
-            let warmup = Engine::builder(counted_storage.clone(), "bench", Arc::new(BenchAgent))
+            let warmup = Engine::builder(counted_storage.clone(), "bench", instant_agent())
                 .settings(settings(1000))
                 .run_cache(cache.clone())
                 .build()
@@ -192,14 +211,14 @@ async fn scale(keys: usize) {
             processor.process_batch().await.expect("warm batch");
             log.append("probe-warm", &touched).await.expect("append");
             drop(processor);
-            Engine::builder(counted_storage, "bench", Arc::new(BenchAgent))
+            Engine::builder(counted_storage, "bench", instant_agent())
                 .settings(settings(1000))
                 .run_cache(cache)
                 .build()
                 .await
                 .expect("engine")
         } else {
-            Engine::builder(counted_storage, "bench", Arc::new(BenchAgent))
+            Engine::builder(counted_storage, "bench", instant_agent())
                 .settings(settings(1000))
                 .build()
                 .await
