@@ -170,8 +170,8 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     let head_files = usize::from(head.outputs.is_some()) + usize::from(head.dead_letters.is_some());
     assert_eq!(
         remaining,
-        head.runs.len() + head_files + 2,
-        "live runs, the head manifest, its files and the boundary remain"
+        head.runs.len() + head_files + 3,
+        "live runs, the head manifest and its files, the head hint and the boundary remain"
     );
     // State survives collection: the next events continue the counts.
     log.append("after", &review_events(30, false)).await.unwrap();

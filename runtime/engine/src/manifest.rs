@@ -71,16 +71,54 @@ impl PartitionDir {
 
     /// The head of the chain: the manifest with the highest sequence number.
     ///
-    /// `known` is a manifest this process saw earlier: only what follows it is listed.
+    /// Only manifests after `known` (a manifest this process saw) or, failing that, after
+    /// the head hint of the last claim are listed.
     pub async fn latest(&self, known: Option<&Manifest>) -> Result<Option<Manifest>> {
-        let newer = self.manifest_seqs(known.map(|m| m.seq)).await?;
+        let after = match known {
+            Some(m) => Some(m.seq),
+            None => self.head_hint().await?,
+        };
+        let newer = self.manifest_seqs(after).await?;
         match newer.last() {
             Some(&seq) => match self.read_manifest(seq).await? {
                 Some(m) => Ok(Some(m)),
                 // Collected between LIST and GET: only older ones go, so list again.
                 None => Box::pin(self.latest(known)).await,
             },
-            None => Ok(known.cloned()),
+            None => match (known, after) {
+                (Some(known), _) => Ok(Some(known.clone())),
+                // The hinted manifest is the head, unless collection took it (then list all).
+                (None, Some(seq)) => match self.read_manifest(seq).await? {
+                    Some(m) => Ok(Some(m)),
+                    None => {
+                        let all = self.manifest_seqs(None).await?;
+                        match all.last() {
+                            Some(&last) => self.read_manifest(last).await,
+                            None => Ok(None),
+                        }
+                    }
+                },
+                (None, None) => Ok(None),
+            },
+        }
+    }
+
+    async fn head_hint(&self) -> Result<Option<u64>> {
+        let path = self.path("head-hint.json");
+        match self.storage.get(&path).await? {
+            Some(bytes) => {
+                Ok(Some(serde_json::from_slice::<HeadHint>(&bytes).map_err(|e| Error::corrupt(&path, e))?.seq))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Records a committed manifest as a starting point for the next cold reader. Best
+    /// effort: a stale hint costs list pages, never correctness.
+    pub async fn write_head_hint(&self, seq: u64) {
+        let body = Bytes::from(serde_json::to_vec(&HeadHint { seq }).expect("hint serializes"));
+        if let Err(e) = self.storage.put(&self.path("head-hint.json"), body).await {
+            tracing::warn!(partition = self.partition, seq, error = %e, "could not write the head hint");
         }
     }
 
@@ -135,6 +173,11 @@ fn validate_agent_name(agent: &str) -> Result<()> {
             "agent name `{agent}`: use 1 to 64 ASCII letters, digits, `-` or `_`, not starting with `-`"
         )))
     }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct HeadHint {
+    seq: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -68,6 +68,7 @@ impl PartitionProcessor {
         if !dir.commit(&claim).await? {
             return Err(Error::Fenced { partition, seq: claim.seq });
         }
+        dir.write_head_hint(claim.seq).await;
         tracing::debug!(partition, seq = claim.seq, nonce = %writer.nonce, "claimed partition");
         Ok(PartitionProcessor {
             shared,

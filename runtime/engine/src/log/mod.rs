@@ -34,6 +34,15 @@ struct BatchClaim {
     seq: u64,
 }
 
+/// A segment known to exist, near the tail.
+#[derive(Debug, Serialize, Deserialize)]
+struct TailHint {
+    seq: u64,
+}
+
+/// How often (in segments) appenders record the tail hint.
+const TAIL_HINT_EVERY: u64 = 64;
+
 /// Where an append put a partition's share of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -170,6 +179,9 @@ impl EventLog {
                 || self.read_segment(partition, claim.seq).await?.is_some_and(|s| s.batch_id == batch_id);
             if stored {
                 self.tails.lock().expect("tails").insert(partition, claim.seq + 1);
+                if claim.seq % TAIL_HINT_EVERY == 0 {
+                    self.write_tail_hint(partition, claim.seq).await;
+                }
                 return Ok(Appended { partition, segment: claim.seq, events: events.len() });
             }
             guess = self.tail_after(partition, claim.seq).await?;
@@ -184,10 +196,30 @@ impl EventLog {
         segment::decode(bytes).map(Some).map_err(|e| Error::corrupt(&path, e))
     }
 
-    /// The sequence number the next segment of `partition` will get, as of one LIST.
+    /// The sequence number the next segment of `partition` will get: one GET of the tail
+    /// hint and one LIST from there.
     pub async fn tail(&self, partition: u32) -> Result<u64> {
-        let objects = self.storage.list_after(&self.partition_dir(partition).join("seg"), None).await?;
-        Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).max().map_or(0, |s| s + 1))
+        let hint_path = self.partition_dir(partition).join("tail-hint.json");
+        let hint = match self.storage.get(&hint_path).await? {
+            Some(bytes) => {
+                Some(serde_json::from_slice::<TailHint>(&bytes).map_err(|e| Error::corrupt(&hint_path, e))?.seq)
+            }
+            None => None,
+        };
+        let offset = hint.map(|seq| self.segment_path(partition, seq));
+        let objects = self.storage.list_after(&self.partition_dir(partition).join("seg"), offset.as_ref()).await?;
+        // The hinted segment exists or has a successor: collection always keeps the newest.
+        Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).max().or(hint).map_or(0, |s| s + 1))
+    }
+
+    /// Records a recent segment so that a cold appender lists only what follows it. Best
+    /// effort: a stale or missing hint costs list pages, never correctness.
+    async fn write_tail_hint(&self, partition: u32, seq: u64) {
+        let path = self.partition_dir(partition).join("tail-hint.json");
+        let body = Bytes::from(serde_json::to_vec(&TailHint { seq }).expect("hint serializes"));
+        if let Err(e) = self.storage.put(&path, body).await {
+            tracing::warn!(partition, seq, error = %e, "could not write the log tail hint");
+        }
     }
 
     /// The sequence numbers of the segments that exist, in order.
