@@ -55,17 +55,17 @@ fn fastrand_ms() -> u64 {
     RandomState::new().hash_one(std::time::Instant::now()) % 20
 }
 
+/// One invocation with the partition to itself, until it is caught up.
+async fn drain_alone(storage: &Storage, agent: TestAgent) {
+    let engine =
+        Engine::builder(storage.clone(), "reviews", Arc::new(agent)).settings(settings()).build().await.unwrap();
+    engine.drain_partition(0).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_invocations_commit_like_one() {
     let single = seeded_storage().await;
-    Engine::builder(single.clone(), "reviews", Arc::new(TestAgent::new()))
-        .settings(settings())
-        .build()
-        .await
-        .unwrap()
-        .drain_partition(0)
-        .await
-        .unwrap();
+    drain_alone(&single, TestAgent::new()).await;
     let baseline = committed(&single).await;
     assert_eq!(baseline.len(), 150);
 
@@ -75,14 +75,7 @@ async fn racing_invocations_commit_like_one() {
         let runs = (0..racers).map(|_| tokio::spawn(invocation(storage.clone(), agent.clone())));
         let fenced: usize = futures::future::try_join_all(runs).await.unwrap().into_iter().sum();
         // Whatever the racers left, the next scheduled invocation finishes.
-        Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone()))
-            .settings(settings())
-            .build()
-            .await
-            .unwrap()
-            .drain_partition(0)
-            .await
-            .unwrap();
+        drain_alone(&storage, agent.clone()).await;
         assert_eq!(committed(&storage).await, baseline, "{racers} racers");
 
         // The chain is contiguous, one manifest per number, each committing its own files.
