@@ -236,3 +236,39 @@ async fn a_short_batch_waits_for_more_events() {
     producer.await.unwrap();
     assert_eq!(eager.claim(0).await.unwrap().process_batch().await.unwrap().events, 7);
 }
+
+/// Retention expires a prefix of the chain only: a manifest whose clock ran behind its
+/// predecessors' is neither deleted early nor hidden behind the boundary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_expires_a_prefix_of_the_chain() {
+    use std::time::Duration;
+    use weir_engine::Clock;
+    let (storage, _guard) = fresh_storage(Backend::Memory);
+    let log = EventLog::create(storage.clone(), 1).await.unwrap();
+    let hour = Duration::from_secs(3600);
+    let clock = weir_engine::ManualClock::new(SystemClock.now_ms() - 10 * 3_600_000);
+    let agent = TestAgent::new();
+    let run = |clock: Arc<weir_engine::ManualClock>| {
+        let engine = Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone()))
+            .settings(EngineSettings { compaction_fanout: 100, ..settings(10) })
+            .clock(clock);
+        async move { engine.build().await.unwrap().drain().await.unwrap() }
+    };
+    let events = review_events(40, false);
+    // Ten hours ago, then (a clock running late) twelve hours ago, then now.
+    log.append("old", &events[..10]).await.unwrap();
+    run(clock.clone()).await;
+    log.append("skewed", &events[10..20]).await.unwrap();
+    run(weir_engine::ManualClock::new(SystemClock.now_ms() - 12 * 3_600_000)).await;
+    clock.advance(9 * hour);
+    log.append("new", &events[20..]).await.unwrap();
+    run(clock.clone()).await;
+
+    let dir = PartitionDir::new(storage.clone(), "reviews", 0).unwrap();
+    let settings = GcSettings { grace_ms: 0, output_retention_ms: 11 * 3_600_000, log_retention_ms: u64::MAX };
+    collect_partition(&dir, &settings, &SystemClock).await.unwrap();
+    let outputs = CommittedReader::new(storage.clone(), "reviews", 0).unwrap().outputs().await.unwrap();
+    let first_kept = outputs.first().unwrap().event;
+    assert_eq!(outputs.len(), 40, "the ten-hour-old commit is within retention, so nothing after it expires");
+    assert_eq!(first_kept, Position::new(0, 0));
+}

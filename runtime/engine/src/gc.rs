@@ -86,11 +86,15 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock:
     let mut manifests: HashMap<u64, Option<Manifest>> = HashMap::new();
     let seqs = dir.manifest_seqs(None).await?;
     let mut expired = Vec::new();
+    // Only a prefix of the chain expires, so that the boundary never hides a manifest that
+    // is kept (invocations' clocks may disagree about creation times).
+    let mut expiring = true;
     for &seq in seqs.iter().filter(|&&s| s < head.seq) {
         let manifest = dir.read_manifest(seq).await?;
-        if seq < boundary
-            || manifest.as_ref().is_some_and(|m| now.saturating_sub(m.created_at_ms) > settings.output_retention_ms)
-        {
+        let past_retention =
+            manifest.as_ref().is_some_and(|m| now.saturating_sub(m.created_at_ms) > settings.output_retention_ms);
+        expiring &= past_retention || seq < boundary;
+        if expiring {
             expired.push(seq);
         }
         manifests.insert(seq, manifest);

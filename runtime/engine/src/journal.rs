@@ -141,8 +141,14 @@ impl Journal {
     /// Records an entry and waits until it is in storage.
     pub(crate) async fn record_durably(&self, entry: JournalEntry) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
+        let call = entry.call.clone();
         self.enqueue(entry, Some(tx));
-        rx.await.map_err(|_| "the journal stopped before the entry was written".to_string())?
+        let written = rx.await.map_err(|_| "the journal stopped before the entry was written".to_string())?;
+        if written.is_err() {
+            // Not durable, so not known: a retry must not take it for an interrupted call.
+            self.known.lock().expect("journal").remove(&call);
+        }
+        written
     }
 
     fn enqueue(&self, entry: JournalEntry, waiter: Option<oneshot::Sender<Result<(), String>>>) {
