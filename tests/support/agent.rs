@@ -119,8 +119,8 @@ impl Agent for TestAgent {
 /// `n` events from the real product reviews in `shared/data` (cycled if `n` is larger), keyed
 /// by product, or by review when `key_per_review`.
 pub fn review_events(n: usize, key_per_review: bool) -> Vec<LogEvent> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/product_review.jsonl");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let path = reviews_path();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let reviews: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("review json")).collect();
     (0..n)
         .map(|i| {
@@ -129,4 +129,18 @@ pub fn review_events(n: usize, key_per_review: bool) -> Vec<LogEvent> {
             LogEvent::json(key, &serde_json::json!({"review": review["review"], "n": i}))
         })
         .collect()
+}
+
+/// Where the shared product reviews are: `$WEIR_REVIEWS`, else `shared/data/product_review.jsonl`
+/// beside the repository (or beside any folder above it).
+pub fn reviews_path() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("WEIR_REVIEWS") {
+        return path.into();
+    }
+    let relative = std::path::Path::new("shared/data/product_review.jsonl");
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join(relative))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("no {} beside the repository: set WEIR_REVIEWS to its path", relative.display()))
 }
