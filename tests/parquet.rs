@@ -43,7 +43,8 @@ async fn duckdb_reads_segments_outputs_and_dead_letters() {
     let segments = duckdb(&format!(
         "select count(*), count(distinct key), min(octet_length(payload)) > 0 from read_parquet('{root}/log/p00000/seg/*.parquet')"
     ));
-    assert_eq!(segments, "101|14|True", "101 events over 13 products and one bad key");
+    let keys: std::collections::HashSet<&str> = events.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(segments, format!("101|{}|True", keys.len()));
     let outputs = duckdb(&format!(
         "select count(*), count(distinct (event_segment, event_index)), sum((payload::json->>'count')::int > 0)::int \
          from read_parquet('{root}/agents/reviews/p00000/out/*.parquet')"
