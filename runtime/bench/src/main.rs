@@ -239,8 +239,8 @@ async fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
     println!(
-        "Throughput ({} events over {} keys, {}-event batches, {}-event appends, 1 partition):\n",
-        args.events, args.keys, args.batch, args.append
+        "Throughput ({} events over {} keys, {}-event batches, {}-event appends, 1 partition, {} ms call, {} ms journal window):\n",
+        args.events, args.keys, args.batch, args.append, args.call_ms, args.journal_window_ms
     );
     println!(
         "| backend | events | keys | append ev/s | process ev/s | PUT/1k | GET/1k | HEAD/1k | LIST/1k | DELETE/1k | commit p50 ms | commit p99 ms | append PUT/1k | CPU ms/event | peak MB |"
