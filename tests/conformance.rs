@@ -165,7 +165,7 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     let eager = GcSettings { grace_ms: 0, output_retention_ms: 0, log_retention_ms: 0 };
     let report = collect_partition(&dir, &eager, &SystemClock).await.unwrap();
     assert!(report.runs > 0 && report.journal_files > 0 && report.manifests > 0, "{report:?}");
-    let head = dir.latest(None).await.unwrap().unwrap();
+    let head = dir.latest().await.unwrap().unwrap();
     let remaining = count_objects().await;
     let head_files = usize::from(head.outputs.is_some()) + usize::from(head.dead_letters.is_some());
     assert_eq!(

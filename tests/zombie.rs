@@ -45,12 +45,12 @@ async fn a_stalled_writer_cannot_commit_over_collected_history() {
     let eager = GcSettings { grace_ms: 0, output_retention_ms: 0, log_retention_ms: 0 };
     collect_partition(&dir, &eager, &SystemClock).await.unwrap();
     assert_eq!(dir.read_manifest(2).await.unwrap(), None);
-    let head = dir.latest(None).await.unwrap().unwrap();
+    let head = dir.latest().await.unwrap().unwrap();
 
     // The zombie wakes up after longer than half the grace period and commits manifest 2.
     zombie_clock.advance(Duration::from_millis(settings.gc_grace_ms));
     let err = zombie.process_batch().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Fenced, "{err}");
     assert_eq!(dir.read_manifest(2).await.unwrap(), None, "the void manifest is removed");
-    assert_eq!(dir.latest(None).await.unwrap().unwrap(), head, "the chain is untouched");
+    assert_eq!(dir.latest().await.unwrap().unwrap(), head, "the chain is untouched");
 }

@@ -58,7 +58,7 @@ fn older_than(object: &ObjectMeta, now_ms: u64, age_ms: u64) -> bool {
 /// Collects one agent's objects on one partition.
 pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock: &dyn Clock) -> Result<GcReport> {
     let mut report = GcReport::default();
-    let Some(head) = dir.latest(None).await? else { return Ok(report) };
+    let Some(head) = dir.latest().await? else { return Ok(report) };
     let storage = dir.storage();
     let now = clock.now_ms();
     let old = |o: &ObjectMeta| older_than(o, now, settings.grace_ms);
@@ -152,7 +152,7 @@ pub async fn collect_log(log: &EventLog, settings: &GcSettings, clock: &dyn Cloc
         let mut lowest: Option<Position> = None;
         for agent in &agents {
             let dir = PartitionDir::new(log.storage().clone(), agent, partition)?;
-            let position = dir.latest(None).await?.map(|m| m.position).unwrap_or_default();
+            let position = dir.latest().await?.map(|m| m.position).unwrap_or_default();
             lowest = Some(lowest.map_or(position, |l| l.min(position)));
         }
         let Some(lowest) = lowest else { continue };

@@ -152,8 +152,7 @@ impl Journal {
     }
 
     fn enqueue(&self, entry: JournalEntry, waiter: Option<oneshot::Sender<Result<(), String>>>) {
-        let mut line = serde_json::to_vec(&entry).expect("journal entry serializes");
-        line.push(b'\n');
+        let line = line(&entry);
         self.known.lock().expect("journal").insert(entry.call.clone(), entry);
         let mut pending = self.pending.lock().expect("pending");
         pending.lines.extend_from_slice(&line);
@@ -197,10 +196,12 @@ impl Drop for Journal {
 
 /// Encodes entries as one journal file (JSON lines).
 pub(crate) fn encode(entries: &[JournalEntry]) -> Bytes {
-    let mut out = Vec::new();
-    for entry in entries {
-        out.extend(serde_json::to_vec(entry).expect("journal entry serializes"));
-        out.push(b'\n');
-    }
-    Bytes::from(out)
+    Bytes::from(entries.iter().flat_map(line).collect::<Vec<u8>>())
+}
+
+/// One entry as a journal line.
+fn line(entry: &JournalEntry) -> Vec<u8> {
+    let mut line = serde_json::to_vec(entry).expect("journal entry serializes");
+    line.push(b'\n');
+    line
 }

@@ -71,35 +71,18 @@ impl PartitionDir {
 
     /// The head of the chain: the manifest with the highest sequence number.
     ///
-    /// Only manifests after `known` (a manifest this process saw) or, failing that, after
-    /// the head hint of the last claim are listed.
-    pub async fn latest(&self, known: Option<&Manifest>) -> Result<Option<Manifest>> {
-        let after = match known {
-            Some(m) => Some(m.seq),
-            None => self.head_hint().await?,
-        };
-        let newer = self.manifest_seqs(after).await?;
-        match newer.last() {
-            Some(&seq) => match self.read_manifest(seq).await? {
-                Some(m) => Ok(Some(m)),
-                // Collected between LIST and GET: only older ones go, so list again.
-                None => Box::pin(self.latest(known)).await,
-            },
-            None => match (known, after) {
-                (Some(known), _) => Ok(Some(known.clone())),
-                // The hinted manifest is the head, unless collection took it (then list all).
-                (None, Some(seq)) => match self.read_manifest(seq).await? {
-                    Some(m) => Ok(Some(m)),
-                    None => {
-                        let all = self.manifest_seqs(None).await?;
-                        match all.last() {
-                            Some(&last) => self.read_manifest(last).await,
-                            None => Ok(None),
-                        }
-                    }
-                },
-                (None, None) => Ok(None),
-            },
+    /// Only the manifests after the one `head-hint.json` names are listed.
+    pub async fn latest(&self) -> Result<Option<Manifest>> {
+        let mut after = self.head_hint().await?;
+        loop {
+            let listed = self.manifest_seqs(after).await?;
+            let Some(seq) = listed.last().copied().or(after) else { return Ok(None) };
+            if let Some(manifest) = self.read_manifest(seq).await? {
+                return Ok(Some(manifest));
+            }
+            // Collection took what we looked at (it only takes manifests older than the
+            // head): list them all.
+            after = None;
         }
     }
 
@@ -161,7 +144,7 @@ pub fn manifest_name(seq: u64) -> String {
     format!("manifest/{seq:020}.json")
 }
 
-fn validate_agent_name(agent: &str) -> Result<()> {
+pub(crate) fn validate_agent_name(agent: &str) -> Result<()> {
     let ok = !agent.is_empty()
         && agent.len() <= 64
         && agent.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')

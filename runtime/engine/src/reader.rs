@@ -35,7 +35,7 @@ impl CommittedReader {
 
     /// The head of the chain.
     pub async fn head(&self) -> Result<Option<Manifest>> {
-        self.dir.latest(None).await
+        self.dir.latest().await
     }
 
     /// Every committed output still retained, in commit order.

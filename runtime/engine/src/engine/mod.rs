@@ -100,7 +100,7 @@ impl EngineBuilder {
     /// Opens the log and returns the engine.
     pub async fn build(self) -> Result<Engine> {
         let log = EventLog::open(self.storage).await?;
-        crate::manifest::PartitionDir::new(log.storage().clone(), &self.agent_name, 0)?;
+        crate::manifest::validate_agent_name(&self.agent_name)?;
         let cache = self.cache.unwrap_or_else(|| RunCache::new(self.settings.run_cache_bytes));
         Ok(Engine {
             shared: Arc::new(Shared {

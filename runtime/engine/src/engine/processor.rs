@@ -46,9 +46,9 @@ pub struct PartitionProcessor {
     /// When this invocation last knew its head to be the head of the chain.
     head_seen_ms: u64,
     reader: LogReader,
-    /// The first batch after a claim replays whatever earlier attempts journaled.
-    replay_from_storage: bool,
-    carried: HashMap<CallId, JournalEntry>,
+    /// Journal entries the next batch starts from; `None` after a claim, when they must be
+    /// read from storage (whatever earlier attempts journaled).
+    carried: Option<HashMap<CallId, JournalEntry>>,
 }
 
 impl PartitionProcessor {
@@ -62,7 +62,7 @@ impl PartitionProcessor {
             )));
         }
         let now = shared.clock.now_ms();
-        let latest = dir.latest(None).await?.unwrap_or_else(Manifest::genesis);
+        let latest = dir.latest().await?.unwrap_or_else(Manifest::genesis);
         let writer = Writer { epoch: latest.seq + 1, nonce: format!("{:016x}", fastrand::u64(..)) };
         let claim = latest.successor(writer.clone(), CommitKind::Claim, now);
         if !dir.commit(&claim).await? {
@@ -77,8 +77,7 @@ impl PartitionProcessor {
             writer,
             head_seen_ms: now,
             reader: LogReader::new(partition),
-            replay_from_storage: true,
-            carried: HashMap::new(),
+            carried: None,
         })
     }
 
@@ -100,10 +99,9 @@ impl PartitionProcessor {
             return Ok(BatchReport { position: self.head.position, ..Default::default() });
         }
         let settings = self.shared.settings.clone();
-        let replayed = if std::mem::take(&mut self.replay_from_storage) {
-            journal::load(&self.dir, self.head.position).await?
-        } else {
-            std::mem::take(&mut self.carried)
+        let replayed = match self.carried.take() {
+            Some(carried) => carried,
+            None => journal::load(&self.dir, self.head.position).await?,
         };
         let journal = Journal::start(
             self.dir.clone(),
@@ -146,13 +144,11 @@ impl PartitionProcessor {
         manifest.totals.outputs += outputs.len() as u64;
         manifest.totals.dead_letters += dead_letters.len() as u64;
         let mut writes: Vec<(String, Bytes)> = Vec::new();
-        let mut new_run = None;
         if !state_updates.is_empty() {
             let run = state::build_run(&state_updates)?;
             let path = format!("state/{seq:020}-{nonce}.run");
             manifest.runs.insert(0, state::run_ref(path.clone(), 0, &run));
-            writes.push((path, run.bytes.clone()));
-            new_run = Some(run.bytes);
+            writes.push((path, run.bytes));
         }
         if !outputs.is_empty() {
             let path = format!("out/{seq:020}-{nonce}.parquet");
@@ -170,10 +166,7 @@ impl PartitionProcessor {
             manifest.journal_carry = Some(path);
         }
         self.commit(manifest, writes).await?;
-        if let (Some(bytes), Some(run)) = (new_run, self.head.runs.first()) {
-            self.shared.cache.insert_whole(&self.dir, run, bytes);
-        }
-        self.carried = carry.into_iter().map(|e| (e.call.clone(), e)).collect();
+        self.carried = Some(carry.into_iter().map(|e| (e.call.clone(), e)).collect());
         let commit_latency = started.elapsed();
         self.compact().await?;
         Ok(BatchReport {
@@ -187,7 +180,8 @@ impl PartitionProcessor {
         })
     }
 
-    /// Writes a commit's files, then creates its manifest: the commit point.
+    /// Writes a commit's files, then creates its manifest: the commit point. The runs it
+    /// wrote are cached, so that reading them back costs no request.
     async fn commit(&mut self, manifest: Manifest, writes: Vec<(String, Bytes)>) -> Result<()> {
         let storage = self.dir.storage();
         let paths: Vec<_> = writes.iter().map(|(path, _)| self.dir.path(path)).collect();
@@ -206,6 +200,11 @@ impl PartitionProcessor {
             storage.delete(&self.dir.path(&crate::manifest::manifest_name(manifest.seq))).await?;
             return Err(fenced);
         }
+        for run in &manifest.runs {
+            if let Some((_, bytes)) = writes.iter().find(|(path, _)| *path == run.path) {
+                self.shared.cache.insert_whole(&self.dir, run, bytes.clone());
+            }
+        }
         self.head = manifest;
         self.head_seen_ms = attempt_ms;
         Ok(())
@@ -218,17 +217,14 @@ impl PartitionProcessor {
             let mut manifest = self.head.successor(self.writer.clone(), CommitKind::Compaction, now);
             let merged = state::compact(&self.dir, &self.head.runs, range.clone(), &self.shared.cache).await?;
             let mut writes = Vec::new();
-            let mut replacement = Vec::new();
-            if let Some((level, run)) = &merged {
+            let mut replacement = None;
+            if let Some((level, run)) = merged {
                 let path = format!("state/{:020}-{}.run", manifest.seq, self.writer.nonce);
-                replacement.push(state::run_ref(path.clone(), *level, run));
-                writes.push((path, run.bytes.clone()));
+                replacement = Some(state::run_ref(path.clone(), level, &run));
+                writes.push((path, run.bytes));
             }
-            manifest.runs.splice(range, replacement.iter().cloned());
+            manifest.runs.splice(range, replacement);
             self.commit(manifest, writes).await?;
-            if let (Some((_, run)), Some(run_ref)) = (merged, replacement.first()) {
-                self.shared.cache.insert_whole(&self.dir, run_ref, run.bytes);
-            }
         }
         Ok(())
     }
