@@ -4,6 +4,7 @@
 //! while invocations run.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use object_store::ObjectMeta;
 
@@ -62,11 +63,12 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock:
     let storage = dir.storage();
     let now = clock.now_ms();
     let old = |o: &ObjectMeta| older_than(o, now, settings.grace_ms);
+    let mut doomed = Vec::new();
 
     for object in storage.list_after(&dir.path("state"), None).await? {
         let relative = relative_to(dir.base(), &object.location);
         if old(&object) && !head.runs.iter().any(|r| r.path == relative) {
-            storage.delete(&object.location).await?;
+            doomed.push(object.location);
             report.runs += 1;
         }
     }
@@ -75,69 +77,62 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock:
         let relative = relative_to(dir.base(), &object.location);
         let position = relative.split('/').nth(1).and_then(parse_position);
         if old(&object) && position.is_some_and(|p| p < head.position) {
-            storage.delete(&object.location).await?;
+            doomed.push(object.location);
             report.journal_files += 1;
         }
     }
 
-    // Manifests past retention go, newest kept: record the boundary first, so a writer that
-    // stalled and re-creates one of these numbers learns that its commit is void.
+    // Manifests past retention go with their files, newest kept. Only a prefix of the chain
+    // expires, so that the boundary never hides a manifest that is kept (invocations'
+    // clocks may disagree about creation times).
     let boundary = dir.gc_boundary().await?;
-    let mut manifests: HashMap<u64, Option<Manifest>> = HashMap::new();
-    let seqs = dir.manifest_seqs(None).await?;
-    let mut expired = Vec::new();
-    // Only a prefix of the chain expires, so that the boundary never hides a manifest that
-    // is kept (invocations' clocks may disagree about creation times).
-    let mut expiring = true;
-    for &seq in seqs.iter().filter(|&&s| s < head.seq) {
+    let mut new_boundary = boundary;
+    let mut manifests: HashMap<u64, Option<Manifest>> = HashMap::from([(head.seq, Some(head.clone()))]);
+    for seq in dir.manifest_seqs(None).await?.into_iter().filter(|&s| s < head.seq) {
         let manifest = dir.read_manifest(seq).await?;
         let past_retention =
             manifest.as_ref().is_some_and(|m| now.saturating_sub(m.created_at_ms) > settings.output_retention_ms);
-        expiring &= past_retention || seq < boundary;
-        if expiring {
-            expired.push(seq);
+        if !(past_retention || seq < boundary) {
+            break;
         }
+        if let Some(manifest) = &manifest {
+            doomed.extend(manifest.outputs.iter().chain(&manifest.dead_letters).map(|f| dir.path(&f.path)));
+        }
+        doomed.push(dir.path(&crate::manifest::manifest_name(seq)));
+        report.manifests += 1;
+        new_boundary = seq + 1;
         manifests.insert(seq, manifest);
     }
-    if let Some(&last) = expired.last()
-        && last + 1 > boundary
-    {
-        dir.set_gc_boundary(last + 1).await?;
+    // The boundary goes first, so that a writer that stalled and re-creates one of these
+    // numbers learns that its commit is void.
+    if new_boundary > boundary {
+        dir.set_gc_boundary(new_boundary).await?;
     }
-    for seq in &expired {
-        if let Some(Some(manifest)) = manifests.get(seq) {
-            for file in manifest.outputs.iter().chain(&manifest.dead_letters) {
-                storage.delete(&dir.path(&file.path)).await?;
-            }
-        }
-        storage.delete(&dir.path(&crate::manifest::manifest_name(*seq))).await?;
-        report.manifests += 1;
-    }
-    manifests.insert(head.seq, Some(head.clone()));
 
     // Output and dead-letter files that no manifest names: losers of a commit race, or
     // files of a stalled writer.
     for folder in ["out", "dead"] {
         for object in storage.list_after(&dir.path(folder), None).await? {
-            let relative = relative_to(dir.base(), &object.location);
-            let Some(seq) =
-                object.location.filename().and_then(|f| f.split('-').next()).and_then(|s| s.parse::<u64>().ok())
-            else {
+            let Some(seq) = object.location.filename().and_then(|f| f.split('-').next()?.parse::<u64>().ok()) else {
                 continue;
             };
             if seq > head.seq || !old(&object) {
                 continue;
             }
-            let named = match manifests.get(&seq) {
-                Some(Some(m)) => m.outputs.iter().chain(&m.dead_letters).any(|f| f.path == relative),
-                Some(None) | None => false,
+            let manifest = match manifests.entry(seq) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(unknown) => unknown.insert(dir.read_manifest(seq).await?),
             };
+            let relative = relative_to(dir.base(), &object.location);
+            let named =
+                manifest.as_ref().is_some_and(|m| m.outputs.iter().chain(&m.dead_letters).any(|f| f.path == relative));
             if !named {
-                storage.delete(&object.location).await?;
+                doomed.push(object.location);
                 report.orphan_files += 1;
             }
         }
     }
+    storage.delete_all(doomed).await?;
     tracing::info!(partition = dir.partition(), ?report, "collected");
     Ok(report)
 }
@@ -156,21 +151,17 @@ pub async fn collect_log(log: &EventLog, settings: &GcSettings, clock: &dyn Cloc
             lowest = Some(lowest.map_or(position, |l| l.min(position)));
         }
         let Some(lowest) = lowest else { continue };
-        let segments = log.segments(partition).await?;
-        let Some(&newest) = segments.last() else { continue };
-        let prefix = log.storage().path(&format!("log/p{partition:05}/seg"));
-        let objects = log.storage().list_after(&prefix, None).await?;
-        for object in objects {
-            let Some(seq) =
-                object.location.filename().and_then(|f| f.strip_suffix(".parquet")).and_then(|s| s.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if seq < lowest.segment && seq < newest && older_than(&object, now, settings.log_retention_ms) {
-                log.delete_segment(partition, seq).await?;
-                report.segments += 1;
-            }
-        }
+        let segments = log.segment_objects(partition).await?;
+        let Some(&(newest, _)) = segments.last() else { continue };
+        let expired: Vec<u64> = segments
+            .iter()
+            .filter(|(seq, object)| {
+                *seq < lowest.segment && *seq < newest && older_than(object, now, settings.log_retention_ms)
+            })
+            .map(|(seq, _)| *seq)
+            .collect();
+        log.delete_segments(partition, &expired).await?;
+        report.segments += expired.len();
     }
     Ok(report)
 }

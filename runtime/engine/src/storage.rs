@@ -128,6 +128,21 @@ impl Storage {
         }
     }
 
+    /// Deletes every path, in as few requests as the store allows (S3 deletes up to 1,000
+    /// objects per request); what is already gone is not an error.
+    pub async fn delete_all(&self, paths: Vec<Path>) -> Result<()> {
+        use futures::StreamExt;
+        let locations = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
+        let mut results = self.store.delete_stream(locations);
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// Lists every object under `prefix` after `offset` (exclusive), in path order.
     pub async fn list_after(&self, prefix: &Path, offset: Option<&Path>) -> Result<Vec<object_store::ObjectMeta>> {
         use futures::TryStreamExt;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use object_store::ObjectMeta;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -224,22 +225,28 @@ impl EventLog {
 
     /// The sequence numbers of the segments that exist, in order.
     pub async fn segments(&self, partition: u32) -> Result<Vec<u64>> {
-        let objects = self.storage.list_after(&self.partition_dir(partition).join("seg"), None).await?;
-        Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).collect())
+        Ok(self.segment_objects(partition).await?.into_iter().map(|(seq, _)| seq).collect())
     }
 
-    /// Deletes segment `seq` and its batch claims (claims first: see the storage format).
-    pub async fn delete_segment(&self, partition: u32, seq: u64) -> Result<()> {
-        if let Some(segment) = self.read_segment(partition, seq).await? {
-            let claims = self
-                .partition_dir(partition)
-                .join("batch")
-                .join(format!("{:016x}", batch_hash(&segment.batch_id, partition)));
-            for claim in self.storage.list_after(&claims, None).await? {
-                self.storage.delete(&claim.location).await?;
+    /// The segments that exist, in order, with their object metadata.
+    pub(crate) async fn segment_objects(&self, partition: u32) -> Result<Vec<(u64, ObjectMeta)>> {
+        let objects = self.storage.list_after(&self.partition_dir(partition).join("seg"), None).await?;
+        Ok(objects.into_iter().filter_map(|o| Some((segment_seq(&o.location)?, o))).collect())
+    }
+
+    /// Deletes segments and their batch claims: all the claims first, so that a late retry
+    /// of a batch appends anew instead of writing below the readers (see the storage format).
+    pub(crate) async fn delete_segments(&self, partition: u32, seqs: &[u64]) -> Result<()> {
+        let mut claims = Vec::new();
+        for &seq in seqs {
+            if let Some(segment) = self.read_segment(partition, seq).await? {
+                let hash = batch_hash(&segment.batch_id, partition);
+                let dir = self.partition_dir(partition).join("batch").join(format!("{hash:016x}"));
+                claims.extend(self.storage.list_after(&dir, None).await?.into_iter().map(|c| c.location));
             }
         }
-        self.storage.delete(&self.segment_path(partition, seq)).await
+        self.storage.delete_all(claims).await?;
+        self.storage.delete_all(seqs.iter().map(|&seq| self.segment_path(partition, seq)).collect()).await
     }
 
     fn check_partition(&self, partition: u32) -> Result<()> {
