@@ -1,7 +1,7 @@
 //! Reading what the commit chain made visible: outputs, dead letters, state.
 
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, PartitionDir};
+use crate::manifest::{FileRef, Manifest, PartitionDir};
 use crate::outputs::{self, DeadLetter, Output};
 use crate::storage::Storage;
 
@@ -40,24 +40,12 @@ impl CommittedReader {
 
     /// Every committed output still retained, in commit order.
     pub async fn outputs(&self) -> Result<Vec<Output>> {
-        let mut all = Vec::new();
-        for manifest in self.manifests().await? {
-            if let Some(file) = &manifest.outputs {
-                all.extend(self.read(&file.path, outputs::decode_outputs).await?);
-            }
-        }
-        Ok(all)
+        self.committed(|m| m.outputs.as_ref(), outputs::decode_outputs).await
     }
 
     /// Every committed dead letter still retained, in commit order.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
-        let mut all = Vec::new();
-        for manifest in self.manifests().await? {
-            if let Some(file) = &manifest.dead_letters {
-                all.extend(self.read(&file.path, outputs::decode_dead_letters).await?);
-            }
-        }
-        Ok(all)
+        self.committed(|m| m.dead_letters.as_ref(), outputs::decode_dead_letters).await
     }
 
     /// The current state snapshot of `key`, as the head's runs hold it.
@@ -68,10 +56,25 @@ impl CommittedReader {
         Ok(found.remove(key).flatten())
     }
 
-    async fn read<T>(&self, relative: &str, decode: fn(bytes::Bytes) -> Result<Vec<T>, String>) -> Result<Vec<T>> {
-        let path = self.dir.path(relative);
-        let bytes =
-            self.dir.storage().get(&path).await?.ok_or_else(|| Error::corrupt(&path, "committed file is missing"))?;
-        decode(bytes).map_err(|e| Error::corrupt(&path, e))
+    /// The rows of the files `pick` names in each valid manifest, read a few at a time.
+    async fn committed<T>(
+        &self,
+        pick: fn(&Manifest) -> Option<&FileRef>,
+        decode: fn(bytes::Bytes) -> Result<Vec<T>, String>,
+    ) -> Result<Vec<T>> {
+        use futures::{StreamExt, TryStreamExt};
+        let manifests = self.manifests().await?;
+        let paths: Vec<_> = manifests.iter().filter_map(pick).map(|f| self.dir.path(&f.path)).collect();
+        let reads = paths.into_iter().map(|path| async move {
+            let bytes = self
+                .dir
+                .storage()
+                .get(&path)
+                .await?
+                .ok_or_else(|| Error::corrupt(&path, "committed file is missing"))?;
+            decode(bytes).map_err(|e| Error::corrupt(&path, e))
+        });
+        let files: Vec<Vec<T>> = futures::stream::iter(reads).buffered(16).try_collect().await?;
+        Ok(files.into_iter().flatten().collect())
     }
 }
