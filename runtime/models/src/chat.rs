@@ -1,0 +1,117 @@
+//! Chat requests and responses, and the traits every model implements.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ModelError;
+use crate::message::{ChatMessage, ToolSpec};
+
+/// Sampling options of a chat model; unset fields take the provider's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatOptions {
+    /// The model's id at its provider, such as `gpt-4o-mini`.
+    pub model: String,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// The most tokens the reply may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Nucleus sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Sequences that end the reply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// Provider fields passed through as they are, merged into the request body.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+/// A JSON Schema the reply must conform to (structured output).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputSchema {
+    /// A name for the schema, as providers require one.
+    pub name: String,
+    /// The JSON Schema.
+    pub schema: Value,
+}
+
+/// One turn of a conversation, sent to a model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The conversation so far.
+    pub messages: Vec<ChatMessage>,
+    /// The tools the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
+    /// The schema the reply must follow, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<OutputSchema>,
+}
+
+/// Why a model stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// It finished its answer.
+    #[default]
+    EndTurn,
+    /// It wants tools called.
+    ToolUse,
+    /// It hit the token limit.
+    MaxTokens,
+    /// It produced a stop sequence.
+    StopSequence,
+    /// The provider filtered the reply.
+    ContentFilter,
+}
+
+/// Tokens a call used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens of the prompt.
+    pub input_tokens: u64,
+    /// Tokens of the reply.
+    pub output_tokens: u64,
+}
+
+/// A model's reply. It is journaled, so it serializes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// The assistant message: text, tool calls or both.
+    pub message: ChatMessage,
+    /// Why it stopped.
+    #[serde(default)]
+    pub stop_reason: StopReason,
+    /// Tokens used.
+    #[serde(default)]
+    pub usage: Usage,
+    /// The model that answered, as the provider names it.
+    #[serde(default)]
+    pub model: String,
+}
+
+/// A chat model: a provider's client, a fake, or an offline model.
+#[async_trait]
+pub trait ChatModel: Debug + Send + Sync + 'static {
+    /// The model's name, for metrics and logs.
+    fn name(&self) -> &str;
+
+    /// Sends one turn and returns the reply.
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError>;
+}
+
+/// An embedding model.
+#[async_trait]
+pub trait EmbeddingModel: Debug + Send + Sync + 'static {
+    /// The model's name, for metrics and logs.
+    fn name(&self) -> &str;
+
+    /// One vector per text, in order.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError>;
+}
