@@ -84,7 +84,11 @@ async fn drain(storage: &Storage, agent: Arc<ThreeCalls>) -> Vec<serde_json::Val
 }
 
 fn entry(step: u32, name: &str, outcome: Outcome) -> JournalEntry {
-    JournalEntry { call: CallId { key: "k".into(), event: Position::new(0, 0), step }, name: name.into(), outcome }
+    JournalEntry {
+        call: CallId { event: Position::new(0, 0), key: "k".into(), branch: String::new(), step },
+        name: name.into(),
+        outcome,
+    }
 }
 
 /// Writes journal entries as a crashed earlier attempt would have (format: storage-format.md).
@@ -141,4 +145,87 @@ async fn keys_run_concurrently_and_each_key_in_order() {
     assert_eq!(drain(&storage, agent.clone()).await.len(), 40);
     assert!(agent.max_in_flight.load(Ordering::SeqCst) > 1, "events of different keys overlapped");
     assert_eq!(agent.per_key_overlap.load(Ordering::SeqCst), 0, "events of one key never overlapped");
+}
+
+/// Two branches of two calls each, run at once; the branch's calls are numbered apart.
+struct TwoBranches {
+    executed: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Agent for TwoBranches {
+    async fn on_event(&self, _: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+        let run = |label: &'static str| {
+            let branch = ctx.branch(label);
+            async move {
+                let mut results = Vec::new();
+                for step in 0..2 {
+                    let name = format!("{label}{step}");
+                    let call = async {
+                        // The first branch is slower, so completion order differs from start order.
+                        tokio::time::sleep(Duration::from_millis(if label == "x" { 20 } else { 1 })).await;
+                        self.executed.lock().unwrap().push(name.clone());
+                        Ok::<_, std::io::Error>(format!("{name}-result"))
+                    };
+                    results.push(branch.durable(&name, call).await?);
+                }
+                Ok::<_, DurableError<std::io::Error>>(results)
+            }
+        };
+        let (x, y) = futures::join!(run("x"), run("y"));
+        ctx.emit(&serde_json::json!({"x": x?, "y": y?}))?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branches_number_their_calls_apart_and_replay_whatever_order_they_finished_in() {
+    let storage = setup(vec![LogEvent::json("k", &serde_json::json!({}))]).await;
+    let mut journaled = entry(1, "y1", Outcome::Done(serde_json::json!("y1-from-journal")));
+    journaled.call.branch = "y".into();
+    journal_from_a_crashed_attempt(&storage, &[journaled]).await;
+    let agent = Arc::new(TwoBranches { executed: Mutex::new(Vec::new()) });
+    let settings = EngineSettings { journal_flush_window_ms: 1, ..Default::default() };
+    Engine::builder(storage.clone(), "calls", agent.clone())
+        .settings(settings)
+        .build()
+        .await
+        .unwrap()
+        .drain()
+        .await
+        .unwrap();
+    let outputs = CommittedReader::new(storage.clone(), "calls", 0).unwrap().outputs().await.unwrap();
+    assert_eq!(
+        outputs[0].payload,
+        serde_json::json!({"x": ["x0-result", "x1-result"], "y": ["y0-result", "y1-from-journal"]})
+    );
+    let mut executed = agent.executed.lock().unwrap().clone();
+    executed.sort();
+    assert_eq!(executed, vec!["x0", "x1", "y0"]);
+}
+
+/// Refuses every event.
+struct Refuses;
+
+#[async_trait::async_trait]
+impl Agent for Refuses {
+    async fn on_event(&self, _: &InputEvent, _: &mut EventContext) -> Result<(), ActionError> {
+        Err(weir_engine::Rejected::new("never valid").into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_event_is_dead_lettered_at_once() {
+    let storage = setup(vec![LogEvent::json("k", &serde_json::json!({}))]).await;
+    let settings = EngineSettings { max_attempts: 5, ..Default::default() };
+    Engine::builder(storage.clone(), "calls", Arc::new(Refuses))
+        .settings(settings)
+        .build()
+        .await
+        .unwrap()
+        .drain()
+        .await
+        .unwrap();
+    let dead = CommittedReader::new(storage.clone(), "calls", 0).unwrap().dead_letters().await.unwrap();
+    assert_eq!((dead.len(), dead[0].attempts, dead[0].reason.as_str()), (1, 1, "rejected: never valid"));
 }

@@ -14,14 +14,21 @@ use crate::error::{Error, Result};
 use crate::manifest::PartitionDir;
 use crate::position::Position;
 
-/// One durable call: the `step`-th durable call made while handling `event` of `key`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One durable call: the `step`-th durable call of `branch` made while handling `event` of
+/// `key`.
+///
+/// Ordered by event first: the order in which a replay meets the calls.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CallId {
-    /// The key.
-    pub key: String,
     /// The input event.
     pub event: Position,
-    /// The call's number within the handling of the event, from 0.
+    /// The key.
+    pub key: String,
+    /// The branch of the handling that made the call; empty for the handling itself. Calls of
+    /// different branches may interleave in any order without changing their numbers.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub branch: String,
+    /// The call's number within its branch, from 0.
     pub step: u32,
 }
 
@@ -180,8 +187,7 @@ impl Journal {
     pub(crate) fn entries_from(&self, from: Position) -> Vec<JournalEntry> {
         let mut entries: Vec<_> =
             self.known.lock().expect("journal").values().filter(|e| e.call.event >= from).cloned().collect();
-        entries
-            .sort_by(|a, b| (&a.call.event, &a.call.key, a.call.step).cmp(&(&b.call.event, &b.call.key, b.call.step)));
+        entries.sort_by(|a, b| a.call.cmp(&b.call));
         entries
     }
 }

@@ -19,8 +19,8 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    ActionError, Agent, BatchReport, CallCounts, CallMode, DrainReport, DurableError, Engine, EngineBuilder,
-    EngineSettings, EventContext, InputEvent, PartitionProcessor,
+    ActionError, Agent, BatchReport, Branch, CallCounts, CallMode, DrainReport, DurableError, Engine, EngineBuilder,
+    EngineSettings, EventContext, InputEvent, PartitionProcessor, Rejected,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use gc::{GcReport, GcSettings, collect_log, collect_partition};

@@ -8,6 +8,30 @@ use crate::position::Position;
 /// An error an action returns; the engine retries the event, then dead-letters it.
 pub type ActionError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// An action error that refuses the event outright: it is dead-lettered at once with
+/// `reason`, without the retries that could not help (a reply that will never parse, an
+/// input that will never validate).
+///
+/// ```
+/// use weir_engine::{ActionError, Rejected};
+///
+/// let error: ActionError = Rejected::new("the model's reply is not JSON: `Sure! Here...`").into();
+/// assert!(error.downcast_ref::<Rejected>().is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Rejected {
+    /// Why, as the dead letter will say.
+    pub reason: String,
+}
+
+impl Rejected {
+    /// Refuses the event for `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Rejected { reason: reason.into() }
+    }
+}
+
 /// An input event as the agent sees it: decoded JSON with its key and log position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputEvent {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use tokio::task::JoinSet;
 
-use super::agent::{Agent, InputEvent};
+use super::agent::{Agent, InputEvent, Rejected};
 use super::context::{CallScope, EventContext};
 use super::settings::EngineSettings;
 use crate::outputs::{DeadLetter, Output};
@@ -121,6 +121,11 @@ async fn run_key(
                         index: i as u32,
                         payload,
                     }));
+                    break;
+                }
+                Ok(Err(e)) if e.is::<Rejected>() => {
+                    tracing::warn!(key = %group.key, %position, reason = %e, "event rejected");
+                    outcome.dead_letters.push(dead(format!("rejected: {e}"), attempt));
                     break;
                 }
                 Ok(Err(e)) => e.to_string(),

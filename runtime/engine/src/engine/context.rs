@@ -78,7 +78,7 @@ pub struct EventContext {
     state: Option<Bytes>,
     state_changed: bool,
     outputs: Vec<serde_json::Value>,
-    next_step: AtomicU32,
+    calls: CallSequence,
 }
 
 impl EventContext {
@@ -90,7 +90,7 @@ impl EventContext {
             state,
             state_changed: false,
             outputs: Vec::new(),
-            next_step: AtomicU32::new(0),
+            calls: CallSequence::new(String::new()),
         }
     }
 
@@ -130,19 +130,16 @@ impl EventContext {
 
     /// The idempotency key the next durable call will carry.
     pub fn next_idempotency_key(&self) -> String {
-        self.idempotency_key(self.next_step.load(Ordering::SeqCst))
-    }
-
-    fn idempotency_key(&self, step: u32) -> String {
-        let id = format!("{}\0{}\0{}\0{}", self.scope.key_prefix, self.key, self.event, step);
-        format!("{:032x}", xxh3_128(id.as_bytes()))
+        self.calls.next_idempotency_key(self)
     }
 
     /// Runs `call` once for this event: its result is journaled, and a replay returns the
     /// journaled result without running it again.
     ///
     /// Calls are numbered in the order `durable` is called, so several may run at once
-    /// (`futures::join!`) as long as the order of the calls is deterministic.
+    /// (`futures::join!`) as long as the order of the calls is deterministic. Where it is
+    /// not (a loop whose next call depends on which of several concurrent calls ends first),
+    /// give each concurrent part its own [`branch`](Self::branch).
     pub fn durable<'a, T, E, F>(
         &'a self,
         name: &str,
@@ -153,7 +150,7 @@ impl EventContext {
         E: 'a,
         F: Future<Output = Result<T, E>> + Send + 'a,
     {
-        self.durable_call(name, CallMode::AtLeastOnce, |_| call)
+        self.calls.durable_call(self, name, CallMode::AtLeastOnce, |_| call)
     }
 
     /// Like [`durable`](Self::durable), with the call's idempotency key handed to it and a
@@ -170,16 +167,131 @@ impl EventContext {
         F: Future<Output = Result<T, E>> + Send + 'a,
         C: FnOnce(String) -> F + Send + 'a,
     {
+        self.calls.durable_call(self, name, mode, call)
+    }
+
+    /// A branch of this event's handling with calls numbered on their own, so that
+    /// concurrent branches may interleave in any order and still replay.
+    ///
+    /// A label must name the same branch in every attempt (an event id, a request number),
+    /// and each label is used once per event: a second branch of the same label would
+    /// number its calls from 0 again and replay the first one's results.
+    ///
+    /// ```
+    /// # async fn demo(ctx: &weir_engine::EventContext) -> Result<(), weir_engine::DurableError<std::io::Error>> {
+    /// let (a, b) = (ctx.branch("chat-0"), ctx.branch("chat-1"));
+    /// let (x, y) = futures::join!(
+    ///     a.durable("ask", async { Ok::<_, std::io::Error>(1) }),
+    ///     b.durable("ask", async { Ok::<_, std::io::Error>(2) }),
+    /// );
+    /// assert_eq!((x?, y?), (1, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn branch(&self, label: &str) -> Branch<'_> {
+        Branch { ctx: self, calls: CallSequence::new(label.to_string()) }
+    }
+
+    /// The state and outputs this attempt produced.
+    pub(crate) fn finish(self) -> (Option<Option<Bytes>>, Vec<serde_json::Value>) {
+        let state = self.state_changed.then_some(self.state);
+        (state, self.outputs)
+    }
+}
+
+/// A branch of an event's handling: durable calls numbered apart from the others.
+#[derive(Debug)]
+pub struct Branch<'a> {
+    ctx: &'a EventContext,
+    calls: CallSequence,
+}
+
+impl Branch<'_> {
+    /// The idempotency key the branch's next durable call will carry.
+    pub fn next_idempotency_key(&self) -> String {
+        self.calls.next_idempotency_key(self.ctx)
+    }
+
+    /// [`EventContext::durable`] within this branch.
+    pub fn durable<'a, T, E, F>(
+        &'a self,
+        name: &str,
+        call: F,
+    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
+    where
+        T: Serialize + DeserializeOwned + Send + 'a,
+        E: 'a,
+        F: Future<Output = Result<T, E>> + Send + 'a,
+    {
+        self.calls.durable_call(self.ctx, name, CallMode::AtLeastOnce, |_| call)
+    }
+
+    /// [`EventContext::durable_call`] within this branch.
+    pub fn durable_call<'a, T, E, F, C>(
+        &'a self,
+        name: &str,
+        mode: CallMode,
+        call: C,
+    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
+    where
+        T: Serialize + DeserializeOwned + Send + 'a,
+        E: 'a,
+        F: Future<Output = Result<T, E>> + Send + 'a,
+        C: FnOnce(String) -> F + Send + 'a,
+    {
+        self.calls.durable_call(self.ctx, name, mode, call)
+    }
+}
+
+/// Numbers the durable calls of one branch and runs them through the journal.
+#[derive(Debug)]
+struct CallSequence {
+    branch: String,
+    next_step: AtomicU32,
+}
+
+impl CallSequence {
+    fn new(branch: String) -> Self {
+        CallSequence { branch, next_step: AtomicU32::new(0) }
+    }
+
+    fn next_idempotency_key(&self, ctx: &EventContext) -> String {
+        self.idempotency_key(ctx, self.next_step.load(Ordering::SeqCst))
+    }
+
+    /// Keys of the unnamed branch leave the branch out, as they did before branches existed.
+    fn idempotency_key(&self, ctx: &EventContext, step: u32) -> String {
+        let (prefix, key, event) = (&ctx.scope.key_prefix, &ctx.key, ctx.event);
+        let id = match self.branch.as_str() {
+            "" => format!("{prefix}\0{key}\0{event}\0{step}"),
+            branch => format!("{prefix}\0{key}\0{event}\0{branch}\0{step}"),
+        };
+        format!("{:032x}", xxh3_128(id.as_bytes()))
+    }
+
+    fn durable_call<'a, T, E, F, C>(
+        &'a self,
+        ctx: &'a EventContext,
+        name: &str,
+        mode: CallMode,
+        call: C,
+    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
+    where
+        T: Serialize + DeserializeOwned + Send + 'a,
+        E: 'a,
+        F: Future<Output = Result<T, E>> + Send + 'a,
+        C: FnOnce(String) -> F + Send + 'a,
+    {
         let step = self.next_step.fetch_add(1, Ordering::SeqCst);
-        let id = CallId { key: self.key.clone(), event: self.event, step };
-        let idempotency_key = self.idempotency_key(step);
+        let id = CallId { event: ctx.event, key: ctx.key.clone(), branch: self.branch.clone(), step };
+        let idempotency_key = self.idempotency_key(ctx, step);
         let name = name.to_string();
         async move {
-            let journal = &self.scope.journal;
+            let scope = &ctx.scope;
             let journal_error = |reason: String| DurableError::Journal { name: name.clone(), reason };
-            match journal.lookup(&id) {
+            match scope.journal.lookup(&id) {
                 Some(Outcome::Done(value)) => {
-                    self.scope.counts.replayed.fetch_add(1, Ordering::Relaxed);
+                    scope.counts.replayed.fetch_add(1, Ordering::Relaxed);
                     return serde_json::from_value(value).map_err(|e| journal_error(e.to_string()));
                 }
                 Some(Outcome::Intent) => return Err(DurableError::Interrupted { name, idempotency_key }),
@@ -187,20 +299,14 @@ impl EventContext {
             }
             if mode == CallMode::AtMostOnce {
                 let intent = JournalEntry { call: id.clone(), name: name.clone(), outcome: Outcome::Intent };
-                journal.record_durably(intent).await.map_err(journal_error)?;
+                scope.journal.record_durably(intent).await.map_err(journal_error)?;
             }
-            self.scope.counts.executed.fetch_add(1, Ordering::Relaxed);
+            scope.counts.executed.fetch_add(1, Ordering::Relaxed);
             let value =
                 call(idempotency_key).await.map_err(|source| DurableError::Failed { name: name.clone(), source })?;
             let recorded = serde_json::to_value(&value).map_err(|e| journal_error(e.to_string()))?;
-            journal.record(JournalEntry { call: id, name, outcome: Outcome::Done(recorded) });
+            scope.journal.record(JournalEntry { call: id, name, outcome: Outcome::Done(recorded) });
             Ok(value)
         }
-    }
-
-    /// The state and outputs this attempt produced.
-    pub(crate) fn finish(self) -> (Option<Option<Bytes>>, Vec<serde_json::Value>) {
-        let state = self.state_changed.then_some(self.state);
-        (state, self.outputs)
     }
 }

@@ -9,8 +9,8 @@ mod settings;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use agent::{ActionError, Agent, InputEvent};
-pub use context::{CallCounts, CallMode, DurableError, EventContext};
+pub use agent::{ActionError, Agent, InputEvent, Rejected};
+pub use context::{Branch, CallCounts, CallMode, DurableError, EventContext};
 pub use processor::{BatchReport, PartitionProcessor};
 pub use settings::EngineSettings;
 
