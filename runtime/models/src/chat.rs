@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ModelError;
 use crate::message::{ChatMessage, ToolSpec};
+use crate::stats::ModelStats;
 
 /// Sampling options of a chat model; unset fields take the provider's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -104,6 +105,11 @@ pub trait ChatModel: Debug + Send + Sync + 'static {
 
     /// Sends one turn and returns the reply.
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError>;
+
+    /// Calls, requests, retries, failures and latency so far; zeros for a model that keeps none.
+    fn stats(&self) -> ModelStats {
+        ModelStats::default()
+    }
 }
 
 /// An embedding model.
@@ -114,4 +120,9 @@ pub trait EmbeddingModel: Debug + Send + Sync + 'static {
 
     /// One vector per text, in order.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ModelError>;
+
+    /// Calls, requests, retries, failures and latency so far; zeros for a model that keeps none.
+    fn stats(&self) -> ModelStats {
+        ModelStats::default()
+    }
 }

@@ -3,11 +3,49 @@
 //! One vocabulary — [`ChatMessage`], [`ToolCall`], [`ToolSpec`], [`ChatRequest`],
 //! [`ChatResponse`] — shared by every provider, so that an agent, its journal and its tests
 //! never depend on which provider answers.
+//!
+//! The clients — [`OpenAiChat`] (and every OpenAI-compatible server), [`AnthropicChat`],
+//! [`OllamaChat`], [`OpenAiEmbeddings`], [`OllamaEmbeddings`] — share one HTTP layer
+//! ([`HttpSettings`]): timeouts, retries with backoff honouring `Retry-After`, a concurrency
+//! limit per client, and counters ([`ModelStats`]). Keys ([`ApiKey`]) never reach a log or an
+//! error. An agent file declares its model as a [`ModelConfig`]:
+//!
+//! ```
+//! use weir_models::ModelConfig;
+//!
+//! let config: ModelConfig = serde_json::from_value(serde_json::json!({
+//!     "provider": "ollama",
+//!     "options": {"model": "llama3.2", "temperature": 0.0},
+//! })).unwrap();
+//! let model = config.build().unwrap();
+//! assert_eq!(model.name(), "llama3.2");
+//! ```
 
+mod anthropic;
 mod chat;
+mod config;
+mod env;
 mod error;
+mod http;
 mod message;
+mod ollama;
+mod ollama_embeddings;
+mod openai;
+mod openai_embeddings;
+mod retry;
+mod secret;
+mod stats;
+mod wire;
 
+pub use anthropic::{ANTHROPIC_DEFAULT_MAX_TOKENS, AnthropicChat, AnthropicConfig};
 pub use chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingModel, OutputSchema, StopReason, Usage};
+pub use config::{EmbeddingConfig, ModelConfig};
 pub use error::ModelError;
+pub use http::HttpSettings;
 pub use message::{ChatMessage, Role, ToolCall, ToolSpec};
+pub use ollama::{OllamaChat, OllamaConfig};
+pub use ollama_embeddings::{OllamaEmbeddingConfig, OllamaEmbeddings};
+pub use openai::{MaxTokensField, OpenAiAuth, OpenAiChat, OpenAiConfig};
+pub use openai_embeddings::{OpenAiEmbeddingConfig, OpenAiEmbeddings};
+pub use secret::ApiKey;
+pub use stats::ModelStats;

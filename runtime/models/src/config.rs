@@ -1,0 +1,93 @@
+//! A model as a declarative agent file names it: the provider, then that provider's settings.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::anthropic::AnthropicConfig;
+use crate::chat::{ChatModel, EmbeddingModel};
+use crate::env::process_env;
+use crate::error::ModelError;
+use crate::ollama::OllamaConfig;
+use crate::ollama_embeddings::OllamaEmbeddingConfig;
+use crate::openai::OpenAiConfig;
+use crate::openai_embeddings::OpenAiEmbeddingConfig;
+
+/// A chat model's configuration, tagged by `provider`.
+///
+/// ```
+/// use weir_models::ModelConfig;
+///
+/// let yaml_as_json = r#"{
+///     "provider": "openai",
+///     "options": {"model": "gpt-4o-mini", "max_tokens": 500},
+///     "base_url": "http://127.0.0.1:8000/v1",
+///     "api_key_env": "VLLM_API_KEY",
+///     "http": {"max_concurrency": 4}
+/// }"#;
+/// let config: ModelConfig = serde_json::from_str(yaml_as_json).unwrap();
+/// let model = config.build_with_env(&|name| (name == "VLLM_API_KEY").then(|| "key".to_owned())).unwrap();
+/// assert_eq!(model.name(), "gpt-4o-mini");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum ModelConfig {
+    /// OpenAI or an OpenAI-compatible server.
+    OpenAi(OpenAiConfig),
+    /// Anthropic's Messages API.
+    Anthropic(AnthropicConfig),
+    /// Ollama's native API.
+    Ollama(OllamaConfig),
+}
+
+impl ModelConfig {
+    /// The client, with base URLs and keys from the process's environment where unset; a
+    /// missing key is a [`ModelError::Config`] naming its variable.
+    pub fn build(&self) -> Result<Arc<dyn ChatModel>, ModelError> {
+        self.build_with_env(&process_env)
+    }
+
+    /// As [`ModelConfig::build`], with variables from `env`.
+    pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Arc<dyn ChatModel>, ModelError> {
+        Ok(match self {
+            ModelConfig::OpenAi(config) => Arc::new(config.build_with_env(env)?),
+            ModelConfig::Anthropic(config) => Arc::new(config.build_with_env(env)?),
+            ModelConfig::Ollama(config) => Arc::new(config.build_with_env(env)?),
+        })
+    }
+}
+
+/// An embedding model's configuration, tagged by `provider`.
+///
+/// ```
+/// use weir_models::EmbeddingConfig;
+///
+/// let config: EmbeddingConfig = serde_json::from_str(r#"{"provider": "ollama", "model": "all-minilm"}"#).unwrap();
+/// assert_eq!(config.build().unwrap().name(), "all-minilm");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum EmbeddingConfig {
+    /// OpenAI or an OpenAI-compatible server.
+    OpenAi(OpenAiEmbeddingConfig),
+    /// Ollama's native API.
+    Ollama(OllamaEmbeddingConfig),
+}
+
+impl EmbeddingConfig {
+    /// The client, with base URLs and keys from the process's environment where unset.
+    pub fn build(&self) -> Result<Arc<dyn EmbeddingModel>, ModelError> {
+        self.build_with_env(&process_env)
+    }
+
+    /// As [`EmbeddingConfig::build`], with variables from `env`.
+    pub fn build_with_env(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<dyn EmbeddingModel>, ModelError> {
+        Ok(match self {
+            EmbeddingConfig::OpenAi(config) => Arc::new(config.build_with_env(env)?),
+            EmbeddingConfig::Ollama(config) => Arc::new(config.build_with_env(env)?),
+        })
+    }
+}

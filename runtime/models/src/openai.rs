@@ -1,0 +1,345 @@
+//! OpenAI's Chat Completions API, and the servers compatible with it (Azure OpenAI, vLLM,
+//! LiteLLM, ...), which differ only in base URL, auth header and query parameters.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use reqwest::header::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, StopReason, Usage};
+use crate::env::{Env, ProviderDefaults, process_env};
+use crate::error::ModelError;
+use crate::http::{Endpoint, HttpSettings, endpoint_url, secret_header};
+use crate::message::{ChatMessage, Role, ToolCall};
+use crate::secret::ApiKey;
+use crate::stats::ModelStats;
+use crate::wire::{merge_extra, stop_reason, tool_result_text};
+
+/// The provider's name in errors and logs.
+const PROVIDER: &str = "openai";
+
+const OPENAI_DEFAULTS: ProviderDefaults =
+    ProviderDefaults { base_url: "https://api.openai.com/v1", base_url_env: "OPENAI_BASE_URL" };
+
+/// How the key is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpenAiAuth {
+    /// `Authorization: Bearer <key>`: OpenAI and most compatible servers.
+    #[default]
+    Bearer,
+    /// `api-key: <key>`: Azure OpenAI.
+    ApiKey,
+}
+
+/// Which body field carries [`ChatOptions::max_tokens`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxTokensField {
+    /// `max_completion_tokens`: OpenAI's current name, required by its reasoning models.
+    #[default]
+    MaxCompletionTokens,
+    /// `max_tokens`: the older name, which some compatible servers still need.
+    MaxTokens,
+}
+
+/// The variable holding the key unless `api_key_env` names another.
+const API_KEY_ENV: &str = "OPENAI_API_KEY";
+
+/// Where an OpenAI-compatible server is and how requests reach it: the part of the
+/// configuration chat and embeddings share.
+#[derive(Debug)]
+pub(crate) struct OpenAiConnection<'a> {
+    pub(crate) base_url: Option<&'a str>,
+    pub(crate) auth: OpenAiAuth,
+    pub(crate) query: &'a BTreeMap<String, String>,
+    pub(crate) http: &'a HttpSettings,
+}
+
+impl OpenAiConnection<'_> {
+    /// The endpoint at `path` of this server, sending `key` as `auth` says; an unset base URL
+    /// means api.openai.com.
+    pub(crate) fn endpoint(&self, path: &str, key: ApiKey) -> Result<Endpoint, ModelError> {
+        let url = endpoint_url(self.base_url.unwrap_or(OPENAI_DEFAULTS.base_url), path, self.query)?;
+        let mut headers = HeaderMap::new();
+        match self.auth {
+            OpenAiAuth::Bearer => secret_header(&mut headers, "authorization", &format!("Bearer {}", key.expose()))?,
+            OpenAiAuth::ApiKey => secret_header(&mut headers, "api-key", key.expose())?,
+        }
+        Endpoint::new(PROVIDER, url, headers, Some(key), self.http)
+    }
+}
+
+/// The base URL and key of an OpenAI-compatible configuration, from `env` where it does not
+/// name them.
+pub(crate) fn resolve_openai(
+    base_url: Option<&str>,
+    api_key_env: Option<&str>,
+    env: Env,
+) -> Result<(Option<String>, ApiKey), ModelError> {
+    let key = ApiKey::from_lookup(api_key_env.unwrap_or(API_KEY_ENV), env)?;
+    Ok((Some(OPENAI_DEFAULTS.base_url(base_url, env)), key))
+}
+
+/// An OpenAI-compatible chat model, as an agent file declares it.
+///
+/// ```yaml
+/// provider: openai
+/// options: { model: gpt-4o-mini, temperature: 0.2 }
+/// base_url: https://my-resource.openai.azure.com/openai/deployments/gpt-4o-mini
+/// api_key_env: AZURE_OPENAI_API_KEY
+/// auth: api-key
+/// query: { api-version: "2024-10-21" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiConfig {
+    /// The model and its sampling options.
+    pub options: ChatOptions,
+    /// Base URL; default `$OPENAI_BASE_URL`, else `https://api.openai.com/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The variable holding the key; default `OPENAI_API_KEY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// How the key is sent.
+    #[serde(default)]
+    pub auth: OpenAiAuth,
+    /// Query parameters added to every request, such as Azure's `api-version`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// Which field carries `max_tokens`.
+    #[serde(default)]
+    pub max_tokens_field: MaxTokensField,
+    /// Ask for strict schema adherence in structured output (the schema must then list every
+    /// property as required and forbid additional ones).
+    #[serde(default = "strict_by_default")]
+    pub strict_schema: bool,
+    /// Timeouts, retries and concurrency.
+    #[serde(default)]
+    pub http: HttpSettings,
+}
+
+fn strict_by_default() -> bool {
+    true
+}
+
+impl OpenAiConfig {
+    /// The model `model` on api.openai.com, with every other setting at its default.
+    pub fn new(model: impl Into<String>) -> Self {
+        OpenAiConfig {
+            options: ChatOptions { model: model.into(), ..ChatOptions::default() },
+            base_url: None,
+            api_key_env: None,
+            auth: OpenAiAuth::default(),
+            query: BTreeMap::new(),
+            max_tokens_field: MaxTokensField::default(),
+            strict_schema: true,
+            http: HttpSettings::default(),
+        }
+    }
+
+    /// The client, with the base URL and key from the process's environment where unset.
+    pub fn build(&self) -> Result<OpenAiChat, ModelError> {
+        self.build_with_env(&process_env)
+    }
+
+    /// As [`OpenAiConfig::build`], with variables from `env`.
+    pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<OpenAiChat, ModelError> {
+        let (base_url, key) = resolve_openai(self.base_url.as_deref(), self.api_key_env.as_deref(), env)?;
+        OpenAiChat::new(&OpenAiConfig { base_url, ..self.clone() }, key)
+    }
+
+    fn connection(&self) -> OpenAiConnection<'_> {
+        OpenAiConnection { base_url: self.base_url.as_deref(), auth: self.auth, query: &self.query, http: &self.http }
+    }
+}
+
+/// A chat model behind `POST {base_url}/chat/completions`.
+///
+/// ```no_run
+/// use weir_models::{ApiKey, ChatMessage, ChatModel, ChatRequest, OpenAiChat, OpenAiConfig};
+///
+/// # async fn run() -> Result<(), weir_models::ModelError> {
+/// let model = OpenAiChat::new(&OpenAiConfig::new("gpt-4o-mini"), ApiKey::from_env("OPENAI_API_KEY")?)?;
+/// let reply = model.chat(&ChatRequest { messages: vec![ChatMessage::user("Hello")], ..Default::default() }).await?;
+/// println!("{}", reply.message.content);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct OpenAiChat {
+    endpoint: Endpoint,
+    config: OpenAiConfig,
+}
+
+impl OpenAiChat {
+    /// A client of `config`'s server with `key`; an unset base URL means api.openai.com.
+    pub fn new(config: &OpenAiConfig, key: ApiKey) -> Result<Self, ModelError> {
+        let endpoint = config.connection().endpoint("chat/completions", key)?;
+        Ok(OpenAiChat { endpoint, config: config.clone() })
+    }
+
+    fn body(&self, request: &ChatRequest) -> Map<String, Value> {
+        let options = &self.config.options;
+        let mut body = Map::new();
+        body.insert("model".into(), json!(options.model));
+        body.insert("messages".into(), request.messages.iter().map(wire_message).collect());
+        if !request.tools.is_empty() {
+            let tools = request.tools.iter().map(|tool| {
+                json!({"type": "function", "function": {
+                    "name": tool.name, "description": tool.description, "parameters": tool.parameters,
+                }})
+            });
+            body.insert("tools".into(), tools.collect());
+        }
+        if let Some(schema) = &request.output_schema {
+            let json_schema = json!({"name": schema.name, "schema": schema.schema, "strict": self.config.strict_schema});
+            body.insert("response_format".into(), json!({"type": "json_schema", "json_schema": json_schema}));
+        }
+        if let Some(temperature) = options.temperature {
+            body.insert("temperature".into(), json!(temperature));
+        }
+        if let Some(top_p) = options.top_p {
+            body.insert("top_p".into(), json!(top_p));
+        }
+        if let Some(max_tokens) = options.max_tokens {
+            let field = match self.config.max_tokens_field {
+                MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+                MaxTokensField::MaxTokens => "max_tokens",
+            };
+            body.insert(field.into(), json!(max_tokens));
+        }
+        if !options.stop.is_empty() {
+            body.insert("stop".into(), json!(options.stop));
+        }
+        merge_extra(&mut body, &options.extra);
+        body
+    }
+}
+
+#[async_trait]
+impl ChatModel for OpenAiChat {
+    fn name(&self) -> &str {
+        &self.config.options.model
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        self.endpoint.call(&self.body(request), |completion| self.response(completion)).await
+    }
+
+    fn stats(&self) -> ModelStats {
+        self.endpoint.stats()
+    }
+}
+
+fn wire_message(message: &ChatMessage) -> Value {
+    match message.role {
+        Role::System | Role::User => json!({"role": message.role, "content": message.content}),
+        Role::Assistant if message.tool_calls.is_empty() => json!({"role": "assistant", "content": message.content}),
+        Role::Assistant => {
+            let calls = message.tool_calls.iter().map(|call| {
+                json!({"id": call.id, "type": "function", "function": {
+                    // The wire carries the arguments as a JSON string, not an object.
+                    "name": call.name, "arguments": call.arguments.to_string(),
+                }})
+            });
+            let content = if message.content.is_empty() { Value::Null } else { json!(message.content) };
+            json!({"role": "assistant", "content": content, "tool_calls": calls.collect::<Vec<_>>()})
+        }
+        Role::Tool => json!({
+            "role": "tool",
+            "tool_call_id": message.tool_call_id.as_deref().unwrap_or_default(),
+            "content": tool_result_text(message),
+        }),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Completion {
+    #[serde(default)]
+    model: String,
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<CompletionUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Choice {
+    message: ReplyMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireToolCall>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireToolCall {
+    id: String,
+    function: WireFunction,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireFunction {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+impl OpenAiChat {
+    fn response(&self, completion: Completion) -> Result<ChatResponse, ModelError> {
+        let Some(choice) = completion.choices.into_iter().next() else {
+            return Err(self.endpoint.malformed("the reply has no choices"));
+        };
+        let tool_calls = choice.message.tool_calls.unwrap_or_default().into_iter();
+        let tool_calls = tool_calls.map(|call| self.tool_call(call)).collect::<Result<Vec<_>, _>>()?;
+        let refused = choice.message.refusal.is_some();
+        let reported = match choice.finish_reason.as_deref() {
+            _ if refused => StopReason::ContentFilter,
+            Some("length") => StopReason::MaxTokens,
+            Some("tool_calls" | "function_call") => StopReason::ToolUse,
+            Some("content_filter") => StopReason::ContentFilter,
+            _ => StopReason::EndTurn,
+        };
+        let content = choice.message.content.or(choice.message.refusal).unwrap_or_default();
+        let usage = completion.usage.map_or_else(Usage::default, |usage| Usage {
+            input_tokens: usage.prompt_tokens,
+            output_tokens: usage.completion_tokens,
+        });
+        Ok(ChatResponse {
+            stop_reason: stop_reason(reported, &tool_calls),
+            message: ChatMessage { tool_calls, ..ChatMessage::assistant(content) },
+            usage,
+            model: completion.model,
+        })
+    }
+
+    fn tool_call(&self, call: WireToolCall) -> Result<ToolCall, ModelError> {
+        let WireToolCall { id, function: WireFunction { name, arguments } } = call;
+        let arguments = if arguments.trim().is_empty() {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_str(&arguments).map_err(|error| {
+                self.endpoint.malformed(format!("the arguments of tool call `{name}` are not JSON: {error}"))
+            })?
+        };
+        Ok(ToolCall { id, name, arguments })
+    }
+}
