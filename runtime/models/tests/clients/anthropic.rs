@@ -1,0 +1,131 @@
+//! The Anthropic client against a fake Messages API.
+
+use serde_json::json;
+use weir_models::{
+    ANTHROPIC_DEFAULT_MAX_TOKENS, AnthropicChat, AnthropicConfig, ApiKey, ChatModel, ModelError, StopReason, ToolCall,
+    Usage,
+};
+
+use crate::fake::{FakeServer, KEY, Reply, test_http};
+use crate::openai::full_request;
+use crate::{assert_journals, weather_tool};
+
+fn client(server: &FakeServer, configure: impl FnOnce(&mut AnthropicConfig)) -> AnthropicChat {
+    let mut config = AnthropicConfig::new("claude-sonnet-4-5");
+    config.base_url = Some(server.url.clone());
+    config.http = test_http();
+    configure(&mut config);
+    AnthropicChat::new(&config, ApiKey::new(KEY)).unwrap()
+}
+
+#[tokio::test]
+async fn the_request_has_top_level_system_content_blocks_and_merged_tool_results() {
+    let server = FakeServer::start(vec![Reply::fixture(200, "anthropic/message_reply.json")]).await;
+    let model = client(&server, |config| {
+        config.options.temperature = Some(0.5);
+        config.options.top_p = Some(0.75);
+        config.options.stop = vec!["END".into()];
+        config.options.extra = json!({"metadata": {"user_id": "u-1"}}).as_object().unwrap().clone();
+    });
+    let mut request = full_request();
+    request.output_schema = None;
+    request.messages.insert(1, weir_models::ChatMessage::system("Answer in English."));
+    request.messages[3].content = "Checking.".into();
+
+    let response = model.chat(&request).await.unwrap();
+
+    let sent = server.only_request();
+    assert_eq!((sent.method.as_str(), sent.path.as_str()), ("POST", "/v1/messages"));
+    assert_eq!(sent.header("x-api-key"), Some(KEY));
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(sent.header("authorization"), None);
+    let expected = json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": ANTHROPIC_DEFAULT_MAX_TOKENS,
+        "system": "You are terse.\n\nAnswer in English.",
+        "messages": [
+            {"role": "user", "content": "Weather in Paris and Oslo?"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"location": "Paris"}},
+                {"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {"location": "Oslo"}},
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "call_1", "content": "18C"},
+                {"type": "tool_result", "tool_use_id": "call_2", "content": "station offline", "is_error": true},
+            ]},
+            {"role": "user", "content": "Summarise."},
+        ],
+        "tools": [{"name": "get_weather", "description": "The weather in a city.", "input_schema": weather_tool().parameters}],
+        "temperature": 0.5,
+        "top_p": 0.75,
+        "stop_sequences": ["END"],
+        "metadata": {"user_id": "u-1"},
+    });
+    assert_eq!(sent.body, expected);
+
+    assert_eq!(response.message.content, "Hi! My name is Claude.");
+    assert_eq!(response.stop_reason, StopReason::EndTurn);
+    assert_eq!(response.usage, Usage { input_tokens: 2095, output_tokens: 503 });
+    assert_eq!(response.model, "claude-3-7-sonnet-20250219");
+    assert_journals(&response);
+}
+
+#[tokio::test]
+async fn tool_use_blocks_become_tool_calls() {
+    let server = FakeServer::start(vec![Reply::fixture(200, "anthropic/tool_use_reply.json")]).await;
+    let response = client(&server, |_| {}).chat(&full_request()).await.unwrap();
+
+    assert!(response.message.content.starts_with("<thinking>I need to use the get_weather"));
+    let expected = ToolCall {
+        id: "toolu_01A09q90qw90lq917835lq9".into(),
+        name: "get_weather".into(),
+        arguments: json!({"location": "San Francisco, CA", "unit": "celsius"}),
+    };
+    assert_eq!(response.message.tool_calls, vec![expected]);
+    assert_eq!(response.stop_reason, StopReason::ToolUse);
+    assert_eq!(response.usage, Usage::default(), "the published example has no usage");
+    assert_journals(&response);
+}
+
+#[tokio::test]
+async fn structured_output_is_a_forced_tool_whose_input_is_the_answer() {
+    let reply = json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "summary", "input": {"text": "Mild in Paris."}}],
+        "stop_reason": "tool_use", "stop_sequence": null,
+        "usage": {"input_tokens": 40, "output_tokens": 12},
+    });
+    let server = FakeServer::start(vec![Reply::json(200, &reply)]).await;
+    let model = client(&server, |config| config.options.max_tokens = Some(256));
+
+    let response = model.chat(&full_request()).await.unwrap();
+
+    let sent = server.only_request().body;
+    assert_eq!(sent["max_tokens"], json!(256));
+    assert_eq!(sent["tool_choice"], json!({"type": "tool", "name": "summary"}));
+    let tools = sent["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 2);
+    assert_eq!(tools[1]["name"], "summary");
+    assert_eq!(tools[1]["input_schema"], full_request().output_schema.unwrap().schema);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&response.message.content).unwrap(), json!({"text": "Mild in Paris."}));
+    assert!(response.message.tool_calls.is_empty());
+    assert_eq!(response.stop_reason, StopReason::EndTurn);
+}
+
+#[tokio::test]
+async fn an_authentication_error_is_reported_with_its_type() {
+    let server = FakeServer::start(vec![Reply::fixture(401, "anthropic/error_401.json")]).await;
+    let error = client(&server, |_| {}).chat(&full_request()).await.unwrap_err();
+    let ModelError::Status { provider, status, message } = &error else { panic!("{error:?}") };
+    assert_eq!((provider.as_str(), *status, message.as_str()), ("anthropic", 401, "invalid x-api-key (authentication_error)"));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rate_limit_with_retry_after_is_retried() {
+    let limited = Reply::fixture(429, "anthropic/error_429.json").header("retry-after", "1");
+    let server = FakeServer::start(vec![limited, Reply::fixture(200, "anthropic/message_reply.json")]).await;
+    client(&server, |_| {}).chat(&full_request()).await.unwrap();
+    assert_eq!(server.requests().len(), 2);
+}
