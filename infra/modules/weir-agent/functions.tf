@@ -1,0 +1,109 @@
+# The three functions (docs/configuration.md): one `bootstrap` binary each, built by
+# infra/package, configured by environment variables only. Optional variables are left out
+# when null, so the function's own default applies.
+
+locals {
+  common_environment = {
+    WEIR_STORE = local.store_url
+    RUST_LOG   = var.log_level
+  }
+
+  functions = {
+    ingest = {
+      binary      = "weir-ingest"
+      description = "weir ${var.agent}: appends events from SQS, S3 notifications or HTTP to the log"
+      environment = merge(local.common_environment, {
+        WEIR_PARTITIONS = tostring(var.partitions)
+      })
+    }
+    process = {
+      binary      = "weir-process"
+      description = "weir ${var.agent}: runs the agent over the log's backlog, one fenced partition at a time"
+      environment = merge(local.common_environment, {
+        WEIR_AGENT                = var.agent
+        WEIR_AGENT_FILE           = var.agent_file
+        WEIR_ENGINE_SETTINGS      = var.engine_settings == null ? null : jsonencode(var.engine_settings)
+        WEIR_DEADLINE_MARGIN_MS   = var.deadline_margin_ms == null ? null : tostring(var.deadline_margin_ms)
+        WEIR_MODEL_PROVIDER       = var.model_provider
+        WEIR_MODEL                = var.model
+        WEIR_MODEL_BASE_URL       = var.model_base_url
+        WEIR_MODEL_API_KEY_SECRET = var.model_api_key_secret_arn
+      })
+    }
+    dispatch = {
+      binary      = "weir-dispatch"
+      description = "weir ${var.agent}: delivers committed outputs to ${var.sink}"
+      environment = merge(local.common_environment, {
+        WEIR_AGENT = var.agent
+        WEIR_SINK  = var.sink
+      })
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${var.name}-${each.key}"
+  retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_116:asynchronous failures go to an on-failure destination (aws_lambda_function_event_invoke_config.this), which records more than a DLQ
+  #checkov:skip=CKV_AWS_117:the functions reach only S3, SQS, SNS, Lambda and the model API; a VPC would add NAT cost and no isolation
+  #checkov:skip=CKV_AWS_272:code signing needs a signing profile the zips of infra/package do not have; the zips' hashes are pinned by source_code_hash
+  for_each = local.functions
+
+  function_name                  = "${var.name}-${each.key}"
+  description                    = substr(each.value.description, 0, 256)
+  role                           = aws_iam_role.this[each.key].arn
+  filename                       = "${var.package_dir}/${each.value.binary}/bootstrap.zip"
+  source_code_hash               = filebase64sha256("${var.package_dir}/${each.value.binary}/bootstrap.zip")
+  handler                        = "bootstrap"
+  runtime                        = "provided.al2023"
+  architectures                  = [var.architecture]
+  memory_size                    = var.memory_size[each.key]
+  timeout                        = var.timeout[each.key]
+  reserved_concurrent_executions = var.reserved_concurrent_executions[each.key]
+  kms_key_arn                    = var.kms_key_arn
+  tags                           = var.tags
+
+  environment {
+    variables = { for name, value in each.value.environment : name => value if value != null }
+  }
+
+  tracing_config {
+    mode = var.tracing_mode
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.create_bucket || var.bucket_name != null
+      error_message = "bucket_name: required when create_bucket is false (it names the existing bucket)."
+    }
+    precondition {
+      condition     = var.ingest_source != "s3" || var.s3_source != null
+      error_message = "s3_source: required when ingest_source is \"s3\"."
+    }
+  }
+
+  # The log group exists first so that Lambda does not create an unmanaged one.
+  depends_on = [aws_cloudwatch_log_group.this]
+}
+
+# Asynchronous invocations (schedules, continuations, S3 notifications) that still fail
+# after their retries are recorded in the failed-invocations queue.
+resource "aws_lambda_function_event_invoke_config" "this" {
+  for_each = local.functions
+
+  function_name          = aws_lambda_function.this[each.key].function_name
+  maximum_retry_attempts = var.async_maximum_retry_attempts
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.failed_invocations.arn
+    }
+  }
+}

@@ -1,0 +1,418 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "name" {
+  description = "Prefix of every resource name: functions are `<name>-ingest`, `<name>-process`, `<name>-dispatch`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,37}$", var.name))
+    error_message = "name: use 1 to 38 lowercase letters, digits or `-`, not starting with `-` (it prefixes function, role and queue names)."
+  }
+}
+
+variable "agent" {
+  description = "The agent's name (`WEIR_AGENT`): its commits live under `<store_prefix>/agents/<agent>/`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$", var.agent))
+    error_message = "agent: use 1 to 64 ASCII letters, digits, `-` or `_`, not starting with `-` (the engine's rule)."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Storage
+################################################################################
+
+variable "create_bucket" {
+  description = "Create the bucket. When false, `bucket_name` names an existing bucket whose encryption, versioning and lifecycle its owner manages."
+  type        = bool
+  default     = true
+}
+
+variable "bucket_name" {
+  description = "Name of the bucket to create, or of the existing bucket when `create_bucket` is false. Null creates a bucket named `<name>-<random suffix>`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name: an S3 bucket name is 3 to 63 lowercase letters, digits, `.` or `-`."
+  }
+}
+
+variable "store_prefix" {
+  description = "Key prefix of the store in the bucket (no leading or trailing `/`): `WEIR_STORE` is `s3://<bucket>/<store_prefix>`."
+  type        = string
+  default     = "weir"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", var.store_prefix))
+    error_message = "store_prefix: use path segments of S3-safe characters separated by single `/`, with no leading or trailing `/`."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key encrypting the bucket (SSE-KMS), the queues, the log groups and the functions' environment. Null uses AWS-owned keys (SSE-S3, SQS-managed SSE). Its key policy must let the functions' roles and CloudWatch Logs use it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn: give the ARN of a KMS key (arn:aws:kms:...)."
+  }
+}
+
+variable "versioning" {
+  description = "Enable versioning of the created bucket. The store never overwrites state, so versions matter only for the hint files and deleted objects; noncurrent versions expire after `noncurrent_version_expiration_days`."
+  type        = bool
+  default     = true
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which noncurrent object versions (superseded hints, objects garbage collection deleted) are expired."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1
+    error_message = "noncurrent_version_expiration_days: at least 1."
+  }
+}
+
+variable "abort_incomplete_multipart_upload_days" {
+  description = "Days after which incomplete multipart uploads (large segments or outputs of an invocation that died mid-upload) are aborted."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.abort_incomplete_multipart_upload_days >= 1
+    error_message = "abort_incomplete_multipart_upload_days: at least 1."
+  }
+}
+
+variable "access_log_bucket" {
+  description = "Bucket receiving S3 server access logs of the created bucket; null disables access logging."
+  type        = string
+  default     = null
+}
+
+variable "access_log_prefix" {
+  description = "Key prefix of the access logs in `access_log_bucket`."
+  type        = string
+  default     = "s3-access-logs/"
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the created bucket with everything in it. Leave false for real agents."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Functions
+################################################################################
+
+variable "package_dir" {
+  description = "Directory holding `<binary>/bootstrap.zip` for `weir-ingest`, `weir-process` and `weir-dispatch`: what `infra/package` prints (`<target dir>/lambda`)."
+  type        = string
+}
+
+variable "architecture" {
+  description = "Instruction set of the functions. The zips must match: `infra/package` builds x86_64."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture: `x86_64` or `arm64`."
+  }
+}
+
+variable "memory_size" {
+  description = "Memory of each function in MB (CPU grows with it)."
+  type = object({
+    ingest   = optional(number, 256)
+    process  = optional(number, 1024)
+    dispatch = optional(number, 256)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for mb in values(var.memory_size) : mb >= 128 && mb <= 10240])
+    error_message = "memory_size: each between 128 and 10240 MB."
+  }
+}
+
+variable "timeout" {
+  description = "Timeout of each function in seconds. Process stops starting batches `deadline_margin_ms` before its deadline and continues in a new invocation."
+  type = object({
+    ingest   = optional(number, 30)
+    process  = optional(number, 900)
+    dispatch = optional(number, 300)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for seconds in values(var.timeout) : seconds >= 1 && seconds <= 900])
+    error_message = "timeout: each between 1 and 900 seconds."
+  }
+}
+
+variable "reserved_concurrent_executions" {
+  description = "Reserved concurrency of each function; -1 leaves it unreserved, 0 stops the function. Process needs no more than the log's partitions."
+  type = object({
+    ingest   = optional(number, -1)
+    process  = optional(number, -1)
+    dispatch = optional(number, 1)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for n in values(var.reserved_concurrent_executions) : n >= -1])
+    error_message = "reserved_concurrent_executions: -1 (unreserved) or more."
+  }
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of the functions' CloudWatch log groups."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_in_days)
+    error_message = "log_retention_in_days: one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ..., 365, ..., 3653)."
+  }
+}
+
+variable "log_level" {
+  description = "`RUST_LOG` of every function (`tracing_subscriber` filter syntax)."
+  type        = string
+  default     = "info"
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing mode of the functions."
+  type        = string
+  default     = "PassThrough"
+
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.tracing_mode)
+    error_message = "tracing_mode: `PassThrough` or `Active`."
+  }
+}
+
+variable "async_maximum_retry_attempts" {
+  description = "Retries of a failed asynchronous invocation (schedules, continuations, S3 notifications) before it goes to the failed-invocations queue."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.async_maximum_retry_attempts >= 0 && var.async_maximum_retry_attempts <= 2
+    error_message = "async_maximum_retry_attempts: 0, 1 or 2."
+  }
+}
+
+################################################################################
+# Agent configuration (see docs/configuration.md)
+################################################################################
+
+variable "partitions" {
+  description = "Partitions of the log (`WEIR_PARTITIONS`), used only when ingest creates the log; fixed afterwards."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.partitions >= 1 && var.partitions <= 4096 && floor(var.partitions) == var.partitions
+    error_message = "partitions: a whole number between 1 and 4096."
+  }
+}
+
+variable "agent_file" {
+  description = "Path, inside the process function, of a declarative agent file (`WEIR_AGENT_FILE`); null when the agent is linked into the binary."
+  type        = string
+  default     = null
+}
+
+variable "engine_settings" {
+  description = "Engine settings overriding the defaults (`WEIR_ENGINE_SETTINGS`, JSON-encoded), e.g. `{ max_batch_events = 500 }`."
+  type        = map(any)
+  default     = null
+}
+
+variable "deadline_margin_ms" {
+  description = "Process stops starting batches this long before its deadline (`WEIR_DEADLINE_MARGIN_MS`); null keeps the function's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.deadline_margin_ms == null || try(var.deadline_margin_ms >= 0, false)
+    error_message = "deadline_margin_ms: zero or more milliseconds."
+  }
+}
+
+variable "model_provider" {
+  description = "Model provider (`WEIR_MODEL_PROVIDER`); null lets the function choose from what is configured."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.model_provider == null || contains(["openai", "anthropic", "ollama", "offline"], coalesce(var.model_provider, "-"))
+    error_message = "model_provider: `openai`, `anthropic`, `ollama` or `offline`."
+  }
+}
+
+variable "model" {
+  description = "Model id at the provider (`WEIR_MODEL`)."
+  type        = string
+  default     = null
+}
+
+variable "model_base_url" {
+  description = "Base URL of an OpenAI-compatible, Anthropic or Ollama endpoint (`WEIR_MODEL_BASE_URL`)."
+  type        = string
+  default     = null
+}
+
+variable "model_api_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret or SSM SecureString parameter holding the model API key. Process gets its ARN (`WEIR_MODEL_API_KEY_SECRET`) and read permission on exactly it; the key itself never enters Terraform."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.model_api_key_secret_arn == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[^:]+:[0-9]{12}:secret:|ssm:[^:]+:[0-9]{12}:parameter/).+", var.model_api_key_secret_arn))
+    error_message = "model_api_key_secret_arn: the ARN of a Secrets Manager secret (arn:aws:secretsmanager:...:secret:...) or an SSM parameter (arn:aws:ssm:...:parameter/...)."
+  }
+}
+
+variable "model_api_key_kms_key_arn" {
+  description = "Customer-managed KMS key encrypting the model API key secret or parameter; process gets `kms:Decrypt` on it. Null when the secret uses the AWS-managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.model_api_key_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.model_api_key_kms_key_arn))
+    error_message = "model_api_key_kms_key_arn: give the ARN of a KMS key (arn:aws:kms:...)."
+  }
+}
+
+variable "sink" {
+  description = "Where dispatch delivers committed outputs (`WEIR_SINK`): an `https://` webhook, `sqs:<queue-url>`, `sns:<topic-arn>` or `weir:s3://<bucket>/<prefix>` (another agent's store, whose log it appends to). Dispatch gets permission on exactly that queue, topic or log."
+  type        = string
+
+  validation {
+    condition = anytrue([
+      can(regex("^https://[^/]+", var.sink)),
+      can(regex("^sqs:https://sqs\\.[a-z0-9-]+\\.amazonaws\\.com/[0-9]{12}/[A-Za-z0-9_-]+(\\.fifo)?$", var.sink)),
+      can(regex("^sns:arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+(\\.fifo)?$", var.sink)),
+      can(regex("^weir:s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^/].*[^/]$", var.sink)),
+    ])
+    error_message = "sink: `https://host/...`, `sqs:https://sqs.<region>.amazonaws.com/<account>/<queue>`, `sns:<topic-arn>` or `weir:s3://<bucket>/<prefix>`."
+  }
+}
+
+################################################################################
+# Triggers
+################################################################################
+
+variable "ingest_source" {
+  description = "What feeds ingest: `sqs` (a queue this module creates, with its dead-letter queue), `s3` (object-created notifications of `s3_source`) or `none` (only the function URL, or producers invoking ingest directly)."
+  type        = string
+  default     = "sqs"
+
+  validation {
+    condition     = contains(["sqs", "s3", "none"], var.ingest_source)
+    error_message = "ingest_source: `sqs`, `s3` or `none`."
+  }
+}
+
+variable "s3_source" {
+  description = "With `ingest_source = \"s3\"`: the bucket whose new objects under `prefix` (ending in `suffix`) are ingested. The module takes over that bucket's notification configuration."
+  type = object({
+    bucket = string
+    prefix = optional(string, "")
+    suffix = optional(string, "")
+  })
+  default = null
+}
+
+variable "sqs_batch_size" {
+  description = "Messages per ingest invocation from the queue; each batch becomes one idempotent append per partition."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.sqs_batch_size >= 1 && var.sqs_batch_size <= 10000
+    error_message = "sqs_batch_size: between 1 and 10000."
+  }
+}
+
+variable "sqs_maximum_batching_window_in_seconds" {
+  description = "How long Lambda gathers messages before invoking ingest (needed above 10 messages per batch)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.sqs_maximum_batching_window_in_seconds >= 0 && var.sqs_maximum_batching_window_in_seconds <= 300
+    error_message = "sqs_maximum_batching_window_in_seconds: between 0 and 300."
+  }
+}
+
+variable "sqs_max_receive_count" {
+  description = "Deliveries of a message that ingest fails before it moves to the ingest dead-letter queue."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.sqs_max_receive_count >= 1
+    error_message = "sqs_max_receive_count: at least 1."
+  }
+}
+
+variable "create_function_url" {
+  description = "Give ingest a function URL (AWS_IAM auth: callers sign with SigV4 and need `lambda:InvokeFunctionUrl`) for HTTP producers."
+  type        = bool
+  default     = false
+}
+
+variable "process_schedule" {
+  description = "EventBridge schedule expression invoking process; each invocation claims the partitions with backlog and continues itself while backlog remains."
+  type        = string
+  default     = "rate(1 minute)"
+}
+
+variable "dispatch_schedule" {
+  description = "EventBridge schedule expression invoking dispatch."
+  type        = string
+  default     = "rate(1 minute)"
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "create_alarms" {
+  description = "Create CloudWatch alarms: function errors and throttles, dead letters in the queues, and the ingest queue's backlog age."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic notified when an alarm fires or recovers; null creates the alarms without actions."
+  type        = string
+  default     = null
+}
+
+variable "backlog_age_alarm_seconds" {
+  description = "Age of the oldest message in the ingest queue above which the backlog alarm fires."
+  type        = number
+  default     = 900
+}
