@@ -109,8 +109,9 @@ impl AnthropicChat {
         let url = endpoint_url(base, "v1/messages", &Default::default())?;
         let mut headers = HeaderMap::new();
         secret_header(&mut headers, "x-api-key", key.expose())?;
-        let version = HeaderValue::from_str(&config.api_version)
-            .map_err(|_| ModelError::Config(format!("anthropic api_version `{}` is not a header", config.api_version)))?;
+        let version = HeaderValue::from_str(&config.api_version).map_err(|_| {
+            ModelError::Config(format!("anthropic api_version `{}` is not a header", config.api_version))
+        })?;
         headers.insert(HeaderName::from_static("anthropic-version"), version);
         let endpoint = Endpoint::new(PROVIDER, url, headers, Some(key), &config.http)?;
         Ok(AnthropicChat { endpoint, options: config.options.clone() })
@@ -186,9 +187,10 @@ fn wire_messages(messages: &[ChatMessage]) -> Vec<Value> {
             }
             Role::Assistant => {
                 let text = (!message.content.is_empty()).then(|| json!({"type": "text", "text": message.content}));
-                let calls = message.tool_calls.iter().map(|call| {
-                    json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments})
-                });
+                let calls = message
+                    .tool_calls
+                    .iter()
+                    .map(|call| json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}));
                 wire.push(json!({"role": "assistant", "content": text.into_iter().chain(calls).collect::<Vec<_>>()}));
             }
             Role::Tool => {

@@ -81,10 +81,7 @@ impl EmbeddingConfig {
     }
 
     /// As [`EmbeddingConfig::build`], with variables from `env`.
-    pub fn build_with_env(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Arc<dyn EmbeddingModel>, ModelError> {
+    pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Arc<dyn EmbeddingModel>, ModelError> {
         Ok(match self {
             EmbeddingConfig::OpenAi(config) => Arc::new(config.build_with_env(env)?),
             EmbeddingConfig::Ollama(config) => Arc::new(config.build_with_env(env)?),

@@ -22,7 +22,8 @@ impl ProviderDefaults {
     /// The configured base URL, else the variable's (with `http://` added to a bare
     /// `host:port`, as `OLLAMA_HOST` often is), else the default address.
     pub(crate) fn base_url(&self, configured: Option<&str>, env: Env) -> String {
-        let from_env = || env(self.base_url_env).filter(|url| !url.trim().is_empty()).map(|url| with_scheme(url.trim()));
+        let from_env =
+            || env(self.base_url_env).filter(|url| !url.trim().is_empty()).map(|url| with_scheme(url.trim()));
         configured.map(str::to_owned).or_else(from_env).unwrap_or_else(|| self.base_url.to_owned())
     }
 }

@@ -136,7 +136,8 @@ impl Endpoint {
     }
 
     async fn post_with_retries<T: DeserializeOwned>(&self, body: &impl Serialize) -> Result<T, ModelError> {
-        let body = serde_json::to_vec(body).map_err(|error| self.malformed(format!("cannot encode request: {error}")))?;
+        let body =
+            serde_json::to_vec(body).map_err(|error| self.malformed(format!("cannot encode request: {error}")))?;
         let mut attempt = 0;
         loop {
             let failure = match self.attempt(&body).await {
@@ -188,7 +189,8 @@ impl Endpoint {
             return Err(Failure { error, retry });
         }
         tracing::debug!(provider = shared.provider, status = status.as_u16(), bytes = text.len(), "model reply");
-        serde_json::from_str(&text).map_err(|error| Failure { error: self.malformed(error.to_string()), retry: Retry::No })
+        serde_json::from_str(&text)
+            .map_err(|error| Failure { error: self.malformed(error.to_string()), retry: Retry::No })
     }
 
     /// A failure to send or to read the reply: worth retrying, as timeouts and resets pass.
@@ -234,11 +236,7 @@ pub(crate) fn endpoint_url(base: &str, path: &str, query: &BTreeMap<String, Stri
 }
 
 /// A header carrying a secret: marked sensitive so that it is never printed.
-pub(crate) fn secret_header(
-    headers: &mut HeaderMap,
-    name: &'static str,
-    value: &str,
-) -> Result<(), ModelError> {
+pub(crate) fn secret_header(headers: &mut HeaderMap, name: &'static str, value: &str) -> Result<(), ModelError> {
     let mut value = HeaderValue::from_str(value)
         .map_err(|_| ModelError::Config("the API key has characters not allowed in an HTTP header".to_owned()))?;
     value.set_sensitive(true);

@@ -125,7 +125,8 @@ impl OllamaChat {
         let options = &self.options;
         let mut body = Map::new();
         body.insert("model".into(), json!(options.model));
-        let messages = request.messages.iter().enumerate().map(|(at, message)| wire_message(message, &request.messages[..at]));
+        let messages =
+            request.messages.iter().enumerate().map(|(at, message)| wire_message(message, &request.messages[..at]));
         body.insert("messages".into(), messages.collect());
         body.insert("stream".into(), json!(false));
         if !request.tools.is_empty() {
@@ -191,9 +192,10 @@ fn wire_message(message: &ChatMessage, earlier: &[ChatMessage]) -> Value {
         _ => {
             let mut wire = json!({"role": message.role, "content": message.content});
             if !message.tool_calls.is_empty() {
-                let calls = message.tool_calls.iter().map(|call| {
-                    json!({"function": {"name": call.name, "arguments": call.arguments}})
-                });
+                let calls = message
+                    .tool_calls
+                    .iter()
+                    .map(|call| json!({"function": {"name": call.name, "arguments": call.arguments}}));
                 wire["tool_calls"] = calls.collect();
             }
             wire

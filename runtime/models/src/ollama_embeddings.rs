@@ -94,7 +94,8 @@ impl EmbeddingModel for OllamaEmbeddings {
                 if reply.embeddings.len() == texts.len() {
                     Ok(reply.embeddings)
                 } else {
-                    let message = format!("{} texts were sent but {} vectors came back", texts.len(), reply.embeddings.len());
+                    let message =
+                        format!("{} texts were sent but {} vectors came back", texts.len(), reply.embeddings.len());
                     Err(self.endpoint.malformed(message))
                 }
             })

@@ -195,7 +195,8 @@ impl OpenAiChat {
             body.insert("tools".into(), tools.collect());
         }
         if let Some(schema) = &request.output_schema {
-            let json_schema = json!({"name": schema.name, "schema": schema.schema, "strict": self.config.strict_schema});
+            let json_schema =
+                json!({"name": schema.name, "schema": schema.schema, "strict": self.config.strict_schema});
             body.insert("response_format".into(), json!({"type": "json_schema", "json_schema": json_schema}));
         }
         if let Some(temperature) = options.temperature {

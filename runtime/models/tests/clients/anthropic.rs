@@ -108,7 +108,10 @@ async fn structured_output_is_a_forced_tool_whose_input_is_the_answer() {
     assert_eq!(tools.len(), 2);
     assert_eq!(tools[1]["name"], "summary");
     assert_eq!(tools[1]["input_schema"], full_request().output_schema.unwrap().schema);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&response.message.content).unwrap(), json!({"text": "Mild in Paris."}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&response.message.content).unwrap(),
+        json!({"text": "Mild in Paris."})
+    );
     assert!(response.message.tool_calls.is_empty());
     assert_eq!(response.stop_reason, StopReason::EndTurn);
 }
@@ -118,7 +121,10 @@ async fn an_authentication_error_is_reported_with_its_type() {
     let server = FakeServer::start(vec![Reply::fixture(401, "anthropic/error_401.json")]).await;
     let error = client(&server, |_| {}).chat(&full_request()).await.unwrap_err();
     let ModelError::Status { provider, status, message } = &error else { panic!("{error:?}") };
-    assert_eq!((provider.as_str(), *status, message.as_str()), ("anthropic", 401, "invalid x-api-key (authentication_error)"));
+    assert_eq!(
+        (provider.as_str(), *status, message.as_str()),
+        ("anthropic", 401, "invalid x-api-key (authentication_error)")
+    );
     assert_eq!(server.requests().len(), 1);
 }
 

@@ -17,7 +17,8 @@ fn hello() -> ChatRequest {
 #[tokio::test]
 async fn openai_defaults_come_from_openai_variables() {
     let server = FakeServer::start(vec![Reply::fixture(200, "openai/chat_reply.json")]).await;
-    let config: ModelConfig = serde_json::from_value(json!({"provider": "openai", "options": {"model": "gpt-4o-mini"}})).unwrap();
+    let config: ModelConfig =
+        serde_json::from_value(json!({"provider": "openai", "options": {"model": "gpt-4o-mini"}})).unwrap();
     let env = env(&[("OPENAI_BASE_URL", format!("{}/v1", server.url)), ("OPENAI_API_KEY", KEY.to_owned())]);
 
     let model = config.build_with_env(&env).unwrap();

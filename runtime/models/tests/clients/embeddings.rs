@@ -2,7 +2,8 @@
 
 use serde_json::json;
 use weir_models::{
-    ApiKey, EmbeddingModel, ModelError, OllamaEmbeddingConfig, OllamaEmbeddings, OpenAiEmbeddingConfig, OpenAiEmbeddings,
+    ApiKey, EmbeddingModel, ModelError, OllamaEmbeddingConfig, OllamaEmbeddings, OpenAiEmbeddingConfig,
+    OpenAiEmbeddings,
 };
 
 use crate::fake::{FakeServer, KEY, Reply, test_http};
@@ -18,8 +19,11 @@ fn openai(server: &FakeServer) -> OpenAiEmbeddings {
 }
 
 fn ollama(server: &FakeServer) -> OllamaEmbeddings {
-    let config =
-        OllamaEmbeddingConfig { base_url: Some(server.url.clone()), http: test_http(), ..OllamaEmbeddingConfig::new("all-minilm") };
+    let config = OllamaEmbeddingConfig {
+        base_url: Some(server.url.clone()),
+        http: test_http(),
+        ..OllamaEmbeddingConfig::new("all-minilm")
+    };
     OllamaEmbeddings::new(&config, None).unwrap()
 }
 

@@ -18,7 +18,12 @@ pub const KEY: &str = "sk-test-SECRET-0123456789";
 
 /// Settings for tests: quick backoff, and timeouts long enough for a loaded machine.
 pub fn test_http() -> HttpSettings {
-    HttpSettings { initial_backoff_ms: 10, max_backoff_ms: 5_000, request_timeout_ms: 30_000, ..HttpSettings::default() }
+    HttpSettings {
+        initial_backoff_ms: 10,
+        max_backoff_ms: 5_000,
+        request_timeout_ms: 30_000,
+        ..HttpSettings::default()
+    }
 }
 
 /// One scripted reply.
@@ -158,7 +163,8 @@ async fn handle(
 ) -> Response<Body> {
     let _in_flight = InFlight::enter(&shared);
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let recorded = Recorded { method, path: uri.path().to_owned(), query: uri.query().map(str::to_owned), headers, body };
+    let recorded =
+        Recorded { method, path: uri.path().to_owned(), query: uri.query().map(str::to_owned), headers, body };
     shared.requests.lock().unwrap().push(recorded);
     let reply = {
         let mut script = shared.script.lock().unwrap();

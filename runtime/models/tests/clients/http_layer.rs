@@ -60,7 +60,8 @@ async fn a_server_error_is_retried() {
 async fn anthropic_overloaded_529_is_retried() {
     let overloaded = Reply::fixture(529, "anthropic/error_529.json");
     let server = FakeServer::start(vec![overloaded, Reply::fixture(200, "anthropic/message_reply.json")]).await;
-    let config = AnthropicConfig { base_url: Some(server.url.clone()), http: test_http(), ..AnthropicConfig::new("claude") };
+    let config =
+        AnthropicConfig { base_url: Some(server.url.clone()), http: test_http(), ..AnthropicConfig::new("claude") };
     let model = AnthropicChat::new(&config, ApiKey::new(KEY)).unwrap();
 
     let response = model.chat(&hello()).await.unwrap();
@@ -122,7 +123,11 @@ async fn an_unreachable_server_is_a_transport_error_after_retries() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let config = OpenAiConfig { base_url: Some(url), http: HttpSettings { max_retries: 2, ..test_http() }, ..OpenAiConfig::new("m") };
+    let config = OpenAiConfig {
+        base_url: Some(url),
+        http: HttpSettings { max_retries: 2, ..test_http() },
+        ..OpenAiConfig::new("m")
+    };
     let model = OpenAiChat::new(&config, ApiKey::new(KEY)).unwrap();
 
     let error = model.chat(&hello()).await.unwrap_err();

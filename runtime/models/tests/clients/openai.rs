@@ -22,12 +22,19 @@ fn client(server: &FakeServer, configure: impl FnOnce(&mut OpenAiConfig)) -> Ope
 /// A conversation with every kind of message: instructions, a question, a tool call with its
 /// two results (one failed), then the tools and a schema.
 pub fn full_request() -> ChatRequest {
-    let call = |id: &str, city: &str| ToolCall { id: id.into(), name: "get_weather".into(), arguments: json!({"location": city}) };
+    let call = |id: &str, city: &str| ToolCall {
+        id: id.into(),
+        name: "get_weather".into(),
+        arguments: json!({"location": city}),
+    };
     ChatRequest {
         messages: vec![
             ChatMessage::system("You are terse."),
             ChatMessage::user("Weather in Paris and Oslo?"),
-            ChatMessage { tool_calls: vec![call("call_1", "Paris"), call("call_2", "Oslo")], ..ChatMessage::assistant("") },
+            ChatMessage {
+                tool_calls: vec![call("call_1", "Paris"), call("call_2", "Oslo")],
+                ..ChatMessage::assistant("")
+            },
             ChatMessage::tool_result("call_1", "18C", false),
             ChatMessage::tool_result("call_2", "station offline", true),
             ChatMessage::user("Summarise."),
@@ -101,7 +108,11 @@ async fn tool_calls_come_back_with_their_string_arguments_parsed() {
     let server = FakeServer::start(vec![Reply::fixture(200, "openai/tool_calls_reply.json")]).await;
     let response = client(&server, |_| {}).chat(&full_request()).await.unwrap();
 
-    let expected = ToolCall { id: "call_abc123".into(), name: "get_current_weather".into(), arguments: json!({"location": "Boston, MA"}) };
+    let expected = ToolCall {
+        id: "call_abc123".into(),
+        name: "get_current_weather".into(),
+        arguments: json!({"location": "Boston, MA"}),
+    };
     assert_eq!(response.message.tool_calls, vec![expected]);
     assert_eq!(response.message.content, "");
     assert_eq!(response.stop_reason, StopReason::ToolUse);
@@ -150,5 +161,8 @@ async fn arguments_that_are_not_json_make_the_reply_malformed() {
     reply["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = json!("{\"location\": ");
     let server = FakeServer::start(vec![Reply::json(200, &reply)]).await;
     let error = client(&server, |_| {}).chat(&full_request()).await.unwrap_err();
-    assert!(matches!(&error, ModelError::Malformed { message, .. } if message.contains("get_current_weather")), "{error}");
+    assert!(
+        matches!(&error, ModelError::Malformed { message, .. } if message.contains("get_current_weather")),
+        "{error}"
+    );
 }
