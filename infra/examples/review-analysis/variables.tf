@@ -1,0 +1,46 @@
+variable "region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name" {
+  description = "Prefix of the resource names."
+  type        = string
+  default     = "review-analysis"
+}
+
+variable "package_dir" {
+  description = "Where `infra/package` put the zips (`<target dir>/lambda`); the default is the workspace's `target/lambda`."
+  type        = string
+  default     = "../../../target/lambda"
+}
+
+variable "webhook_url" {
+  description = "HTTPS endpoint receiving each committed review analysis as a JSON POST."
+  type        = string
+}
+
+variable "model_provider" {
+  description = "Model provider: `openai`, `anthropic`, `ollama` or `offline` (no model: a built-in scorer)."
+  type        = string
+  default     = "openai"
+}
+
+variable "model" {
+  description = "Model id at the provider."
+  type        = string
+  default     = "gpt-4o-mini"
+}
+
+variable "model_api_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding the model API key; null with the `offline` provider."
+  type        = string
+  default     = null
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic notified by the alarms; null for alarms without actions."
+  type        = string
+  default     = null
+}
