@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, StopReason, Usage};
-use crate::env::{ProviderDefaults, process_env};
+use crate::env::ProviderDefaults;
 use crate::error::ModelError;
 use crate::http::{Endpoint, HttpSettings, endpoint_url, secret_header};
 use crate::message::{ChatMessage, Role, ToolCall};
@@ -57,8 +57,8 @@ fn default_api_version() -> String {
 }
 
 impl AnthropicConfig {
-    /// The model `model` on api.anthropic.com, with every other setting at its default.
-    pub fn new(model: impl Into<String>) -> Self {
+    /// The chat model `model` on api.anthropic.com, with every other setting at its default.
+    pub fn chat(model: impl Into<String>) -> Self {
         AnthropicConfig {
             options: ChatOptions { model: model.into(), ..ChatOptions::default() },
             base_url: None,
@@ -68,12 +68,10 @@ impl AnthropicConfig {
         }
     }
 
-    /// The client, with the base URL and key from the process's environment where unset.
-    pub fn build(&self) -> Result<AnthropicChat, ModelError> {
-        self.build_with_env(&process_env)
-    }
-
-    /// As [`AnthropicConfig::build`], with variables from `env`.
+    /// The client, with the base URL and key from `env` (see [`ModelConfig::build_with_env`])
+    /// where unset.
+    ///
+    /// [`ModelConfig::build_with_env`]: crate::ModelConfig::build_with_env
     pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<AnthropicChat, ModelError> {
         let key = ApiKey::from_lookup(self.api_key_env.as_deref().unwrap_or(API_KEY_ENV), env)?;
         let base_url = Some(ANTHROPIC_DEFAULTS.base_url(self.base_url.as_deref(), env));
@@ -91,7 +89,7 @@ impl AnthropicConfig {
 ///
 /// # async fn run() -> Result<(), weir_models::ModelError> {
 /// let key = ApiKey::from_env("ANTHROPIC_API_KEY")?;
-/// let model = AnthropicChat::new(&AnthropicConfig::new("claude-sonnet-4-5"), key)?;
+/// let model = AnthropicChat::new(&AnthropicConfig::chat("claude-sonnet-4-5"), key)?;
 /// let reply = model.chat(&ChatRequest { messages: vec![ChatMessage::user("Hello")], ..Default::default() }).await?;
 /// println!("{}", reply.message.content);
 /// # Ok(()) }

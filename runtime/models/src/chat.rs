@@ -112,6 +112,20 @@ pub trait ChatModel: Debug + Send + Sync + 'static {
     }
 }
 
+/// What an embedding model is and how it is asked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingOptions {
+    /// The model's id at its provider, such as `text-embedding-3-small`.
+    pub model: String,
+    /// Length of the vectors, for models that can shorten them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    /// Provider fields passed through as they are, merged into the request body.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
 /// An embedding model.
 #[async_trait]
 pub trait EmbeddingModel: Debug + Send + Sync + 'static {

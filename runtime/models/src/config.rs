@@ -8,10 +8,8 @@ use crate::anthropic::AnthropicConfig;
 use crate::chat::{ChatModel, EmbeddingModel};
 use crate::env::process_env;
 use crate::error::ModelError;
-use crate::ollama::OllamaConfig;
-use crate::ollama_embeddings::OllamaEmbeddingConfig;
-use crate::openai::OpenAiConfig;
-use crate::openai_embeddings::OpenAiEmbeddingConfig;
+use crate::ollama::{OllamaConfig, OllamaEmbeddingConfig};
+use crate::openai::{OpenAiConfig, OpenAiEmbeddingConfig};
 
 /// A chat model's configuration, tagged by `provider`.
 ///
@@ -62,7 +60,7 @@ impl ModelConfig {
 /// ```
 /// use weir_models::EmbeddingConfig;
 ///
-/// let config: EmbeddingConfig = serde_json::from_str(r#"{"provider": "ollama", "model": "all-minilm"}"#).unwrap();
+/// let config: EmbeddingConfig = serde_json::from_str(r#"{"provider": "ollama", "options": {"model": "all-minilm"}}"#).unwrap();
 /// assert_eq!(config.build().unwrap().name(), "all-minilm");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -38,14 +38,17 @@ mod stats;
 mod wire;
 
 pub use anthropic::{ANTHROPIC_DEFAULT_MAX_TOKENS, AnthropicChat, AnthropicConfig};
-pub use chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingModel, OutputSchema, StopReason, Usage};
+pub use chat::{
+    ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingModel, EmbeddingOptions, OutputSchema, StopReason,
+    Usage,
+};
 pub use config::{EmbeddingConfig, ModelConfig};
 pub use error::ModelError;
 pub use http::HttpSettings;
 pub use message::{ChatMessage, Role, ToolCall, ToolSpec};
-pub use ollama::{OllamaChat, OllamaConfig};
-pub use ollama_embeddings::{OllamaEmbeddingConfig, OllamaEmbeddings};
-pub use openai::{MaxTokensField, OpenAiAuth, OpenAiChat, OpenAiConfig};
-pub use openai_embeddings::{OpenAiEmbeddingConfig, OpenAiEmbeddings};
+pub use ollama::{OllamaChat, OllamaConfig, OllamaEmbeddingConfig};
+pub use ollama_embeddings::OllamaEmbeddings;
+pub use openai::{OpenAiAuth, OpenAiChat, OpenAiConfig, OpenAiEmbeddingConfig};
+pub use openai_embeddings::OpenAiEmbeddings;
 pub use secret::ApiKey;
 pub use stats::ModelStats;

@@ -5,8 +5,8 @@ use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, StopReason, Usage};
-use crate::env::{Env, ProviderDefaults, process_env};
+use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingOptions, StopReason, Usage};
+use crate::env::{Env, ProviderDefaults};
 use crate::error::ModelError;
 use crate::http::{Endpoint, HttpSettings, endpoint_url, secret_header};
 use crate::message::{ChatMessage, Role, ToolCall};
@@ -20,34 +20,8 @@ const PROVIDER: &str = "ollama";
 const OLLAMA_DEFAULTS: ProviderDefaults =
     ProviderDefaults { base_url: "http://127.0.0.1:11434", base_url_env: "OLLAMA_HOST" };
 
-/// The endpoint at `path` of an Ollama server, with `key` as a bearer token if there is one
-/// (a proxy in front of Ollama); shared by chat and embeddings.
-pub(crate) fn ollama_endpoint(
-    base_url: Option<&str>,
-    path: &str,
-    key: Option<ApiKey>,
-    http: &HttpSettings,
-) -> Result<Endpoint, ModelError> {
-    let url = endpoint_url(base_url.unwrap_or(OLLAMA_DEFAULTS.base_url), path, &Default::default())?;
-    let mut headers = HeaderMap::new();
-    if let Some(key) = &key {
-        secret_header(&mut headers, "authorization", &format!("Bearer {}", key.expose()))?;
-    }
-    Endpoint::new(PROVIDER, url, headers, key, http)
-}
-
-/// The base URL and key (only if a variable is named) of an Ollama configuration, from `env`
-/// where it does not name them.
-pub(crate) fn resolve_ollama(
-    base_url: Option<&str>,
-    api_key_env: Option<&str>,
-    env: Env,
-) -> Result<(Option<String>, Option<ApiKey>), ModelError> {
-    let key = api_key_env.map(|var| ApiKey::from_lookup(var, env)).transpose()?;
-    Ok((Some(OLLAMA_DEFAULTS.base_url(base_url, env)), key))
-}
-
-/// An Ollama chat model, as an agent file declares it.
+/// An Ollama model, as an agent file declares it: a chat model with [`ChatOptions`], an
+/// embedding model ([`OllamaEmbeddingConfig`]) with [`EmbeddingOptions`].
 ///
 /// ```yaml
 /// provider: ollama
@@ -55,9 +29,9 @@ pub(crate) fn resolve_ollama(
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OllamaConfig {
-    /// The model and its sampling options.
-    pub options: ChatOptions,
+pub struct OllamaConfig<Options = ChatOptions> {
+    /// The model and how it is asked.
+    pub options: Options,
     /// Base URL; default `$OLLAMA_HOST`, else `http://127.0.0.1:11434`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
@@ -70,26 +44,57 @@ pub struct OllamaConfig {
     pub http: HttpSettings,
 }
 
-impl OllamaConfig {
-    /// The model `model` on the local Ollama, with every other setting at its default.
-    pub fn new(model: impl Into<String>) -> Self {
-        OllamaConfig {
-            options: ChatOptions { model: model.into(), ..ChatOptions::default() },
-            base_url: None,
-            api_key_env: None,
-            http: HttpSettings::default(),
+/// An Ollama embedding model, as an agent file declares it.
+///
+/// ```yaml
+/// provider: ollama
+/// options: { model: all-minilm }
+/// ```
+pub type OllamaEmbeddingConfig = OllamaConfig<EmbeddingOptions>;
+
+impl<Options> OllamaConfig<Options> {
+    /// `options` on the local Ollama, with every other setting at its default.
+    pub fn with_options(options: Options) -> Self {
+        OllamaConfig { options, base_url: None, api_key_env: None, http: HttpSettings::default() }
+    }
+
+    /// This configuration with its base URL from `env` where unset, and its key if it names a
+    /// variable.
+    pub(crate) fn resolve(&self, env: Env) -> Result<(Self, Option<ApiKey>), ModelError>
+    where
+        Options: Clone,
+    {
+        let key = self.api_key_env.as_deref().map(|var| ApiKey::from_lookup(var, env)).transpose()?;
+        let base_url = Some(OLLAMA_DEFAULTS.base_url(self.base_url.as_deref(), env));
+        Ok((OllamaConfig { base_url, ..self.clone() }, key))
+    }
+
+    /// The endpoint at `path` of this server, with `key` as a bearer token if there is one;
+    /// an unset base URL means the local Ollama.
+    pub(crate) fn endpoint(&self, path: &str, key: Option<ApiKey>) -> Result<Endpoint, ModelError> {
+        let url =
+            endpoint_url(self.base_url.as_deref().unwrap_or(OLLAMA_DEFAULTS.base_url), path, &Default::default())?;
+        let mut headers = HeaderMap::new();
+        if let Some(key) = &key {
+            secret_header(&mut headers, "authorization", &format!("Bearer {}", key.expose()))?;
         }
+        Endpoint::new(PROVIDER, url, headers, key, &self.http)
+    }
+}
+
+impl OllamaConfig<ChatOptions> {
+    /// The chat model `model` on the local Ollama, with every other setting at its default.
+    pub fn chat(model: impl Into<String>) -> Self {
+        Self::with_options(ChatOptions { model: model.into(), ..ChatOptions::default() })
     }
 
-    /// The client, with the base URL from the process's environment where unset.
-    pub fn build(&self) -> Result<OllamaChat, ModelError> {
-        self.build_with_env(&process_env)
-    }
-
-    /// As [`OllamaConfig::build`], with variables from `env`.
+    /// The client, with the base URL from `env` (see [`ModelConfig::build_with_env`]) where
+    /// unset.
+    ///
+    /// [`ModelConfig::build_with_env`]: crate::ModelConfig::build_with_env
     pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<OllamaChat, ModelError> {
-        let (base_url, key) = resolve_ollama(self.base_url.as_deref(), self.api_key_env.as_deref(), env)?;
-        OllamaChat::new(&OllamaConfig { base_url, ..self.clone() }, key)
+        let (config, key) = self.resolve(env)?;
+        OllamaChat::new(&config, key)
     }
 }
 
@@ -102,7 +107,7 @@ impl OllamaConfig {
 /// use weir_models::{ChatMessage, ChatModel, ChatRequest, OllamaChat, OllamaConfig};
 ///
 /// # async fn run() -> Result<(), weir_models::ModelError> {
-/// let model = OllamaChat::new(&OllamaConfig::new("llama3.2"), None)?;
+/// let model = OllamaChat::new(&OllamaConfig::chat("llama3.2"), None)?;
 /// let reply = model.chat(&ChatRequest { messages: vec![ChatMessage::user("Hello")], ..Default::default() }).await?;
 /// println!("{}", reply.message.content);
 /// # Ok(()) }
@@ -117,7 +122,7 @@ impl OllamaChat {
     /// A client of `config`'s server, sending `key` as a bearer token if given; an unset base
     /// URL means the local Ollama.
     pub fn new(config: &OllamaConfig, key: Option<ApiKey>) -> Result<Self, ModelError> {
-        let endpoint = ollama_endpoint(config.base_url.as_deref(), "api/chat", key, &config.http)?;
+        let endpoint = config.endpoint("api/chat", key)?;
         Ok(OllamaChat { endpoint, options: config.options.clone() })
     }
 

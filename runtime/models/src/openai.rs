@@ -8,8 +8,8 @@ use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, StopReason, Usage};
-use crate::env::{Env, ProviderDefaults, process_env};
+use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingOptions, StopReason, Usage};
+use crate::env::{Env, ProviderDefaults};
 use crate::error::ModelError;
 use crate::http::{Endpoint, HttpSettings, endpoint_url, secret_header};
 use crate::message::{ChatMessage, Role, ToolCall};
@@ -34,56 +34,15 @@ pub enum OpenAiAuth {
     ApiKey,
 }
 
-/// Which body field carries [`ChatOptions::max_tokens`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MaxTokensField {
-    /// `max_completion_tokens`: OpenAI's current name, required by its reasoning models.
-    #[default]
-    MaxCompletionTokens,
-    /// `max_tokens`: the older name, which some compatible servers still need.
-    MaxTokens,
-}
-
 /// The variable holding the key unless `api_key_env` names another.
 const API_KEY_ENV: &str = "OPENAI_API_KEY";
 
-/// Where an OpenAI-compatible server is and how requests reach it: the part of the
-/// configuration chat and embeddings share.
-#[derive(Debug)]
-pub(crate) struct OpenAiConnection<'a> {
-    pub(crate) base_url: Option<&'a str>,
-    pub(crate) auth: OpenAiAuth,
-    pub(crate) query: &'a BTreeMap<String, String>,
-    pub(crate) http: &'a HttpSettings,
-}
-
-impl OpenAiConnection<'_> {
-    /// The endpoint at `path` of this server, sending `key` as `auth` says; an unset base URL
-    /// means api.openai.com.
-    pub(crate) fn endpoint(&self, path: &str, key: ApiKey) -> Result<Endpoint, ModelError> {
-        let url = endpoint_url(self.base_url.unwrap_or(OPENAI_DEFAULTS.base_url), path, self.query)?;
-        let mut headers = HeaderMap::new();
-        match self.auth {
-            OpenAiAuth::Bearer => secret_header(&mut headers, "authorization", &format!("Bearer {}", key.expose()))?,
-            OpenAiAuth::ApiKey => secret_header(&mut headers, "api-key", key.expose())?,
-        }
-        Endpoint::new(PROVIDER, url, headers, Some(key), self.http)
-    }
-}
-
-/// The base URL and key of an OpenAI-compatible configuration, from `env` where it does not
-/// name them.
-pub(crate) fn resolve_openai(
-    base_url: Option<&str>,
-    api_key_env: Option<&str>,
-    env: Env,
-) -> Result<(Option<String>, ApiKey), ModelError> {
-    let key = ApiKey::from_lookup(api_key_env.unwrap_or(API_KEY_ENV), env)?;
-    Ok((Some(OPENAI_DEFAULTS.base_url(base_url, env)), key))
-}
-
-/// An OpenAI-compatible chat model, as an agent file declares it.
+/// An OpenAI-compatible model, as an agent file declares it: a chat model with
+/// [`ChatOptions`], an embedding model ([`OpenAiEmbeddingConfig`]) with [`EmbeddingOptions`].
+///
+/// Body fields this configuration has no name for go in the options' `extra`, merged into
+/// the request: `max_tokens` for servers that predate `max_completion_tokens`, or
+/// `response_format: {json_schema: {strict: false}}` for a schema strict mode rejects.
 ///
 /// ```yaml
 /// provider: openai
@@ -95,9 +54,9 @@ pub(crate) fn resolve_openai(
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OpenAiConfig {
-    /// The model and its sampling options.
-    pub options: ChatOptions,
+pub struct OpenAiConfig<Options = ChatOptions> {
+    /// The model and how it is asked.
+    pub options: Options,
     /// Base URL; default `$OPENAI_BASE_URL`, else `https://api.openai.com/v1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
@@ -110,50 +69,68 @@ pub struct OpenAiConfig {
     /// Query parameters added to every request, such as Azure's `api-version`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, String>,
-    /// Which field carries `max_tokens`.
-    #[serde(default)]
-    pub max_tokens_field: MaxTokensField,
-    /// Ask for strict schema adherence in structured output (the schema must then list every
-    /// property as required and forbid additional ones).
-    #[serde(default = "strict_by_default")]
-    pub strict_schema: bool,
     /// Timeouts, retries and concurrency.
     #[serde(default)]
     pub http: HttpSettings,
 }
 
-fn strict_by_default() -> bool {
-    true
-}
+/// An OpenAI-compatible embedding model, as an agent file declares it.
+///
+/// ```yaml
+/// provider: openai
+/// options: { model: text-embedding-3-small, dimensions: 512 }
+/// ```
+pub type OpenAiEmbeddingConfig = OpenAiConfig<EmbeddingOptions>;
 
-impl OpenAiConfig {
-    /// The model `model` on api.openai.com, with every other setting at its default.
-    pub fn new(model: impl Into<String>) -> Self {
+impl<Options> OpenAiConfig<Options> {
+    /// `options` on api.openai.com, with every other setting at its default.
+    pub fn with_options(options: Options) -> Self {
         OpenAiConfig {
-            options: ChatOptions { model: model.into(), ..ChatOptions::default() },
+            options,
             base_url: None,
             api_key_env: None,
             auth: OpenAiAuth::default(),
             query: BTreeMap::new(),
-            max_tokens_field: MaxTokensField::default(),
-            strict_schema: true,
             http: HttpSettings::default(),
         }
     }
 
-    /// The client, with the base URL and key from the process's environment where unset.
-    pub fn build(&self) -> Result<OpenAiChat, ModelError> {
-        self.build_with_env(&process_env)
+    /// This configuration with its base URL and key from `env` where it does not name them.
+    pub(crate) fn resolve(&self, env: Env) -> Result<(Self, ApiKey), ModelError>
+    where
+        Options: Clone,
+    {
+        let key = ApiKey::from_lookup(self.api_key_env.as_deref().unwrap_or(API_KEY_ENV), env)?;
+        let base_url = Some(OPENAI_DEFAULTS.base_url(self.base_url.as_deref(), env));
+        Ok((OpenAiConfig { base_url, ..self.clone() }, key))
     }
 
-    /// As [`OpenAiConfig::build`], with variables from `env`.
+    /// The endpoint at `path` of this server, sending `key` as `auth` says; an unset base URL
+    /// means api.openai.com.
+    pub(crate) fn endpoint(&self, path: &str, key: ApiKey) -> Result<Endpoint, ModelError> {
+        let url = endpoint_url(self.base_url.as_deref().unwrap_or(OPENAI_DEFAULTS.base_url), path, &self.query)?;
+        let mut headers = HeaderMap::new();
+        match self.auth {
+            OpenAiAuth::Bearer => secret_header(&mut headers, "authorization", &format!("Bearer {}", key.expose()))?,
+            OpenAiAuth::ApiKey => secret_header(&mut headers, "api-key", key.expose())?,
+        }
+        Endpoint::new(PROVIDER, url, headers, Some(key), &self.http)
+    }
+}
+
+impl OpenAiConfig<ChatOptions> {
+    /// The chat model `model` on api.openai.com, with every other setting at its default.
+    pub fn chat(model: impl Into<String>) -> Self {
+        Self::with_options(ChatOptions { model: model.into(), ..ChatOptions::default() })
+    }
+
+    /// The client, with the base URL and key from `env` (see [`ModelConfig::build_with_env`])
+    /// where unset.
+    ///
+    /// [`ModelConfig::build_with_env`]: crate::ModelConfig::build_with_env
     pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<OpenAiChat, ModelError> {
-        let (base_url, key) = resolve_openai(self.base_url.as_deref(), self.api_key_env.as_deref(), env)?;
-        OpenAiChat::new(&OpenAiConfig { base_url, ..self.clone() }, key)
-    }
-
-    fn connection(&self) -> OpenAiConnection<'_> {
-        OpenAiConnection { base_url: self.base_url.as_deref(), auth: self.auth, query: &self.query, http: &self.http }
+        let (config, key) = self.resolve(env)?;
+        OpenAiChat::new(&config, key)
     }
 }
 
@@ -163,7 +140,7 @@ impl OpenAiConfig {
 /// use weir_models::{ApiKey, ChatMessage, ChatModel, ChatRequest, OpenAiChat, OpenAiConfig};
 ///
 /// # async fn run() -> Result<(), weir_models::ModelError> {
-/// let model = OpenAiChat::new(&OpenAiConfig::new("gpt-4o-mini"), ApiKey::from_env("OPENAI_API_KEY")?)?;
+/// let model = OpenAiChat::new(&OpenAiConfig::chat("gpt-4o-mini"), ApiKey::from_env("OPENAI_API_KEY")?)?;
 /// let reply = model.chat(&ChatRequest { messages: vec![ChatMessage::user("Hello")], ..Default::default() }).await?;
 /// println!("{}", reply.message.content);
 /// # Ok(()) }
@@ -171,18 +148,18 @@ impl OpenAiConfig {
 #[derive(Debug, Clone)]
 pub struct OpenAiChat {
     endpoint: Endpoint,
-    config: OpenAiConfig,
+    options: ChatOptions,
 }
 
 impl OpenAiChat {
     /// A client of `config`'s server with `key`; an unset base URL means api.openai.com.
     pub fn new(config: &OpenAiConfig, key: ApiKey) -> Result<Self, ModelError> {
-        let endpoint = config.connection().endpoint("chat/completions", key)?;
-        Ok(OpenAiChat { endpoint, config: config.clone() })
+        let endpoint = config.endpoint("chat/completions", key)?;
+        Ok(OpenAiChat { endpoint, options: config.options.clone() })
     }
 
     fn body(&self, request: &ChatRequest) -> Map<String, Value> {
-        let options = &self.config.options;
+        let options = &self.options;
         let mut body = Map::new();
         body.insert("model".into(), json!(options.model));
         body.insert("messages".into(), request.messages.iter().map(wire_message).collect());
@@ -195,8 +172,7 @@ impl OpenAiChat {
             body.insert("tools".into(), tools.collect());
         }
         if let Some(schema) = &request.output_schema {
-            let json_schema =
-                json!({"name": schema.name, "schema": schema.schema, "strict": self.config.strict_schema});
+            let json_schema = json!({"name": schema.name, "schema": schema.schema, "strict": true});
             body.insert("response_format".into(), json!({"type": "json_schema", "json_schema": json_schema}));
         }
         if let Some(temperature) = options.temperature {
@@ -206,11 +182,7 @@ impl OpenAiChat {
             body.insert("top_p".into(), json!(top_p));
         }
         if let Some(max_tokens) = options.max_tokens {
-            let field = match self.config.max_tokens_field {
-                MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
-                MaxTokensField::MaxTokens => "max_tokens",
-            };
-            body.insert(field.into(), json!(max_tokens));
+            body.insert("max_completion_tokens".into(), json!(max_tokens));
         }
         if !options.stop.is_empty() {
             body.insert("stop".into(), json!(options.stop));
@@ -223,7 +195,7 @@ impl OpenAiChat {
 #[async_trait]
 impl ChatModel for OpenAiChat {
     fn name(&self) -> &str {
-        &self.config.options.model
+        &self.options.model
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {

@@ -11,7 +11,7 @@ use crate::openai::full_request;
 use crate::{assert_journals, weather_tool};
 
 fn client(server: &FakeServer, configure: impl FnOnce(&mut AnthropicConfig)) -> AnthropicChat {
-    let mut config = AnthropicConfig::new("claude-sonnet-4-5");
+    let mut config = AnthropicConfig::chat("claude-sonnet-4-5");
     config.base_url = Some(server.url.clone());
     config.http = test_http();
     configure(&mut config);

@@ -50,7 +50,8 @@ async fn anthropic_reads_its_key_from_the_named_variable() {
 #[tokio::test]
 async fn ollama_host_may_be_a_bare_host_and_port() {
     let server = FakeServer::start(vec![Reply::fixture(200, "ollama/embed_reply.json")]).await;
-    let config: EmbeddingConfig = serde_json::from_value(json!({"provider": "ollama", "model": "all-minilm"})).unwrap();
+    let config: EmbeddingConfig =
+        serde_json::from_value(json!({"provider": "ollama", "options": {"model": "all-minilm"}})).unwrap();
     let host = server.url.trim_start_matches("http://").to_owned();
 
     let model = config.build_with_env(&env(&[("OLLAMA_HOST", host)])).unwrap();
@@ -70,7 +71,8 @@ fn a_missing_key_names_its_variable() {
         let error = config.build_with_env(&|_| None).unwrap_err();
         assert!(matches!(&error, ModelError::Config(message) if message.contains(var)), "{error}");
     }
-    let config: EmbeddingConfig = serde_json::from_value(json!({"provider": "openai", "model": "m"})).unwrap();
+    let config: EmbeddingConfig =
+        serde_json::from_value(json!({"provider": "openai", "options": {"model": "m"}})).unwrap();
     let error = config.build_with_env(&|_| None).unwrap_err();
     assert!(matches!(&error, ModelError::Config(message) if message.contains("OPENAI_API_KEY")), "{error}");
 }
@@ -106,8 +108,6 @@ fn configurations_round_trip_through_serde() {
         "api_key_env": "AZURE_OPENAI_API_KEY",
         "auth": "api-key",
         "query": {"api-version": "2024-10-21"},
-        "max_tokens_field": "max_tokens",
-        "strict_schema": false,
         "http": {"max_retries": 5},
     });
     let parsed: ModelConfig = serde_json::from_value(config).unwrap();

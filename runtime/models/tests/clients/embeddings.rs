@@ -9,12 +9,10 @@ use weir_models::{
 use crate::fake::{FakeServer, KEY, Reply, test_http};
 
 fn openai(server: &FakeServer) -> OpenAiEmbeddings {
-    let config = OpenAiEmbeddingConfig {
-        base_url: Some(format!("{}/v1", server.url)),
-        dimensions: Some(3),
-        http: test_http(),
-        ..OpenAiEmbeddingConfig::new("text-embedding-3-small")
-    };
+    let mut config = OpenAiEmbeddingConfig::embeddings("text-embedding-3-small");
+    config.base_url = Some(format!("{}/v1", server.url));
+    config.http = test_http();
+    config.options.dimensions = Some(3);
     OpenAiEmbeddings::new(&config, ApiKey::new(KEY)).unwrap()
 }
 
@@ -22,7 +20,7 @@ fn ollama(server: &FakeServer) -> OllamaEmbeddings {
     let config = OllamaEmbeddingConfig {
         base_url: Some(server.url.clone()),
         http: test_http(),
-        ..OllamaEmbeddingConfig::new("all-minilm")
+        ..OllamaEmbeddingConfig::embeddings("all-minilm")
     };
     OllamaEmbeddings::new(&config, None).unwrap()
 }

@@ -12,7 +12,7 @@ use weir_models::{
 use crate::fake::{FakeServer, KEY, Reply, test_http};
 
 fn openai(server: &FakeServer, http: HttpSettings) -> OpenAiChat {
-    let config = OpenAiConfig { base_url: Some(server.url.clone()), http, ..OpenAiConfig::new("gpt-4o-mini") };
+    let config = OpenAiConfig { base_url: Some(server.url.clone()), http, ..OpenAiConfig::chat("gpt-4o-mini") };
     OpenAiChat::new(&config, ApiKey::new(KEY)).unwrap()
 }
 
@@ -61,7 +61,7 @@ async fn anthropic_overloaded_529_is_retried() {
     let overloaded = Reply::fixture(529, "anthropic/error_529.json");
     let server = FakeServer::start(vec![overloaded, Reply::fixture(200, "anthropic/message_reply.json")]).await;
     let config =
-        AnthropicConfig { base_url: Some(server.url.clone()), http: test_http(), ..AnthropicConfig::new("claude") };
+        AnthropicConfig { base_url: Some(server.url.clone()), http: test_http(), ..AnthropicConfig::chat("claude") };
     let model = AnthropicChat::new(&config, ApiKey::new(KEY)).unwrap();
 
     let response = model.chat(&hello()).await.unwrap();
@@ -74,7 +74,7 @@ async fn anthropic_overloaded_529_is_retried() {
 async fn retries_end_with_the_last_status_once_spent() {
     let server = FakeServer::start(vec![Reply::fixture(529, "anthropic/error_529.json")]).await;
     let http = HttpSettings { max_retries: 2, ..test_http() };
-    let config = AnthropicConfig { base_url: Some(server.url.clone()), http, ..AnthropicConfig::new("claude") };
+    let config = AnthropicConfig { base_url: Some(server.url.clone()), http, ..AnthropicConfig::chat("claude") };
     let model = AnthropicChat::new(&config, ApiKey::new(KEY)).unwrap();
 
     let error = model.chat(&hello()).await.unwrap_err();
@@ -126,7 +126,7 @@ async fn an_unreachable_server_is_a_transport_error_after_retries() {
     let config = OpenAiConfig {
         base_url: Some(url),
         http: HttpSettings { max_retries: 2, ..test_http() },
-        ..OpenAiConfig::new("m")
+        ..OpenAiConfig::chat("m")
     };
     let model = OpenAiChat::new(&config, ApiKey::new(KEY)).unwrap();
 

@@ -8,7 +8,7 @@ use crate::openai::full_request;
 use crate::{assert_journals, weather_tool};
 
 fn client(server: &FakeServer, key: Option<ApiKey>, configure: impl FnOnce(&mut OllamaConfig)) -> OllamaChat {
-    let mut config = OllamaConfig::new("llama3.2");
+    let mut config = OllamaConfig::chat("llama3.2");
     config.base_url = Some(server.url.clone());
     config.http = test_http();
     configure(&mut config);

@@ -4,15 +4,15 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use weir_models::{
-    ApiKey, ChatMessage, ChatModel, ChatRequest, MaxTokensField, ModelError, OpenAiAuth, OpenAiChat, OpenAiConfig,
-    OutputSchema, StopReason, ToolCall, Usage,
+    ApiKey, ChatMessage, ChatModel, ChatRequest, ModelError, OpenAiAuth, OpenAiChat, OpenAiConfig, OutputSchema,
+    StopReason, ToolCall, Usage,
 };
 
 use crate::fake::{FakeServer, KEY, Reply, test_http};
 use crate::{assert_journals, weather_tool};
 
 fn client(server: &FakeServer, configure: impl FnOnce(&mut OpenAiConfig)) -> OpenAiChat {
-    let mut config = OpenAiConfig::new("gpt-4o-mini");
+    let mut config = OpenAiConfig::chat("gpt-4o-mini");
     config.base_url = Some(format!("{}/v1", server.url));
     config.http = test_http();
     configure(&mut config);
@@ -121,13 +121,12 @@ async fn tool_calls_come_back_with_their_string_arguments_parsed() {
 }
 
 #[tokio::test]
-async fn azure_style_servers_get_the_key_in_api_key_and_the_older_max_tokens() {
+async fn azure_style_servers_get_the_key_in_api_key_and_extra_adjusts_nested_fields() {
     let server = FakeServer::start(vec![Reply::fixture(200, "openai/chat_reply.json")]).await;
     let model = client(&server, |config| {
         config.auth = OpenAiAuth::ApiKey;
-        config.max_tokens_field = MaxTokensField::MaxTokens;
-        config.strict_schema = false;
-        config.options.max_tokens = Some(50);
+        let extra = json!({"max_tokens": 50, "response_format": {"json_schema": {"strict": false}}});
+        config.options.extra = extra.as_object().unwrap().clone();
     });
     model.chat(&full_request()).await.unwrap();
 
@@ -135,8 +134,8 @@ async fn azure_style_servers_get_the_key_in_api_key_and_the_older_max_tokens() {
     assert_eq!(request.header("api-key"), Some(KEY));
     assert_eq!(request.header("authorization"), None);
     assert_eq!(request.body["max_tokens"], json!(50));
-    assert_eq!(request.body.get("max_completion_tokens"), None);
     assert_eq!(request.body["response_format"]["json_schema"]["strict"], json!(false));
+    assert_eq!(request.body["response_format"]["json_schema"]["name"], json!("summary"));
 }
 
 #[tokio::test]
