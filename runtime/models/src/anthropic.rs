@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, StopReason, Usage};
-use crate::env::ProviderDefaults;
+use crate::env::{Env, ProviderDefaults};
 use crate::error::ModelError;
 use crate::http::{Endpoint, HttpSettings, endpoint_url, secret_header};
 use crate::message::{ChatMessage, Role, ToolCall};
@@ -68,14 +68,11 @@ impl AnthropicConfig {
         }
     }
 
-    /// The client, with the base URL and key from `env` (see [`ModelConfig::build_with_env`])
-    /// where unset.
-    ///
-    /// [`ModelConfig::build_with_env`]: crate::ModelConfig::build_with_env
-    pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<AnthropicChat, ModelError> {
+    /// This configuration with its base URL and key from `env` where it does not name them.
+    pub(crate) fn resolve(&self, env: Env) -> Result<(Self, ApiKey), ModelError> {
         let key = ApiKey::from_lookup(self.api_key_env.as_deref().unwrap_or(API_KEY_ENV), env)?;
         let base_url = Some(ANTHROPIC_DEFAULTS.base_url(self.base_url.as_deref(), env));
-        AnthropicChat::new(&AnthropicConfig { base_url, ..self.clone() }, key)
+        Ok((AnthropicConfig { base_url, ..self.clone() }, key))
     }
 }
 

@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::anthropic::AnthropicConfig;
+use crate::anthropic::{AnthropicChat, AnthropicConfig};
 use crate::chat::{ChatModel, EmbeddingModel};
 use crate::env::process_env;
 use crate::error::ModelError;
-use crate::ollama::{OllamaConfig, OllamaEmbeddingConfig};
-use crate::openai::{OpenAiConfig, OpenAiEmbeddingConfig};
+use crate::ollama::{OllamaChat, OllamaConfig, OllamaEmbeddingConfig};
+use crate::ollama_embeddings::OllamaEmbeddings;
+use crate::openai::{OpenAiChat, OpenAiConfig, OpenAiEmbeddingConfig};
+use crate::openai_embeddings::OpenAiEmbeddings;
 
 /// A chat model's configuration, tagged by `provider`.
 ///
@@ -48,9 +50,18 @@ impl ModelConfig {
     /// As [`ModelConfig::build`], with variables from `env`.
     pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Arc<dyn ChatModel>, ModelError> {
         Ok(match self {
-            ModelConfig::OpenAi(config) => Arc::new(config.build_with_env(env)?),
-            ModelConfig::Anthropic(config) => Arc::new(config.build_with_env(env)?),
-            ModelConfig::Ollama(config) => Arc::new(config.build_with_env(env)?),
+            ModelConfig::OpenAi(config) => {
+                let (config, key) = config.resolve(env)?;
+                Arc::new(OpenAiChat::new(&config, key)?)
+            }
+            ModelConfig::Anthropic(config) => {
+                let (config, key) = config.resolve(env)?;
+                Arc::new(AnthropicChat::new(&config, key)?)
+            }
+            ModelConfig::Ollama(config) => {
+                let (config, key) = config.resolve(env)?;
+                Arc::new(OllamaChat::new(&config, key)?)
+            }
         })
     }
 }
@@ -81,8 +92,14 @@ impl EmbeddingConfig {
     /// As [`EmbeddingConfig::build`], with variables from `env`.
     pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Arc<dyn EmbeddingModel>, ModelError> {
         Ok(match self {
-            EmbeddingConfig::OpenAi(config) => Arc::new(config.build_with_env(env)?),
-            EmbeddingConfig::Ollama(config) => Arc::new(config.build_with_env(env)?),
+            EmbeddingConfig::OpenAi(config) => {
+                let (config, key) = config.resolve(env)?;
+                Arc::new(OpenAiEmbeddings::new(&config, key)?)
+            }
+            EmbeddingConfig::Ollama(config) => {
+                let (config, key) = config.resolve(env)?;
+                Arc::new(OllamaEmbeddings::new(&config, key)?)
+            }
         })
     }
 }

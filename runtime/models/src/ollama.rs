@@ -87,15 +87,6 @@ impl OllamaConfig<ChatOptions> {
     pub fn chat(model: impl Into<String>) -> Self {
         Self::with_options(ChatOptions { model: model.into(), ..ChatOptions::default() })
     }
-
-    /// The client, with the base URL from `env` (see [`ModelConfig::build_with_env`]) where
-    /// unset.
-    ///
-    /// [`ModelConfig::build_with_env`]: crate::ModelConfig::build_with_env
-    pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<OllamaChat, ModelError> {
-        let (config, key) = self.resolve(env)?;
-        OllamaChat::new(&config, key)
-    }
 }
 
 /// A chat model behind `POST {base_url}/api/chat`, not streamed.

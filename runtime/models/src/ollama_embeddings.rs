@@ -17,15 +17,6 @@ impl OllamaEmbeddingConfig {
     pub fn embeddings(model: impl Into<String>) -> Self {
         Self::with_options(EmbeddingOptions { model: model.into(), ..EmbeddingOptions::default() })
     }
-
-    /// The client, with the base URL from `env` (see [`EmbeddingConfig::build_with_env`]) where
-    /// unset.
-    ///
-    /// [`EmbeddingConfig::build_with_env`]: crate::EmbeddingConfig::build_with_env
-    pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<OllamaEmbeddings, ModelError> {
-        let (config, key) = self.resolve(env)?;
-        OllamaEmbeddings::new(&config, key)
-    }
 }
 
 /// An embedding model behind `POST {base_url}/api/embed`.

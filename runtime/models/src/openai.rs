@@ -123,15 +123,6 @@ impl OpenAiConfig<ChatOptions> {
     pub fn chat(model: impl Into<String>) -> Self {
         Self::with_options(ChatOptions { model: model.into(), ..ChatOptions::default() })
     }
-
-    /// The client, with the base URL and key from `env` (see [`ModelConfig::build_with_env`])
-    /// where unset.
-    ///
-    /// [`ModelConfig::build_with_env`]: crate::ModelConfig::build_with_env
-    pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<OpenAiChat, ModelError> {
-        let (config, key) = self.resolve(env)?;
-        OpenAiChat::new(&config, key)
-    }
 }
 
 /// A chat model behind `POST {base_url}/chat/completions`.

@@ -17,15 +17,6 @@ impl OpenAiEmbeddingConfig {
     pub fn embeddings(model: impl Into<String>) -> Self {
         Self::with_options(EmbeddingOptions { model: model.into(), ..EmbeddingOptions::default() })
     }
-
-    /// The client, with the base URL and key from `env` (see [`EmbeddingConfig::build_with_env`])
-    /// where unset.
-    ///
-    /// [`EmbeddingConfig::build_with_env`]: crate::EmbeddingConfig::build_with_env
-    pub fn build_with_env(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<OpenAiEmbeddings, ModelError> {
-        let (config, key) = self.resolve(env)?;
-        OpenAiEmbeddings::new(&config, key)
-    }
 }
 
 /// An embedding model behind `POST {base_url}/embeddings`.
