@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::chat::{EmbeddingModel, EmbeddingOptions};
 use crate::error::ModelError;
@@ -10,7 +10,7 @@ use crate::http::Endpoint;
 use crate::ollama::OllamaEmbeddingConfig;
 use crate::secret::ApiKey;
 use crate::stats::ModelStats;
-use crate::wire::merge_extra;
+use crate::wire::embedding_body;
 
 impl OllamaEmbeddingConfig {
     /// The embedding model `model` on the local Ollama, with every other setting at its default.
@@ -54,13 +54,7 @@ impl EmbeddingModel for OllamaEmbeddings {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut body = Map::new();
-        body.insert("model".into(), json!(self.options.model));
-        body.insert("input".into(), json!(texts));
-        if let Some(dimensions) = self.options.dimensions {
-            body.insert("dimensions".into(), json!(dimensions));
-        }
-        merge_extra(&mut body, &self.options.extra);
+        let body = embedding_body(&self.options, texts);
         self.endpoint
             .call(&Value::Object(body), |reply: EmbedReply| {
                 if reply.embeddings.len() == texts.len() {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::chat::{EmbeddingModel, EmbeddingOptions};
 use crate::error::ModelError;
@@ -10,7 +10,7 @@ use crate::http::Endpoint;
 use crate::openai::OpenAiEmbeddingConfig;
 use crate::secret::ApiKey;
 use crate::stats::ModelStats;
-use crate::wire::merge_extra;
+use crate::wire::embedding_body;
 
 impl OpenAiEmbeddingConfig {
     /// The embedding model `model` on api.openai.com, with every other setting at its default.
@@ -54,14 +54,9 @@ impl EmbeddingModel for OpenAiEmbeddings {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut body = Map::new();
-        body.insert("model".into(), json!(self.options.model));
-        body.insert("input".into(), json!(texts));
+        let mut body = embedding_body(&self.options, texts);
+        // Floats, not base64: the only encoding this client reads.
         body.insert("encoding_format".into(), json!("float"));
-        if let Some(dimensions) = self.options.dimensions {
-            body.insert("dimensions".into(), json!(dimensions));
-        }
-        merge_extra(&mut body, &self.options.extra);
         self.endpoint.call(&Value::Object(body), |reply: EmbeddingList| self.vectors(reply, texts.len())).await
     }
 

@@ -1,8 +1,8 @@
 //! Rules every provider's wire format follows the same way.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::chat::StopReason;
+use crate::chat::{EmbeddingOptions, StopReason};
 use crate::message::{ChatMessage, ToolCall};
 
 /// Merges `extra` into `body`, objects recursively, so that `extra: {options: {num_ctx: 8192}}`
@@ -16,6 +16,18 @@ pub(crate) fn merge_extra(body: &mut Map<String, Value>, extra: &Map<String, Val
             }
         }
     }
+}
+
+/// The body both embedding APIs take: `model`, `input`, `dimensions` if set, and `extra`.
+pub(crate) fn embedding_body(options: &EmbeddingOptions, texts: &[String]) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("model".into(), json!(options.model));
+    body.insert("input".into(), json!(texts));
+    if let Some(dimensions) = options.dimensions {
+        body.insert("dimensions".into(), json!(dimensions));
+    }
+    merge_extra(&mut body, &options.extra);
+    body
 }
 
 /// A tool result's text for providers with no error flag on the wire (OpenAI, Ollama): a
@@ -32,8 +44,6 @@ pub(crate) fn stop_reason(reported: StopReason, tool_calls: &[ToolCall]) -> Stop
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
