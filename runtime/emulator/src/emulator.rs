@@ -1,0 +1,203 @@
+//! The emulator: its builder, and the running emulator that owns the Invoke API, the
+//! triggers and every function process.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::dispatcher::Dispatcher;
+use crate::environment::Host;
+use crate::error::{Error, Result};
+use crate::function::Function;
+use crate::invocation::InvokeOutput;
+use crate::invoke_api;
+use crate::logs::{LOG_BUFFER, LogLine};
+use crate::spec::FunctionSpec;
+use crate::trigger::Trigger;
+
+/// Sets up an [`Emulator`]: the functions it runs, what triggers them, where it listens.
+#[derive(Debug, Clone)]
+pub struct EmulatorBuilder {
+    functions: Vec<FunctionSpec>,
+    triggers: Vec<Trigger>,
+    port: u16,
+    region: String,
+    shutdown_grace: Duration,
+}
+
+impl EmulatorBuilder {
+    /// Registers a function.
+    pub fn function(mut self, spec: FunctionSpec) -> Self {
+        self.functions.push(spec);
+        self
+    }
+
+    /// Adds a trigger; it must name a registered function.
+    pub fn trigger(mut self, trigger: Trigger) -> Self {
+        self.triggers.push(trigger);
+        self
+    }
+
+    /// The Invoke API's port on 127.0.0.1; 0 (the default) picks a free one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// The region functions are told they run in (`AWS_REGION`); `us-east-1` by default.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+
+    /// How long [`Emulator::shutdown`] waits for invocations in flight before killing them;
+    /// 30 seconds by default.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Opens the Invoke API and starts the triggers. Function processes start on their
+    /// first invocation.
+    pub async fn start(self) -> Result<Emulator> {
+        self.validate().map_err(Error::InvalidSetup)?;
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let bind = |source| Error::Bind { address, source };
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(bind)?;
+        let invoke_url = format!("http://{}", listener.local_addr().map_err(bind)?);
+        let (logs, _) = broadcast::channel(LOG_BUFFER);
+        let host = Host { region: self.region, invoke_url: invoke_url.clone(), logs: logs.clone() };
+        let functions =
+            self.functions.into_iter().map(|spec| (spec.name.clone(), Function::new(spec, host.clone()))).collect();
+        let dispatcher = Arc::new(Dispatcher::new(functions));
+
+        let server = axum::serve(listener, invoke_api::router(Arc::clone(&dispatcher)))
+            .with_graceful_shutdown(dispatcher.stopping.clone().cancelled_owned());
+        let killing = dispatcher.killing.clone();
+        dispatcher.background.spawn(async move {
+            if let Some(Err(e)) = killing.run_until_cancelled(server.into_future()).await {
+                tracing::error!(error = %e, "the Invoke API stopped");
+            }
+        });
+        for trigger in self.triggers {
+            dispatcher.background.spawn(trigger.run(Arc::clone(&dispatcher)));
+        }
+        tracing::info!(%invoke_url, "Lambda emulator listening");
+        Ok(Emulator { dispatcher, invoke_url, logs, shutdown_grace: self.shutdown_grace })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut names = HashMap::new();
+        for spec in &self.functions {
+            spec.validate()?;
+            if names.insert(spec.name.as_str(), ()).is_some() {
+                return Err(format!("function `{}` is registered twice", spec.name));
+            }
+        }
+        for trigger in &self.triggers {
+            if !names.contains_key(trigger.function()) {
+                return Err(format!("a trigger names function `{}`, which is not registered", trigger.function()));
+            }
+            if trigger.interval().is_zero() {
+                return Err(format!("the trigger of function `{}` needs an interval above zero", trigger.function()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A running Lambda emulator: unmodified function binaries run as child processes that
+/// speak the Lambda Runtime API, invoked through Lambda's Invoke API on 127.0.0.1, by
+/// triggers, or directly.
+///
+/// Dropping it stops everything and kills every process; [`Emulator::shutdown`] first lets
+/// invocations in flight finish.
+///
+/// ```no_run
+/// # async fn run() -> weir_emulator::Result<()> {
+/// use weir_emulator::{Emulator, FunctionSpec};
+///
+/// let emulator = Emulator::builder()
+///     .function(FunctionSpec::new("echo", "target/debug/echo-lambda"))
+///     .start()
+///     .await?;
+/// // Also reachable as `aws lambda invoke --endpoint-url <invoke_url> --function-name echo …`.
+/// println!("Invoke API at {}", emulator.invoke_url());
+/// let output = emulator.invoke("echo", r#"{"hello": "world"}"#).await?;
+/// assert!(output.function_error.is_none());
+/// emulator.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Emulator {
+    dispatcher: Arc<Dispatcher>,
+    invoke_url: String,
+    logs: broadcast::Sender<LogLine>,
+    shutdown_grace: Duration,
+}
+
+impl Emulator {
+    /// A builder with no functions, listening on a free port.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            functions: Vec::new(),
+            triggers: Vec::new(),
+            port: 0,
+            region: "us-east-1".to_owned(),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+
+    /// The Invoke API's endpoint, `http://127.0.0.1:PORT`: what `--endpoint-url` and
+    /// `AWS_ENDPOINT_URL_LAMBDA` take. Functions are given it in the latter.
+    pub fn invoke_url(&self) -> &str {
+        &self.invoke_url
+    }
+
+    /// Invokes `function` and waits for its answer, as a `RequestResponse` invocation.
+    pub async fn invoke(&self, function: &str, payload: impl Into<Bytes>) -> Result<InvokeOutput> {
+        self.dispatcher.invoke(function, payload.into(), None).await
+    }
+
+    /// Queues an `Event` invocation of `function` and returns its request id at once.
+    pub fn invoke_in_background(&self, function: &str, payload: impl Into<Bytes>) -> Result<String> {
+        self.dispatcher.invoke_in_background(function, payload.into(), None)
+    }
+
+    /// Every line functions write from now on, labelled with function and request id.
+    /// They also go to `tracing` (target `weir_emulator::function`).
+    pub fn subscribe_logs(&self) -> broadcast::Receiver<LogLine> {
+        self.logs.subscribe()
+    }
+
+    /// Stops the triggers and the Invoke API, waits for invocations in flight (up to the
+    /// grace period), then kills every process and waits until they are gone.
+    pub async fn shutdown(self) {
+        let dispatcher = &self.dispatcher;
+        dispatcher.stopping.cancel();
+        dispatcher.background.close();
+        if tokio::time::timeout(self.shutdown_grace, dispatcher.background.wait()).await.is_err() {
+            tracing::warn!(grace = ?self.shutdown_grace, "invocations still running after the grace period: killing them");
+            dispatcher.killing.cancel();
+            dispatcher.background.wait().await;
+        }
+        for function in dispatcher.functions() {
+            function.stop_idle().await;
+        }
+        tracing::info!(invoke_url = %self.invoke_url, "Lambda emulator stopped");
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.dispatcher.stopping.cancel();
+        self.dispatcher.killing.cancel();
+        for function in self.dispatcher.functions() {
+            function.kill_idle();
+        }
+    }
+}
