@@ -1,0 +1,43 @@
+//! The built-in tool and retrieval actions.
+
+use futures::future::BoxFuture;
+
+use crate::action::{ActionError, Handler};
+use crate::context::Context;
+use crate::event::Event;
+use crate::events::{RetrievalRequestEvent, RetrievalResponseEvent, ToolRequestEvent, ToolResponseEvent};
+
+/// Runs the calls of a [`ToolRequestEvent`] concurrently and answers a [`ToolResponseEvent`].
+#[derive(Debug)]
+pub(crate) struct ToolAction;
+
+impl Handler for ToolAction {
+    fn handle<'a>(&'a self, event: &'a Event, ctx: &'a mut Context<'a>) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let request: ToolRequestEvent = event.decode()?;
+            let results = futures::future::join_all(request.calls.iter().map(|call| ctx.call_tool(call))).await;
+            let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+            ctx.send(&ToolResponseEvent { request_id: event.id.clone(), results })?;
+            Ok(())
+        })
+    }
+}
+
+/// Searches a vector store for a [`RetrievalRequestEvent`], durably, and answers a
+/// [`RetrievalResponseEvent`].
+#[derive(Debug)]
+pub(crate) struct RetrievalAction;
+
+impl Handler for RetrievalAction {
+    fn handle<'a>(&'a self, event: &'a Event, ctx: &'a mut Context<'a>) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let request: RetrievalRequestEvent = event.decode()?;
+            let store = ctx.resources().vector_store(&request.store)?.clone();
+            let search = store.search(&request.query, request.max_results);
+            let documents = ctx.durable(&format!("retrieval:{}", request.store), search).await?;
+            let response = RetrievalResponseEvent { request_id: event.id.clone(), query: request.query, documents };
+            ctx.send(&response)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,165 @@
+//! Durable model and tool calls, and the conversation loop of the built-in chat action.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use weir_engine::{Branch, CallMode, DurableError};
+use weir_models::{ChatMessage, ChatRequest, ChatResponse, ToolCall, ToolSpec, Usage};
+
+use crate::agent::AgentCore;
+use crate::error::AgentError;
+use crate::events::{ChatRequestEvent, ToolResult};
+use crate::memory::Memory;
+use crate::metrics::CallEnd;
+
+/// The end of a conversation: the model's answer and how it got there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The answer.
+    pub message: ChatMessage,
+    /// The request's messages, then every turn: tool calls, tool results, the answer.
+    pub messages: Vec<ChatMessage>,
+    /// Tokens used over all turns.
+    pub usage: Usage,
+}
+
+/// What a tool call left in the journal: its result or the error the model was shown.
+#[derive(Debug, Serialize, Deserialize)]
+struct ToolOutcome {
+    content: Value,
+    #[serde(default)]
+    is_error: bool,
+}
+
+/// Calls made on one branch of the journal, on behalf of one action.
+pub(crate) struct Turn<'t> {
+    pub(crate) core: &'t AgentCore,
+    pub(crate) calls: &'t Branch<'t>,
+    pub(crate) action: &'t str,
+    pub(crate) key: &'t str,
+    pub(crate) memory: &'t Memory,
+}
+
+impl Turn<'_> {
+    /// One durable model call.
+    pub(crate) async fn model_call(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, AgentError> {
+        let client = self.core.resources.model(model)?;
+        let made = AtomicBool::new(false);
+        let started = Instant::now();
+        let call = async {
+            made.store(true, Ordering::Relaxed);
+            client.chat(request).await
+        };
+        let result = self.calls.durable(&format!("model:{model}"), call).await;
+        let metrics = &self.core.metrics;
+        match result {
+            Ok(response) => {
+                let end = match made.load(Ordering::Relaxed) {
+                    true => CallEnd::Made(started.elapsed(), response.usage),
+                    false => CallEnd::Replayed,
+                };
+                metrics.model_call(model, self.action, end);
+                Ok(response)
+            }
+            Err(error) => {
+                metrics.model_call(model, self.action, CallEnd::Failed);
+                Err(AgentError::from_durable(error, |_, source| AgentError::Model { model: model.to_string(), source }))
+            }
+        }
+    }
+
+    /// One durable tool call. What the model should hear of a failure (an unknown tool, bad
+    /// arguments, the tool's own error, an interrupted at-most-once call) is a result, not
+    /// an error: only the journal failing fails the action.
+    pub(crate) async fn tool_call(&self, call: &ToolCall) -> Result<ToolResult, AgentError> {
+        let result = |content: Value, is_error| ToolResult { call_id: call.id.clone(), name: call.name.clone(), content, is_error };
+        let error = |message: String| result(Value::String(message), true);
+        let Ok(binding) = self.core.resources.tool(&call.name) else {
+            return Ok(error(format!("there is no tool named `{}`", call.name)));
+        };
+        let arguments = match binding.arguments(call.arguments.clone(), self.key, &self.core.resources.config, self.memory)
+        {
+            Ok(arguments) => arguments,
+            Err(e) => return Ok(error(e.message)),
+        };
+        let tool = binding.tool();
+        let mode = if tool.at_most_once() { CallMode::AtMostOnce } else { CallMode::AtLeastOnce };
+        let made = &AtomicBool::new(false);
+        let started = Instant::now();
+        let outcome = self
+            .calls
+            .durable_call(&format!("tool:{}", call.name), mode, move |idempotency_key| async move {
+                made.store(true, Ordering::Relaxed);
+                Ok::<_, Infallible>(match tool.call(arguments, &idempotency_key).await {
+                    Ok(content) => ToolOutcome { content, is_error: false },
+                    Err(e) => ToolOutcome { content: Value::String(e.message), is_error: true },
+                })
+            })
+            .await;
+        let metrics = &self.core.metrics;
+        match outcome {
+            Ok(outcome) => {
+                let end = match (made.load(Ordering::Relaxed), outcome.is_error) {
+                    (false, _) => CallEnd::Replayed,
+                    (true, false) => CallEnd::Made(started.elapsed(), Usage::default()),
+                    (true, true) => CallEnd::Failed,
+                };
+                metrics.tool_call(&call.name, end);
+                Ok(result(outcome.content, outcome.is_error))
+            }
+            Err(DurableError::Interrupted { .. }) => Ok(error(format!(
+                "the call to `{}` was interrupted before its result was recorded and is not repeated: \
+                 it may or may not have taken effect",
+                call.name
+            ))),
+            Err(e) => Err(AgentError::from_durable(e, |_, never: Infallible| match never {})),
+        }
+    }
+
+    /// Asks the model, runs the tools it calls (concurrently, each durable), feeds the
+    /// results back, until it answers or the step limit is reached.
+    pub(crate) async fn converse(&self, request: &ChatRequestEvent) -> Result<Conversation, AgentError> {
+        let tools = request
+            .tools
+            .iter()
+            .map(|name| match self.core.resources.tool(name) {
+                Ok(binding) => Ok(binding.spec().clone()),
+                Err(_) => Err(AgentError::ToolNotAllowed(name.clone())),
+            })
+            .collect::<Result<Vec<ToolSpec>, _>>()?;
+        let mut turn = ChatRequest { messages: request.messages.clone(), tools, output_schema: request.output_schema.clone() };
+        let mut usage = Usage::default();
+        let max_steps = self.core.settings.max_chat_steps;
+        for _ in 0..max_steps {
+            let response = self.model_call(&request.model, &turn).await?;
+            usage.input_tokens += response.usage.input_tokens;
+            usage.output_tokens += response.usage.output_tokens;
+            let message = response.message;
+            turn.messages.push(message.clone());
+            if message.tool_calls.is_empty() {
+                return Ok(Conversation { message, messages: turn.messages, usage });
+            }
+            let results = futures::future::join_all(message.tool_calls.iter().map(|call| self.allowed_tool_call(request, call))).await;
+            for result in results {
+                let result = result?;
+                let content = match result.content {
+                    Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                turn.messages.push(ChatMessage::tool_result(result.call_id, content, result.is_error));
+            }
+        }
+        Err(AgentError::StepLimit { model: request.model.clone(), steps: max_steps })
+    }
+
+    async fn allowed_tool_call(&self, request: &ChatRequestEvent, call: &ToolCall) -> Result<ToolResult, AgentError> {
+        if !request.tools.contains(&call.name) {
+            let message = format!("there is no tool named `{}` in this conversation", call.name);
+            return Ok(ToolResult { call_id: call.id.clone(), name: call.name.clone(), content: message.into(), is_error: true });
+        }
+        self.tool_call(call).await
+    }
+}

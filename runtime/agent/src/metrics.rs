@@ -1,0 +1,99 @@
+//! What an agent did: model calls and tokens per model and action, tool calls, action runs.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+use weir_models::Usage;
+
+/// Counters of one agent, over the life of the process. Replayed calls are counted apart:
+/// they cost nothing.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<MetricsSnapshot>,
+}
+
+/// A copy of the counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MetricsSnapshot {
+    /// Model calls per model, then per action.
+    pub models: BTreeMap<String, BTreeMap<String, CallMetrics>>,
+    /// Retries the model clients made, per model.
+    pub model_retries: BTreeMap<String, u64>,
+    /// Tool calls per tool.
+    pub tools: BTreeMap<String, CallMetrics>,
+    /// Runs per action.
+    pub actions: BTreeMap<String, CallMetrics>,
+}
+
+/// Counters of one kind of call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CallMetrics {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls answered from the journal.
+    pub replayed: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Prompt tokens of calls made.
+    pub input_tokens: u64,
+    /// Reply tokens of calls made.
+    pub output_tokens: u64,
+    /// Total time of calls made.
+    pub total_ms: u64,
+    /// The longest call made.
+    pub max_ms: u64,
+}
+
+/// How a call ended, for the counters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CallEnd {
+    /// It ran, took this long and used these tokens.
+    Made(Duration, Usage),
+    /// The journal answered it.
+    Replayed,
+    /// It failed.
+    Failed,
+}
+
+impl CallMetrics {
+    fn add(&mut self, end: CallEnd) {
+        match end {
+            CallEnd::Made(took, usage) => {
+                let ms = took.as_millis() as u64;
+                self.calls += 1;
+                self.input_tokens += usage.input_tokens;
+                self.output_tokens += usage.output_tokens;
+                self.total_ms += ms;
+                self.max_ms = self.max_ms.max(ms);
+            }
+            CallEnd::Replayed => self.replayed += 1,
+            CallEnd::Failed => self.errors += 1,
+        }
+    }
+}
+
+impl Metrics {
+    /// A copy of the counters.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        self.inner.lock().expect("metrics").clone()
+    }
+
+    pub(crate) fn model_call(&self, model: &str, action: &str, end: CallEnd) {
+        let mut inner = self.inner.lock().expect("metrics");
+        inner.models.entry(model.to_string()).or_default().entry(action.to_string()).or_default().add(end);
+    }
+
+    pub(crate) fn tool_call(&self, tool: &str, end: CallEnd) {
+        self.inner.lock().expect("metrics").tools.entry(tool.to_string()).or_default().add(end);
+    }
+
+    pub(crate) fn action_run(&self, action: &str, end: CallEnd) {
+        self.inner.lock().expect("metrics").actions.entry(action.to_string()).or_default().add(end);
+    }
+
+    pub(crate) fn set_model_retries(&self, model: &str, retries: u64) {
+        self.inner.lock().expect("metrics").model_retries.insert(model.to_string(), retries);
+    }
+}

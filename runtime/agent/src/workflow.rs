@@ -1,0 +1,356 @@
+//! Workflow agents: user actions plus the built-in chat, tool and retrieval actions.
+
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use weir_engine::{Clock, EventContext, InputEvent as LogInput, SystemClock};
+use weir_models::{ChatModel, EmbeddingModel};
+use weir_tools::Tool;
+
+use crate::action::{Action, ActionError};
+use crate::agent::{AgentCore, AgentSettings};
+use crate::builtin::{RetrievalAction, ToolAction};
+use crate::chat::Turn;
+use crate::context::Context;
+use crate::error::AgentError;
+use crate::event::{Event, EventType};
+use crate::events::{
+    ActionFailedEvent, ActionFinishedEvent, ActionStartedEvent, ChatRequestEvent, ChatResponseEvent, InputEvent,
+    OutputEvent, RetrievalRequestEvent, ToolRequestEvent,
+};
+use crate::memory::{Memory, StoredMemory};
+use crate::metrics::{CallEnd, MetricsSnapshot};
+use crate::prompt::Prompt;
+use crate::resources::Resources;
+use crate::retrieval::VectorStore;
+use crate::run::Run;
+use crate::tool_binding::ToolBinding;
+
+/// The name the built-in chat action goes by in notifications, metrics and the journal.
+pub const CHAT_ACTION: &str = "weir.chat";
+
+/// An agent made of actions that react to events. It runs on the engine: give it to
+/// [`weir_engine::Engine::builder`].
+///
+/// ```
+/// use weir_agent::{Action, ActionError, Context, Event, InputEvent, WorkflowAgent};
+///
+/// async fn echo(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
+///     let input: InputEvent = event.decode()?;
+///     ctx.output(&input.input)?;
+///     Ok(())
+/// }
+///
+/// let agent = WorkflowAgent::builder().action(Action::new("echo", echo).on::<InputEvent>()).build()?;
+/// # Ok::<(), weir_agent::AgentError>(())
+/// ```
+#[derive(Debug)]
+pub struct WorkflowAgent {
+    core: AgentCore,
+    actions: Vec<Action>,
+    clock: Arc<dyn Clock>,
+    /// Event types some action subscribes to, to skip notifications nobody hears.
+    subscribed: BTreeSet<String>,
+}
+
+/// Builds a [`WorkflowAgent`].
+#[derive(Debug, Default)]
+pub struct WorkflowAgentBuilder {
+    resources: Resources,
+    actions: Vec<Action>,
+    settings: AgentSettings,
+    clock: Option<Arc<dyn Clock>>,
+    duplicates: Vec<String>,
+}
+
+impl WorkflowAgentBuilder {
+    /// Adds an action; actions subscribed to the same event run in the order added.
+    pub fn action(mut self, action: Action) -> Self {
+        self.actions.push(action);
+        self
+    }
+
+    /// Registers a chat model as `name`.
+    pub fn model(mut self, name: impl Into<String>, model: Arc<dyn ChatModel>) -> Self {
+        let name = name.into();
+        self.note(self.resources.models.contains_key(&name), "chat model", &name);
+        self.resources.models.insert(name, model);
+        self
+    }
+
+    /// Registers an embedding model as `name`.
+    pub fn embedding(mut self, name: impl Into<String>, model: Arc<dyn EmbeddingModel>) -> Self {
+        let name = name.into();
+        self.note(self.resources.embeddings.contains_key(&name), "embedding model", &name);
+        self.resources.embeddings.insert(name, model);
+        self
+    }
+
+    /// Allows a tool, under the name its spec gives.
+    pub fn tool(self, tool: Arc<dyn Tool>) -> Self {
+        self.tool_binding(ToolBinding::new(tool))
+    }
+
+    /// Allows a tool with hidden arguments.
+    pub fn tool_binding(mut self, binding: ToolBinding) -> Self {
+        let name = binding.spec().name.clone();
+        self.note(self.resources.tools.contains_key(&name), "tool", &name);
+        self.resources.tools.insert(name, binding);
+        self
+    }
+
+    /// Registers a prompt as `name`.
+    pub fn prompt(mut self, name: impl Into<String>, prompt: Prompt) -> Self {
+        let name = name.into();
+        self.note(self.resources.prompts.contains_key(&name), "prompt", &name);
+        self.resources.prompts.insert(name, prompt);
+        self
+    }
+
+    /// Registers a vector store as `name`.
+    pub fn vector_store(mut self, name: impl Into<String>, store: Arc<dyn VectorStore>) -> Self {
+        let name = name.into();
+        self.note(self.resources.vector_stores.contains_key(&name), "vector store", &name);
+        self.resources.vector_stores.insert(name, store);
+        self
+    }
+
+    /// Sets the configuration entry `name`; a value that cannot be serialized fails `build`.
+    pub fn config(mut self, name: impl Into<String>, value: impl Serialize) -> Self {
+        let name = name.into();
+        match serde_json::to_value(value) {
+            Ok(value) => {
+                self.resources.config.insert(name, value);
+            }
+            Err(e) => self.duplicates.push(format!("config `{name}` cannot be serialized: {e}")),
+        }
+        self
+    }
+
+    /// Registers any shared value (a client, a lookup table) as `name`.
+    pub fn value<T: Any + Send + Sync>(mut self, name: impl Into<String>, value: Arc<T>) -> Self {
+        self.resources.values.insert(name.into(), value);
+        self
+    }
+
+    /// Replaces the settings.
+    pub fn settings(mut self, settings: AgentSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The most model calls one conversation may make.
+    pub fn max_chat_steps(mut self, steps: u32) -> Self {
+        self.settings.max_chat_steps = steps;
+        self
+    }
+
+    /// How long short-term memory entries live after they are written.
+    pub fn memory_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.memory_ttl_ms = Some(ttl.as_millis() as u64);
+        self
+    }
+
+    /// The clock memory expiry reads (the system clock by default).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    fn note(&mut self, duplicate: bool, kind: &str, name: &str) {
+        if duplicate {
+            self.duplicates.push(format!("{kind} `{name}` is registered twice"));
+        }
+    }
+
+    /// Checks the agent: unique names, valid prompts, at least one action.
+    pub fn build(self) -> Result<WorkflowAgent, AgentError> {
+        let mut problems = self.duplicates;
+        for (name, prompt) in &self.resources.prompts {
+            if let Err(e) = prompt.validate() {
+                problems.push(format!("prompt `{name}`: {e}"));
+            }
+        }
+        let mut names = BTreeSet::new();
+        for action in &self.actions {
+            if !names.insert(action.name.as_str()) {
+                problems.push(format!("action `{}` is added twice", action.name));
+            }
+            if action.subscriptions.is_empty() {
+                problems.push(format!("action `{}` subscribes to no event type", action.name));
+            }
+        }
+        if self.actions.is_empty() {
+            problems.push("the agent has no actions".into());
+        }
+        if !problems.is_empty() {
+            return Err(AgentError::Other(format!("invalid agent: {}", problems.join("; "))));
+        }
+        let builtins = [
+            Action::with_handler("weir.tools", ToolAction).on::<ToolRequestEvent>(),
+            Action::with_handler("weir.retrieval", RetrievalAction).on::<RetrievalRequestEvent>(),
+        ];
+        let actions: Vec<Action> = builtins.into_iter().chain(self.actions).collect();
+        let subscribed = actions.iter().flat_map(|a| a.subscriptions.iter().cloned()).collect();
+        let core = AgentCore { resources: self.resources, settings: self.settings, ..Default::default() };
+        Ok(WorkflowAgent { core, actions, clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)), subscribed })
+    }
+}
+
+impl WorkflowAgent {
+    /// A builder with no actions or resources.
+    pub fn builder() -> WorkflowAgentBuilder {
+        WorkflowAgentBuilder::default()
+    }
+
+    /// What the agent did so far.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.core.metrics()
+    }
+
+    /// The agent's resources.
+    pub fn resources(&self) -> &Resources {
+        &self.core.resources
+    }
+
+    /// Runs the actions subscribed to `event`, with notifications around each.
+    async fn dispatch(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
+        for action in self.actions.iter().filter(|a| a.subscribes_to(&event.kind)) {
+            self.notify(&ActionStartedEvent { action: action.name.clone(), event_id: event.id.clone(), event_type: event.kind.clone() }, engine, run).await?;
+            let started = std::time::Instant::now();
+            let result = {
+                let mut ctx = Context::new(&self.core, engine, run, &action.name, &event.id);
+                action.handler.handle(event, &mut ctx).await
+            };
+            match result {
+                Ok(()) => {
+                    self.core.metrics.action_run(&action.name, CallEnd::Made(started.elapsed(), Default::default()));
+                    let finished = ActionFinishedEvent { action: action.name.clone(), event_id: event.id.clone(), event_type: event.kind.clone() };
+                    self.notify(&finished, engine, run).await?;
+                }
+                Err(error) => {
+                    self.core.metrics.action_run(&action.name, CallEnd::Failed);
+                    tracing::debug!(action = %action.name, event = %event.id, %error, "action failed");
+                    let failed = ActionFailedEvent {
+                        action: action.name.clone(),
+                        event_id: event.id.clone(),
+                        event_type: event.kind.clone(),
+                        error: error.to_string(),
+                    };
+                    self.notify(&failed, engine, run).await?;
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the listeners of a notification at once (not queued: they see it as it happens).
+    async fn notify<T: EventType>(&self, notification: &T, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
+        if !self.subscribed.contains(T::TYPE) {
+            return Ok(());
+        }
+        let mut event = Event::typed(notification)?;
+        event.id = run.next_id();
+        for listener in self.actions.iter().filter(|a| a.subscribes_to(T::TYPE)) {
+            let mut ctx = Context::new(&self.core, engine, run, &listener.name, &event.id);
+            listener.handler.handle(&event, &mut ctx).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs chat requests queued together concurrently, each in its own journal branch, and
+    /// queues their responses in request order.
+    async fn chat(&self, requests: Vec<Event>, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
+        let decoded = requests.iter().map(|e| e.decode::<ChatRequestEvent>()).collect::<Result<Vec<_>, _>>()?;
+        for event in &requests {
+            let started = ActionStartedEvent { action: CHAT_ACTION.into(), event_id: event.id.clone(), event_type: event.kind.clone() };
+            self.notify(&started, engine, run).await?;
+        }
+        let branches: Vec<_> = requests.iter().map(|e| engine.branch(&format!("{}/{CHAT_ACTION}", e.id))).collect();
+        let memory = &run.memory;
+        let conversations = futures::future::join_all(decoded.iter().zip(&branches).map(|(request, branch)| {
+            let turn = Turn { core: &self.core, calls: branch, action: CHAT_ACTION, key: engine.key(), memory };
+            async move { turn.converse(request).await }
+        }))
+        .await;
+        for ((event, request), conversation) in requests.iter().zip(decoded).zip(conversations) {
+            let conversation = match conversation {
+                Ok(conversation) => conversation,
+                Err(error) => {
+                    let failed = ActionFailedEvent {
+                        action: CHAT_ACTION.into(),
+                        event_id: event.id.clone(),
+                        event_type: event.kind.clone(),
+                        error: error.to_string(),
+                    };
+                    self.notify(&failed, engine, run).await?;
+                    return Err(error.into());
+                }
+            };
+            let response = ChatResponseEvent {
+                request_id: event.id.clone(),
+                model: request.model,
+                message: conversation.message,
+                messages: conversation.messages,
+                usage: conversation.usage,
+                context: request.context,
+            };
+            run.enqueue(Event::typed(&response)?, Some(&event.id), Some(CHAT_ACTION));
+            let finished = ActionFinishedEvent { action: CHAT_ACTION.into(), event_id: event.id.clone(), event_type: event.kind.clone() };
+            self.notify(&finished, engine, run).await?;
+        }
+        Ok(())
+    }
+
+    /// The run's time for memory expiry, journaled so that every attempt sees the same.
+    async fn now_ms(&self, engine: &EventContext, stored: &Option<StoredMemory>) -> Result<Option<u64>, ActionError> {
+        if self.core.settings.memory_ttl_ms.is_none() && !Memory::expires(stored) {
+            return Ok(None);
+        }
+        let now = self.clock.now_ms();
+        let now = engine.branch("weir.clock").durable("clock", async move { Ok::<_, Infallible>(now) }).await;
+        Ok(Some(now.map_err(|e| AgentError::from_durable(e, |_, never: Infallible| match never {}))?))
+    }
+}
+
+#[async_trait]
+impl weir_engine::Agent for WorkflowAgent {
+    async fn on_event(&self, input: &LogInput, engine: &mut EventContext) -> Result<(), ActionError> {
+        let stored: Option<StoredMemory> = engine.state()?;
+        let now_ms = self.now_ms(engine, &stored).await?;
+        let memory = Memory::restore(stored, now_ms, self.core.settings.memory_ttl_ms);
+        let mut run = Run::new(input.position, memory);
+        let first = InputEvent { key: input.key.clone(), input: input.payload.clone() };
+        run.enqueue(Event::typed(&first)?, None, None);
+        while let Some(event) = run.queue.pop_front() {
+            if event.kind == OutputEvent::TYPE {
+                run.outputs.push(event.decode::<OutputEvent>()?.output);
+            }
+            if event.kind == ChatRequestEvent::TYPE {
+                let mut requests = vec![event.clone()];
+                while run.queue.front().is_some_and(|e| e.kind == ChatRequestEvent::TYPE) {
+                    requests.extend(run.queue.pop_front());
+                }
+                self.chat(requests.clone(), engine, &mut run).await?;
+                for request in &requests {
+                    self.dispatch(request, engine, &mut run).await?;
+                }
+                continue;
+            }
+            self.dispatch(&event, engine, &mut run).await?;
+        }
+        if let Some(stored) = run.memory.into_stored() {
+            engine.set_state(&stored)?;
+        }
+        for output in &run.outputs {
+            engine.emit(output)?;
+        }
+        Ok(())
+    }
+}
