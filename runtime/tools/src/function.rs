@@ -94,8 +94,9 @@ impl FunctionTool {
             let tool_name = tool_name.clone();
             Box::pin(async move {
                 let output = running.await.map_err(|error| ToolError::new(error.to_string()))?;
-                serde_json::to_value(output)
-                    .map_err(|error| ToolError::new(format!("`{tool_name}` returned a result that is not JSON: {error}")))
+                serde_json::to_value(output).map_err(|error| {
+                    ToolError::new(format!("`{tool_name}` returned a result that is not JSON: {error}"))
+                })
             })
         };
         FunctionTool { spec: ToolSpec { name, description, parameters }, at_most_once: false, call: Box::new(call) }
@@ -234,9 +235,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_keyed_variant_receives_the_idempotency_key() {
-        let tool = FunctionTool::with_idempotency_key("keyed", |_: Location, key: String| async move {
-            Ok::<_, String>(key)
-        });
+        let tool =
+            FunctionTool::with_idempotency_key("keyed", |_: Location, key: String| async move { Ok::<_, String>(key) });
         assert_eq!(tool.call(json!({"latitude": 1.0}), "call-7").await.unwrap(), "call-7");
     }
 }

@@ -142,7 +142,10 @@ mod tests {
     fn hidden_values_win_over_the_model() {
         let merged = merge_hidden_arguments(json!({"amount": 5, "account": "attacker"}), &hidden_account()).unwrap();
         assert_eq!(merged, json!({"amount": 5, "account": "acct-owned-by-agent"}));
-        assert_eq!(merge_hidden_arguments(Value::Null, &hidden_account()).unwrap(), json!({"account": "acct-owned-by-agent"}));
+        assert_eq!(
+            merge_hidden_arguments(Value::Null, &hidden_account()).unwrap(),
+            json!({"account": "acct-owned-by-agent"})
+        );
         assert!(merge_hidden_arguments(json!([1]), &hidden_account()).is_err());
     }
 

@@ -141,10 +141,8 @@ impl HttpTool {
     /// The tool `config` declares; header values from the environment are read now.
     pub fn new(config: &HttpToolConfig) -> Result<Self, HttpToolError> {
         let tool = || config.name.clone();
-        let url = Url::parse(&config.url).map_err(|error| HttpToolError::InvalidUrl {
-            tool: tool(),
-            reason: error.to_string(),
-        })?;
+        let url = Url::parse(&config.url)
+            .map_err(|error| HttpToolError::InvalidUrl { tool: tool(), reason: error.to_string() })?;
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let value = value

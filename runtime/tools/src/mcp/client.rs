@@ -59,7 +59,8 @@ impl McpClient {
     /// Starts or reaches the server `config` declares and completes the MCP handshake.
     pub async fn connect(config: &McpServerConfig) -> Result<Self, McpError> {
         let name = config.name.clone();
-        let client = ClientConfig::new(ClientCapabilities::default(), Implementation::new("weir", env!("CARGO_PKG_VERSION")));
+        let client =
+            ClientConfig::new(ClientCapabilities::default(), Implementation::new("weir", env!("CARGO_PKG_VERSION")));
         let initialize_error = |error: rmcp::service::ClientInitializeError| McpError::Initialize {
             server: name.clone(),
             reason: error.to_string(),
@@ -100,12 +101,16 @@ impl McpClient {
     pub async fn tools(&self) -> Result<Vec<Arc<dyn Tool>>, McpError> {
         let tools = self.service.list_all_tools().await.map_err(|error| self.request_error("tools/list", error))?;
         let peer = self.service.peer();
-        Ok(tools.into_iter().map(|tool| Arc::new(McpTool::new(&self.name, tool, peer.clone())) as Arc<dyn Tool>).collect())
+        Ok(tools
+            .into_iter()
+            .map(|tool| Arc::new(McpTool::new(&self.name, tool, peer.clone())) as Arc<dyn Tool>)
+            .collect())
     }
 
     /// The server's prompts, with their arguments.
     pub async fn prompts(&self) -> Result<Vec<McpPrompt>, McpError> {
-        let prompts = self.service.list_all_prompts().await.map_err(|error| self.request_error("prompts/list", error))?;
+        let prompts =
+            self.service.list_all_prompts().await.map_err(|error| self.request_error("prompts/list", error))?;
         Ok(prompts.into_iter().map(McpPrompt::from).collect())
     }
 

@@ -7,12 +7,12 @@ use rmcp::model::{ContentBlock, ResourceContents};
 pub(crate) fn content_text(block: &ContentBlock) -> String {
     match block {
         ContentBlock::Text(text) => text.text.clone(),
-        ContentBlock::Image(image) => format!("[image: {}, {} bytes of base64]", image.mime_type, image.data.len()),
-        ContentBlock::Audio(audio) => format!("[audio: {}, {} bytes of base64]", audio.mime_type, audio.data.len()),
+        ContentBlock::Image(image) => format!("[image: {}, {} base64 characters]", image.mime_type, image.data.len()),
+        ContentBlock::Audio(audio) => format!("[audio: {}, {} base64 characters]", audio.mime_type, audio.data.len()),
         ContentBlock::Resource(embedded) => match &embedded.resource {
             ResourceContents::TextResourceContents { uri, text, .. } => format!("[resource: {uri}]\n{text}"),
             ResourceContents::BlobResourceContents { uri, mime_type, blob, .. } => format!(
-                "[resource: {uri}, {}, {} bytes of base64]",
+                "[resource: {uri}, {}, {} base64 characters]",
                 mime_type.as_deref().unwrap_or("binary"),
                 blob.len()
             ),
@@ -49,6 +49,6 @@ mod tests {
             ContentBlock::Image(ImageContent::new("aGVsbG8=", "image/png")),
             ContentBlock::Text(TextContent::new("last")),
         ];
-        assert_eq!(contents_text(&blocks), "first\n[image: image/png, 8 bytes of base64]\nlast");
+        assert_eq!(contents_text(&blocks), "first\n[image: image/png, 8 base64 characters]\nlast");
     }
 }

@@ -33,7 +33,11 @@ impl McpTool {
 fn tool_result(result: CallToolResult) -> Result<Value, ToolError> {
     let text = contents_text(&result.content);
     if result.is_error == Some(true) {
-        return Err(ToolError::new(if text.is_empty() { "the tool reported an error without saying why".into() } else { text }));
+        return Err(ToolError::new(if text.is_empty() {
+            "the tool reported an error without saying why".into()
+        } else {
+            text
+        }));
     }
     Ok(result.structured_content.unwrap_or(Value::String(text)))
 }
