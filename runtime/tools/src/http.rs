@@ -193,6 +193,8 @@ impl HttpTool {
     }
 
     fn transport_failure(&self, error: reqwest::Error) -> Failure {
+        // A request that could not be built (a key that is no header value) fails alike again.
+        let retryable = !error.is_builder();
         // The URL stays out of the message: a query string may hold a secret.
         let error = error.without_url();
         let mut message = format!("`{}` could not be reached: {error}", self.spec.name);
@@ -201,7 +203,7 @@ impl HttpTool {
             message.push_str(&format!(": {inner}"));
             cause = inner.source();
         }
-        Failure { error: ToolError::new(message), retryable: true }
+        Failure { error: ToolError::new(message), retryable }
     }
 }
 

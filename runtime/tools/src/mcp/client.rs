@@ -204,3 +204,34 @@ impl fmt::Debug for McpClient {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_value::EnvValue;
+
+    fn http_server(headers: BTreeMap<String, ConfigValue>) -> McpServerConfig {
+        // Nothing listens there: these fail before any request.
+        let url = "http://127.0.0.1:9/mcp".to_owned();
+        McpServerConfig { name: "tickets".into(), transport: McpTransport::Http(HttpTransport { url, headers }) }
+    }
+
+    #[tokio::test]
+    async fn a_missing_variable_is_named_before_connecting() {
+        let token = ConfigValue::Env(EnvValue { env: "WEIR_TOOLS_TEST_UNSET_TOKEN".into(), prefix: None });
+        let error = McpClient::connect(&http_server(BTreeMap::from([("Authorization".into(), token)])))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("MCP server `tickets`: header `Authorization`"), "{error}");
+        assert!(error.contains("WEIR_TOOLS_TEST_UNSET_TOKEN"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_header_value_is_not_shown() {
+        let value = ConfigValue::Literal("secret\nvalue".into());
+        let error = McpClient::connect(&http_server(BTreeMap::from([("X-Token".into(), value)]))).await.unwrap_err();
+        assert!(matches!(&error, McpError::InvalidHeader { header, .. } if header == "X-Token"), "{error}");
+        assert!(!error.to_string().contains("secret"), "{error}");
+    }
+}
