@@ -1,0 +1,199 @@
+//! Configuration of the functions, read once at cold start from the variables that
+//! `docs/configuration.md` lists. A missing or invalid variable is an error naming it.
+//!
+//! Each function has its own struct, built by `from_env()` or, in tests, by
+//! `from_lookup(|name| ...)` over any source of variables.
+//!
+//! ```
+//! use weir_functions::config::IngestConfig;
+//! let config = IngestConfig::from_lookup(|name| (name == "WEIR_STORE").then(|| "memory://".to_string())).unwrap();
+//! assert_eq!((config.partitions, config.key_field.as_str()), (16, "/key"));
+//!
+//! let error = IngestConfig::from_lookup(|_| None).unwrap_err();
+//! assert!(error.to_string().contains("WEIR_STORE"));
+//! ```
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use weir_engine::{EngineSettings, PartitionDir, Storage};
+
+use crate::error::{Error, Result};
+use crate::sink::SinkTarget;
+
+/// The store URL (`s3://bucket/prefix`, `file:///dir`, `memory://`).
+pub const STORE: &str = "WEIR_STORE";
+/// The agent's name.
+pub const AGENT: &str = "WEIR_AGENT";
+/// Partitions of the log, when a function creates it.
+pub const PARTITIONS: &str = "WEIR_PARTITIONS";
+/// The JSON pointer of a record's key.
+pub const KEY_FIELD: &str = "WEIR_KEY_FIELD";
+/// Engine settings overrides, a JSON object.
+pub const ENGINE_SETTINGS: &str = "WEIR_ENGINE_SETTINGS";
+/// How long before the deadline to stop starting work, in milliseconds.
+pub const DEADLINE_MARGIN_MS: &str = "WEIR_DEADLINE_MARGIN_MS";
+/// The function invoked when backlog remains.
+pub const CONTINUATION_FUNCTION: &str = "WEIR_CONTINUATION_FUNCTION";
+/// Where dispatch delivers outputs.
+pub const SINK: &str = "WEIR_SINK";
+/// Lambda's name for the running function: the default continuation.
+const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
+
+const DEFAULT_PARTITIONS: u32 = 16;
+const DEFAULT_KEY_FIELD: &str = "/key";
+const DEFAULT_DEADLINE_MARGIN_MS: u64 = 10_000;
+
+/// What `weir-ingest` needs.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// The store of the log (`WEIR_STORE`).
+    pub storage: Storage,
+    /// Partitions, if ingest creates the log (`WEIR_PARTITIONS`, default 16).
+    pub partitions: u32,
+    /// JSON pointer to a record's key (`WEIR_KEY_FIELD`, default `/key`).
+    pub key_field: String,
+}
+
+/// What the process function needs.
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    /// The store of the log and the commits (`WEIR_STORE`).
+    pub storage: Storage,
+    /// The agent's name (`WEIR_AGENT`).
+    pub agent: String,
+    /// Engine settings (`WEIR_ENGINE_SETTINGS` over the defaults).
+    pub settings: EngineSettings,
+    /// Stop starting batches this long before the deadline (`WEIR_DEADLINE_MARGIN_MS`).
+    pub deadline_margin: Duration,
+    /// The function to invoke when backlog remains (`WEIR_CONTINUATION_FUNCTION`, default
+    /// `AWS_LAMBDA_FUNCTION_NAME`: itself).
+    pub continuation_function: String,
+}
+
+/// What `weir-dispatch` needs.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// The store of the commits (`WEIR_STORE`).
+    pub storage: Storage,
+    /// The agent whose outputs are delivered (`WEIR_AGENT`).
+    pub agent: String,
+    /// Where they go (`WEIR_SINK`).
+    pub sink: SinkTarget,
+    /// Partitions, if a `weir:` sink creates the target log (`WEIR_PARTITIONS`).
+    pub partitions: u32,
+    /// Stop starting deliveries this long before the deadline (`WEIR_DEADLINE_MARGIN_MS`).
+    pub deadline_margin: Duration,
+}
+
+impl IngestConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(env_var)
+    }
+
+    /// Reads variables from `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let vars = Vars(&lookup);
+        let key_field = vars.optional(KEY_FIELD).unwrap_or_else(|| DEFAULT_KEY_FIELD.into());
+        if !key_field.starts_with('/') {
+            return Err(Error::config(KEY_FIELD, format!("is `{key_field}`, not a JSON pointer such as `/key`")));
+        }
+        Ok(IngestConfig { storage: vars.storage()?, partitions: vars.partitions()?, key_field })
+    }
+}
+
+impl ProcessConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(env_var)
+    }
+
+    /// Reads variables from `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let vars = Vars(&lookup);
+        let storage = vars.storage()?;
+        let settings = match vars.optional(ENGINE_SETTINGS) {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::config(ENGINE_SETTINGS, e))?,
+            None => EngineSettings::default(),
+        };
+        let continuation_function = vars.optional(CONTINUATION_FUNCTION).or_else(|| vars.optional(FUNCTION_NAME));
+        Ok(ProcessConfig {
+            agent: vars.agent(&storage)?,
+            storage,
+            settings,
+            deadline_margin: vars.deadline_margin()?,
+            continuation_function: continuation_function
+                .ok_or_else(|| Error::config(CONTINUATION_FUNCTION, format!("is not set, nor is {FUNCTION_NAME}")))?,
+        })
+    }
+}
+
+impl DispatchConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(env_var)
+    }
+
+    /// Reads variables from `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let vars = Vars(&lookup);
+        let storage = vars.storage()?;
+        Ok(DispatchConfig {
+            agent: vars.agent(&storage)?,
+            storage,
+            sink: SinkTarget::parse(&vars.required(SINK)?).map_err(|e| Error::config(SINK, e))?,
+            partitions: vars.partitions()?,
+            deadline_margin: vars.deadline_margin()?,
+        })
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Typed access to variables, each error naming its variable.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    /// The value; unset and empty are the same (Terraform writes empty strings for nulls).
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String> {
+        self.optional(name).ok_or_else(|| Error::config(name, "is not set"))
+    }
+
+    fn parsed<T: FromStr>(&self, name: &'static str, default: T) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            Some(value) => value.trim().parse().map_err(|e| Error::config(name, format!("is `{value}`: {e}"))),
+            None => Ok(default),
+        }
+    }
+
+    fn storage(&self) -> Result<Storage> {
+        Storage::from_url(&self.required(STORE)?).map_err(|e| Error::config(STORE, e))
+    }
+
+    fn agent(&self, storage: &Storage) -> Result<String> {
+        let agent = self.required(AGENT)?;
+        PartitionDir::new(storage.clone(), &agent, 0).map_err(|e| Error::config(AGENT, e))?;
+        Ok(agent)
+    }
+
+    fn partitions(&self) -> Result<u32> {
+        match self.parsed(PARTITIONS, DEFAULT_PARTITIONS)? {
+            0 => Err(Error::config(PARTITIONS, "is 0; a log needs at least one partition")),
+            n => Ok(n),
+        }
+    }
+
+    fn deadline_margin(&self) -> Result<Duration> {
+        Ok(Duration::from_millis(self.parsed(DEADLINE_MARGIN_MS, DEFAULT_DEADLINE_MARGIN_MS)?))
+    }
+}

@@ -1,0 +1,183 @@
+//! The dispatch function: delivers committed outputs to a sink, exactly once in effect.
+//!
+//! Per partition, a durable cursor (see [`Cursor`]) records what was delivered; each batch
+//! is delivered, then the cursor advanced. A crash in between redelivers the batch with the
+//! same delivery ids, which the sink (an `Idempotency-Key`, a FIFO deduplication id, the
+//! log's batch id) or the receiver recognises. The protocol is in `docs/dispatch.md`.
+
+mod cursor;
+mod outputs;
+
+use serde::Serialize;
+use weir_engine::{EventLog, PartitionDir};
+
+pub use cursor::{Cursor, CursorLink, OutputPosition};
+
+use crate::aws::AwsClient;
+use crate::config::DispatchConfig;
+use crate::error::Result;
+use crate::runtime;
+use crate::sink::{Delivery, Sink};
+use crate::work::{Deadline, Outcome, PartitionRequest, check_failures, for_each_partition};
+
+/// What one partition's dispatch did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionReport {
+    /// The partition.
+    pub partition: u32,
+    /// Outputs delivered (redeliveries included).
+    pub delivered: usize,
+    /// Batches delivered.
+    pub batches: usize,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// What an invocation did: the answer of the function.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DispatchReport {
+    /// Outputs delivered, over all partitions.
+    pub delivered: usize,
+    /// Each partition looked at, in partition order.
+    pub partitions: Vec<PartitionReport>,
+}
+
+/// The handler of the dispatch function.
+///
+/// ```no_run
+/// # async fn example() -> weir_functions::Result<()> {
+/// use std::time::{Duration, SystemTime};
+/// use weir_functions::config::DispatchConfig;
+/// use weir_functions::dispatch::DispatchFunction;
+/// use weir_functions::sink::Sink;
+/// use weir_functions::work::{Deadline, PartitionRequest};
+///
+/// let config = DispatchConfig::from_env()?;
+/// let sink = Sink::open(&config.sink, config.partitions, weir_functions::AwsClient::from_env).await?;
+/// let deadline = Deadline::new(SystemTime::now() + Duration::from_secs(60), config.deadline_margin);
+/// let report = DispatchFunction::new(config, sink).handle(PartitionRequest::default(), deadline).await?;
+/// println!("delivered {}", report.delivered);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct DispatchFunction {
+    config: DispatchConfig,
+    sink: Sink,
+    sink_id: String,
+}
+
+impl DispatchFunction {
+    /// A dispatcher of `config.agent`'s outputs to `sink`, which `config.sink` names.
+    pub fn new(config: DispatchConfig, sink: Sink) -> Self {
+        let sink_id = config.sink.id();
+        DispatchFunction { config, sink, sink_id }
+    }
+
+    /// Delivers what the requested partitions (or all) committed and the sink has not
+    /// received, until `deadline`; each partition with anything to deliver gets at least
+    /// one batch. Partitions that fail are reported as an error after the others are done.
+    pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<DispatchReport> {
+        let partitions = match request.partitions {
+            Some(partitions) => partitions,
+            None => (0..EventLog::open(self.config.storage.clone()).await?.partitions()).collect(),
+        };
+        let mut partitions = for_each_partition(partitions, |p| self.dispatch_partition(p, deadline)).await;
+        partitions.sort_by_key(|p| p.partition);
+        let report = DispatchReport { delivered: partitions.iter().map(|p| p.delivered).sum(), partitions };
+        tracing::info!(delivered = report.delivered, "dispatched");
+        check_failures(report.partitions.iter().map(|p| (p.partition, &p.outcome)))?;
+        Ok(report)
+    }
+
+    /// The cursor of `partition` toward this function's sink, as stored.
+    pub async fn cursor(&self, partition: u32) -> Result<Cursor> {
+        Ok(Cursor::read(&self.config.storage, &self.config.agent, &self.sink_id, partition).await?)
+    }
+
+    async fn dispatch_partition(&self, partition: u32, deadline: Deadline) -> PartitionReport {
+        let mut report = PartitionReport { partition, delivered: 0, batches: 0, outcome: Outcome::Done };
+        let result = self.deliver_backlog(partition, deadline, &mut report).await;
+        report.outcome = Outcome::of(partition, result);
+        report
+    }
+
+    async fn deliver_backlog(&self, partition: u32, deadline: Deadline, report: &mut PartitionReport) -> Result<Outcome> {
+        let (storage, agent) = (&self.config.storage, &self.config.agent);
+        let dir = PartitionDir::new(storage.clone(), agent, partition)?;
+        let mut cursor = self.cursor(partition).await?;
+        let committed = dir.latest().await?.map_or(0, |head| head.totals.outputs);
+        if committed <= cursor.head().outputs_before {
+            return Ok(Outcome::Done);
+        }
+        cursor.claim().await?;
+        let from = cursor.head().next;
+        let (manifests, collected) = outputs::manifests_from(&dir, from.seq).await?;
+        if collected {
+            tracing::error!(partition, from = from.seq, "commits were collected before their outputs were delivered");
+        }
+        for manifest in &manifests {
+            let Some(file) = &manifest.outputs else { continue };
+            let mut index = if manifest.seq == from.seq { from.index } else { 0 };
+            if index >= file.rows {
+                continue;
+            }
+            let outputs = outputs::read_outputs(&dir, file).await?;
+            let before_commit = manifest.totals.outputs.saturating_sub(file.rows);
+            while (index as usize) < outputs.len() {
+                if report.batches > 0 && deadline.reached() {
+                    return Ok(Outcome::Deadline);
+                }
+                let end = outputs.len().min(index as usize + self.sink.max_batch());
+                let batch: Vec<Delivery> = (index as usize..end)
+                    .map(|i| Delivery {
+                        id: delivery_id(agent, partition, manifest.seq, i as u64),
+                        key: outputs[i].0.clone(),
+                        payload: outputs[i].1.clone(),
+                    })
+                    .collect();
+                self.sink.deliver(&batch).await?;
+                let next = match end == outputs.len() {
+                    true => OutputPosition { seq: manifest.seq + 1, index: 0 },
+                    false => OutputPosition { seq: manifest.seq, index: end as u64 },
+                };
+                cursor.advance(next, before_commit + end as u64).await?;
+                (report.delivered, report.batches, index) = (report.delivered + batch.len(), report.batches + 1, end as u64);
+            }
+        }
+        // Step over trailing commits without outputs, so the next dispatch does not read them.
+        if let Some(last) = manifests.last() {
+            let past = OutputPosition { seq: last.seq + 1, index: 0 };
+            if cursor.head().next < past {
+                cursor.advance(past, last.totals.outputs).await?;
+            }
+        }
+        Ok(Outcome::Done)
+    }
+}
+
+/// The id of output `index` of commit `seq`: the same at every delivery attempt.
+///
+/// ```
+/// assert_eq!(weir_functions::dispatch::delivery_id("scorer", 3, 42, 7), "scorer-p00003-00000000000000000042-000007");
+/// ```
+pub fn delivery_id(agent: &str, partition: u32, seq: u64, index: u64) -> String {
+    format!("{agent}-p{partition:05}-{seq:020}-{index:06}")
+}
+
+/// Runs the dispatch function: reads the configuration and opens the sink (failing the init
+/// if either is wrong), then serves invocations (`{}` or `{"partitions": [...]}`).
+pub async fn run() -> Result<()> {
+    runtime::init_tracing();
+    let function = runtime::init(async {
+        let config = DispatchConfig::from_env()?;
+        let sink = Sink::open(&config.sink, config.partitions, AwsClient::from_env).await?;
+        Ok(DispatchFunction::new(config, sink))
+    })
+    .await?;
+    let margin = function.config.deadline_margin;
+    runtime::serve(|request: PartitionRequest, context| {
+        let function = &function;
+        async move { function.handle(request, Deadline::of(&context, margin)).await }
+    })
+    .await
+}

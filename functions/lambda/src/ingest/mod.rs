@@ -1,0 +1,154 @@
+//! The ingest function: appends events from HTTP requests, SQS, Kinesis or S3 notifications
+//! to the event log.
+//!
+//! Each source record is appended with a batch id that the source gives it (an SQS
+//! message id, a Kinesis sequence number, an S3 object version, an HTTP idempotency key),
+//! so a redelivered record is stored once. Records that cannot be stored are reported the
+//! way each source expects: SQS and Kinesis `batchItemFailures`, HTTP 400, and a list of
+//! refused lines for S3.
+
+mod http;
+mod kinesis;
+mod s3;
+mod sqs;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::Value;
+use weir_engine::{EventLog, LogEvent, Storage};
+
+use crate::config::IngestConfig;
+use crate::error::{Error, Result};
+use crate::records::RecordParser;
+use crate::runtime;
+
+/// Record groups appended at once; records of one group are appended in order.
+const GROUPS_AT_ONCE: usize = 16;
+
+/// Opens the bucket an S3 notification names. The default opens `s3://<bucket>` with the
+/// settings `WEIR_STORE` uses (`AWS_*` variables, `AWS_ENDPOINT_URL`).
+pub type BucketOpener = Arc<dyn Fn(&str) -> weir_engine::Result<Storage> + Send + Sync>;
+
+/// The handler of the ingest function.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use weir_functions::config::IngestConfig;
+/// use weir_functions::ingest::IngestFunction;
+///
+/// let config = IngestConfig::from_lookup(|name| (name == "WEIR_STORE").then(|| "memory://".into())).unwrap();
+/// let ingest = IngestFunction::new(config).await.unwrap();
+/// let request = serde_json::json!({
+///     "requestContext": {"requestId": "r-1", "timeEpoch": 0, "http": {"method": "POST"}},
+///     "headers": {"idempotency-key": "order-7"},
+///     "body": "{\"key\": \"user-1\", \"clicks\": 3}",
+///     "isBase64Encoded": false
+/// });
+/// let answer = ingest.handle(request).await.unwrap();
+/// assert_eq!(answer["statusCode"], 200);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct IngestFunction {
+    log: Arc<EventLog>,
+    records: RecordParser,
+    open_bucket: BucketOpener,
+}
+
+impl std::fmt::Debug for IngestFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestFunction").field("log", &self.log).field("records", &self.records).finish_non_exhaustive()
+    }
+}
+
+impl IngestFunction {
+    /// Opens the log, creating it with `config.partitions` partitions if it is absent.
+    pub async fn new(config: IngestConfig) -> Result<Self> {
+        let log = EventLog::create(config.storage, config.partitions).await?;
+        Ok(IngestFunction {
+            log: Arc::new(log),
+            records: RecordParser::new(config.key_field),
+            open_bucket: Arc::new(|bucket| Storage::from_url(&format!("s3://{bucket}"))),
+        })
+    }
+
+    /// Replaces how the buckets of S3 notifications are opened.
+    pub fn with_bucket_opener(mut self, open_bucket: BucketOpener) -> Self {
+        self.open_bucket = open_bucket;
+        self
+    }
+
+    /// The log events are appended to.
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Handles one invocation, recognising the source by the payload's shape, and returns
+    /// the answer that source expects.
+    pub async fn handle(&self, event: Value) -> Result<Value> {
+        let source = event.pointer("/Records/0/eventSource").and_then(Value::as_str).map(str::to_string);
+        match source.as_deref() {
+            _ if event.pointer("/requestContext/http").is_some() => {
+                Ok(http::ingest(self, parse("HTTP request", event)?).await)
+            }
+            Some("aws:sqs") => Ok(sqs::ingest(self, parse("SQS", event)?).await),
+            Some("aws:kinesis") => Ok(kinesis::ingest(self, parse("Kinesis", event)?).await),
+            Some("aws:s3") => s3::ingest(self, parse("S3 notification", event)?).await,
+            Some(other) => Err(Error::Event(format!("records from `{other}`; expected aws:sqs, aws:kinesis or aws:s3"))),
+            None => Err(Error::Event(
+                "expected an HTTP request (function URL, API Gateway v2), or SQS, Kinesis or S3 records".into(),
+            )),
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, event: Value) -> Result<T> {
+    serde_json::from_value(event).map_err(|e| Error::Event(format!("not a valid {what} event: {e}")))
+}
+
+/// A source record: what to append under which batch id, or why it cannot be.
+#[derive(Debug)]
+struct SourceRecord {
+    /// How the source names it in a failure report.
+    id: String,
+    /// Records of one group keep their order (an SQS FIFO group, a Kinesis partition key).
+    group: String,
+    batch_id: String,
+    events: Result<Vec<LogEvent>, String>,
+}
+
+/// Appends records, groups concurrently and each group's in order, and returns the ids of
+/// those not stored with the reason. After a failure the rest of its group is not
+/// appended, so that a redelivery keeps the group's order.
+async fn append_records(log: &EventLog, records: Vec<SourceRecord>) -> Vec<(String, String)> {
+    let mut groups: BTreeMap<String, Vec<SourceRecord>> = BTreeMap::new();
+    for record in records {
+        groups.entry(record.group.clone()).or_default().push(record);
+    }
+    let appends = groups.into_values().map(|group| async move {
+        let mut failures = Vec::new();
+        for record in group {
+            let outcome = match (&record.events, failures.is_empty()) {
+                (_, false) => Err("an earlier record of its group was not stored".to_string()),
+                (Err(reason), true) => Err(format!("refused: {reason}")),
+                (Ok(events), true) => log.append(&record.batch_id, events).await.map(drop).map_err(|e| e.to_string()),
+            };
+            if let Err(reason) = outcome {
+                tracing::warn!(record = %record.id, %reason, "record not stored");
+                failures.push((record.id, reason));
+            }
+        }
+        failures
+    });
+    futures::stream::iter(appends).buffer_unordered(GROUPS_AT_ONCE).concat().await
+}
+
+/// Runs the ingest function: reads the configuration, opens or creates the log (failing the
+/// init if either is wrong), then serves invocations.
+pub async fn run() -> Result<()> {
+    runtime::init_tracing();
+    let function = runtime::init(async { IngestFunction::new(IngestConfig::from_env()?).await }).await?;
+    runtime::serve(|event: Value, _context| function.handle(event)).await
+}

@@ -1,0 +1,36 @@
+//! SQS events: each message body holds records (one object, an array or JSON lines) and
+//! is appended under its message id; failures go back as `batchItemFailures`.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use serde_json::Value;
+
+use super::{IngestFunction, SourceRecord, append_records};
+
+/// Appends each message; those not stored are reported for redelivery (and, after
+/// `maxReceiveCount`, the queue's dead-letter queue). Messages of a FIFO group keep their
+/// order; those of a standard queue are appended concurrently.
+pub(super) async fn ingest(function: &IngestFunction, event: SqsEvent) -> Value {
+    let records = event
+        .records
+        .into_iter()
+        .filter_map(|message| {
+            let Some(id) = message.message_id else {
+                tracing::warn!("an SQS message without a message id: cannot be stored idempotently");
+                return None;
+            };
+            let group = message.attributes.get("MessageGroupId").cloned().unwrap_or_else(|| id.clone());
+            let body = message.body.unwrap_or_default();
+            Some(SourceRecord {
+                batch_id: format!("sqs:{id}"),
+                group,
+                events: function.records.parse_body(body.as_bytes()).map_err(|r| r.to_string()),
+                id,
+            })
+        })
+        .collect();
+    let mut response = SqsBatchResponse::default();
+    for (id, _) in append_records(&function.log, records).await {
+        response.add_failure(id);
+    }
+    serde_json::to_value(response).expect("a response serializes")
+}

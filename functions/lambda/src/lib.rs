@@ -1,0 +1,29 @@
+//! The Lambda functions of weir.
+//!
+//! - [`ingest`]: appends events from HTTP requests, SQS, Kinesis or S3 notifications to the
+//!   event log, idempotently (binary `weir-ingest`).
+//! - [`process`]: claims partitions with backlog and runs an agent over their micro-batches
+//!   until the invocation's deadline approaches, then continues in a fresh invocation (a
+//!   library: the `weir-process` binary links an agent and calls [`process::run`]).
+//! - [`dispatch`]: delivers committed outputs to a webhook, SQS, SNS or another agent's log,
+//!   exactly once in effect (binary `weir-dispatch`; see `docs/dispatch.md`).
+//!
+//! Every function reads its configuration once from the environment ([`config`], the
+//! contract in `docs/configuration.md`) and exposes a handler that tests call directly.
+
+pub mod config;
+pub mod dispatch;
+mod error;
+pub mod ingest;
+pub mod process;
+pub mod records;
+pub mod runtime;
+pub mod sink;
+pub mod work;
+
+mod aws;
+mod invoke;
+
+pub use aws::{AwsClient, AwsCredentials};
+pub use error::{Error, Result};
+pub use invoke::LambdaInvoker;

@@ -1,0 +1,186 @@
+//! The process function: claims partitions with backlog and runs the agent over their
+//! micro-batches until the invocation's deadline approaches, then hands what remains to a
+//! fresh invocation of itself.
+//!
+//! This is a library: the `weir-process` binary links an agent and calls [`run`].
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::OnceCell;
+use weir_engine::{Agent, Engine, PartitionDir};
+
+use crate::aws::AwsClient;
+use crate::config::ProcessConfig;
+use crate::error::{Error, Result};
+use crate::invoke::LambdaInvoker;
+use crate::runtime;
+use crate::work::{Deadline, Outcome, PartitionRequest, check_failures, for_each_partition};
+
+/// What one partition's drain did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionReport {
+    /// The partition.
+    pub partition: u32,
+    /// Batches committed.
+    pub batches: usize,
+    /// Input events processed.
+    pub events: usize,
+    /// Outputs committed.
+    pub outputs: usize,
+    /// Dead letters committed.
+    pub dead_letters: usize,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// What an invocation did: the answer of the function.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessReport {
+    /// Batches committed, over all partitions.
+    pub batches: usize,
+    /// Input events processed, over all partitions.
+    pub events: usize,
+    /// Each partition worked on, in partition order.
+    pub partitions: Vec<PartitionReport>,
+    /// The partitions handed to a continuation invocation (empty: none was needed).
+    pub continued: Vec<u32>,
+}
+
+/// The handler of the process function, reusable across the invocations of a warm
+/// environment.
+///
+/// ```no_run
+/// # async fn example(agent: std::sync::Arc<dyn weir_engine::Agent>) -> weir_functions::Result<()> {
+/// use weir_functions::config::ProcessConfig;
+/// use weir_functions::process::ProcessFunction;
+/// use weir_functions::work::{Deadline, PartitionRequest};
+/// use weir_functions::{AwsClient, LambdaInvoker};
+///
+/// let config = ProcessConfig::from_env()?;
+/// let margin = config.deadline_margin;
+/// let function = ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?));
+/// let deadline = Deadline::new(std::time::SystemTime::now() + std::time::Duration::from_secs(60), margin);
+/// let report = function.handle(PartitionRequest::default(), deadline).await?;
+/// println!("{} events, continued with {:?}", report.events, report.continued);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ProcessFunction {
+    config: ProcessConfig,
+    agent: Arc<dyn Agent>,
+    invoker: LambdaInvoker,
+    /// Built at the first invocation: at cold start the log may not exist yet.
+    engine: OnceCell<Engine>,
+}
+
+impl ProcessFunction {
+    /// A handler running `agent` as `config` says, continuing through `invoker`.
+    pub fn new(config: ProcessConfig, agent: Arc<dyn Agent>, invoker: LambdaInvoker) -> Self {
+        ProcessFunction { config, agent, invoker, engine: OnceCell::new() }
+    }
+
+    /// Handles one invocation: drains the requested partitions (or every one with backlog)
+    /// until `deadline`, then invokes the continuation function with those left over.
+    ///
+    /// Every claimed partition gets at least one batch, so that an invocation makes
+    /// progress however short its time. Partitions that fail are reported as an error
+    /// after the continuation is sent.
+    pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<ProcessReport> {
+        let engine = self.engine().await?;
+        let partitions = match request.partitions {
+            Some(partitions) => partitions,
+            None => self.partitions_with_backlog(engine).await?,
+        };
+        let mut partitions = for_each_partition(partitions, |p| drain(engine, p, deadline)).await;
+        partitions.sort_by_key(|p| p.partition);
+        let report = ProcessReport {
+            batches: partitions.iter().map(|p| p.batches).sum(),
+            events: partitions.iter().map(|p| p.events).sum(),
+            continued: partitions.iter().filter(|p| p.outcome == Outcome::Deadline).map(|p| p.partition).collect(),
+            partitions,
+        };
+        if !report.continued.is_empty() {
+            let payload = serde_json::to_value(PartitionRequest { partitions: Some(report.continued.clone()) })
+                .expect("a request serializes");
+            self.invoker.invoke_async(&self.config.continuation_function, &payload).await?;
+        }
+        tracing::info!(events = report.events, batches = report.batches, continued = ?report.continued, "processed");
+        check_failures(report.partitions.iter().map(|p| (p.partition, &p.outcome)))?;
+        Ok(report)
+    }
+
+    async fn engine(&self) -> Result<&Engine> {
+        let config = &self.config;
+        let build = || {
+            Engine::builder(config.storage.clone(), &config.agent, self.agent.clone())
+                .settings(config.settings.clone())
+                .build()
+        };
+        Ok(self.engine.get_or_try_init(build).await?)
+    }
+
+    /// The partitions whose committed position is behind the log's tail.
+    async fn partitions_with_backlog(&self, engine: &Engine) -> Result<Vec<u32>> {
+        let all: Vec<u32> = (0..engine.log().partitions()).collect();
+        let checks = for_each_partition(all, |p| async move {
+            let dir = PartitionDir::new(self.config.storage.clone(), &self.config.agent, p)?;
+            let position = dir.latest().await?.map(|m| m.position).unwrap_or_default();
+            // A position is the first unprocessed event; past a segment's end it names the
+            // next segment, so there is backlog exactly when that segment exists.
+            Ok::<_, weir_engine::Error>((p, engine.log().tail(p).await? > position.segment))
+        })
+        .await;
+        let mut backlog = Vec::new();
+        for check in checks {
+            if let (p, true) = check? {
+                backlog.push(p);
+            }
+        }
+        backlog.sort_unstable();
+        Ok(backlog)
+    }
+}
+
+/// Claims `partition` and runs batches until it is caught up or `deadline` is reached.
+async fn drain(engine: &Engine, partition: u32, deadline: Deadline) -> PartitionReport {
+    let mut report =
+        PartitionReport { partition, batches: 0, events: 0, outputs: 0, dead_letters: 0, outcome: Outcome::Done };
+    let result = async {
+        let mut processor = engine.claim(partition).await?;
+        loop {
+            let batch = processor.process_batch().await?;
+            if batch.events == 0 {
+                return Ok(Outcome::Done);
+            }
+            report.batches += 1;
+            report.events += batch.events;
+            report.outputs += batch.outputs;
+            report.dead_letters += batch.dead_letters;
+            if deadline.reached() {
+                return Ok(Outcome::Deadline);
+            }
+        }
+    }
+    .await;
+    report.outcome = Outcome::of(partition, result);
+    report
+}
+
+/// Runs the process function for `agent`: reads the configuration (failing the init with
+/// the variable's name if it is wrong), then serves invocations until Lambda stops the
+/// environment.
+pub async fn run(agent: Arc<dyn Agent>) -> Result<(), Error> {
+    runtime::init_tracing();
+    let function = runtime::init(async {
+        let config = ProcessConfig::from_env()?;
+        Ok(ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?)))
+    })
+    .await?;
+    let margin = function.config.deadline_margin;
+    runtime::serve(|request: PartitionRequest, context| {
+        let function = &function;
+        async move { function.handle(request, Deadline::of(&context, margin)).await }
+    })
+    .await
+}

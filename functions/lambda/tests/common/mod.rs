@@ -1,0 +1,75 @@
+//! What the functions' tests share: a counting agent, a seeded log, and a recording HTTP
+//! server standing in for webhooks and the Lambda Invoke API.
+
+#![allow(dead_code)] // each test binary uses a part
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode, Uri};
+use weir_engine::{ActionError, Agent, EventContext, EventLog, InputEvent, LogEvent, Storage};
+
+/// Counts events per key and emits `{"key", "count"}`.
+pub struct Counter;
+
+#[async_trait::async_trait]
+impl Agent for Counter {
+    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+        let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
+        ctx.set_state(&count)?;
+        ctx.emit(&serde_json::json!({"key": event.key, "count": count}))?;
+        Ok(())
+    }
+}
+
+/// Creates a log of `partitions` and appends `events` events over eight keys.
+pub async fn seeded_log(storage: &Storage, partitions: u32, events: usize) -> EventLog {
+    let log = EventLog::create(storage.clone(), partitions).await.unwrap();
+    let batch: Vec<LogEvent> =
+        (0..events).map(|i| LogEvent::json(format!("key-{}", i % 8), &serde_json::json!({"n": i}))).collect();
+    log.append("seed", &batch).await.unwrap();
+    log
+}
+
+/// One request a [`Recorder`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+}
+
+/// An HTTP server on 127.0.0.1 that records every request and answers with a fixed status.
+pub struct Recorder {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    pub async fn start(status: StatusCode) -> Recorder {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log = received.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
+            let log = log.clone();
+            async move {
+                let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                log.lock().unwrap().push(Received { path: uri.path().to_string(), headers, body });
+                status
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Recorder { url, received, server }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

@@ -1,0 +1,107 @@
+//! The process handler: drains partitions with backlog, and when its deadline is near stops
+//! and hands the rest to a continuation through the Lambda Invoke API.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::http::StatusCode;
+use common::{Counter, Recorder, seeded_log};
+use serde_json::json;
+use weir_engine::{CommittedReader, EngineSettings, Storage};
+use weir_functions::config::ProcessConfig;
+use weir_functions::process::ProcessFunction;
+use weir_functions::work::{Deadline, Outcome, PartitionRequest};
+use weir_functions::{AwsClient, AwsCredentials, LambdaInvoker};
+use weir_tests::backends::{Backend, fresh_storage};
+
+const EVENTS: usize = 24;
+
+fn function(storage: &Storage, invoke_api: &str, max_batch_events: usize) -> ProcessFunction {
+    let config = ProcessConfig {
+        storage: storage.clone(),
+        agent: "counter".into(),
+        settings: EngineSettings { max_batch_events, ..Default::default() },
+        deadline_margin: Duration::from_secs(10),
+        continuation_function: "weir-process-test".into(),
+    };
+    let credentials =
+        AwsCredentials { access_key_id: "AKIDTEST".into(), secret_access_key: "secret".into(), session_token: None };
+    let aws = AwsClient::new(credentials, "eu-west-1").with_endpoint("lambda", invoke_api);
+    ProcessFunction::new(config, Arc::new(Counter), LambdaInvoker::new(aws))
+}
+
+fn far() -> Deadline {
+    Deadline::new(SystemTime::now() + Duration::from_secs(3600), Duration::from_secs(10))
+}
+
+async fn committed_outputs(storage: &Storage, partitions: u32) -> usize {
+    let mut outputs = 0;
+    for p in 0..partitions {
+        outputs += CommittedReader::new(storage.clone(), "counter", p).unwrap().outputs().await.unwrap().len();
+    }
+    outputs
+}
+
+#[tokio::test]
+async fn drains_the_partitions_with_backlog_and_then_finds_none() {
+    let (storage, _dir) = fresh_storage(Backend::File);
+    seeded_log(&storage, 4, EVENTS).await;
+    let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
+    let function = function(&storage, &invoke_api.url, 1000);
+
+    let report = function.handle(PartitionRequest::default(), far()).await.unwrap();
+    assert_eq!(report.events, EVENTS);
+    assert!(report.partitions.iter().all(|p| p.outcome == Outcome::Done), "{report:?}");
+    assert!(report.continued.is_empty());
+    assert_eq!(committed_outputs(&storage, 4).await, EVENTS);
+
+    let again = function.handle(PartitionRequest::default(), far()).await.unwrap();
+    assert!(again.partitions.is_empty(), "no backlog left: {again:?}");
+    assert!(invoke_api.received().is_empty(), "no continuation was needed");
+}
+
+#[tokio::test]
+async fn a_near_deadline_stops_after_one_batch_and_invokes_the_continuation() {
+    let (storage, _dir) = fresh_storage(Backend::File);
+    let log = seeded_log(&storage, 4, EVENTS).await;
+    let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
+    let function = function(&storage, &invoke_api.url, 2);
+    let with_backlog: Vec<u32> = (0..4).filter(|p| (0..8).any(|k| log.partition_of(&format!("key-{k}")) == *p)).collect();
+
+    // Already within the margin: each partition runs its one batch, then stops.
+    let near = Deadline::new(SystemTime::now() + Duration::from_secs(5), Duration::from_secs(10));
+    let report = function.handle(PartitionRequest::default(), near).await.unwrap();
+    assert_eq!(report.batches, with_backlog.len(), "{report:?}");
+    assert_eq!(report.events, 2 * with_backlog.len());
+    assert_eq!(report.continued, with_backlog);
+
+    let calls = invoke_api.received();
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.path, "/2015-03-31/functions/weir-process-test/invocations");
+    assert_eq!(call.headers["x-amz-invocation-type"], "Event");
+    let authorization = call.headers["authorization"].to_str().unwrap();
+    assert!(authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDTEST/"), "{authorization}");
+    assert!(authorization.contains("/eu-west-1/lambda/aws4_request"), "{authorization}");
+    assert_eq!(call.body, json!({"partitions": with_backlog}));
+
+    // The continuation, as Lambda would run it, finishes the work.
+    let request: PartitionRequest = serde_json::from_value(call.body.clone()).unwrap();
+    let rest = function.handle(request, far()).await.unwrap();
+    assert_eq!(report.events + rest.events, EVENTS);
+    assert!(rest.continued.is_empty());
+    assert_eq!(committed_outputs(&storage, 4).await, EVENTS);
+}
+
+#[tokio::test]
+async fn a_failed_continuation_is_an_error() {
+    let (storage, _dir) = fresh_storage(Backend::Memory);
+    seeded_log(&storage, 1, 4).await;
+    let invoke_api = Recorder::start(StatusCode::TOO_MANY_REQUESTS).await;
+    let function = function(&storage, &invoke_api.url, 1);
+    let past = Deadline::new(SystemTime::now(), Duration::from_secs(10));
+    let error = function.handle(PartitionRequest::default(), past).await.unwrap_err();
+    assert!(error.to_string().contains("429"), "{error}");
+}
