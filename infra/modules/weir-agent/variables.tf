@@ -168,7 +168,7 @@ variable "timeout" {
 }
 
 variable "reserved_concurrent_executions" {
-  description = "Reserved concurrency of each function; -1 leaves it unreserved, 0 stops the function. Process needs no more than the log's partitions."
+  description = "Reserved concurrency of each function; -1 leaves it unreserved, 0 stops the function. Process needs no more than the log's partitions; one dispatch at a time keeps its cursor uncontended."
   type = object({
     ingest   = optional(number, -1)
     process  = optional(number, -1)
