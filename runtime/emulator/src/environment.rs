@@ -82,7 +82,11 @@ impl Environment {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
-        let log = LogOutput { function: spec.name.clone(), request_id: api.request_id.clone(), subscribers: host.logs.clone() };
+        let log = LogOutput {
+            function: spec.name.clone(),
+            request_id: api.request_id.clone(),
+            subscribers: host.logs.clone(),
+        };
         log.spawn_pump(process.stdout.take().expect("stdout is piped"), LogStream::Stdout);
         log.spawn_pump(process.stderr.take().expect("stderr is piped"), LogStream::Stderr);
         tracing::debug!(function = %spec.name, pid = process.id(), %log_stream, "started an execution environment");
@@ -96,7 +100,12 @@ impl Environment {
 
     /// Runs one invocation: hands it to the runtime, then waits for the answer, the
     /// process's exit or the deadline, whichever comes first.
-    pub(crate) async fn invoke(&mut self, invocation: Invocation, function_arn: &str, timeout: Duration) -> InvokeOutput {
+    pub(crate) async fn invoke(
+        &mut self,
+        invocation: Invocation,
+        function_arn: &str,
+        timeout: Duration,
+    ) -> InvokeOutput {
         let request_id = invocation.request_id;
         let started = Instant::now();
         self.log.platform(&request_id, format!("START RequestId: {request_id} Version: $LATEST"));
@@ -166,7 +175,10 @@ impl Environment {
     async fn end(&mut self, request_id: &str, ending: Ending) -> InvokeOutput {
         self.kill().await;
         let failure = |error_type: &str, reason: String| {
-            InvokeOutput::failure(request_id, FunctionError::new(error_type, format!("RequestId: {request_id} Error: {reason}")))
+            InvokeOutput::failure(
+                request_id,
+                FunctionError::new(error_type, format!("RequestId: {request_id} Error: {reason}")),
+            )
         };
         let output = match ending {
             Ending::Exited(Ok(status)) if status.success() => {
@@ -175,10 +187,9 @@ impl Environment {
             Ending::Exited(Ok(status)) => failure("Runtime.ExitError", format!("Runtime exited with error: {status}")),
             Ending::Exited(Err(e)) => failure("Runtime.ExitError", format!("Runtime exited: {e}")),
             Ending::InitFailed(document) => InvokeOutput::reported_failure(request_id, document, "Runtime.InitError"),
-            Ending::InitTimedOut => failure(
-                "Sandbox.Timedout",
-                format!("Init timed out after {:.2} seconds", INIT_TIMEOUT.as_secs_f64()),
-            ),
+            Ending::InitTimedOut => {
+                failure("Sandbox.Timedout", format!("Init timed out after {:.2} seconds", INIT_TIMEOUT.as_secs_f64()))
+            }
             Ending::TimedOut(timeout) => {
                 failure("Sandbox.Timedout", format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()))
             }

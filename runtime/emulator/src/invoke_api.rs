@@ -63,9 +63,7 @@ async fn invoke(
             .map(|request_id| with_request_id(StatusCode::ACCEPTED.into_response(), &request_id)),
         "DryRun" => dispatcher.check(function).map(|()| StatusCode::NO_CONTENT.into_response()),
         other => {
-            let message = format!(
-                "X-Amz-Invocation-Type `{other}` is not one of RequestResponse, Event or DryRun"
-            );
+            let message = format!("X-Amz-Invocation-Type `{other}` is not one of RequestResponse, Event or DryRun");
             return service_error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", &message);
         }
     };

@@ -60,7 +60,12 @@ impl LogOutput {
             while reader.read_until(b'\n', &mut buffer).await.is_ok_and(|read| read > 0) {
                 let text = String::from_utf8_lossy(&buffer).trim_end_matches(['\n', '\r']).to_owned();
                 buffer.clear();
-                log.emit(LogLine { function: log.function.clone(), request_id: log.request_id.borrow().clone(), stream, text });
+                log.emit(LogLine {
+                    function: log.function.clone(),
+                    request_id: log.request_id.borrow().clone(),
+                    stream,
+                    text,
+                });
             }
         });
     }

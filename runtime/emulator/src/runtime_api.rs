@@ -130,9 +130,16 @@ async fn next_invocation(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 /// `POST invocation/{id}/response`.
-async fn invocation_response(State(state): State<Arc<ApiState>>, Path(request_id): Path<String>, body: Bytes) -> Response {
+async fn invocation_response(
+    State(state): State<Arc<ApiState>>,
+    Path(request_id): Path<String>,
+    body: Bytes,
+) -> Response {
     let output = if body.len() > MAX_PAYLOAD_BYTES {
-        let message = format!("Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes).", body.len());
+        let message = format!(
+            "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes).",
+            body.len()
+        );
         InvokeOutput::failure(&request_id, FunctionError::new("Function.ResponseSizeTooLarge", message))
     } else {
         InvokeOutput::response(&request_id, body)
