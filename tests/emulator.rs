@@ -186,6 +186,19 @@ async fn a_crash_mid_invocation_is_an_exit_error_and_the_process_is_replaced() {
 }
 
 #[tokio::test]
+async fn a_process_that_died_while_idle_is_replaced_silently() {
+    let emulator = start([echo("echo").with_concurrency(1)]).await;
+    let first = pid_of(&invoke_json(&emulator, "echo", json!({"action": "whoami"})).await);
+    let killed = std::process::Command::new("kill").args(["-KILL", &first.to_string()]).status().unwrap();
+    assert!(killed.success());
+    wait_until("the process to die", || !is_running(first)).await;
+
+    let second = pid_of(&invoke_json(&emulator, "echo", json!({"action": "whoami"})).await);
+    assert_ne!(second, first);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_init_error_is_reported_to_the_caller() {
     let emulator = start([echo("broken").with_env("ECHO_INIT_ERROR", "WEIR_STORE is not set")]).await;
     for _ in 0..2 {

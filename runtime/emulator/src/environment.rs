@@ -94,7 +94,10 @@ impl Environment {
     }
 
     /// Whether the process can take another invocation: false once it exited or was killed.
-    pub(crate) fn is_alive(&self) -> bool {
+    pub(crate) fn is_alive(&mut self) -> bool {
+        // A process may also die between invocations (killed from outside, or exiting after
+        // its answer): that one is replaced, not blamed on the next invocation.
+        self.alive &= matches!(self.process.try_wait(), Ok(None));
         self.alive
     }
 
@@ -146,7 +149,9 @@ impl Environment {
         tokio::select! {
             biased;
             deadline = taken => deadline.map_err(|_| Ending::Exited(Err(io::Error::other("the Runtime API closed")))),
-            _ = init_error.wait_for(Option::is_some) => Err(self.init_failure().unwrap_or(Ending::InitTimedOut)),
+            Ok(document) = init_error.wait_for(Option::is_some) => {
+                Err(Ending::InitFailed(document.clone().expect("waited until it was reported")))
+            }
             status = self.process.wait() => Err(self.init_failure().unwrap_or(Ending::Exited(status))),
             () = sleep(INIT_TIMEOUT) => Err(Ending::InitTimedOut),
         }

@@ -31,8 +31,7 @@ impl Function {
     /// Runs `invocation` in a warm environment, or a new one, once the concurrency allows.
     pub(crate) async fn invoke(&self, invocation: Invocation) -> InvokeOutput {
         let _slot = self.slots.acquire().await.expect("the slots are never closed");
-        let warm = self.idle.lock().expect("idle environments").pop();
-        let mut environment = match warm {
+        let mut environment = match self.warm_environment() {
             Some(environment) => environment,
             None => match Environment::start(&self.spec, &self.host).await {
                 Ok(environment) => environment,
@@ -50,6 +49,13 @@ impl Function {
             self.idle.lock().expect("idle environments").push(environment);
         }
         output
+    }
+
+    /// The most recently used idle environment whose process still runs.
+    fn warm_environment(&self) -> Option<Environment> {
+        let mut idle = self.idle.lock().expect("idle environments");
+        // Dead ones are dropped on the way: their processes are already gone.
+        std::iter::from_fn(|| idle.pop()).find_map(|mut environment| environment.is_alive().then_some(environment))
     }
 
     /// Stops the idle environments and waits for their processes to be gone. Environments
