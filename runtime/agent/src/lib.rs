@@ -23,6 +23,8 @@ mod run;
 mod tool_binding;
 mod workflow;
 
+pub mod testing;
+
 pub use action::{Action, ActionError, Handler, HandlerFn};
 pub use agent::AgentSettings;
 pub use chat::Conversation;

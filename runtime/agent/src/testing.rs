@@ -1,0 +1,276 @@
+//! The testing kit: run an agent over events in-process, with fake models and tools, and
+//! look at its outputs, dead letters, tool calls and memory.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use serde_json::json;
+//! use weir_agent::testing::{AgentTest, FakeModel};
+//! use weir_agent::{Prompt, ReActAgent};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let model = Arc::new(FakeModel::scripted("fake", [FakeModel::text(r#"{"score": 5}"#)]));
+//! let agent = ReActAgent::builder("fake", model.clone())
+//!     .prompt(Prompt::text("Score: {review}"))
+//!     .output_schema_json("score", json!({"type": "object", "required": ["score"]}))
+//!     .build()?;
+//! let test = AgentTest::new(Arc::new(agent)).await;
+//! let run = test.run([("shoe", json!({"review": "Great grip"}))]).await?;
+//! assert_eq!(run.outputs(), vec![json!({"score": 5})]);
+//! assert_eq!(model.requests()[0].messages.last().unwrap().content, "Score: Great grip");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use weir_engine::{
+    Agent, CommittedReader, DeadLetter, Engine, EngineSettings, EventLog, LogEvent, Output, Storage,
+};
+use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, StopReason, ToolCall, ToolSpec, Usage};
+use weir_tools::{Tool, ToolError};
+
+use crate::memory::{Memory, StoredMemory};
+
+type Answer = dyn Fn(&ChatRequest) -> Result<ChatResponse, ModelError> + Send + Sync;
+
+/// A chat model that answers from a script or a function, and records every request.
+pub struct FakeModel {
+    name: String,
+    script: Mutex<VecDeque<ChatResponse>>,
+    answer: Option<Box<Answer>>,
+    requests: Mutex<Vec<ChatRequest>>,
+}
+
+impl fmt::Debug for FakeModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeModel").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl FakeModel {
+    /// Answers with `replies` in order; a request past the end fails.
+    pub fn scripted(name: impl Into<String>, replies: impl IntoIterator<Item = ChatResponse>) -> Self {
+        FakeModel { name: name.into(), script: Mutex::new(replies.into_iter().collect()), answer: None, requests: Mutex::default() }
+    }
+
+    /// Answers each request with `answer(request)`: for concurrent conversations, whose
+    /// order a script cannot know.
+    pub fn answering(
+        name: impl Into<String>,
+        answer: impl Fn(&ChatRequest) -> Result<ChatResponse, ModelError> + Send + Sync + 'static,
+    ) -> Self {
+        FakeModel { name: name.into(), script: Mutex::default(), answer: Some(Box::new(answer)), requests: Mutex::default() }
+    }
+
+    /// A text reply.
+    pub fn text(content: impl Into<String>) -> ChatResponse {
+        ChatResponse {
+            message: ChatMessage::assistant(content),
+            stop_reason: StopReason::EndTurn,
+            usage: Usage { input_tokens: 10, output_tokens: 5 },
+            model: "fake".into(),
+        }
+    }
+
+    /// A reply that calls one tool.
+    pub fn tool_call(id: impl Into<String>, tool: impl Into<String>, arguments: Value) -> ChatResponse {
+        Self::tool_calls([ToolCall { id: id.into(), name: tool.into(), arguments }])
+    }
+
+    /// A reply that calls several tools at once.
+    pub fn tool_calls(calls: impl IntoIterator<Item = ToolCall>) -> ChatResponse {
+        let mut response = Self::text("");
+        response.message.tool_calls = calls.into_iter().collect();
+        response.stop_reason = StopReason::ToolUse;
+        response
+    }
+
+    /// The requests received, in order.
+    pub fn requests(&self) -> Vec<ChatRequest> {
+        self.requests.lock().expect("fake model").clone()
+    }
+}
+
+#[async_trait]
+impl ChatModel for FakeModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        self.requests.lock().expect("fake model").push(request.clone());
+        if let Some(answer) = &self.answer {
+            return answer(request);
+        }
+        let next = self.script.lock().expect("fake model").pop_front();
+        next.ok_or_else(|| ModelError::Config(format!("fake model `{}` has no scripted reply left", self.name)))
+    }
+}
+
+type ToolAnswer = dyn Fn(&Value) -> Result<Value, ToolError> + Send + Sync;
+
+/// A tool that answers with a function and records every call with its idempotency key.
+pub struct FakeTool {
+    spec: ToolSpec,
+    at_most_once: bool,
+    answer: Box<ToolAnswer>,
+    calls: Mutex<Vec<FakeToolCall>>,
+}
+
+/// One call a [`FakeTool`] received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeToolCall {
+    /// The arguments, hidden ones included.
+    pub arguments: Value,
+    /// The idempotency key the journal gave the call.
+    pub idempotency_key: String,
+}
+
+impl fmt::Debug for FakeTool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeTool").field("spec", &self.spec).field("at_most_once", &self.at_most_once).finish()
+    }
+}
+
+impl FakeTool {
+    /// A tool `name` taking arguments described by the JSON Schema `parameters`, answering
+    /// with `answer(arguments)`.
+    pub fn new(
+        name: impl Into<String>,
+        parameters: Value,
+        answer: impl Fn(&Value) -> Result<Value, ToolError> + Send + Sync + 'static,
+    ) -> Self {
+        let name = name.into();
+        let spec = ToolSpec { description: format!("The fake tool `{name}`."), name, parameters };
+        FakeTool { spec, at_most_once: false, answer: Box::new(answer), calls: Mutex::default() }
+    }
+
+    /// Marks the tool at-most-once.
+    pub fn at_most_once(mut self) -> Self {
+        self.at_most_once = true;
+        self
+    }
+
+    /// The calls received, in order.
+    pub fn calls(&self) -> Vec<FakeToolCall> {
+        self.calls.lock().expect("fake tool").clone()
+    }
+}
+
+#[async_trait]
+impl Tool for FakeTool {
+    fn spec(&self) -> ToolSpec {
+        self.spec.clone()
+    }
+
+    fn at_most_once(&self) -> bool {
+        self.at_most_once
+    }
+
+    async fn call(&self, arguments: Value, idempotency_key: &str) -> Result<Value, ToolError> {
+        let call = FakeToolCall { arguments: arguments.clone(), idempotency_key: idempotency_key.to_string() };
+        self.calls.lock().expect("fake tool").push(call);
+        (self.answer)(&arguments)
+    }
+}
+
+/// Runs an agent on the real engine over an in-memory store (or any store), event lists at
+/// a time, as the deployed functions would.
+#[derive(Debug)]
+pub struct AgentTest {
+    engine: Engine,
+    storage: Storage,
+    name: String,
+    batches: AtomicU64,
+}
+
+/// What one [`AgentTest::run`] committed.
+#[derive(Debug, Clone, Default)]
+pub struct TestRun {
+    /// The outputs, in log order.
+    pub outputs: Vec<Output>,
+    /// The dead letters, in log order.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl TestRun {
+    /// Just the outputs' payloads.
+    pub fn outputs(&self) -> Vec<Value> {
+        self.outputs.iter().map(|o| o.payload.clone()).collect()
+    }
+}
+
+/// What an [`AgentTest`] can fail with.
+pub type TestError = Box<dyn std::error::Error + Send + Sync>;
+
+impl AgentTest {
+    /// The agent on a fresh in-memory store with one partition and fast settings.
+    pub async fn new(agent: Arc<dyn Agent>) -> Self {
+        let settings = EngineSettings { journal_flush_window_ms: 1, retry_backoff_ms: 1, ..Default::default() };
+        Self::on(Storage::from_url("memory://").expect("memory store"), agent, settings).await.expect("test engine")
+    }
+
+    /// The agent on `storage` with `settings`.
+    pub async fn on(storage: Storage, agent: Arc<dyn Agent>, settings: EngineSettings) -> Result<Self, TestError> {
+        let log = match EventLog::open(storage.clone()).await {
+            Ok(log) => log,
+            Err(_) => EventLog::create(storage.clone(), 1).await?,
+        };
+        drop(log);
+        let name = "agent-under-test".to_string();
+        let engine = Engine::builder(storage.clone(), &name, agent).settings(settings).build().await?;
+        Ok(AgentTest { engine, storage, name, batches: AtomicU64::new(0) })
+    }
+
+    /// Appends `events` (key, payload) and processes everything; returns what this run
+    /// committed.
+    pub async fn run<K: Into<String>>(&self, events: impl IntoIterator<Item = (K, Value)>) -> Result<TestRun, TestError> {
+        let events: Vec<LogEvent> = events.into_iter().map(|(key, payload)| LogEvent::json(key.into(), &payload)).collect();
+        let batch = self.batches.fetch_add(1, Ordering::SeqCst);
+        self.engine.log().append(&format!("test-batch-{batch}"), &events).await?;
+        self.drain().await
+    }
+
+    /// Processes what the log holds; returns what this drain committed. After an
+    /// invocation was aborted (a crash), a new `AgentTest` on the same store carries on.
+    pub async fn drain(&self) -> Result<TestRun, TestError> {
+        let before = self.committed().await?;
+        self.engine.drain().await?;
+        let after = self.committed().await?;
+        Ok(TestRun {
+            outputs: after.outputs[before.outputs.len()..].to_vec(),
+            dead_letters: after.dead_letters[before.dead_letters.len()..].to_vec(),
+        })
+    }
+
+    /// Everything committed so far.
+    pub async fn committed(&self) -> Result<TestRun, TestError> {
+        let mut all = TestRun::default();
+        for partition in 0..self.engine.log().partitions() {
+            let reader = CommittedReader::new(self.storage.clone(), &self.name, partition)?;
+            all.outputs.extend(reader.outputs().await?);
+            all.dead_letters.extend(reader.dead_letters().await?);
+        }
+        all.outputs.sort_by_key(|o| (o.event, o.index));
+        all.dead_letters.sort_by_key(|d| d.event);
+        Ok(all)
+    }
+
+    /// The short-term memory of `key`, as committed.
+    pub async fn memory(&self, key: &str) -> Result<Memory, TestError> {
+        let partition = self.engine.log().partition_of(key);
+        let state = CommittedReader::new(self.storage.clone(), &self.name, partition)?.state(key).await?;
+        let stored: Option<StoredMemory> = state.map(|bytes| serde_json::from_slice(&bytes)).transpose()?;
+        Ok(Memory::restore(stored, None, None))
+    }
+
+    /// The engine, for what the kit does not cover.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
