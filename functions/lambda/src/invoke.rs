@@ -28,7 +28,10 @@ impl LambdaInvoker {
         let body = serde_json::to_vec(payload).expect("a JSON value serializes");
         let response = self.aws.post("lambda", &url, &headers, body).await?;
         if response.status != reqwest::StatusCode::ACCEPTED {
-            return Err(Error::Request { service: "lambda", reason: format!("HTTP {} instead of 202", response.status) });
+            return Err(Error::Request {
+                service: "lambda",
+                reason: format!("HTTP {} instead of 202", response.status),
+            });
         }
         Ok(())
     }

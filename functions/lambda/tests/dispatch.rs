@@ -27,7 +27,8 @@ async fn committed(backend: Backend, partitions: u32, events: usize) -> (Storage
     let (storage, dir) = fresh_storage(backend);
     seeded_log(&storage, partitions, events).await;
     let settings = EngineSettings { max_batch_events: 10, ..Default::default() };
-    let engine = Engine::builder(storage.clone(), "counter", Arc::new(Counter)).settings(settings).build().await.unwrap();
+    let engine =
+        Engine::builder(storage.clone(), "counter", Arc::new(Counter)).settings(settings).build().await.unwrap();
     assert_eq!(engine.drain().await.unwrap().outputs, events);
     (storage, dir)
 }
@@ -125,7 +126,8 @@ async fn two_dispatchers_at_once_never_both_advance_the_cursor() {
         let slow = storage.with_store(Arc::new(FaultyStore::new(storage.store().clone(), plan)));
         let receiver = Recorder::start(StatusCode::OK).await;
         let (a, b) = (webhook(&slow, &receiver.url), webhook(&slow, &receiver.url));
-        let (ra, rb) = tokio::join!(a.handle(PartitionRequest::default(), far()), b.handle(PartitionRequest::default(), far()));
+        let (ra, rb) =
+            tokio::join!(a.handle(PartitionRequest::default(), far()), b.handle(PartitionRequest::default(), far()));
         ra.unwrap();
         rb.unwrap();
 
@@ -134,7 +136,11 @@ async fn two_dispatchers_at_once_never_both_advance_the_cursor() {
             let (before, link) = (&pair[0], &pair[1]);
             assert_eq!(link.n, before.n + 1);
             if link.writer != before.writer {
-                assert_eq!((link.next, link.outputs_before), (before.next, before.outputs_before), "a claim moves nothing");
+                assert_eq!(
+                    (link.next, link.outputs_before),
+                    (before.next, before.outputs_before),
+                    "a claim moves nothing"
+                );
             }
         }
         assert_eq!(links.last().unwrap().outputs_before, 60);

@@ -118,7 +118,8 @@ async fn function_url_post_is_stored_once_per_idempotency_key() {
     }
     let (events, segments) = stored(ingest.log()).await;
     assert_eq!(events.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["3", "a", "b"]);
-    let partitions = events.iter().map(|(k, _)| ingest.log().partition_of(k)).collect::<std::collections::BTreeSet<_>>();
+    let partitions =
+        events.iter().map(|(k, _)| ingest.log().partition_of(k)).collect::<std::collections::BTreeSet<_>>();
     assert_eq!(segments, partitions.len(), "one segment per partition: the retry stored nothing");
 }
 

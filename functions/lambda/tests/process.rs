@@ -68,7 +68,8 @@ async fn a_near_deadline_stops_after_one_batch_and_invokes_the_continuation() {
     let log = seeded_log(&storage, 4, EVENTS).await;
     let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
     let function = function(&storage, &invoke_api.url, 2);
-    let with_backlog: Vec<u32> = (0..4).filter(|p| (0..8).any(|k| log.partition_of(&format!("key-{k}")) == *p)).collect();
+    let with_backlog: Vec<u32> =
+        (0..4).filter(|p| (0..8).any(|k| log.partition_of(&format!("key-{k}")) == *p)).collect();
 
     // Already within the margin: each partition runs its one batch, then stops.
     let near = Deadline::new(SystemTime::now() + Duration::from_secs(5), Duration::from_secs(10));

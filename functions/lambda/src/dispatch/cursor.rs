@@ -59,13 +59,8 @@ impl Cursor {
     /// absent chain starts before the first output.
     pub async fn read(storage: &Storage, agent: &str, sink_id: &str, partition: u32) -> Result<Cursor> {
         let dir = storage.path(&format!("agents/{agent}/dispatch/{sink_id}/p{partition:05}"));
-        let genesis = CursorLink {
-            format: 1,
-            n: 0,
-            writer: String::new(),
-            next: OutputPosition::default(),
-            outputs_before: 0,
-        };
+        let genesis =
+            CursorLink { format: 1, n: 0, writer: String::new(), next: OutputPosition::default(), outputs_before: 0 };
         let mut cursor = Cursor { storage: storage.clone(), dir, partition, head: genesis };
         let hint = match storage.get(&cursor.dir.clone().join("cursor-hint.json")).await? {
             Some(bytes) => serde_json::from_slice::<CursorHint>(&bytes).ok().map(|h| h.n),
@@ -112,7 +107,7 @@ impl Cursor {
             return Err(Error::Fenced { partition: self.partition, seq: link.n });
         }
         self.head = link;
-        if self.head.n % HINT_EVERY != 0 {
+        if !self.head.n.is_multiple_of(HINT_EVERY) {
             return Ok(());
         }
         let hint = Bytes::from(serde_json::to_vec(&CursorHint { n: self.head.n }).expect("a hint serializes"));

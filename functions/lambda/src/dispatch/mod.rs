@@ -101,7 +101,12 @@ impl DispatchFunction {
         report
     }
 
-    async fn deliver_backlog(&self, partition: u32, deadline: Deadline, report: &mut PartitionReport) -> Result<Outcome> {
+    async fn deliver_backlog(
+        &self,
+        partition: u32,
+        deadline: Deadline,
+        report: &mut PartitionReport,
+    ) -> Result<Outcome> {
         let (storage, agent) = (&self.config.storage, &self.config.agent);
         let dir = PartitionDir::new(storage.clone(), agent, partition)?;
         let mut cursor = self.cursor(partition).await?;
@@ -141,7 +146,8 @@ impl DispatchFunction {
                     false => OutputPosition { seq: manifest.seq, index: end as u64 },
                 };
                 cursor.advance(next, before_commit + end as u64).await?;
-                (report.delivered, report.batches, index) = (report.delivered + batch.len(), report.batches + 1, end as u64);
+                (report.delivered, report.batches, index) =
+                    (report.delivered + batch.len(), report.batches + 1, end as u64);
             }
         }
         // Step over trailing commits without outputs, so the next dispatch does not read them.

@@ -96,7 +96,9 @@ impl IngestFunction {
             Some("aws:sqs") => Ok(sqs::ingest(self, parse("SQS", event)?).await),
             Some("aws:kinesis") => Ok(kinesis::ingest(self, parse("Kinesis", event)?).await),
             Some("aws:s3") => s3::ingest(self, parse("S3 notification", event)?).await,
-            Some(other) => Err(Error::Event(format!("records from `{other}`; expected aws:sqs, aws:kinesis or aws:s3"))),
+            Some(other) => {
+                Err(Error::Event(format!("records from `{other}`; expected aws:sqs, aws:kinesis or aws:s3")))
+            }
             None => Err(Error::Event(
                 "expected an HTTP request (function URL, API Gateway v2), or SQS, Kinesis or S3 records".into(),
             )),

@@ -25,12 +25,15 @@ async fn ingest_object(function: &IngestFunction, record: S3EventRecord) -> Resu
     let key = decode_key(&record.s3.object.key.unwrap_or_default())?;
     let name = format!("s3://{bucket}/{key}");
     let version = record.s3.object.version_id.or(record.s3.object.e_tag).filter(|v| !v.is_empty());
-    let version = version.ok_or_else(|| Error::Event(format!("{name}: the notification has no version id nor ETag")))?;
+    let version =
+        version.ok_or_else(|| Error::Event(format!("{name}: the notification has no version id nor ETag")))?;
     let storage = (function.open_bucket)(&bucket)?;
     let Some(bytes) = storage.get(&storage.path(&key)).await? else {
         // Deleted since: retrying cannot help.
         tracing::warn!(object = %name, "the notified object no longer exists");
-        return Ok(json!({"object": name, "appended": 0, "refused": [{"record": "the object", "reason": "not found"}]}));
+        return Ok(
+            json!({"object": name, "appended": 0, "refused": [{"record": "the object", "reason": "not found"}]}),
+        );
     };
     let text = String::from_utf8_lossy(&bytes);
     let (events, refused) = function.records.parse_lines(&text);

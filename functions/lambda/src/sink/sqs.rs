@@ -52,11 +52,15 @@ impl SqsSink {
         let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "AmazonSQS.SendMessageBatch")];
         let endpoint = format!("{}/", self.endpoint);
         let response = self.aws.post("sqs", &endpoint, &headers, body.to_string().into_bytes()).await?;
-        let answer: Value = serde_json::from_slice(&response.body)
-            .map_err(|e| Error::Request { service: "sqs", reason: format!("unreadable SendMessageBatch answer: {e}") })?;
+        let answer: Value = serde_json::from_slice(&response.body).map_err(|e| Error::Request {
+            service: "sqs",
+            reason: format!("unreadable SendMessageBatch answer: {e}"),
+        })?;
         match answer["Failed"].as_array().and_then(|failed| failed.first()) {
             None => Ok(()),
-            Some(failed) => Err(Error::Request { service: "sqs", reason: format!("SendMessageBatch refused {failed}") }),
+            Some(failed) => {
+                Err(Error::Request { service: "sqs", reason: format!("SendMessageBatch refused {failed}") })
+            }
         }
     }
 }

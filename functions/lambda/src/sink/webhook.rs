@@ -44,9 +44,10 @@ impl WebhookSink {
             .map_err(|e| Error::request("webhook", e))?;
         match response.status() {
             status if status.is_success() => Ok(()),
-            status => {
-                Err(Error::Request { service: "webhook", reason: format!("HTTP {status} for delivery {}", delivery.id) })
-            }
+            status => Err(Error::Request {
+                service: "webhook",
+                reason: format!("HTTP {status} for delivery {}", delivery.id),
+            }),
         }
     }
 }
