@@ -5,7 +5,7 @@
 //! `from_lookup(|name| ...)` over any source of variables.
 //!
 //! ```
-//! use weir_functions::config::IngestConfig;
+//! use weir_functions::config::{FromVariables, IngestConfig};
 //! let config = IngestConfig::from_lookup(|name| (name == "WEIR_STORE").then(|| "memory://".to_string())).unwrap();
 //! assert_eq!((config.partitions, config.key_field.as_str()), (16, "/key"));
 //!
@@ -86,14 +86,8 @@ pub struct DispatchConfig {
     pub deadline_margin: Duration,
 }
 
-impl IngestConfig {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self> {
-        Self::from_lookup(env_var)
-    }
-
-    /// Reads variables from `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+impl FromVariables for IngestConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let vars = Vars(&lookup);
         let key_field = vars.optional(KEY_FIELD).unwrap_or_else(|| DEFAULT_KEY_FIELD.into());
         if !key_field.starts_with('/') {
@@ -103,14 +97,8 @@ impl IngestConfig {
     }
 }
 
-impl ProcessConfig {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self> {
-        Self::from_lookup(env_var)
-    }
-
-    /// Reads variables from `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+impl FromVariables for ProcessConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let vars = Vars(&lookup);
         let storage = vars.storage()?;
         let settings = match vars.optional(ENGINE_SETTINGS) {
@@ -129,14 +117,8 @@ impl ProcessConfig {
     }
 }
 
-impl DispatchConfig {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self> {
-        Self::from_lookup(env_var)
-    }
-
-    /// Reads variables from `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+impl FromVariables for DispatchConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let vars = Vars(&lookup);
         let storage = vars.storage()?;
         Ok(DispatchConfig {
@@ -149,8 +131,15 @@ impl DispatchConfig {
     }
 }
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+/// A configuration read from variables: the environment, or any lookup in tests.
+pub trait FromVariables: Sized {
+    /// Reads variables from `lookup`; an error names the variable that is missing or wrong.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self>;
+
+    /// Reads the process environment.
+    fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
 }
 
 /// Typed access to variables, each error naming its variable.

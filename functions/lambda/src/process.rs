@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use weir_engine::{Agent, Engine, PartitionDir};
 
 use crate::aws::AwsClient;
-use crate::config::ProcessConfig;
+use crate::config::{FromVariables, ProcessConfig};
 use crate::error::{Error, Result};
 use crate::invoke::LambdaInvoker;
 use crate::runtime;
@@ -52,7 +52,7 @@ pub struct ProcessReport {
 ///
 /// ```no_run
 /// # async fn example(agent: std::sync::Arc<dyn weir_engine::Agent>) -> weir_functions::Result<()> {
-/// use weir_functions::config::ProcessConfig;
+/// use weir_functions::config::{FromVariables, ProcessConfig};
 /// use weir_functions::process::ProcessFunction;
 /// use weir_functions::work::{Deadline, PartitionRequest};
 /// use weir_functions::{AwsClient, LambdaInvoker};
@@ -178,9 +178,5 @@ pub async fn run(agent: Arc<dyn Agent>) -> Result<(), Error> {
     })
     .await?;
     let margin = function.config.deadline_margin;
-    runtime::serve(|request: PartitionRequest, context| {
-        let function = &function;
-        async move { function.handle(request, Deadline::of(&context, margin)).await }
-    })
-    .await
+    runtime::serve_partitions(margin, |request, deadline| function.handle(request, deadline)).await
 }

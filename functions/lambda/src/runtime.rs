@@ -2,11 +2,13 @@
 //! Lambda run loop.
 
 use std::future::Future;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::work::{Deadline, PartitionRequest};
 
 /// Logs as JSON lines on stdout, where Lambda captures them, filtered by `RUST_LOG`
 /// (default `info`). Does nothing if a subscriber is already installed.
@@ -62,4 +64,15 @@ where
     lambda_runtime::run(service)
         .await
         .map_err(|e| Error::Request { service: "Lambda Runtime API", reason: e.to_string() })
+}
+
+/// Serves a function over partitions (process, dispatch): each invocation's payload is a
+/// [`PartitionRequest`], handled until the invocation's deadline less `margin`.
+pub async fn serve_partitions<R, F, Fut>(margin: Duration, handle: F) -> Result<()>
+where
+    R: Serialize,
+    F: Fn(PartitionRequest, Deadline) -> Fut,
+    Fut: Future<Output = Result<R>>,
+{
+    serve(|request: PartitionRequest, context| handle(request, Deadline::of(&context, margin))).await
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use weir_engine::{EventLog, Storage};
 use weir_functions::config::IngestConfig;
 use weir_functions::ingest::IngestFunction;
+use weir_tests::backends::tempfile_guard::TempDir;
 use weir_tests::backends::{Backend, fresh_storage};
 
 fn fixture(name: &str) -> Value {
@@ -18,8 +19,16 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-async fn ingest_on(storage: Storage) -> IngestFunction {
-    IngestFunction::new(IngestConfig { storage, partitions: 4, key_field: "/key".into() }).await.unwrap()
+/// Ingest into a fresh log of four partitions; keep the directory guard alive.
+async fn fresh_ingest(backend: Backend) -> (IngestFunction, Option<TempDir>) {
+    let (storage, dir) = fresh_storage(backend);
+    let config = IngestConfig { storage, partitions: 4, key_field: "/key".into() };
+    (IngestFunction::new(config).await.unwrap(), dir)
+}
+
+/// The records `{"key": "a", "n": 1}` and `{"key": "b", "n": 2}`, as stored.
+fn a_and_b() -> Vec<(String, Value)> {
+    vec![("a".into(), json!({"key": "a", "n": 1})), ("b".into(), json!({"key": "b", "n": 2}))]
 }
 
 /// Every stored event as `(key, payload)`, and how many segments hold them.
@@ -43,8 +52,7 @@ fn failures(answer: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn sqs_message_appends_once_however_often_it_is_delivered() {
-    let (storage, _dir) = fresh_storage(Backend::File);
-    let ingest = ingest_on(storage).await;
+    let (ingest, _dir) = fresh_ingest(Backend::File).await;
     let mut event = fixture("example-sqs-event.json");
     event["Records"][0]["body"] = json!(r#"[{"key": "a", "n": 1}, {"key": "b", "n": 2}]"#);
 
@@ -53,13 +61,12 @@ async fn sqs_message_appends_once_however_often_it_is_delivered() {
         assert!(failures(&answer).is_empty(), "{answer}");
     }
     let (events, _) = stored(ingest.log()).await;
-    assert_eq!(events, vec![("a".into(), json!({"key": "a", "n": 1})), ("b".into(), json!({"key": "b", "n": 2}))]);
+    assert_eq!(events, a_and_b());
 }
 
 #[tokio::test]
 async fn sqs_bad_record_is_a_batch_item_failure_and_the_rest_is_stored() {
-    let (storage, _dir) = fresh_storage(Backend::Memory);
-    let ingest = ingest_on(storage).await;
+    let (ingest, _dir) = fresh_ingest(Backend::Memory).await;
     // AWS's sample body, "Message Body", is not JSON.
     let bad = fixture("example-sqs-event.json")["Records"][0].clone();
     let mut good = bad.clone();
@@ -78,8 +85,7 @@ async fn sqs_bad_record_is_a_batch_item_failure_and_the_rest_is_stored() {
 
 #[tokio::test]
 async fn kinesis_records_are_decoded_and_appended_once() {
-    let (storage, _dir) = fresh_storage(Backend::Memory);
-    let ingest = ingest_on(storage).await;
+    let (ingest, _dir) = fresh_ingest(Backend::Memory).await;
     let raw = fixture("example-kinesis-event.json");
     let answer = ingest.handle(raw.clone()).await.unwrap();
     let sequences: Vec<&str> =
@@ -104,8 +110,7 @@ fn body(answer: &Value) -> Value {
 
 #[tokio::test]
 async fn function_url_post_is_stored_once_per_idempotency_key() {
-    let (storage, _dir) = fresh_storage(Backend::Memory);
-    let ingest = ingest_on(storage).await;
+    let (ingest, _dir) = fresh_ingest(Backend::Memory).await;
     let mut request = fixture("lambda_function_url_request.json");
     assert_eq!(ingest.handle(request.clone()).await.unwrap()["statusCode"], 405, "the sample is a GET");
 
@@ -125,8 +130,7 @@ async fn function_url_post_is_stored_once_per_idempotency_key() {
 
 #[tokio::test]
 async fn function_url_bad_record_is_a_400_naming_it_and_nothing_is_stored() {
-    let (storage, _dir) = fresh_storage(Backend::Memory);
-    let ingest = ingest_on(storage).await;
+    let (ingest, _dir) = fresh_ingest(Backend::Memory).await;
     let mut request = fixture("example-apigw-v2-request-no-authorizer.json");
     request["requestContext"]["http"]["method"] = json!("POST");
     request["body"] = json!(r#"[{"key": "a"}, {"key": "b"}, {"user": "c"}]"#);
@@ -166,8 +170,8 @@ async fn s3_notification_appends_the_json_lines_object_once() {
     let lines = "{\"key\": \"a\", \"n\": 1}\nnot json\n{\"key\": \"b\", \"n\": 2}\n";
     object.put(&object.path(&key), lines.into()).await.unwrap();
 
-    let (storage, _dir) = fresh_storage(Backend::File);
-    let ingest = ingest_on(storage).await.with_bucket_opener(Arc::new(bucket_store));
+    let (ingest, _dir) = fresh_ingest(Backend::File).await;
+    let ingest = ingest.with_bucket_opener(Arc::new(bucket_store));
     let mut event = fixture("example-s3-event.json");
     event["Records"][0]["s3"]["bucket"]["name"] = json!(moto.bucket());
     event["Records"][0]["s3"]["object"]["key"] = json!(key.replace(' ', "+"));
@@ -178,13 +182,12 @@ async fn s3_notification_appends_the_json_lines_object_once() {
         assert_eq!(object["refused"][0]["record"], "line 2", "{answer}");
     }
     let (events, _) = stored(ingest.log()).await;
-    assert_eq!(events, vec![("a".into(), json!({"key": "a", "n": 1})), ("b".into(), json!({"key": "b", "n": 2}))]);
+    assert_eq!(events, a_and_b());
 }
 
 #[tokio::test]
 async fn unknown_events_are_refused_with_what_was_expected() {
-    let (storage, _dir) = fresh_storage(Backend::Memory);
-    let ingest = ingest_on(storage).await;
+    let (ingest, _dir) = fresh_ingest(Backend::Memory).await;
     let error = ingest.handle(json!({"detail-type": "Scheduled Event"})).await.unwrap_err();
     assert!(error.to_string().contains("SQS, Kinesis or S3"), "{error}");
 }

@@ -106,3 +106,17 @@ async fn a_failed_continuation_is_an_error() {
     let error = function.handle(PartitionRequest::default(), past).await.unwrap_err();
     assert!(error.to_string().contains("429"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_racing_for_partitions_skip_the_ones_they_lose() {
+    let (storage, _dir) = fresh_storage(Backend::Memory);
+    seeded_log(&storage, 2, EVENTS).await;
+    let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
+    let (a, b) = (function(&storage, &invoke_api.url, 2), function(&storage, &invoke_api.url, 2));
+    let request = || PartitionRequest { partitions: Some(vec![0, 1]) };
+    let (ra, rb) = tokio::join!(a.handle(request(), far()), b.handle(request(), far()));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let outcomes = ra.partitions.iter().chain(&rb.partitions).map(|p| &p.outcome);
+    assert!(outcomes.clone().all(|o| *o == Outcome::Done || *o == Outcome::Fenced), "{ra:?} {rb:?}");
+    assert_eq!(committed_outputs(&storage, 2).await, EVENTS, "each event committed once");
+}

@@ -14,7 +14,7 @@ use weir_engine::{EventLog, PartitionDir};
 pub use cursor::{Cursor, CursorLink, OutputPosition};
 
 use crate::aws::AwsClient;
-use crate::config::DispatchConfig;
+use crate::config::{DispatchConfig, FromVariables};
 use crate::error::Result;
 use crate::runtime;
 use crate::sink::{Delivery, Sink};
@@ -47,7 +47,7 @@ pub struct DispatchReport {
 /// ```no_run
 /// # async fn example() -> weir_functions::Result<()> {
 /// use std::time::{Duration, SystemTime};
-/// use weir_functions::config::DispatchConfig;
+/// use weir_functions::config::{DispatchConfig, FromVariables};
 /// use weir_functions::dispatch::DispatchFunction;
 /// use weir_functions::sink::Sink;
 /// use weir_functions::work::{Deadline, PartitionRequest};
@@ -181,9 +181,5 @@ pub async fn run() -> Result<()> {
     })
     .await?;
     let margin = function.config.deadline_margin;
-    runtime::serve(|request: PartitionRequest, context| {
-        let function = &function;
-        async move { function.handle(request, Deadline::of(&context, margin)).await }
-    })
-    .await
+    runtime::serve_partitions(margin, |request, deadline| function.handle(request, deadline)).await
 }

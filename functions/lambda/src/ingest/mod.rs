@@ -19,7 +19,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use weir_engine::{EventLog, LogEvent, Storage};
 
-use crate::config::IngestConfig;
+use crate::config::{FromVariables, IngestConfig};
 use crate::error::{Error, Result};
 use crate::records::RecordParser;
 use crate::runtime;
@@ -35,7 +35,7 @@ pub type BucketOpener = Arc<dyn Fn(&str) -> weir_engine::Result<Storage> + Send 
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use weir_functions::config::IngestConfig;
+/// use weir_functions::config::{FromVariables, IngestConfig};
 /// use weir_functions::ingest::IngestFunction;
 ///
 /// let config = IngestConfig::from_lookup(|name| (name == "WEIR_STORE").then(|| "memory://".into())).unwrap();
