@@ -61,9 +61,10 @@ where
         let answer = handler(event.payload, event.context);
         async move { answer.await.map_err(lambda_runtime::Diagnostic::from) }
     });
-    lambda_runtime::run(service)
-        .await
-        .map_err(|e| Error::Request { service: "Lambda Runtime API", reason: e.to_string() })
+    lambda_runtime::run(service).await.map_err(|e| {
+        tracing::error!(error = %e, "the Lambda run loop stopped");
+        Error::Request { service: "Lambda Runtime API", reason: e.to_string() }
+    })
 }
 
 /// Serves a function over partitions (process, dispatch): each invocation's payload is a

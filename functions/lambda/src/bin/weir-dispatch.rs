@@ -1,6 +1,10 @@
-//! `weir-dispatch`: the Lambda function that delivers committed outputs (see `weir_functions::dispatch`).
+//! `weir-dispatch`: the Lambda function of `weir_functions::dispatch`.
 
+/// Errors are logged where they happen (as JSON, for Lambda); the exit status reports them.
 #[tokio::main]
-async fn main() -> Result<(), weir_functions::Error> {
-    weir_functions::dispatch::run().await
+async fn main() -> std::process::ExitCode {
+    match weir_functions::dispatch::run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
 }

@@ -1,6 +1,10 @@
-//! `weir-ingest`: the Lambda function that appends events to the log (see `weir_functions::ingest`).
+//! `weir-ingest`: the Lambda function of `weir_functions::ingest`.
 
+/// Errors are logged where they happen (as JSON, for Lambda); the exit status reports them.
 #[tokio::main]
-async fn main() -> Result<(), weir_functions::Error> {
-    weir_functions::ingest::run().await
+async fn main() -> std::process::ExitCode {
+    match weir_functions::ingest::run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
 }
