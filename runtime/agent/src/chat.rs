@@ -75,16 +75,21 @@ impl Turn<'_> {
     /// arguments, the tool's own error, an interrupted at-most-once call) is a result, not
     /// an error: only the journal failing fails the action.
     pub(crate) async fn tool_call(&self, call: &ToolCall) -> Result<ToolResult, AgentError> {
-        let result = |content: Value, is_error| ToolResult { call_id: call.id.clone(), name: call.name.clone(), content, is_error };
+        let result = |content: Value, is_error| ToolResult {
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            content,
+            is_error,
+        };
         let error = |message: String| result(Value::String(message), true);
         let Ok(binding) = self.core.resources.tool(&call.name) else {
             return Ok(error(format!("there is no tool named `{}`", call.name)));
         };
-        let arguments = match binding.arguments(call.arguments.clone(), self.key, &self.core.resources.config, self.memory)
-        {
-            Ok(arguments) => arguments,
-            Err(e) => return Ok(error(e.message)),
-        };
+        let arguments =
+            match binding.arguments(call.arguments.clone(), self.key, &self.core.resources.config, self.memory) {
+                Ok(arguments) => arguments,
+                Err(e) => return Ok(error(e.message)),
+            };
         let tool = binding.tool();
         let mode = if tool.at_most_once() { CallMode::AtMostOnce } else { CallMode::AtLeastOnce };
         let made = &AtomicBool::new(false);
@@ -130,7 +135,8 @@ impl Turn<'_> {
                 Err(_) => Err(AgentError::ToolNotAllowed(name.clone())),
             })
             .collect::<Result<Vec<ToolSpec>, _>>()?;
-        let mut turn = ChatRequest { messages: request.messages.clone(), tools, output_schema: request.output_schema.clone() };
+        let mut turn =
+            ChatRequest { messages: request.messages.clone(), tools, output_schema: request.output_schema.clone() };
         let mut usage = Usage::default();
         let max_steps = self.core.settings.max_chat_steps;
         for _ in 0..max_steps {
@@ -142,7 +148,9 @@ impl Turn<'_> {
             if message.tool_calls.is_empty() {
                 return Ok(Conversation { message, messages: turn.messages, usage });
             }
-            let results = futures::future::join_all(message.tool_calls.iter().map(|call| self.allowed_tool_call(request, call))).await;
+            let results =
+                futures::future::join_all(message.tool_calls.iter().map(|call| self.allowed_tool_call(request, call)))
+                    .await;
             for result in results {
                 let result = result?;
                 let content = match result.content {
@@ -158,7 +166,12 @@ impl Turn<'_> {
     async fn allowed_tool_call(&self, request: &ChatRequestEvent, call: &ToolCall) -> Result<ToolResult, AgentError> {
         if !request.tools.contains(&call.name) {
             let message = format!("there is no tool named `{}` in this conversation", call.name);
-            return Ok(ToolResult { call_id: call.id.clone(), name: call.name.clone(), content: message.into(), is_error: true });
+            return Ok(ToolResult {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: message.into(),
+                is_error: true,
+            });
         }
         self.tool_call(call).await
     }

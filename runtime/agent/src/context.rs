@@ -80,7 +80,8 @@ impl<'a> Context<'a> {
 
     /// Sends an output: the agent's result, committed once with the batch.
     pub fn output<T: Serialize + ?Sized>(&mut self, output: &T) -> Result<(), AgentError> {
-        let output = serde_json::to_value(output).map_err(|e| AgentError::Encode { what: "output".into(), source: e })?;
+        let output =
+            serde_json::to_value(output).map_err(|e| AgentError::Encode { what: "output".into(), source: e })?;
         self.send(&OutputEvent { output }).map(drop)
     }
 
@@ -171,7 +172,10 @@ impl<'a> Context<'a> {
     }
 
     /// One durable tool call; a tool's error comes back as an error result.
-    pub fn call_tool<'c>(&'c self, call: &'c ToolCall) -> impl Future<Output = Result<ToolResult, AgentError>> + Send + 'c {
+    pub fn call_tool<'c>(
+        &'c self,
+        call: &'c ToolCall,
+    ) -> impl Future<Output = Result<ToolResult, AgentError>> + Send + 'c {
         let turn = self.turn(&self.calls);
         async move { turn.tool_call(call).await }
     }

@@ -62,7 +62,8 @@ impl Event {
 
     /// A typed event.
     pub fn typed<T: EventType>(event: &T) -> Result<Self, AgentError> {
-        let attributes = serde_json::to_value(event).map_err(|e| AgentError::Encode { what: T::TYPE.into(), source: e })?;
+        let attributes =
+            serde_json::to_value(event).map_err(|e| AgentError::Encode { what: T::TYPE.into(), source: e })?;
         Ok(Self::new(T::TYPE, attributes))
     }
 
@@ -74,7 +75,11 @@ impl Event {
     /// Decodes the attributes as `T`; an error names the event and the field.
     pub fn decode<T: EventType>(&self) -> Result<T, AgentError> {
         if self.kind != T::TYPE {
-            return Err(AgentError::WrongEventType { id: self.id.clone(), expected: T::TYPE, found: self.kind.clone() });
+            return Err(AgentError::WrongEventType {
+                id: self.id.clone(),
+                expected: T::TYPE,
+                found: self.kind.clone(),
+            });
         }
         T::deserialize(&self.attributes)
             .map_err(|e| AgentError::Decode { what: format!("event {} of type `{}`", self.id, self.kind), source: e })

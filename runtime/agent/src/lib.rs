@@ -15,6 +15,7 @@ mod event;
 mod events;
 mod memory;
 mod metrics;
+mod output;
 mod prompt;
 mod react;
 mod resources;
@@ -38,6 +39,7 @@ pub use events::{
 };
 pub use memory::Memory;
 pub use metrics::{CallMetrics, Metrics, MetricsSnapshot};
+pub use output::OutputValidator;
 pub use prompt::{Prompt, PromptMessage};
 pub use react::{ReActAgent, ReActAgentBuilder};
 pub use resources::Resources;

@@ -61,9 +61,8 @@ impl Memory {
     /// What to store, if the run changed anything; expired entries are dropped.
     pub(crate) fn into_stored(self) -> Option<StoredMemory> {
         let now = self.now_ms;
-        self.changed.then(|| StoredMemory {
-            memory: self.entries.into_iter().filter(|(_, e)| !expired(e, now)).collect(),
-        })
+        self.changed
+            .then(|| StoredMemory { memory: self.entries.into_iter().filter(|(_, e)| !expired(e, now)).collect() })
     }
 
     /// The value of `name`, if set and not expired.
@@ -81,8 +80,8 @@ impl Memory {
 
     /// Sets `name`; with a TTL, the entry expires that long after now.
     pub fn set<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), AgentError> {
-        let value =
-            serde_json::to_value(value).map_err(|e| AgentError::Encode { what: format!("memory `{name}`"), source: e })?;
+        let value = serde_json::to_value(value)
+            .map_err(|e| AgentError::Encode { what: format!("memory `{name}`"), source: e })?;
         let expires_at_ms = self.ttl_ms.zip(self.now_ms).map(|(ttl, now)| now.saturating_add(ttl));
         self.entries.insert(name.to_string(), Entry { value, expires_at_ms });
         self.changed = true;

@@ -130,7 +130,9 @@ fn parse(template: &str) -> Result<Vec<Piece<'_>>, AgentError> {
                 pieces.push(Piece::Literal(std::mem::take(&mut literal).into()));
                 pieces.push(Piece::Placeholder(name.to_string()));
             }
-            '}' => return Err(AgentError::Prompt(format!("lone `}}` at byte {at} (write `}}}}` for a literal brace)"))),
+            '}' => {
+                return Err(AgentError::Prompt(format!("lone `}}` at byte {at} (write `}}}}` for a literal brace)")));
+            }
             c => literal.push(c),
         }
     }

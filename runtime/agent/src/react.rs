@@ -13,6 +13,7 @@ use crate::context::Context;
 use crate::error::AgentError;
 use crate::event::Event;
 use crate::events::{ChatRequestEvent, ChatResponseEvent, InputEvent};
+use crate::output::OutputValidator;
 use crate::prompt::Prompt;
 use crate::tool_binding::ToolBinding;
 use crate::workflow::{WorkflowAgent, WorkflowAgentBuilder};
@@ -125,13 +126,7 @@ impl ReActAgentBuilder {
 
     /// Checks the prompt and schema and builds the agent.
     pub fn build(self) -> Result<WorkflowAgent, AgentError> {
-        let validator = match &self.schema {
-            Some(schema) => Some(
-                jsonschema::validator_for(&schema.schema)
-                    .map_err(|e| AgentError::Other(format!("invalid output schema `{}`: {e}", schema.name)))?,
-            ),
-            None => None,
-        };
+        let validator = self.schema.as_ref().map(OutputValidator::new).transpose()?;
         let react = Arc::new(ReAct {
             model: self.model,
             prompt: self.prompt,
@@ -153,7 +148,7 @@ struct ReAct {
     prompt: Option<Prompt>,
     tools: Vec<String>,
     schema: Option<OutputSchema>,
-    validator: Option<jsonschema::Validator>,
+    validator: Option<OutputValidator>,
     max_output_retries: u32,
 }
 
@@ -178,10 +173,8 @@ impl Handler for Ask {
                 messages.push(ChatMessage::user(as_text(&input.input)));
             }
             if let Some(schema) = &react.schema {
-                let instruction = format!(
-                    "Answer with only a JSON value, no prose, matching this JSON Schema:\n{}",
-                    schema.schema
-                );
+                let instruction =
+                    format!("Answer with only a JSON value, no prose, matching this JSON Schema:\n{}", schema.schema);
                 messages.insert(0, ChatMessage::system(instruction));
             }
             ctx.send(&ChatRequestEvent {
@@ -206,15 +199,12 @@ impl Handler for Answer {
                 ctx.output(&reply)?;
                 return Ok(());
             };
-            let problem = match parse_reply(&reply) {
-                Ok(value) => match validator.iter_errors(&value).map(|e| format!("at `{}`: {e}", e.instance_path())).collect::<Vec<_>>() {
-                    errors if errors.is_empty() => {
-                        ctx.output(&value)?;
-                        return Ok(());
-                    }
-                    errors => format!("it does not match the schema: {}", errors.join("; ")),
-                },
-                Err(e) => format!("it is not JSON: {e}"),
+            let problem = match validator.check(&reply) {
+                Ok(value) => {
+                    ctx.output(&value)?;
+                    return Ok(());
+                }
+                Err(problem) => problem,
             };
             let attempt = response.context["attempt"].as_u64().unwrap_or(0) as u32;
             if attempt >= react.max_output_retries {
@@ -256,46 +246,5 @@ fn as_text(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         other => other.to_string(),
-    }
-}
-
-/// Parses a reply as JSON: as it is, inside a code fence, or the outermost object or array
-/// in the text.
-fn parse_reply(reply: &str) -> Result<Value, serde_json::Error> {
-    let trimmed = reply.trim();
-    let first_error = match serde_json::from_str(trimmed) {
-        Ok(value) => return Ok(value),
-        Err(e) => e,
-    };
-    if let Some(fenced) = trimmed.strip_prefix("```") {
-        let body = fenced.split_once('\n').map_or("", |(_, body)| body);
-        let body = body.trim_end().strip_suffix("```").unwrap_or(body);
-        if let Ok(value) = serde_json::from_str(body.trim()) {
-            return Ok(value);
-        }
-    }
-    let start = trimmed.find(['{', '[']);
-    let end = trimmed.rfind(['}', ']']);
-    if let (Some(start), Some(end)) = (start, end) {
-        if start < end {
-            if let Ok(value) = serde_json::from_str(&trimmed[start..=end]) {
-                return Ok(value);
-            }
-        }
-    }
-    Err(first_error)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replies_parse_bare_fenced_or_embedded() {
-        assert_eq!(parse_reply(r#" {"a": 1} "#).unwrap(), json!({"a": 1}));
-        assert_eq!(parse_reply("```json\n{\"a\": 1}\n```").unwrap(), json!({"a": 1}));
-        assert_eq!(parse_reply("```\n[1, 2]\n```").unwrap(), json!([1, 2]));
-        assert_eq!(parse_reply("Sure! Here it is: {\"a\": 1} Hope it helps.").unwrap(), json!({"a": 1}));
-        assert!(parse_reply("I cannot score this.").is_err());
     }
 }

@@ -85,9 +85,8 @@ impl Resources {
     /// The shared value registered as `name`, of type `T`.
     pub fn value<T: Any + Send + Sync>(&self, name: &str) -> Result<Arc<T>, AgentError> {
         let value = find(&self.values, "value", name)?.clone();
-        value.downcast::<T>().map_err(|_| AgentError::UnknownResource {
-            kind: "value of the requested type",
-            name: name.to_string(),
-        })
+        value
+            .downcast::<T>()
+            .map_err(|_| AgentError::UnknownResource { kind: "value of the requested type", name: name.to_string() })
     }
 }

@@ -28,10 +28,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use weir_engine::{
-    Agent, CommittedReader, DeadLetter, Engine, EngineSettings, EventLog, LogEvent, Output, Storage,
+use weir_engine::{Agent, CommittedReader, DeadLetter, Engine, EngineSettings, EventLog, LogEvent, Output, Storage};
+use weir_models::{
+    ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, StopReason, ToolCall, ToolSpec, Usage,
 };
-use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, StopReason, ToolCall, ToolSpec, Usage};
 use weir_tools::{Tool, ToolError};
 
 use crate::memory::{Memory, StoredMemory};
@@ -55,7 +55,12 @@ impl fmt::Debug for FakeModel {
 impl FakeModel {
     /// Answers with `replies` in order; a request past the end fails.
     pub fn scripted(name: impl Into<String>, replies: impl IntoIterator<Item = ChatResponse>) -> Self {
-        FakeModel { name: name.into(), script: Mutex::new(replies.into_iter().collect()), answer: None, requests: Mutex::default() }
+        FakeModel {
+            name: name.into(),
+            script: Mutex::new(replies.into_iter().collect()),
+            answer: None,
+            requests: Mutex::default(),
+        }
     }
 
     /// Answers each request with `answer(request)`: for concurrent conversations, whose
@@ -64,7 +69,12 @@ impl FakeModel {
         name: impl Into<String>,
         answer: impl Fn(&ChatRequest) -> Result<ChatResponse, ModelError> + Send + Sync + 'static,
     ) -> Self {
-        FakeModel { name: name.into(), script: Mutex::default(), answer: Some(Box::new(answer)), requests: Mutex::default() }
+        FakeModel {
+            name: name.into(),
+            script: Mutex::default(),
+            answer: Some(Box::new(answer)),
+            requests: Mutex::default(),
+        }
     }
 
     /// A text reply.
@@ -229,8 +239,12 @@ impl AgentTest {
 
     /// Appends `events` (key, payload) and processes everything; returns what this run
     /// committed.
-    pub async fn run<K: Into<String>>(&self, events: impl IntoIterator<Item = (K, Value)>) -> Result<TestRun, TestError> {
-        let events: Vec<LogEvent> = events.into_iter().map(|(key, payload)| LogEvent::json(key.into(), &payload)).collect();
+    pub async fn run<K: Into<String>>(
+        &self,
+        events: impl IntoIterator<Item = (K, Value)>,
+    ) -> Result<TestRun, TestError> {
+        let events: Vec<LogEvent> =
+            events.into_iter().map(|(key, payload)| LogEvent::json(key.into(), &payload)).collect();
         let batch = self.batches.fetch_add(1, Ordering::SeqCst);
         self.engine.log().append(&format!("test-batch-{batch}"), &events).await?;
         self.drain().await

@@ -221,7 +221,16 @@ impl WorkflowAgent {
     /// Runs the actions subscribed to `event`, with notifications around each.
     async fn dispatch(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         for action in self.actions.iter().filter(|a| a.subscribes_to(&event.kind)) {
-            self.notify(&ActionStartedEvent { action: action.name.clone(), event_id: event.id.clone(), event_type: event.kind.clone() }, engine, run).await?;
+            self.notify(
+                &ActionStartedEvent {
+                    action: action.name.clone(),
+                    event_id: event.id.clone(),
+                    event_type: event.kind.clone(),
+                },
+                engine,
+                run,
+            )
+            .await?;
             let started = std::time::Instant::now();
             let result = {
                 let mut ctx = Context::new(&self.core, engine, run, &action.name, &event.id);
@@ -230,7 +239,11 @@ impl WorkflowAgent {
             match result {
                 Ok(()) => {
                     self.core.metrics.action_run(&action.name, CallEnd::Made(started.elapsed(), Default::default()));
-                    let finished = ActionFinishedEvent { action: action.name.clone(), event_id: event.id.clone(), event_type: event.kind.clone() };
+                    let finished = ActionFinishedEvent {
+                        action: action.name.clone(),
+                        event_id: event.id.clone(),
+                        event_type: event.kind.clone(),
+                    };
                     self.notify(&finished, engine, run).await?;
                 }
                 Err(error) => {
@@ -251,7 +264,12 @@ impl WorkflowAgent {
     }
 
     /// Runs the listeners of a notification at once (not queued: they see it as it happens).
-    async fn notify<T: EventType>(&self, notification: &T, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
+    async fn notify<T: EventType>(
+        &self,
+        notification: &T,
+        engine: &EventContext,
+        run: &mut Run,
+    ) -> Result<(), ActionError> {
         if !self.subscribed.contains(T::TYPE) {
             return Ok(());
         }
@@ -269,7 +287,11 @@ impl WorkflowAgent {
     async fn chat(&self, requests: Vec<Event>, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         let decoded = requests.iter().map(|e| e.decode::<ChatRequestEvent>()).collect::<Result<Vec<_>, _>>()?;
         for event in &requests {
-            let started = ActionStartedEvent { action: CHAT_ACTION.into(), event_id: event.id.clone(), event_type: event.kind.clone() };
+            let started = ActionStartedEvent {
+                action: CHAT_ACTION.into(),
+                event_id: event.id.clone(),
+                event_type: event.kind.clone(),
+            };
             self.notify(&started, engine, run).await?;
         }
         let branches: Vec<_> = requests.iter().map(|e| engine.branch(&format!("{}/{CHAT_ACTION}", e.id))).collect();
@@ -302,7 +324,11 @@ impl WorkflowAgent {
                 context: request.context,
             };
             run.enqueue(Event::typed(&response)?, Some(&event.id), Some(CHAT_ACTION));
-            let finished = ActionFinishedEvent { action: CHAT_ACTION.into(), event_id: event.id.clone(), event_type: event.kind.clone() };
+            let finished = ActionFinishedEvent {
+                action: CHAT_ACTION.into(),
+                event_id: event.id.clone(),
+                event_type: event.kind.clone(),
+            };
             self.notify(&finished, engine, run).await?;
         }
         Ok(())

@@ -72,7 +72,12 @@ struct Notifier {
 
 impl Notifier {
     fn new(at_most_once: bool) -> Arc<Self> {
-        Arc::new(Notifier { at_most_once, keys: Default::default(), entered: Notify::new(), block_first: AtomicBool::new(true) })
+        Arc::new(Notifier {
+            at_most_once,
+            keys: Default::default(),
+            entered: Notify::new(),
+            block_first: AtomicBool::new(true),
+        })
     }
 
     fn effects(&self) -> usize {
@@ -85,7 +90,11 @@ impl Notifier {
 #[async_trait]
 impl Tool for Notifier {
     fn spec(&self) -> ToolSpec {
-        ToolSpec { name: "notify".into(), description: "Notifies a manager.".into(), parameters: json!({"type": "object"}) }
+        ToolSpec {
+            name: "notify".into(),
+            description: "Notifies a manager.".into(),
+            parameters: json!({"type": "object"}),
+        }
     }
 
     fn at_most_once(&self) -> bool {
@@ -126,7 +135,12 @@ impl ChatModel for NotifyingModel {
 async fn ask(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
     let input: InputEvent = event.decode()?;
     let messages = vec![ChatMessage::user(input.input.to_string())];
-    ctx.send(&ChatRequestEvent { model: "model".into(), messages, tools: vec!["notify".into()], ..Default::default() })?;
+    ctx.send(&ChatRequestEvent {
+        model: "model".into(),
+        messages,
+        tools: vec!["notify".into()],
+        ..Default::default()
+    })?;
     Ok(())
 }
 
@@ -152,7 +166,9 @@ fn notifying_agent(model: Arc<NotifyingModel>, notifier: Arc<Notifier>) -> Arc<W
 async fn crash_in_the_tool_call(at_most_once: bool) -> (Vec<serde_json::Value>, Arc<Notifier>, Arc<NotifyingModel>) {
     let storage = Storage::from_url("memory://").unwrap();
     let (model, notifier) = (Arc::new(NotifyingModel::default()), Notifier::new(at_most_once));
-    let first = Arc::new(AgentTest::on(storage.clone(), notifying_agent(model.clone(), notifier.clone()), settings()).await.unwrap());
+    let first = Arc::new(
+        AgentTest::on(storage.clone(), notifying_agent(model.clone(), notifier.clone()), settings()).await.unwrap(),
+    );
     let running = tokio::spawn({
         let first = first.clone();
         async move { first.run([("order-1", json!({"complaint": "late"}))]).await.map(|r| r.outputs()) }

@@ -25,7 +25,10 @@ fn counter() -> WorkflowAgent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_key_counts_its_visits_in_order_across_batches() {
     let test = AgentTest::new(Arc::new(counter())).await;
-    let first = test.run([("alice", json!({"page": 1})), ("bob", json!({"page": 2})), ("alice", json!({"page": 3}))]).await.unwrap();
+    let first = test
+        .run([("alice", json!({"page": 1})), ("bob", json!({"page": 2})), ("alice", json!({"page": 3}))])
+        .await
+        .unwrap();
     assert_eq!(
         first.outputs(),
         vec![
@@ -35,7 +38,10 @@ async fn each_key_counts_its_visits_in_order_across_batches() {
         ]
     );
     let second = test.run([("alice", json!({"page": 4})), ("bob", json!({"page": 5}))]).await.unwrap();
-    assert_eq!(second.outputs(), vec![json!({"user": "alice", "visits": 3, "page": 4}), json!({"user": "bob", "visits": 2, "page": 5})]);
+    assert_eq!(
+        second.outputs(),
+        vec![json!({"user": "alice", "visits": 3, "page": 4}), json!({"user": "bob", "visits": 2, "page": 5})]
+    );
     let memory = test.memory("alice").await.unwrap();
     assert_eq!(memory.get::<u64>("visits").unwrap(), Some(3));
     assert_eq!(memory.get::<bool>("seen").unwrap(), None, "sensory memory lasts one run");
@@ -52,7 +58,9 @@ async fn memory_expires_after_the_ttl_of_the_clock_the_run_journaled() {
         .unwrap();
     let settings = EngineSettings { journal_flush_window_ms: 1, ..Default::default() };
     let test = AgentTest::on(Storage::from_url("memory://").unwrap(), Arc::new(agent), settings).await.unwrap();
-    let visits = |run: weir_agent::testing::TestRun| run.outputs().iter().map(|o| o["visits"].as_u64().unwrap()).collect::<Vec<_>>();
+    let visits = |run: weir_agent::testing::TestRun| {
+        run.outputs().iter().map(|o| o["visits"].as_u64().unwrap()).collect::<Vec<_>>()
+    };
     assert_eq!(visits(test.run([("alice", json!({})), ("alice", json!({}))]).await.unwrap()), vec![1, 2]);
     clock.advance(Duration::from_secs(30));
     assert_eq!(visits(test.run([("alice", json!({}))]).await.unwrap()), vec![3], "written 30 s ago: alive");

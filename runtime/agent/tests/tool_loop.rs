@@ -98,7 +98,11 @@ async fn tool_errors_and_unknown_tools_go_back_to_the_model_as_error_results() {
         "fake",
         [
             FakeModel::tool_calls([
-                weir_models::ToolCall { id: "c1".into(), name: "lookup_order".into(), arguments: json!({"order_id": "o-404"}) },
+                weir_models::ToolCall {
+                    id: "c1".into(),
+                    name: "lookup_order".into(),
+                    arguments: json!({"order_id": "o-404"}),
+                },
                 weir_models::ToolCall { id: "c2".into(), name: "delete_everything".into(), arguments: json!({}) },
             ]),
             FakeModel::text("I could not find it."),
@@ -161,7 +165,8 @@ async fn collect(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError
 
 async fn join_two(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
     let _: InputEvent = event.decode()?;
-    let request = |q: &str| ChatRequestEvent { model: "slow".into(), messages: vec![ChatMessage::user(q)], ..Default::default() };
+    let request =
+        |q: &str| ChatRequestEvent { model: "slow".into(), messages: vec![ChatMessage::user(q)], ..Default::default() };
     let (a, b) = (request("x"), request("y"));
     let (a, b) = futures::join!(ctx.converse(&a), ctx.converse(&b));
     ctx.output(&json!([a?.message.content, b?.message.content]))?;
@@ -183,7 +188,11 @@ async fn chat_requests_sent_together_run_concurrently_and_answer_in_request_orde
     assert_eq!(model.peak.load(Ordering::SeqCst), 3, "the three requests were in flight together");
 
     let model = Arc::new(SlowModel::default());
-    let agent = WorkflowAgent::builder().model("slow", model.clone()).action(Action::new("join_two", join_two).on::<InputEvent>()).build().unwrap();
+    let agent = WorkflowAgent::builder()
+        .model("slow", model.clone())
+        .action(Action::new("join_two", join_two).on::<InputEvent>())
+        .build()
+        .unwrap();
     let test = AgentTest::new(Arc::new(agent)).await;
     let run = test.run([("k", json!({}))]).await.unwrap();
     assert_eq!(run.outputs(), vec![json!(["answer to x", "answer to y"])]);

@@ -41,6 +41,56 @@ pub enum ModelConfig {
 }
 
 impl ModelConfig {
+    /// The model the environment asks for, as the functions read it (docs/configuration.md):
+    /// `WEIR_MODEL_PROVIDER` (`openai`, `anthropic`, `ollama` or `offline`), else the first
+    /// provider whose usual variable is set (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`,
+    /// `OLLAMA_HOST`); `WEIR_MODEL` and `WEIR_MODEL_BASE_URL` override the model id and URL.
+    /// `None` means offline: no provider is configured.
+    ///
+    /// ```
+    /// use weir_models::ModelConfig;
+    ///
+    /// let env = |name: &str| (name == "ANTHROPIC_API_KEY").then(|| "key".to_owned());
+    /// let config = ModelConfig::from_environment(&env).unwrap().unwrap();
+    /// assert!(matches!(config, ModelConfig::Anthropic(_)));
+    /// assert_eq!(ModelConfig::from_environment(&|_: &str| None).unwrap(), None);
+    /// ```
+    pub fn from_environment(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, ModelError> {
+        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let provider = match set("WEIR_MODEL_PROVIDER") {
+            Some(provider) => provider.trim().to_ascii_lowercase(),
+            None if set("OPENAI_API_KEY").is_some() => "openai".into(),
+            None if set("ANTHROPIC_API_KEY").is_some() => "anthropic".into(),
+            None if set("OLLAMA_HOST").is_some() => "ollama".into(),
+            None => return Ok(None),
+        };
+        let (model, base_url) = (set("WEIR_MODEL"), set("WEIR_MODEL_BASE_URL"));
+        let config = match provider.as_str() {
+            "offline" => return Ok(None),
+            "openai" => {
+                let mut config = OpenAiConfig::chat(model.unwrap_or_else(|| "gpt-4o-mini".into()));
+                config.base_url = base_url;
+                ModelConfig::OpenAi(config)
+            }
+            "anthropic" => {
+                let mut config = AnthropicConfig::chat(model.unwrap_or_else(|| "claude-3-5-haiku-latest".into()));
+                config.base_url = base_url;
+                ModelConfig::Anthropic(config)
+            }
+            "ollama" => {
+                let mut config = OllamaConfig::chat(model.unwrap_or_else(|| "llama3.2".into()));
+                config.base_url = base_url;
+                ModelConfig::Ollama(config)
+            }
+            other => {
+                return Err(ModelError::Config(format!(
+                    "WEIR_MODEL_PROVIDER=`{other}` is not one of openai, anthropic, ollama, offline"
+                )));
+            }
+        };
+        Ok(Some(config))
+    }
+
     /// The client, with base URLs and keys from the process's environment where unset; a
     /// missing key is a [`ModelError::Config`] naming its variable.
     pub fn build(&self) -> Result<Arc<dyn ChatModel>, ModelError> {
