@@ -93,7 +93,8 @@ fn every_checkov_skip_sits_in_its_resource_with_a_reason() {
             let lines: Vec<&str> = text.lines().collect();
             for (i, line) in lines.iter().enumerate().filter(|(_, line)| line.contains("checkov:skip")) {
                 let opening = lines[..i].iter().rev().find(|line| !line.trim_start().starts_with("#checkov:skip"));
-                let in_resource = opening.is_some_and(|line| line.starts_with("resource ") || line.starts_with("data "));
+                let in_resource =
+                    opening.is_some_and(|line| line.starts_with("resource ") || line.starts_with("data "));
                 let skip = line.trim_start().strip_prefix("#checkov:skip=").and_then(|rest| rest.split_once(':'));
                 let well_formed = skip.is_some_and(|(check, reason)| {
                     check.starts_with("CKV") && !check.contains(' ') && reason.split_whitespace().count() >= 4
@@ -104,7 +105,11 @@ fn every_checkov_skip_sits_in_its_resource_with_a_reason() {
             }
         }
     }
-    assert!(problems.is_empty(), "skips not of the form `#checkov:skip=CKV_…:reason` first in a resource:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "skips not of the form `#checkov:skip=CKV_…:reason` first in a resource:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -209,12 +214,14 @@ fn glibc_versions_are_read_from_symbol_listings() {
 /// The binaries of the workspace crates under `functions/`, as `cargo metadata` lists them.
 fn function_binaries() -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = run(Command::new(cargo).current_dir(repository()).args(["metadata", "--no-deps", "--format-version", "1"]));
+    let output =
+        run(Command::new(cargo).current_dir(repository()).args(["metadata", "--no-deps", "--format-version", "1"]));
     assert!(output.status.success(), "cargo metadata: {}", printed(&output));
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let functions = repository().join("functions");
     let packages = metadata["packages"].as_array().unwrap().iter();
-    let in_functions = packages.filter(|package| PathBuf::from(package["manifest_path"].as_str().unwrap()).starts_with(&functions));
+    let in_functions =
+        packages.filter(|package| PathBuf::from(package["manifest_path"].as_str().unwrap()).starts_with(&functions));
     in_functions
         .flat_map(|package| package["targets"].as_array().unwrap().iter())
         .filter(|target| target["kind"].as_array().unwrap().iter().any(|kind| kind == "bin"))
@@ -244,6 +251,10 @@ fn package_builds_every_function_binary_for_amazon_linux_2023() {
         assert!(elf::is_x86_64_elf(&bootstrap.bytes), "{}: bootstrap is not an x86-64 ELF", zip.display());
         let versions = elf::glibc_versions(&extracted);
         let too_new: Vec<_> = versions.iter().filter(|version| **version > AL2023_GLIBC).collect();
-        assert!(too_new.is_empty(), "{}: imports glibc {too_new:?}, newer than Amazon Linux 2023's 2.34", zip.display());
+        assert!(
+            too_new.is_empty(),
+            "{}: imports glibc {too_new:?}, newer than Amazon Linux 2023's 2.34",
+            zip.display()
+        );
     }
 }

@@ -34,7 +34,10 @@ impl Contract {
             let rows = table(&text, "variable");
             let mine = || rows.iter().filter(|row| applies(&row[1]));
             variables.insert(role, mine().flat_map(|row| code_spans(&row[0])).collect());
-            required.insert(role, mine().filter(|row| row[2].starts_with("yes")).flat_map(|row| code_spans(&row[0])).collect());
+            required.insert(
+                role,
+                mine().filter(|row| row[2].starts_with("yes")).flat_map(|row| code_spans(&row[0])).collect(),
+            );
             let permissions = table(&text, "function");
             let granted = permissions.iter().filter(|row| applies(&row[0])).flat_map(|row| code_spans(&row[1]));
             actions.insert(role, granted.collect());

