@@ -1,120 +1,192 @@
-//! `weir demo`: a built-in agent over the bundled sample, on a local directory.
+//! `weir demo`: the review-analysis agent over the sample reviews, through the local
+//! Lambda emulator, exactly as on AWS: each review goes to the ingest function through
+//! the Invoke API, the log-segment trigger invokes the process function, and the summary is
+//! read from what was committed.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::time::Duration;
 
-use weir_engine::{
-    ActionError, Agent, CommittedReader, Engine, EngineSettings, EventContext, EventLog, InputEvent, LogEvent, Storage,
-};
+use serde_json::{Value, json};
+use weir_emulator::Emulator;
+use weir_engine::{CommittedReader, EventLog};
 
-/// Prints a line; a closed stdout (`weir demo | head`) is not an error worth a panic.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
+use crate::agents::AgentChoice;
+use crate::binaries::BinaryArgs;
+use crate::committed::Committed;
+use crate::dev::print_logs;
+use crate::error::{CliError, Result};
+use crate::functions::{FunctionsSetup, INGEST};
+use crate::store::Store;
 
-const SAMPLE: &str = include_str!("../data/sample-reviews.jsonl");
+/// The sample reviews, one JSON object per line; one line is malformed on purpose.
+const SAMPLE: &str = include_str!("../../../functions/review-analysis/data/reviews.jsonl");
+/// The agent the demo runs.
+const DEMO_AGENT: &str = "review-analysis";
+/// Partitions of the demo's log.
+const PARTITIONS: u32 = 4;
+/// How often the demo looks whether everything was processed.
+const POLL: Duration = Duration::from_millis(250);
 
 /// Options of `weir demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Where to keep the log, state and outputs: a store URL (file:///dir, s3://bucket/prefix, memory://).
-    /// Default: the directory `weir-data` under the current directory.
+    /// Also print every line the functions write, labelled `[function request-id]`.
     #[arg(long)]
-    store: Option<String>,
-    /// Log partitions.
-    #[arg(long, default_value_t = 2)]
-    partitions: u32,
+    logs: bool,
+    /// Give up if the reviews are not all processed after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout_secs: u64,
+    #[command(flatten)]
+    binaries: BinaryArgs,
 }
 
-/// A stand-in for a model, clearly offline: scores a review from words it contains.
-fn offline_model_score(review: &str) -> (u64, Vec<&'static str>) {
-    const POSITIVE: [&str; 9] =
-        ["great", "love", "excellent", "perfect", "comfortable", "nice", "good", "reliably", "would buy again"];
-    const NEGATIVE: [&str; 10] =
-        ["broke", "broken", "poor", "leaks", "terrible", "peeling", "damaged", "late", "returned", "too hot"];
-    let text = review.to_lowercase();
-    let good: Vec<_> = POSITIVE.iter().copied().filter(|w| text.contains(w)).collect();
-    let bad: Vec<_> = NEGATIVE.iter().copied().filter(|w| text.contains(w)).collect();
-    let score = (3 + good.len() as i64 - 2 * bad.len() as i64).clamp(1, 5) as u64;
-    (score, good.into_iter().chain(bad).collect())
-}
-
-/// Scores each review through a journaled call, keeps per-product counts in state.
-struct ReviewScorer;
-
-#[async_trait::async_trait]
-impl Agent for ReviewScorer {
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
-        let review = event.payload["review"].as_str().ok_or("event has no `review` text")?.to_string();
-        let (score, reasons): (u64, Vec<String>) = ctx
-            .durable("offline-model", async move {
-                let (score, reasons) = offline_model_score(&review);
-                Ok::<_, std::io::Error>((score, reasons.into_iter().map(String::from).collect()))
-            })
-            .await?;
-        let (count, total) = ctx.state::<(u64, u64)>()?.unwrap_or((0, 0));
-        ctx.set_state(&(count + 1, total + score))?;
-        ctx.emit(&serde_json::json!({
-            "product": event.key,
-            "score": score,
-            "reasons": reasons,
-            "reviews_so_far": count + 1,
-        }))?;
-        Ok(())
-    }
-}
-
-pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let url = match args.store {
-        Some(url) => url,
-        None => format!("file://{}", std::env::current_dir()?.join("weir-data").display()),
+/// Sends every sample review to the ingest function, waits until the process function has
+/// committed them all, and prints a summary. Running it again adds nothing.
+pub async fn run(args: DemoArgs, store: Store) -> Result<()> {
+    let agent = AgentChoice::parse(DEMO_AGENT)?;
+    let (process_binary, process_env) = agent.process_function();
+    let setup = FunctionsSetup {
+        binaries: args.binaries.locate_or_build(process_binary)?,
+        agent: DEMO_AGENT.into(),
+        store,
+        process_env,
+        key_field: weir_review_analysis::KEY_FIELD.into(),
+        partitions: PARTITIONS,
+        sink: None,
+        schedule: Duration::from_secs(10),
     };
-    let storage = Storage::from_url(&url)?;
-    let log = EventLog::create(storage.clone(), args.partitions).await?;
-    let events: Vec<LogEvent> = SAMPLE
-        .lines()
-        .map(|line| {
-            let key = serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v["product"].as_str().map(String::from))
-                .unwrap_or_else(|| "unknown".into());
-            LogEvent { key, payload: line.as_bytes().to_vec().into() }
-        })
-        .collect();
-    // The batch id makes the append idempotent: running the demo again adds nothing.
-    log.append("demo-sample-reviews", &events).await?;
-    say!("weir demo: {} sample reviews in the log at {url}", events.len());
-    say!("model: built-in offline keyword scorer (no network; not a real LLM)\n");
+    let emulator = setup.emulator().start().await?;
+    if args.logs {
+        tokio::spawn(print_logs(emulator.subscribe_logs()));
+    }
+    let result = demo(&emulator, &setup, Duration::from_secs(args.timeout_secs)).await;
+    emulator.shutdown().await;
+    result
+}
 
-    let engine = Engine::builder(storage.clone(), "review-demo", Arc::new(ReviewScorer))
-        .settings(EngineSettings { journal_flush_window_ms: 5, ..Default::default() })
-        .build()
-        .await?;
-    let report = engine.drain().await?;
-    say!("this run: {} events processed in {} batches", report.events, report.batches);
-
-    let mut per_product: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    let (mut outputs, mut dead) = (0, Vec::new());
-    for partition in 0..log.partitions() {
-        let reader = CommittedReader::new(storage.clone(), "review-demo", partition)?;
-        for output in reader.outputs().await? {
-            outputs += 1;
-            per_product.entry(output.key).or_default().push(output.payload["score"].as_u64().unwrap_or(0));
+async fn demo(emulator: &Emulator, setup: &FunctionsSetup, timeout: Duration) -> Result<()> {
+    say!("weir demo: the review-analysis agent on the local Lambda emulator, store {}", setup.store.url);
+    say!("model: {}\n", model_label()?);
+    let mut refused = Vec::new();
+    for (n, line) in SAMPLE.lines().enumerate() {
+        if let Err(reason) = ingest(emulator, n + 1, line).await? {
+            refused.push(format!("line {}: {reason}", n + 1));
         }
-        dead.extend(reader.dead_letters().await?);
     }
-    say!("committed: {outputs} scored reviews, {} dead letters\n", dead.len());
-    say!("{:<12} {:>7} {:>9}", "product", "reviews", "avg score");
-    for (product, scores) in &per_product {
-        let average = scores.iter().sum::<u64>() as f64 / scores.len() as f64;
-        say!("{product:<12} {:>7} {average:>9.1}", scores.len());
+    let log = setup.store.log().await?;
+    wait_until_processed(&log, &setup.agent, timeout).await?;
+    let committed = Committed::read(&log, &setup.agent).await?;
+    print_summary(&committed);
+    say!("\nrefused by ingest: {}", refused.len());
+    for line in &refused {
+        say!("  {line}");
     }
-    for letter in &dead {
-        say!("\ndead letter at {} (key {}): {}", letter.event, letter.key, letter.reason);
+    say!("dead letters: {}", committed.dead_letters.len());
+    for (_, letter) in &committed.dead_letters {
+        say!("  {} at {}: {}", letter.key, letter.event, letter.reason);
     }
-    say!("\nRun it again: the append is idempotent and every review was committed once, so nothing changes.");
+    say!("\nRun it again: each review is ingested under its own Idempotency-Key and committed once, so nothing changes.");
     Ok(())
+}
+
+/// Sends one review to the ingest function as a function-URL request; `Err` is why ingest
+/// refused it.
+async fn ingest(emulator: &Emulator, line_number: usize, line: &str) -> Result<Result<(), String>> {
+    let request = json!({
+        "version": "2.0",
+        "rawPath": "/",
+        "headers": {"content-type": "application/json", "idempotency-key": format!("weir-demo-review-{line_number}")},
+        "requestContext": {"requestId": format!("weir-demo-{line_number}"), "timeEpoch": 0, "http": {"method": "POST", "path": "/"}},
+        "body": line,
+        "isBase64Encoded": false,
+    });
+    let output = emulator.invoke(INGEST, request.to_string()).await?;
+    if let Some(error) = output.function_error {
+        return Err(CliError::Function(format!("the ingest function failed: {}", error.error_message)));
+    }
+    let answer: Value = serde_json::from_slice(&output.payload).unwrap_or_default();
+    let body: Value = answer["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+    match answer["statusCode"].as_u64() {
+        Some(200) => Ok(Ok(())),
+        Some(400) => Ok(Err(body["reason"].as_str().or(body["error"].as_str()).unwrap_or("refused").to_string())),
+        _ => Err(CliError::Function(format!("the ingest function answered {answer}"))),
+    }
+}
+
+/// Waits until every partition's commits have caught up with the log.
+async fn wait_until_processed(log: &EventLog, agent: &str, timeout: Duration) -> Result<()> {
+    let waiting = async {
+        loop {
+            if backlog(log, agent).await?.is_empty() {
+                return Ok::<_, CliError>(());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    };
+    match tokio::time::timeout(timeout, waiting).await {
+        Ok(done) => done,
+        Err(_) => Err(CliError::Function(format!(
+            "the reviews were not all processed within {} s (partitions {:?} still have backlog); rerun with --logs \
+             to see the functions' output",
+            timeout.as_secs(),
+            backlog(log, agent).await?
+        ))),
+    }
+}
+
+/// The partitions whose committed position is behind the log's tail.
+async fn backlog(log: &EventLog, agent: &str) -> Result<Vec<u32>> {
+    let mut behind = Vec::new();
+    for partition in 0..log.partitions() {
+        let head = CommittedReader::new(log.storage().clone(), agent, partition)?.head().await?;
+        // A position past a segment's end names the next segment.
+        if log.tail(partition).await? > head.map_or(0, |h| h.position.segment) {
+            behind.push(partition);
+        }
+    }
+    Ok(behind)
+}
+
+/// The model the process function uses: the one its environment configures, else the
+/// built-in offline one.
+fn model_label() -> Result<String> {
+    let env = |name: &str| std::env::var(name).ok();
+    let config = weir_models::ModelConfig::from_environment(&env).map_err(|e| CliError::Agent {
+        name: DEMO_AGENT.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(match config {
+        Some(config) => {
+            let model = config.build().map_err(|e| CliError::Agent { name: DEMO_AGENT.into(), reason: e.to_string() })?;
+            model.name().to_string()
+        }
+        None => format!(
+            "built-in offline model ({}: keyword rules, not an LLM; set OPENAI_API_KEY, ANTHROPIC_API_KEY or \
+             OLLAMA_HOST for a real one)",
+            weir_review_analysis::OFFLINE_MODEL_NAME
+        ),
+    })
+}
+
+/// Per product: reviews, average score, shipping complaints notified.
+fn print_summary(committed: &Committed) {
+    #[derive(Default)]
+    struct Product {
+        reviews: u64,
+        score_total: u64,
+        shipping_complaints: u64,
+    }
+    let mut products: BTreeMap<&str, Product> = BTreeMap::new();
+    for (_, output) in &committed.outputs {
+        let product = products.entry(output.key.as_str()).or_default();
+        product.reviews += 1;
+        product.score_total += output.payload["score"].as_u64().unwrap_or(0);
+        product.shipping_complaints += u64::from(output.payload["shipping_complaint"] == true);
+    }
+    say!("{:<12} {:>7} {:>9} {:>20}", "product", "reviews", "avg score", "shipping complaints");
+    for (name, p) in &products {
+        let average = p.score_total as f64 / p.reviews as f64;
+        say!("{name:<12} {:>7} {average:>9.1} {:>20}", p.reviews, p.shipping_complaints);
+    }
+    say!("{} reviews analysed", committed.outputs.len());
 }

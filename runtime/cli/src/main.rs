@@ -1,21 +1,86 @@
 //! `weir`: the command line of weir.
+//!
+//! Every command works on a store (`--store`, a URL or a directory; `./weir-data` by
+//! default) and most on an agent (`--agent`, a built-in agent's name or a declarative agent
+//! file). A failure is one line on standard error and a non-zero exit code.
 
+/// Prints a line (visible to the modules below); a closed stdout (`weir outputs | head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod agents;
+mod binaries;
+mod committed;
 mod demo;
+mod dev;
+mod error;
+mod functions;
+mod gc;
+mod ingest;
+mod input_file;
+mod inspect;
+mod outputs;
+mod run;
+mod store;
 
 use clap::{Parser, Subcommand};
+
+use crate::agents::{AgentChoice, DEFAULT_AGENT};
+use crate::error::Result;
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about = "Event-driven AI agents on object storage")]
 struct Cli {
+    /// The store: a URL (file:///dir, s3://bucket/prefix with the AWS_* variables, memory://)
+    /// or a directory [default: ./weir-data].
+    #[arg(long, global = true, env = "WEIR_STORE")]
+    store: Option<String>,
+    /// The agent: a built-in agent's name, or a declarative agent file (.yaml, .yml, .toml).
+    #[arg(long, global = true, default_value = DEFAULT_AGENT)]
+    agent: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs a small built-in review-scoring agent over the sample reviews shipped with weir,
-    /// durably, on a local directory, and prints a summary. Needs no keys and no network.
+    /// Runs the review-analysis agent over the sample reviews shipped with weir, through the
+    /// local Lambda emulator, and prints a summary. Needs no keys and no network.
     Demo(demo::DemoArgs),
+    /// Runs the functions (ingest, process, dispatch) on a local Lambda emulator, with the
+    /// Invoke API on 127.0.0.1 and the triggers of AWS, until Ctrl-C.
+    Dev(dev::DevArgs),
+    /// Appends the records of a JSON lines, CSV or Parquet file to the event log.
+    Ingest(ingest::IngestArgs),
+    /// Processes every partition until the log is drained, in this process.
+    Run(run::RunArgs),
+    /// Prints the agent's committed outputs.
+    Outputs(outputs::OutputsArgs),
+    /// Shows the log's partitions, the agent's manifests, a key's state and journal, and
+    /// dead letters.
+    Inspect(inspect::InspectArgs),
+    /// Deletes what no commit needs any more: superseded state, journals, expired outputs
+    /// and processed log segments.
+    Gc(gc::GcArgs),
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let store = Store::open(cli.store.as_deref())?;
+    let agent = || AgentChoice::parse(&cli.agent);
+    match cli.command {
+        Command::Demo(args) => demo::run(args, store).await,
+        Command::Dev(args) => dev::run(args, store, agent()?).await,
+        Command::Ingest(args) => ingest::run(args, store).await,
+        Command::Run(args) => run::run(args, store, agent()?).await,
+        Command::Outputs(args) => outputs::run(args, store, agent()?).await,
+        Command::Inspect(args) => inspect::run(args, store, agent()?).await,
+        Command::Gc(args) => gc::run(args, store, agent()?).await,
+    }
 }
 
 #[tokio::main]
@@ -24,14 +89,11 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo(args) => demo::run(args).await,
-    };
-    match result {
+    match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line, whatever the error's sources said.
+            eprintln!("error: {}", e.to_string().replace('\n', " "));
             std::process::ExitCode::FAILURE
         }
     }

@@ -1,0 +1,52 @@
+//! What can go wrong in a `weir` command, each said in one line that names the culprit.
+
+use std::path::PathBuf;
+
+/// A failed command. `main` prints it as one line and exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The store, the log or a commit could not be read or written.
+    #[error(transparent)]
+    Engine(#[from] weir_engine::Error),
+    /// The emulator could not start or invoke a function.
+    #[error("emulator: {0}")]
+    Emulator(#[from] weir_emulator::Error),
+    /// The agent could not be built.
+    #[error("agent `{name}`: {reason}")]
+    Agent {
+        /// The agent as `--agent` named it.
+        name: String,
+        /// Why it could not be built.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// Input that cannot be used as given: a malformed record, a bad flag value.
+    #[error("{0}")]
+    Input(String),
+    /// Outputs could not be encoded as Parquet.
+    #[error("cannot write Parquet: {0}")]
+    Parquet(String),
+    /// A function binary is missing or could not be built.
+    #[error("{0}")]
+    Binary(String),
+    /// A function failed, or the work did not finish in time.
+    #[error("{0}")]
+    Function(String),
+}
+
+impl CliError {
+    /// A file error naming `path`.
+    pub fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CliError::File { path: path.into(), source }
+    }
+}
+
+/// The result of a command.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;

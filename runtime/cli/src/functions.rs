@@ -1,0 +1,81 @@
+//! The weir functions on the local Lambda emulator, configured as `docs/configuration.md`
+//! says and triggered as on AWS: new log segments and a schedule invoke process, the
+//! schedule invokes dispatch.
+
+use std::time::Duration;
+
+use weir_emulator::{EmulatorBuilder, FunctionSpec, Trigger};
+use weir_functions::config;
+
+use crate::binaries::FunctionBinaries;
+use crate::store::Store;
+
+/// The ingest function's name in the emulator.
+pub const INGEST: &str = "ingest";
+/// The process function's name in the emulator.
+pub const PROCESS: &str = "process";
+/// The dispatch function's name in the emulator.
+pub const DISPATCH: &str = "dispatch";
+
+/// How long one invocation of process or dispatch may run.
+const WORK_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long one invocation of ingest may run.
+const INGEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the functions need to know.
+#[derive(Debug, Clone)]
+pub struct FunctionsSetup {
+    /// Their executables.
+    pub binaries: FunctionBinaries,
+    /// Their store.
+    pub store: Store,
+    /// The agent's name (`WEIR_AGENT`).
+    pub agent: String,
+    /// Further variables of the process function (`WEIR_AGENT_FILE`).
+    pub process_env: Vec<(String, String)>,
+    /// The JSON pointer to each ingested record's key (`WEIR_KEY_FIELD`).
+    pub key_field: String,
+    /// Partitions of the log, if ingest creates it.
+    pub partitions: u32,
+    /// Where dispatch delivers (`WEIR_SINK`); without one, dispatch does not run.
+    pub sink: Option<String>,
+    /// How often the schedule invokes process and dispatch.
+    pub schedule: Duration,
+}
+
+impl FunctionsSetup {
+    /// An emulator builder with the functions and their triggers registered.
+    pub fn emulator(&self) -> EmulatorBuilder {
+        let store = self.store.url.as_str();
+        let partitions = self.partitions.to_string();
+        let ingest = FunctionSpec::new(INGEST, &self.binaries.ingest)
+            .with_env(config::STORE, store)
+            .with_env(config::PARTITIONS, &partitions)
+            .with_env(config::KEY_FIELD, &self.key_field)
+            .with_timeout(INGEST_TIMEOUT);
+        let mut process = FunctionSpec::new(PROCESS, &self.binaries.process)
+            .with_env(config::STORE, store)
+            .with_env(config::AGENT, &self.agent)
+            .with_timeout(WORK_TIMEOUT)
+            .with_concurrency(2);
+        for (name, value) in &self.process_env {
+            process = process.with_env(name, value);
+        }
+        let mut builder = weir_emulator::Emulator::builder()
+            .function(ingest)
+            .function(process)
+            .trigger(Trigger::log_segments(PROCESS, self.store.storage.clone()))
+            .trigger(Trigger::schedule(PROCESS, self.schedule));
+        if let Some(sink) = &self.sink {
+            let dispatch = FunctionSpec::new(DISPATCH, &self.binaries.dispatch)
+                .with_env(config::STORE, store)
+                .with_env(config::AGENT, &self.agent)
+                .with_env(config::PARTITIONS, &partitions)
+                .with_env(config::SINK, sink)
+                .with_timeout(WORK_TIMEOUT)
+                .with_concurrency(1);
+            builder = builder.function(dispatch).trigger(Trigger::schedule(DISPATCH, self.schedule));
+        }
+        builder
+    }
+}

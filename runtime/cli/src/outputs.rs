@@ -1,0 +1,136 @@
+//! `weir outputs`: an agent's committed outputs as JSON lines, a table or Parquet.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use serde_json::json;
+use weir_engine::Output;
+
+use crate::agents::AgentChoice;
+use crate::committed::Committed;
+use crate::error::{CliError, Result};
+use crate::store::Store;
+
+/// The widest an output is shown in a table.
+const TABLE_OUTPUT_WIDTH: usize = 72;
+
+/// How outputs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// One JSON object per output: partition, key, event, index, output.
+    Jsonl,
+    /// An aligned table, outputs cut to fit.
+    Table,
+    /// A Parquet file (to `--out`, or to standard output when redirected).
+    Parquet,
+}
+
+/// Options of `weir outputs`.
+#[derive(Debug, clap::Args)]
+pub struct OutputsArgs {
+    /// How to write them.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: OutputFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Writes every output still retained, partition by partition, in commit order.
+pub async fn run(args: OutputsArgs, store: Store, agent: AgentChoice) -> Result<()> {
+    let log = store.log().await?;
+    let committed = Committed::read(&log, &agent.name().await?).await?;
+    let bytes = match args.format {
+        OutputFormat::Jsonl => jsonl(&committed.outputs),
+        OutputFormat::Table => table(&committed.outputs).into_bytes(),
+        OutputFormat::Parquet if args.out.is_none() && std::io::stdout().is_terminal() => {
+            return Err(CliError::Input("Parquet is binary: give --out FILE or redirect standard output".into()));
+        }
+        OutputFormat::Parquet => parquet(&committed.outputs)?,
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, bytes).map_err(|e| CliError::file(path, e)),
+        None => match std::io::stdout().lock().write_all(&bytes) {
+            // A closed pipe (`weir outputs | head`) is the reader's choice, not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::file("standard output", e)),
+            _ => Ok(()),
+        },
+    }
+}
+
+fn jsonl(outputs: &[(u32, Output)]) -> Vec<u8> {
+    let mut lines = Vec::new();
+    for (partition, output) in outputs {
+        let line = json!({
+            "partition": partition,
+            "key": output.key,
+            "event": output.event.to_string(),
+            "index": output.index,
+            "output": output.payload,
+        });
+        lines.extend(line.to_string().into_bytes());
+        lines.push(b'\n');
+    }
+    lines
+}
+
+fn table(outputs: &[(u32, Output)]) -> String {
+    let rows: Vec<[String; 4]> = outputs
+        .iter()
+        .map(|(partition, o)| {
+            [partition.to_string(), o.event.to_string(), o.key.clone(), shorten(&o.payload.to_string())]
+        })
+        .collect();
+    let header = ["partition", "event", "key", "output"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let [partition, event, key, output] = row;
+        let [wp, we, wk, _] = widths;
+        text.push_str(&format!("{partition:>wp$}  {event:<we$}  {key:<wk$}  {output}\n"));
+    }
+    text.push_str(&format!("({} outputs)\n", rows.len()));
+    text
+}
+
+/// `text` cut to the table's width, marked with an ellipsis when cut.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(TABLE_OUTPUT_WIDTH) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+fn parquet(outputs: &[(u32, Output)]) -> Result<Vec<u8>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("partition", DataType::UInt32, false),
+        Field::new("key", DataType::Utf8, false),
+        Field::new("event_segment", DataType::UInt64, false),
+        Field::new("event_index", DataType::UInt32, false),
+        Field::new("output_index", DataType::UInt32, false),
+        Field::new("output", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(outputs.iter().map(|(p, _)| *p).collect::<UInt32Array>()),
+        Arc::new(outputs.iter().map(|(_, o)| Some(o.key.as_str())).collect::<StringArray>()),
+        Arc::new(outputs.iter().map(|(_, o)| o.event.segment).collect::<UInt64Array>()),
+        Arc::new(outputs.iter().map(|(_, o)| o.event.index).collect::<UInt32Array>()),
+        Arc::new(outputs.iter().map(|(_, o)| o.index).collect::<UInt32Array>()),
+        Arc::new(outputs.iter().map(|(_, o)| Some(o.payload.to_string())).collect::<StringArray>()),
+    ];
+    let failed = |e: &dyn std::fmt::Display| CliError::Parquet(e.to_string());
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| failed(&e))?;
+    let mut bytes = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).map_err(|e| failed(&e))?;
+    writer.write(&batch).map_err(|e| failed(&e))?;
+    writer.close().map_err(|e| failed(&e))?;
+    Ok(bytes)
+}

@@ -1,0 +1,39 @@
+//! `weir run`: processes every partition until the log is drained, in this process.
+
+use weir_engine::{Engine, EngineSettings};
+
+use crate::agents::AgentChoice;
+use crate::error::{CliError, Result};
+use crate::store::Store;
+
+/// Options of `weir run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Engine settings over the defaults, a JSON object (`{"max_batch_events": 50}`), as
+    /// `WEIR_ENGINE_SETTINGS`.
+    #[arg(long, env = "WEIR_ENGINE_SETTINGS")]
+    engine_settings: Option<String>,
+}
+
+/// Drains the log. Killed at any moment, it leaves only committed batches behind: run it
+/// again and it carries on from them, repeating no journaled call.
+pub async fn run(args: RunArgs, store: Store, agent: AgentChoice) -> Result<()> {
+    let settings = match &args.engine_settings {
+        Some(json) => serde_json::from_str::<EngineSettings>(json)
+            .map_err(|e| CliError::Input(format!("--engine-settings: {e}")))?,
+        None => EngineSettings::default(),
+    };
+    store.log().await?;
+    let agent = agent.load().await?;
+    let engine = Engine::builder(store.storage, &agent.name, agent.agent).settings(settings).build().await?;
+    let report = engine.drain().await?;
+    say!(
+        "{}: {} events in {} batches, {} outputs, {} dead letters",
+        agent.name,
+        report.events,
+        report.batches,
+        report.outputs,
+        report.dead_letters
+    );
+    Ok(())
+}
