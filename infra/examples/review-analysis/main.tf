@@ -22,6 +22,8 @@ module "review_analysis" {
   name        = var.name
   agent       = "review-analysis"
   package_dir = var.package_dir
+  # The agent crate's own process binary (functions/review-analysis), agent linked in.
+  process_binary = "review-analysis"
 
   ingest_source = "sqs"
   sink          = var.webhook_url

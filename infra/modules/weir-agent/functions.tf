@@ -17,9 +17,11 @@ locals {
       })
     }
     process = {
-      binary      = "weir-process"
+      binary      = coalesce(var.process_binary, "weir-process")
       description = "weir ${var.agent}: runs the agent over the log's backlog, one fenced partition at a time"
-      environment = merge(local.common_environment, {
+      # The agent's own variables before process's, which win (the variable's validation
+      # keeps out the common ones).
+      environment = merge(local.common_environment, var.agent_environment, {
         WEIR_AGENT                = var.agent
         WEIR_AGENT_FILE           = var.agent_file
         WEIR_ENGINE_SETTINGS      = var.engine_settings == null ? null : jsonencode(var.engine_settings)

@@ -126,6 +126,17 @@ variable "package_dir" {
   type        = string
 }
 
+variable "process_binary" {
+  description = "Binary of the process function, in `package_dir`. Null runs `weir-process`, which loads a declarative agent (`agent_file`); an agent crate's own binary (e.g. `review-analysis` of functions/review-analysis) has its agent linked in."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.process_binary == null || can(regex("^[A-Za-z0-9_-]+$", var.process_binary))
+    error_message = "process_binary: a binary name (letters, digits, `-`, `_`)."
+  }
+}
+
 variable "architecture" {
   description = "Instruction set of the functions. The zips must match: `infra/package` builds x86_64."
   type        = string
@@ -256,6 +267,17 @@ variable "deadline_margin_ms" {
   validation {
     condition     = var.deadline_margin_ms == null || try(var.deadline_margin_ms >= 0, false)
     error_message = "deadline_margin_ms: zero or more milliseconds."
+  }
+}
+
+variable "agent_environment" {
+  description = "The agent's own variables, for the process function (e.g. the review-analysis agent's webhook). Never secrets: those go in Secrets Manager, named by `model_api_key_secret_arn`."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.agent_environment) : can(regex("^[A-Z][A-Z0-9_]*$", name)) && !contains(["WEIR_STORE", "WEIR_AGENT", "RUST_LOG", "WEIR_MODEL_API_KEY_SECRET"], name)])
+    error_message = "agent_environment: names are upper-case identifiers, and WEIR_STORE, WEIR_AGENT, RUST_LOG and WEIR_MODEL_API_KEY_SECRET are the module's."
   }
 }
 
