@@ -74,6 +74,9 @@ pub enum AgentError {
         /// Its idempotency key.
         idempotency_key: String,
     },
+    /// An agent file is invalid; the message names the file, the line and the field.
+    #[error("{0}")]
+    Declaration(String),
     /// Something else an action reported.
     #[error("{0}")]
     Other(String),

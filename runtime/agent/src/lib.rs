@@ -8,8 +8,10 @@
 mod action;
 mod agent;
 mod builtin;
+mod chain;
 mod chat;
 mod context;
+pub mod declarative;
 mod error;
 mod event;
 mod events;

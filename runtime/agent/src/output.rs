@@ -61,10 +61,10 @@ fn parse_reply(reply: &str) -> Result<Value, serde_json::Error> {
         }
     }
     let (start, end) = (trimmed.find(['{', '[']), trimmed.rfind(['}', ']']));
-    if let (Some(start), Some(end)) = (start, end) {
-        if let Some(Ok(value)) = (start < end).then(|| serde_json::from_str(&trimmed[start..=end])) {
-            return Ok(value);
-        }
+    if let (Some(start), Some(end)) = (start, end)
+        && let Some(Ok(value)) = (start < end).then(|| serde_json::from_str(&trimmed[start..=end]))
+    {
+        return Ok(value);
     }
     Err(first_error)
 }

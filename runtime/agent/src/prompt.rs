@@ -58,10 +58,10 @@ impl Prompt {
         let mut names = Vec::new();
         for template in self.templates() {
             for piece in parse(template).unwrap_or_default() {
-                if let Piece::Placeholder(name) = piece {
-                    if !names.contains(&name) {
-                        names.push(name);
-                    }
+                if let Piece::Placeholder(name) = piece
+                    && !names.contains(&name)
+                {
+                    names.push(name);
                 }
             }
         }

@@ -2,18 +2,12 @@
 
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use serde_json::{Value, json};
-use weir_engine::Rejected;
-use weir_models::{ChatMessage, ChatModel, OutputSchema, Role};
+use serde_json::Value;
+use weir_models::{ChatModel, OutputSchema};
 use weir_tools::Tool;
 
-use crate::action::{Action, ActionError, Handler};
-use crate::context::Context;
+use crate::chain::{Chain, ChainStep};
 use crate::error::AgentError;
-use crate::event::Event;
-use crate::events::{ChatRequestEvent, ChatResponseEvent, InputEvent};
-use crate::output::OutputValidator;
 use crate::prompt::Prompt;
 use crate::tool_binding::ToolBinding;
 use crate::workflow::{WorkflowAgent, WorkflowAgentBuilder};
@@ -126,125 +120,15 @@ impl ReActAgentBuilder {
 
     /// Checks the prompt and schema and builds the agent.
     pub fn build(self) -> Result<WorkflowAgent, AgentError> {
-        let validator = self.schema.as_ref().map(OutputValidator::new).transpose()?;
-        let react = Arc::new(ReAct {
+        let step = ChainStep {
+            name: "answer".into(),
             model: self.model,
             prompt: self.prompt,
             tools: self.tools,
             schema: self.schema,
-            validator,
-            max_output_retries: self.max_output_retries,
-        });
-        self.workflow
-            .action(Action::with_handler("react.ask", Ask(react.clone())).on::<InputEvent>())
-            .action(Action::with_handler("react.answer", Answer(react)).on::<ChatResponseEvent>())
-            .build()
-    }
-}
-
-#[derive(Debug)]
-struct ReAct {
-    model: String,
-    prompt: Option<Prompt>,
-    tools: Vec<String>,
-    schema: Option<OutputSchema>,
-    validator: Option<OutputValidator>,
-    max_output_retries: u32,
-}
-
-/// Sends the input, as the prompt, to the model.
-#[derive(Debug)]
-struct Ask(Arc<ReAct>);
-
-/// Checks the model's answer and outputs it, or sends it back.
-#[derive(Debug)]
-struct Answer(Arc<ReAct>);
-
-impl Handler for Ask {
-    fn handle<'a>(&'a self, event: &'a Event, ctx: &'a mut Context<'a>) -> BoxFuture<'a, Result<(), ActionError>> {
-        Box::pin(async move {
-            let react = &self.0;
-            let input: InputEvent = event.decode()?;
-            let mut messages = match &react.prompt {
-                Some(prompt) => prompt.render_messages(&prompt_values(&input))?,
-                None => Vec::new(),
-            };
-            if !messages.iter().any(|m| m.role == Role::User) {
-                messages.push(ChatMessage::user(as_text(&input.input)));
-            }
-            if let Some(schema) = &react.schema {
-                let instruction =
-                    format!("Answer with only a JSON value, no prose, matching this JSON Schema:\n{}", schema.schema);
-                messages.insert(0, ChatMessage::system(instruction));
-            }
-            ctx.send(&ChatRequestEvent {
-                model: react.model.clone(),
-                messages,
-                tools: react.tools.clone(),
-                output_schema: react.schema.clone(),
-                context: json!({"attempt": 0}),
-            })?;
-            Ok(())
-        })
-    }
-}
-
-impl Handler for Answer {
-    fn handle<'a>(&'a self, event: &'a Event, ctx: &'a mut Context<'a>) -> BoxFuture<'a, Result<(), ActionError>> {
-        Box::pin(async move {
-            let react = &self.0;
-            let response: ChatResponseEvent = event.decode()?;
-            let reply = response.message.content.clone();
-            let Some(validator) = &react.validator else {
-                ctx.output(&reply)?;
-                return Ok(());
-            };
-            let problem = match validator.check(&reply) {
-                Ok(value) => {
-                    ctx.output(&value)?;
-                    return Ok(());
-                }
-                Err(problem) => problem,
-            };
-            let attempt = response.context["attempt"].as_u64().unwrap_or(0) as u32;
-            if attempt >= react.max_output_retries {
-                let reason = format!(
-                    "the model's reply was invalid after {} attempts, {problem}; raw reply: {reply}",
-                    attempt + 1
-                );
-                return Err(Rejected::new(reason).into());
-            }
-            tracing::debug!(event = %event.id, attempt, %problem, "asking the model again");
-            let mut messages = response.messages;
-            messages.push(ChatMessage::user(format!(
-                "Your reply is invalid: {problem}. Reply again with only the JSON value."
-            )));
-            ctx.send(&ChatRequestEvent {
-                model: response.model,
-                messages,
-                tools: react.tools.clone(),
-                output_schema: react.schema.clone(),
-                context: json!({"attempt": attempt + 1}),
-            })?;
-            Ok(())
-        })
-    }
-}
-
-/// The input's fields, the whole input as `input` and the key as `key`.
-fn prompt_values(input: &InputEvent) -> Value {
-    let mut values = match &input.input {
-        Value::Object(fields) => fields.clone(),
-        _ => serde_json::Map::new(),
-    };
-    values.insert("input".into(), Value::String(as_text(&input.input)));
-    values.insert("key".into(), Value::String(input.key.clone()));
-    Value::Object(values)
-}
-
-fn as_text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+        };
+        let chain = Chain::new(vec![step], self.max_output_retries)?;
+        let [start, answer] = chain.actions();
+        self.workflow.action(start).action(answer).build()
     }
 }

@@ -41,10 +41,7 @@ impl fmt::Debug for Resources {
     }
 }
 
-fn find<'r, T: ?Sized>(map: &'r BTreeMap<String, T>, kind: &'static str, name: &str) -> Result<&'r T, AgentError>
-where
-    T: Sized,
-{
+fn find<'r, T>(map: &'r BTreeMap<String, T>, kind: &'static str, name: &str) -> Result<&'r T, AgentError> {
     map.get(name).ok_or_else(|| AgentError::UnknownResource { kind, name: name.to_string() })
 }
 

@@ -17,7 +17,7 @@
 //! let run = test.run([("shoe", json!({"review": "Great grip"}))]).await?;
 //! assert_eq!(run.outputs(), vec![json!({"score": 5})]);
 //! assert_eq!(model.requests()[0].messages.last().unwrap().content, "Score: Great grip");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), weir_agent::testing::TestError>(())
 //! # }).unwrap();
 //! ```
 

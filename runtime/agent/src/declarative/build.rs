@@ -1,0 +1,316 @@
+//! Turning a parsed file into a running agent: models built, MCP servers connected, tools
+//! and prompts resolved, every reference checked.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use weir_models::{ChatModel, ModelConfig, OutputSchema};
+use weir_tools::mcp::McpClient;
+use weir_tools::{HttpTool, Tool};
+
+use super::file::{AgentFile, AgentKind, ModelDecl, PromptDecl, ToolDecl, line_of};
+use crate::chain::{Chain, ChainStep};
+use crate::error::AgentError;
+use crate::prompt::{Prompt, PromptMessage};
+use crate::tool_binding::ToolBinding;
+use crate::workflow::{WorkflowAgent, WorkflowAgentBuilder};
+
+/// An agent loaded from a file.
+#[derive(Debug)]
+pub struct DeclaredAgent {
+    /// The name the file gives it.
+    pub name: String,
+    /// The agent, ready for [`weir_engine::Engine::builder`].
+    pub agent: WorkflowAgent,
+}
+
+/// Loads agent files; models may be replaced by name (fakes in tests, a shared client).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weir_agent::AgentError> {
+/// let declared = weir_agent::declarative::load(std::path::Path::new("agent.yaml")).await?;
+/// println!("loaded agent {}", declared.name);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+pub struct Loader {
+    models: BTreeMap<String, Arc<dyn ChatModel>>,
+}
+
+/// Loads the agent file at `path`.
+pub async fn load(path: &Path) -> Result<DeclaredAgent, AgentError> {
+    Loader::default().load(path).await
+}
+
+/// Builds errors that name the file, the line of `needle` and the field.
+struct Problems<'f> {
+    file: String,
+    text: &'f str,
+}
+
+impl Problems<'_> {
+    fn at(&self, field: &str, needle: &str, message: impl std::fmt::Display) -> AgentError {
+        let line = line_of(self.text, needle).map(|l| format!("line {l}: ")).unwrap_or_default();
+        AgentError::Declaration(format!("{}: {line}field `{field}`: {message}", self.file))
+    }
+}
+
+impl Loader {
+    /// A loader that builds every model from the file.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses `model` for the file's model `name` instead of building it.
+    pub fn model(mut self, name: impl Into<String>, model: Arc<dyn ChatModel>) -> Self {
+        self.models.insert(name.into(), model);
+        self
+    }
+
+    /// Reads, checks and builds the agent file at `path` (YAML or TOML by extension).
+    pub async fn load(&self, path: &Path) -> Result<DeclaredAgent, AgentError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| AgentError::Declaration(format!("{}: cannot read: {e}", path.display())))?;
+        let file = AgentFile::parse(path, &text)?;
+        self.build(file, &Problems { file: path.display().to_string(), text: &text }).await
+    }
+
+    async fn build(&self, file: AgentFile, problems: &Problems<'_>) -> Result<DeclaredAgent, AgentError> {
+        let models = self.models(&file, problems)?;
+        let default_model = match models.keys().collect::<Vec<_>>().as_slice() {
+            [only] => Some((*only).clone()),
+            _ => models.contains_key("default").then(|| "default".to_string()),
+        };
+        let servers = connect(&file, problems).await?;
+        let mut builder = WorkflowAgent::builder();
+        let mut allowed = Vec::new();
+        for (i, decl) in file.tools.iter().enumerate() {
+            for binding in tools(decl, i, &servers, problems).await? {
+                allowed.push(binding.spec().name.clone());
+                builder = builder.tool_binding(binding);
+            }
+        }
+        let model_for = |field: &str, name: &Option<String>| -> Result<String, AgentError> {
+            let name = name
+                .clone()
+                .or_else(|| default_model.clone())
+                .ok_or_else(|| problems.at(field, "models:", "several models and none named `default`: say which"))?;
+            match models.contains_key(&name) {
+                true => Ok(name),
+                false => Err(problems.at(field, &name, format!("no model named `{name}` in `models`"))),
+            }
+        };
+        let retries = file.max_output_retries.unwrap_or(2);
+        let (builder, steps) = match file.kind {
+            AgentKind::React => {
+                if !file.steps.is_empty() {
+                    return Err(problems.at("steps", "steps:", "a react agent has no steps (use kind: workflow)"));
+                }
+                let model = model_for("models", &None)?;
+                let prompt = match &file.prompt {
+                    Some(prompt) => Some(resolve_prompt(prompt, "prompt", &servers, problems).await?),
+                    None => None,
+                };
+                let schema = file.output_schema.clone().map(|schema| OutputSchema { name: "output".into(), schema });
+                let step = ChainStep { name: "answer".into(), model, prompt, tools: allowed.clone(), schema };
+                (builder, vec![step])
+            }
+            AgentKind::Workflow => {
+                for (field, set) in [("prompt", file.prompt.is_some()), ("output_schema", file.output_schema.is_some())]
+                {
+                    if set {
+                        return Err(problems.at(field, &format!("{field}:"), "a workflow sets this per step"));
+                    }
+                }
+                if file.steps.is_empty() {
+                    return Err(problems.at("steps", "kind:", "a workflow needs at least one step"));
+                }
+                let mut steps = Vec::new();
+                for (i, step) in file.steps.iter().enumerate() {
+                    let field = format!("steps[{i}]");
+                    if file.steps[..i].iter().any(|s| s.name == step.name) {
+                        return Err(problems.at(&format!("{field}.name"), &step.name, "two steps have this name"));
+                    }
+                    for tool in &step.tools {
+                        if !allowed.contains(tool) {
+                            let message =
+                                format!("no tool named `{tool}` in `tools` (there are: {})", allowed.join(", "));
+                            return Err(problems.at(&format!("{field}.tools"), tool, message));
+                        }
+                    }
+                    let prompt = resolve_prompt(&step.prompt, &format!("{field}.prompt"), &servers, problems).await?;
+                    let schema =
+                        step.output_schema.clone().map(|schema| OutputSchema { name: step.name.clone(), schema });
+                    steps.push(ChainStep {
+                        name: step.name.clone(),
+                        model: model_for(&format!("{field}.model"), &step.model)?,
+                        prompt: Some(prompt),
+                        tools: step.tools.clone(),
+                        schema,
+                    });
+                }
+                (builder, steps)
+            }
+        };
+        let chain = Chain::new(steps, retries).map_err(|e| problems.at("output_schema", "output_schema", e))?;
+        let mut builder = finish(builder, &file, models, servers);
+        for action in chain.actions() {
+            builder = builder.action(action);
+        }
+        let agent = builder.build().map_err(|e| AgentError::Declaration(format!("{}: {e}", problems.file)))?;
+        Ok(DeclaredAgent { name: file.name, agent })
+    }
+
+    fn models(
+        &self,
+        file: &AgentFile,
+        problems: &Problems<'_>,
+    ) -> Result<BTreeMap<String, Arc<dyn ChatModel>>, AgentError> {
+        let mut models = BTreeMap::new();
+        for (name, decl) in &file.models {
+            let field = format!("models.{name}");
+            let model = match (self.models.get(name), decl) {
+                (Some(model), _) => model.clone(),
+                (None, ModelDecl::Config(config)) => config.build().map_err(|e| problems.at(&field, name, e))?,
+                (None, ModelDecl::Environment(_)) => {
+                    let env = |name: &str| std::env::var(name).ok();
+                    let config = ModelConfig::from_environment(&env).map_err(|e| problems.at(&field, name, e))?;
+                    let config = config.ok_or_else(|| {
+                        problems.at(&field, name, "`environment`, but no provider is configured (set OPENAI_API_KEY, ANTHROPIC_API_KEY, OLLAMA_HOST or WEIR_MODEL_PROVIDER)")
+                    })?;
+                    config.build().map_err(|e| problems.at(&field, name, e))?
+                }
+            };
+            models.insert(name.clone(), model);
+        }
+        if models.is_empty() {
+            return Err(problems.at("models", "models", "declare at least one model"));
+        }
+        Ok(models)
+    }
+}
+
+/// Registers the models, MCP clients (kept alive with the agent) and settings.
+fn finish(
+    mut builder: WorkflowAgentBuilder,
+    file: &AgentFile,
+    models: BTreeMap<String, Arc<dyn ChatModel>>,
+    servers: BTreeMap<String, Arc<McpClient>>,
+) -> WorkflowAgentBuilder {
+    for (name, model) in models {
+        builder = builder.model(name, model);
+    }
+    for (name, client) in servers {
+        builder = builder.value(format!("mcp:{name}"), client);
+    }
+    for (name, value) in &file.config {
+        builder = builder.config(name.clone(), value.clone());
+    }
+    if let Some(steps) = file.max_steps {
+        builder = builder.max_chat_steps(steps);
+    }
+    if let Some(ttl) = file.memory_ttl_ms {
+        builder = builder.memory_ttl(std::time::Duration::from_millis(ttl));
+    }
+    builder
+}
+
+async fn connect(file: &AgentFile, problems: &Problems<'_>) -> Result<BTreeMap<String, Arc<McpClient>>, AgentError> {
+    let mut servers = BTreeMap::new();
+    for (i, config) in file.mcp_servers.iter().enumerate() {
+        let field = format!("mcp_servers[{i}]");
+        if servers.contains_key(&config.name) {
+            return Err(problems.at(&format!("{field}.name"), &config.name, "two MCP servers have this name"));
+        }
+        let client = McpClient::connect(config).await.map_err(|e| problems.at(&field, &config.name, e))?;
+        servers.insert(config.name.clone(), Arc::new(client));
+    }
+    Ok(servers)
+}
+
+fn server<'s>(
+    servers: &'s BTreeMap<String, Arc<McpClient>>,
+    name: &str,
+    field: &str,
+    problems: &Problems<'_>,
+) -> Result<&'s Arc<McpClient>, AgentError> {
+    servers.get(name).ok_or_else(|| problems.at(field, name, format!("no MCP server named `{name}` in `mcp_servers`")))
+}
+
+async fn tools(
+    decl: &ToolDecl,
+    index: usize,
+    servers: &BTreeMap<String, Arc<McpClient>>,
+    problems: &Problems<'_>,
+) -> Result<Vec<ToolBinding>, AgentError> {
+    let field = format!("tools[{index}]");
+    let found: Vec<Arc<dyn Tool>> = match (&decl.http, &decl.mcp) {
+        (Some(http), None) => {
+            let tool = HttpTool::new(http).map_err(|e| problems.at(&format!("{field}.http"), &http.name, e))?;
+            vec![Arc::new(tool)]
+        }
+        (None, Some(mcp)) => {
+            let client = server(servers, &mcp.server, &format!("{field}.mcp.server"), problems)?;
+            let offered = client.tools().await.map_err(|e| problems.at(&format!("{field}.mcp"), &mcp.server, e))?;
+            match &mcp.tools {
+                None => offered,
+                Some(names) => {
+                    let mut chosen = Vec::new();
+                    for name in names {
+                        let tool = offered.iter().find(|t| &t.spec().name == name).ok_or_else(|| {
+                            let available: Vec<String> = offered.iter().map(|t| t.spec().name).collect();
+                            let message = format!(
+                                "server `{}` has no tool `{name}` (it has: {})",
+                                mcp.server,
+                                available.join(", ")
+                            );
+                            problems.at(&format!("{field}.mcp.tools"), name, message)
+                        })?;
+                        chosen.push(tool.clone());
+                    }
+                    chosen
+                }
+            }
+        }
+        _ => return Err(problems.at(&field, "tools:", "give exactly one of `http` or `mcp`")),
+    };
+    Ok(found
+        .into_iter()
+        .map(|tool| {
+            decl.hide.iter().fold(ToolBinding::new(tool), |b, (name, source)| b.hide(name.clone(), source.clone()))
+        })
+        .collect())
+}
+
+/// A placeholder argument travels to the MCP server as a marker no prompt contains, so that
+/// the rendered text's own braces can be escaped and the placeholders put back.
+const MARK: char = '\u{1}';
+
+async fn resolve_prompt(
+    decl: &PromptDecl,
+    field: &str,
+    servers: &BTreeMap<String, Arc<McpClient>>,
+    problems: &Problems<'_>,
+) -> Result<Prompt, AgentError> {
+    let prompt = match (decl.local(), decl) {
+        (Some(prompt), _) => prompt,
+        (None, PromptDecl::Mcp { mcp }) => {
+            let client = server(servers, &mcp.server, &format!("{field}.mcp.server"), problems)?;
+            let marked =
+                mcp.arguments.iter().map(|(k, v)| (k.clone(), v.replace('{', &MARK.to_string()).replace('}', "\u{2}")));
+            let messages = client
+                .get_prompt(&mcp.name, marked)
+                .await
+                .map_err(|e| problems.at(&format!("{field}.mcp"), &mcp.name, e))?;
+            let template =
+                |text: &str| text.replace('{', "{{").replace('}', "}}").replace(MARK, "{").replace('\u{2}', "}");
+            Prompt::Messages(
+                messages.iter().map(|m| PromptMessage { role: m.role, content: template(&m.content) }).collect(),
+            )
+        }
+        (None, _) => unreachable!("only MCP prompts are not local"),
+    };
+    prompt.validate().map_err(|e| problems.at(field, "prompt", e))?;
+    Ok(prompt)
+}
