@@ -171,9 +171,16 @@ async fn drain(engine: &Engine, partition: u32, deadline: Deadline) -> Partition
 /// the variable's name if it is wrong), then serves invocations until Lambda stops the
 /// environment.
 pub async fn run(agent: Arc<dyn Agent>) -> Result<(), Error> {
+    run_loaded(async { Ok(agent) }).await
+}
+
+/// Like [`run`], with the agent loaded during the init (from a file, with MCP servers to
+/// connect), so that a failure to load it is the function's init error.
+pub async fn run_loaded(load: impl Future<Output = Result<Arc<dyn Agent>, Error>>) -> Result<(), Error> {
     runtime::init_tracing();
     let function = runtime::init(async {
         let config = ProcessConfig::from_env()?;
+        let agent = load.await?;
         Ok(ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?)))
     })
     .await?;
