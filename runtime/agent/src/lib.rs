@@ -48,3 +48,8 @@ pub use resources::Resources;
 pub use retrieval::{InMemoryVectorStore, VectorStore};
 pub use tool_binding::{ArgumentSource, ToolBinding};
 pub use workflow::{CHAT_ACTION, WorkflowAgent, WorkflowAgentBuilder};
+
+/// Compiles the examples of `docs/agents.md`, so that the guide cannot drift from the API.
+#[doc = include_str!("../../../docs/agents.md")]
+#[cfg(doctest)]
+pub struct AgentsGuideDoctests;
