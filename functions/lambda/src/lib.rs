@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod process;
 pub mod records;
 pub mod runtime;
+pub mod secrets;
 pub mod sink;
 pub mod work;
 

@@ -35,11 +35,16 @@ product id and a one-line summary before answering. Answer with only a JSON obje
 
 const MODEL: &str = "reviewer";
 
-/// The agent with the model and notify tool the environment configures.
+/// The agent with the model and notify tool the process environment configures.
 pub fn agent_from_env() -> Result<WorkflowAgent, AgentError> {
-    let env = |name: &str| std::env::var(name).ok();
-    let model: Arc<dyn ChatModel> = match ModelConfig::from_environment(&env).map_err(model_error)? {
-        Some(config) => config.build().map_err(model_error)?,
+    agent_with_env(&|name| std::env::var(name).ok())
+}
+
+/// The agent with the model the variables of `env` configure (the function reads API keys
+/// from a secret through it) and the notify tool of the process environment.
+pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAgent, AgentError> {
+    let model: Arc<dyn ChatModel> = match ModelConfig::from_environment(env).map_err(model_error)? {
+        Some(config) => config.build_with_env(env).map_err(model_error)?,
         None => Arc::new(OfflineReviewModel),
     };
     tracing::info!(model = model.name(), "review analysis model");

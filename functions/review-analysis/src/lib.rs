@@ -13,7 +13,7 @@ mod analysis;
 mod notify;
 mod offline_model;
 
-pub use analysis::{ReviewAnalysis, agent, agent_from_env};
+pub use analysis::{ReviewAnalysis, agent, agent_from_env, agent_with_env};
 pub use notify::{NOTIFY_TOOL, Notification, notify_tool_from_env};
 pub use offline_model::{OFFLINE_MODEL_NAME, OfflineReviewModel};
 
