@@ -80,8 +80,8 @@ impl AgentChoice {
                 Ok(LoadedAgent { name: built_in.name.into(), agent })
             }
             AgentChoice::File(path) => {
-                let _ = path;
-                Err(self.error("TEMPORARY".into()))
+                let declared = weir_agent::declarative::load(path).await.map_err(|e| self.error(e.to_string()))?;
+                Ok(LoadedAgent { name: declared.name, agent: Arc::new(declared.agent) })
             }
         }
     }
@@ -106,10 +106,10 @@ impl AgentChoice {
     }
 
     fn error(&self, reason: String) -> CliError {
-        let name = match self {
-            AgentChoice::BuiltIn(built_in) => built_in.name.to_string(),
-            AgentChoice::File(path) => path.display().to_string(),
-        };
-        CliError::Agent { name, reason }
+        match self {
+            AgentChoice::BuiltIn(built_in) => CliError::Agent { name: built_in.name.into(), reason },
+            // The loader's errors name the file, the line and the field.
+            AgentChoice::File(_) => CliError::Input(reason),
+        }
     }
 }

@@ -161,8 +161,7 @@ fn model_label() -> Result<String> {
             model.name().to_string()
         }
         None => format!(
-            "built-in offline model ({}: keyword rules, not an LLM; set OPENAI_API_KEY, ANTHROPIC_API_KEY or \
-             OLLAMA_HOST for a real one)",
+            "{} - keyword rules, not an LLM; set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_HOST for a real one",
             weir_review_analysis::OFFLINE_MODEL_NAME
         ),
     })

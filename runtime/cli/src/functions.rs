@@ -19,6 +19,12 @@ pub const DISPATCH: &str = "dispatch";
 
 /// How long one invocation of process or dispatch may run.
 const WORK_TIMEOUT: Duration = Duration::from_secs(300);
+/// The AWS access key variable.
+const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+/// The AWS secret key variable.
+const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+/// What both are set to when functions need credentials only to call the emulator.
+const LOCAL_CREDENTIAL: &str = "weir-local-emulator";
 /// How long one invocation of ingest may run.
 const INGEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -53,17 +59,15 @@ impl FunctionsSetup {
             .with_env(config::PARTITIONS, &partitions)
             .with_env(config::KEY_FIELD, &self.key_field)
             .with_timeout(INGEST_TIMEOUT);
-        let mut process = FunctionSpec::new(PROCESS, &self.binaries.process)
+        let process = FunctionSpec::new(PROCESS, &self.binaries.process)
             .with_env(config::STORE, store)
             .with_env(config::AGENT, &self.agent)
             .with_timeout(WORK_TIMEOUT)
             .with_concurrency(2);
-        for (name, value) in &self.process_env {
-            process = process.with_env(name, value);
-        }
+        let process = self.process_env.iter().fold(process, |spec, (name, value)| spec.with_env(name, value));
         let mut builder = weir_emulator::Emulator::builder()
-            .function(ingest)
-            .function(process)
+            .function(self.local_credentials(ingest))
+            .function(self.local_credentials(process))
             .trigger(Trigger::log_segments(PROCESS, self.store.storage.clone()))
             .trigger(Trigger::schedule(PROCESS, self.schedule));
         if let Some(sink) = &self.sink {
@@ -74,8 +78,21 @@ impl FunctionsSetup {
                 .with_env(config::SINK, sink)
                 .with_timeout(WORK_TIMEOUT)
                 .with_concurrency(1);
-            builder = builder.function(dispatch).trigger(Trigger::schedule(DISPATCH, self.schedule));
+            builder = builder.function(self.local_credentials(dispatch)).trigger(Trigger::schedule(DISPATCH, self.schedule));
         }
         builder
+    }
+
+    /// On AWS every function has its role's credentials, and process signs its continuation
+    /// invocations with them. The emulator checks no signature, so with a local store and no
+    /// credentials in the environment, functions get placeholders; with an S3 store they
+    /// inherit the real ones.
+    fn local_credentials(&self, spec: FunctionSpec) -> FunctionSpec {
+        let local = !self.store.url.starts_with("s3://");
+        if local && std::env::var_os(AWS_ACCESS_KEY_ID).is_none() {
+            spec.with_env(AWS_ACCESS_KEY_ID, LOCAL_CREDENTIAL).with_env(AWS_SECRET_ACCESS_KEY, LOCAL_CREDENTIAL)
+        } else {
+            spec
+        }
     }
 }

@@ -9,6 +9,8 @@ use crate::error::{CliError, Result};
 use crate::input_file::{InputFormat, read_records};
 use crate::store::Store;
 
+/// Partitions of a log this creates, as the ingest function's default.
+const DEFAULT_PARTITIONS: u32 = 16;
 /// Records appended per batch: each batch is one idempotent append.
 const BATCH_RECORDS: usize = 500;
 
@@ -26,9 +28,9 @@ pub struct IngestArgs {
     /// Ingest only the first N records.
     #[arg(long)]
     limit: Option<usize>,
-    /// Partitions of the log, used only if this creates it.
-    #[arg(long, default_value_t = 16)]
-    partitions: u32,
+    /// Partitions of the log if this creates it [default: 16]; an existing log must have as many.
+    #[arg(long)]
+    partitions: Option<u32>,
 }
 
 /// Reads the whole file first, so that a malformed record stores nothing, then appends it
@@ -45,7 +47,14 @@ pub async fn run(args: IngestArgs, store: Store) -> Result<()> {
     if events.is_empty() {
         return Err(CliError::Input(format!("{}: no records", args.file.display())));
     }
-    let log = EventLog::create(store.storage, args.partitions).await?;
+    let log = match args.partitions {
+        Some(partitions) => EventLog::create(store.storage.clone(), partitions).await?,
+        None => match store.log().await {
+            Ok(log) => log,
+            Err(CliError::Input(_)) => EventLog::create(store.storage.clone(), DEFAULT_PARTITIONS).await?,
+            Err(e) => return Err(e),
+        },
+    };
     let progress = indicatif::ProgressBar::new(events.len() as u64).with_message("ingesting");
     for (n, batch) in events.chunks(BATCH_RECORDS).enumerate() {
         log.append(&batch_id(n, batch), batch).await?;

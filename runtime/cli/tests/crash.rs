@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,24 +56,17 @@ async fn runs_killed_at_random_moments_output_every_review_once_and_notify_once_
     // Small batches, so that a kill lands between commits as well as within one.
     let run = || {
         let mut command = weir(&["run", "--store", &store, "--engine-settings", r#"{"max_batch_events": 8}"#]);
-        command.env("WEIR_NOTIFY_URL", &url).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        command
+        command.env("WEIR_NOTIFY_URL", &url).stdout(Stdio::null()).stderr(Stdio::null());
+        tokio::process::Command::from(command)
     };
     for _ in 0..KILLS {
         let mut child = run().spawn().expect("weir run starts");
         tokio::time::sleep(Duration::from_millis(rng.u64(100..2_000))).await;
-        child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix.
-        tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+        child.kill().await.expect("SIGKILL"); // kill() is SIGKILL on Unix.
     }
-    let status = tokio::task::spawn_blocking(move || run().status()).await.unwrap().unwrap();
-    assert!(status.success(), "the last run finishes");
+    assert!(run().status().await.unwrap().success(), "the last run finishes");
 
-    let outputs = tokio::task::spawn_blocking({
-        let store = store.clone();
-        move || outputs(&store)
-    })
-    .await
-    .unwrap();
+    let outputs = outputs(&store);
     let events: BTreeSet<(u64, String)> =
         outputs.iter().map(|o| (o["partition"].as_u64().unwrap(), o["event"].as_str().unwrap().to_string())).collect();
     assert_eq!(outputs.len(), REVIEWS, "one output per review");

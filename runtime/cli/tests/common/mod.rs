@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,14 +19,16 @@ pub fn weir(args: &[&str]) -> Command {
 }
 
 /// Runs `weir` and returns its standard output, failing the test with its standard error.
-pub fn ok(command: &mut Command) -> String {
+pub fn ok(mut command: impl BorrowMut<Command>) -> String {
+    let command = command.borrow_mut();
     let out = command.output().expect("weir runs");
     assert!(out.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
 /// Runs `weir`, which must fail, and returns its one-line error.
-pub fn fails(command: &mut Command) -> String {
+pub fn fails(mut command: impl BorrowMut<Command>) -> String {
+    let command = command.borrow_mut();
     let out: Output = command.output().expect("weir runs");
     assert!(!out.status.success(), "{command:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
     let stderr = String::from_utf8(out.stderr).expect("UTF-8 errors");
