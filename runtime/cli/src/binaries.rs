@@ -104,10 +104,17 @@ fn build_functions(dir: &Path) -> Result<()> {
     for package in FUNCTION_PACKAGES {
         command.args(["-p", package]);
     }
-    eprintln!("weir: building the function binaries once: cargo build{} -p {}", if profile == "release" { " --release" } else { "" }, FUNCTION_PACKAGES.join(" -p "));
-    let status = command.status().map_err(|e| CliError::Binary(format!("cannot run {}: {e}", cargo.to_string_lossy())))?;
+    eprintln!(
+        "weir: building the function binaries once: cargo build{} -p {}",
+        if profile == "release" { " --release" } else { "" },
+        FUNCTION_PACKAGES.join(" -p ")
+    );
+    let status =
+        command.status().map_err(|e| CliError::Binary(format!("cannot run {}: {e}", cargo.to_string_lossy())))?;
     if !status.success() {
-        return Err(CliError::Binary(format!("building the function binaries failed ({status}); see cargo's output above")));
+        return Err(CliError::Binary(format!(
+            "building the function binaries failed ({status}); see cargo's output above"
+        )));
     }
     Ok(())
 }

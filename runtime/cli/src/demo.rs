@@ -85,7 +85,9 @@ async fn demo(emulator: &Emulator, setup: &FunctionsSetup, timeout: Duration) ->
     for (_, letter) in &committed.dead_letters {
         say!("  {} at {}: {}", letter.key, letter.event, letter.reason);
     }
-    say!("\nRun it again: each review is ingested under its own Idempotency-Key and committed once, so nothing changes.");
+    say!(
+        "\nRun it again: each review is ingested under its own Idempotency-Key and committed once, so nothing changes."
+    );
     Ok(())
 }
 
@@ -151,13 +153,12 @@ async fn backlog(log: &EventLog, agent: &str) -> Result<Vec<u32>> {
 /// built-in offline one.
 fn model_label() -> Result<String> {
     let env = |name: &str| std::env::var(name).ok();
-    let config = weir_models::ModelConfig::from_environment(&env).map_err(|e| CliError::Agent {
-        name: DEMO_AGENT.into(),
-        reason: e.to_string(),
-    })?;
+    let config = weir_models::ModelConfig::from_environment(&env)
+        .map_err(|e| CliError::Agent { name: DEMO_AGENT.into(), reason: e.to_string() })?;
     Ok(match config {
         Some(config) => {
-            let model = config.build().map_err(|e| CliError::Agent { name: DEMO_AGENT.into(), reason: e.to_string() })?;
+            let model =
+                config.build().map_err(|e| CliError::Agent { name: DEMO_AGENT.into(), reason: e.to_string() })?;
             model.name().to_string()
         }
         None => format!(

@@ -78,7 +78,8 @@ impl FunctionsSetup {
                 .with_env(config::SINK, sink)
                 .with_timeout(WORK_TIMEOUT)
                 .with_concurrency(1);
-            builder = builder.function(self.local_credentials(dispatch)).trigger(Trigger::schedule(DISPATCH, self.schedule));
+            builder =
+                builder.function(self.local_credentials(dispatch)).trigger(Trigger::schedule(DISPATCH, self.schedule));
         }
         builder
     }

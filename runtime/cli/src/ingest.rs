@@ -42,7 +42,9 @@ pub async fn run(args: IngestArgs, store: Store) -> Result<()> {
     let parser = RecordParser::new(args.key_field.as_str());
     let events = records
         .iter()
-        .map(|r| parser.event(&r.record).map_err(|e| CliError::Input(format!("{}, {}: {e}", args.file.display(), r.place))))
+        .map(|r| {
+            parser.event(&r.record).map_err(|e| CliError::Input(format!("{}, {}: {e}", args.file.display(), r.place)))
+        })
         .collect::<Result<Vec<LogEvent>>>()?;
     if events.is_empty() {
         return Err(CliError::Input(format!("{}: no records", args.file.display())));

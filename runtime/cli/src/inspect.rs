@@ -29,7 +29,16 @@ pub async fn run(args: InspectArgs, store: Store, agent: AgentChoice) -> Result<
     let log = store.log().await?;
     let agent = agent.name().await?;
     say!("store  {}\nagent  {agent}\nlog    {} partitions\n", store.url, log.partitions());
-    say!("{:>9}  {:>8}  {:>10}  {:>6}  {:>7}  {:>7}  {:>12}", "partition", "log tail", "position", "head", "events", "outputs", "dead letters");
+    say!(
+        "{:>9}  {:>8}  {:>10}  {:>6}  {:>7}  {:>7}  {:>12}",
+        "partition",
+        "log tail",
+        "position",
+        "head",
+        "events",
+        "outputs",
+        "dead letters"
+    );
     for partition in 0..log.partitions() {
         let tail = log.tail(partition).await?;
         match CommittedReader::new(log.storage().clone(), &agent, partition)?.head().await? {
@@ -47,7 +56,10 @@ pub async fn run(args: InspectArgs, store: Store, agent: AgentChoice) -> Result<
     if args.manifests {
         let partitions = args.partition.map_or(0..log.partitions(), |p| p..p + 1);
         for partition in partitions {
-            print_manifests(partition, &CommittedReader::new(log.storage().clone(), &agent, partition)?.manifests().await?);
+            print_manifests(
+                partition,
+                &CommittedReader::new(log.storage().clone(), &agent, partition)?.manifests().await?,
+            );
         }
     }
     if let Some(key) = &args.key {
@@ -105,7 +117,8 @@ async fn print_key(log: &EventLog, agent: &str, key: &str) -> Result<()> {
     entries.sort_by(|a, b| a.call.cmp(&b.call));
     say!("  journal: {} entries", entries.len());
     for entry in entries {
-        let branch = if entry.call.branch.is_empty() { String::new() } else { format!(" branch {}", entry.call.branch) };
+        let branch =
+            if entry.call.branch.is_empty() { String::new() } else { format!(" branch {}", entry.call.branch) };
         let outcome = serde_json::to_string(&entry.outcome).unwrap_or_default();
         say!("    event {}{branch} step {} `{}`: {outcome}", entry.call.event, entry.call.step, entry.name);
     }
@@ -116,7 +129,8 @@ async fn print_key(log: &EventLog, agent: &str, key: &str) -> Result<()> {
 async fn journal_batches(dir: &PartitionDir) -> Result<BTreeSet<Position>> {
     let journal = dir.path("journal");
     let files = dir.storage().list_after(&journal, None).await?;
-    let batch_names = files.iter().filter_map(|f| Some(f.location.prefix_match(&journal)?.next()?.as_ref().to_string()));
+    let batch_names =
+        files.iter().filter_map(|f| Some(f.location.prefix_match(&journal)?.next()?.as_ref().to_string()));
     Ok(batch_names.filter_map(|name| parse_position(&name)).collect())
 }
 

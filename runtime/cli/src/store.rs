@@ -33,9 +33,10 @@ impl Store {
     /// Opens the event log, which must exist.
     pub async fn log(&self) -> Result<EventLog> {
         match EventLog::open(self.storage.clone()).await {
-            Err(e) if e.kind() == ErrorKind::InvalidInput => {
-                Err(CliError::Input(format!("no event log in {}: ingest some events first (`weir ingest FILE`)", self.url)))
-            }
+            Err(e) if e.kind() == ErrorKind::InvalidInput => Err(CliError::Input(format!(
+                "no event log in {}: ingest some events first (`weir ingest FILE`)",
+                self.url
+            ))),
             log => Ok(log?),
         }
     }

@@ -120,8 +120,11 @@ fn inspect_shows_partitions_manifests_state_journal_and_dead_letters_and_gc_repo
     let store = dir.store("store");
     // A record without a review cannot be rendered into the prompt: a dead letter.
     let file = dir.join("reviews.jsonl");
-    std::fs::write(&file, "{\"id\": \"kettle\", \"review\": \"Leaks from the base.\"}\n{\"id\": \"lamp\", \"stars\": 2}\n")
-        .unwrap();
+    std::fs::write(
+        &file,
+        "{\"id\": \"kettle\", \"review\": \"Leaks from the base.\"}\n{\"id\": \"lamp\", \"stars\": 2}\n",
+    )
+    .unwrap();
     ok(weir(&["ingest", file.to_str().unwrap(), "--key-field", "/id", "--partitions", "2", "--store", &store]));
     ok(weir(&["run", "--store", &store, "--engine-settings", r#"{"max_attempts": 2, "retry_backoff_ms": 1}"#]));
 
@@ -135,18 +138,26 @@ fn inspect_shows_partitions_manifests_state_journal_and_dead_letters_and_gc_repo
 
     // A batch this quick commits before its journal's group commit: write what an
     // interrupted attempt would have left (docs/storage-format.md, "The action journal").
-    let partition: u32 = inspect.split("key kettle (partition ").nth(1).unwrap().split(')').next().unwrap().parse().unwrap();
-    let journal = dir.join(&format!("store/agents/review-analysis/p{partition:05}/journal/00000000000000000000-000000"));
+    let partition: u32 =
+        inspect.split("key kettle (partition ").nth(1).unwrap().split(')').next().unwrap().parse().unwrap();
+    let journal =
+        dir.join(&format!("store/agents/review-analysis/p{partition:05}/journal/00000000000000000000-000000"));
     std::fs::create_dir_all(&journal).unwrap();
     let entry = serde_json::json!({
         "event": {"segment": 0, "index": 0}, "key": "kettle", "step": 0, "name": "chat", "outcome": {"done": {"score": 2}}
     });
     std::fs::write(journal.join("attempt-000000.jnl"), format!("{entry}\n")).unwrap();
     let with_journal = ok(weir(&["inspect", "--key", "kettle", "--store", &store]));
-    assert!(with_journal.contains("  journal: 1 entries\n    event 0:0 step 0 `chat`: {\"done\":{\"score\":2}}"), "{with_journal}");
+    assert!(
+        with_journal.contains("  journal: 1 entries\n    event 0:0 step 0 `chat`: {\"done\":{\"score\":2}}"),
+        "{with_journal}"
+    );
 
     let gc = ok(weir(&["gc", "--grace-secs", "0", "--store", &store]));
-    assert!(gc.starts_with("gc: deleted ") && gc.contains(" 1 journal files"), "the committed batch's journal goes: {gc}");
+    assert!(
+        gc.starts_with("gc: deleted ") && gc.contains(" 1 journal files"),
+        "the committed batch's journal goes: {gc}"
+    );
     let after = ok(weir(&["inspect", "--key", "kettle", "--store", &store]));
     assert!(after.contains("  journal: 0 entries"), "{after}");
     assert_eq!(outputs(&store).len(), 1, "collection keeps the outputs");
@@ -174,10 +185,7 @@ fn bad_input_is_one_clear_line() {
     let keyless = dir.join("keyless.jsonl");
     std::fs::write(&keyless, "{\"review\": \"no id\"}\n").unwrap();
     let error = fails(weir(&["ingest", keyless.to_str().unwrap(), "--key-field", "/id", "--store", &store]));
-    assert_eq!(
-        error,
-        format!("error: {}, line 1: no non-empty string or integer key at `/id`", keyless.display())
-    );
+    assert_eq!(error, format!("error: {}, line 1: no non-empty string or integer key at `/id`", keyless.display()));
 
     let error = fails(weir(&["run", "--store", &store]));
     assert!(error.starts_with("error: no event log in file://"), "nothing was stored: {error}");
