@@ -153,14 +153,9 @@ async fn backlog(log: &EventLog, agent: &str) -> Result<Vec<u32>> {
 /// built-in offline one.
 fn model_label() -> Result<String> {
     let env = |name: &str| std::env::var(name).ok();
-    let config = weir_models::ModelConfig::from_environment(&env)
-        .map_err(|e| CliError::Agent { name: DEMO_AGENT.into(), reason: e.to_string() })?;
-    Ok(match config {
-        Some(config) => {
-            let model =
-                config.build().map_err(|e| CliError::Agent { name: DEMO_AGENT.into(), reason: e.to_string() })?;
-            model.name().to_string()
-        }
+    let unusable = |e: weir_models::ModelError| CliError::Agent { name: DEMO_AGENT.into(), reason: e.to_string() };
+    Ok(match weir_models::ModelConfig::from_environment(&env).map_err(unusable)? {
+        Some(config) => config.build().map_err(unusable)?.name().to_string(),
         None => format!(
             "{} - keyword rules, not an LLM; set OPENAI_API_KEY, ANTHROPIC_API_KEY or OLLAMA_HOST for a real one",
             weir_review_analysis::OFFLINE_MODEL_NAME

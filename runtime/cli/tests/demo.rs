@@ -13,7 +13,7 @@ fn sample_reviews() -> usize {
 }
 
 fn check_summary(summary: &str) {
-    assert!(summary.contains("model: built-in offline model"), "{summary}");
+    assert!(summary.contains("(built-in offline model) - keyword rules, not an LLM"), "{summary}");
     assert!(summary.contains(&format!("{} reviews analysed", sample_reviews())), "{summary}");
     assert!(summary.contains("refused by ingest: 1\n  line 17: "), "the malformed line: {summary}");
     let header = summary.lines().find(|l| l.starts_with("product")).unwrap();
