@@ -1,0 +1,170 @@
+//! The agent: screen every transaction against the card's profile; investigate only the
+//! unusual ones with the analyst model and its tools.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use weir_agent::{
+    Action, ActionError, AgentError, ArgumentSource, ChatRequestEvent, Context, Event, InputEvent, OutputValidator,
+    ToolBinding, WorkflowAgent,
+};
+use weir_engine::Rejected;
+use weir_models::{ChatMessage, ChatModel, ModelConfig, OutputSchema, Role};
+
+use crate::offline_model::OfflineFraudModel;
+use crate::profile::CardProfile;
+use crate::tools::{CHECK_BLOCKLIST, FraudTools, HOLD_CARD, LOOKUP_MERCHANT, ReferenceData};
+use crate::transaction::{Decision, FraudDecision, Transaction, Verdict};
+
+/// The analyst model's registered name.
+pub const MODEL: &str = "analyst";
+/// The short-term memory entry holding the card's [`CardProfile`].
+pub const PROFILE: &str = "profile";
+/// How long a card's profile is kept after its last transaction.
+pub const PROFILE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+
+const VALIDATOR: &str = "verdict_validator";
+/// How often an answer that is not a verdict is sent back before the input is dead-lettered.
+const MAX_OUTPUT_RETRIES: u32 = 1;
+
+const SYSTEM: &str = "You are a card-fraud analyst. A transaction was flagged by the screening rules; \
+the case lists the anomalies and the card's history. Check the merchant with `check_blocklist` and \
+`lookup_merchant`. If the evidence shows fraud (a blocklisted or high-risk merchant together with the \
+anomalies), call `hold_card` once with your reason, then decide `hold`. If it is doubtful, decide \
+`review`; if the anomalies are explained, `approve`. Answer with only a JSON object \
+{\"decision\": \"approve\" | \"review\" | \"hold\", \"reason\": string}.";
+
+/// The agent with the model the process environment configures (else the built-in offline
+/// model), the sample reference data, and `hold_card` from `WEIR_HOLD_CARD_URL`.
+pub fn agent_from_env() -> Result<WorkflowAgent, AgentError> {
+    agent_with_env(&|name| std::env::var(name).ok())
+}
+
+/// Like [`agent_from_env`], with the model the variables of `env` configure (the function
+/// reads API keys from a secret through it).
+pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAgent, AgentError> {
+    let model_error = |source| AgentError::Model { model: MODEL.into(), source };
+    let model: Arc<dyn ChatModel> = match ModelConfig::from_environment(env).map_err(model_error)? {
+        Some(config) => config.build_with_env(env).map_err(model_error)?,
+        None => Arc::new(OfflineFraudModel),
+    };
+    tracing::info!(model = model.name(), "fraud analyst model");
+    agent(model, FraudTools::from_env(ReferenceData::sample())?)
+}
+
+/// The agent with a given analyst model and tools. `hold_card`'s `card_id` is hidden from the
+/// model and filled from the event's key.
+///
+/// ```
+/// use std::sync::Arc;
+/// use weir_fraud_detection::{FraudTools, OfflineFraudModel, ReferenceData, agent};
+///
+/// let tools = FraudTools::from_env(ReferenceData::sample())?;
+/// let agent = agent(Arc::new(OfflineFraudModel), tools)?;
+/// # Ok::<(), weir_agent::AgentError>(())
+/// ```
+pub fn agent(model: Arc<dyn ChatModel>, tools: FraudTools) -> Result<WorkflowAgent, AgentError> {
+    let validator = OutputValidator::new(&verdict_schema())?;
+    WorkflowAgent::builder()
+        .model(MODEL, model)
+        .tool(tools.check_blocklist)
+        .tool(tools.lookup_merchant)
+        .tool_binding(ToolBinding::new(tools.hold_card).hide("card_id", ArgumentSource::Key))
+        .value(VALIDATOR, Arc::new(validator))
+        .max_chat_steps(8)
+        .memory_ttl(PROFILE_TTL)
+        .action(Action::new("screen", screen).on::<InputEvent>())
+        .build()
+}
+
+fn verdict_schema() -> OutputSchema {
+    let schema = serde_json::to_value(schemars::schema_for!(Verdict)).unwrap_or_default();
+    OutputSchema { name: "verdict".into(), schema }
+}
+
+/// Updates the card's profile and decides: a held card stays held, an ordinary transaction
+/// is approved without a model call, an unusual one goes to the analyst.
+async fn screen(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
+    let input: InputEvent = event.decode()?;
+    let transaction: Transaction = serde_json::from_value(input.input)
+        .map_err(|e| Rejected::new(format!("not a transaction of key `{}`: {e}", input.key)))?;
+    let history = ctx.memory().get::<CardProfile>(PROFILE)?.unwrap_or_default();
+    let mut profile = history.clone();
+    profile.record(&transaction);
+    let anomalies = history.anomalies(&transaction);
+    let (decision, reason) = if let Some(since) = &history.held_since {
+        (Decision::Hold, format!("the card is held since transaction {since}"))
+    } else if anomalies.is_empty() {
+        (Decision::Approve, "no anomaly: usual velocity, amount and place".to_string())
+    } else {
+        let (verdict, held) = investigate(ctx, &transaction, &history, &anomalies).await?;
+        if held {
+            profile.held_since = Some(transaction.transaction_id.clone());
+        }
+        match (held, verdict.decision) {
+            (true, _) => (Decision::Hold, verdict.reason),
+            (false, Decision::Hold) => (Decision::Review, format!("hold decided but not placed: {}", verdict.reason)),
+            (false, decision) => (decision, verdict.reason),
+        }
+    };
+    ctx.memory().set(PROFILE, &profile)?;
+    ctx.output(&FraudDecision { card: input.key, transaction_id: transaction.transaction_id, decision, reason })?;
+    Ok(())
+}
+
+/// Asks the analyst until it answers with a verdict; whether it held the card.
+async fn investigate(
+    ctx: &Context<'_>,
+    transaction: &Transaction,
+    history: &CardProfile,
+    anomalies: &[String],
+) -> Result<(Verdict, bool), ActionError> {
+    let case = json!({
+        "transaction": transaction,
+        "anomalies": anomalies,
+        "card_history": {
+            "transactions": history.count,
+            "average_amount": (history.average_amount * 100.0).round() / 100.0,
+            "recent_places": history.places,
+        },
+    });
+    let mut request = ChatRequestEvent {
+        model: MODEL.into(),
+        messages: vec![ChatMessage::system(SYSTEM), ChatMessage::user(format!("Case: {case}"))],
+        tools: vec![CHECK_BLOCKLIST.into(), LOOKUP_MERCHANT.into(), HOLD_CARD.into()],
+        output_schema: Some(verdict_schema()),
+        context: Value::Null,
+    };
+    let validator = ctx.value::<OutputValidator>(VALIDATOR)?;
+    let mut held = false;
+    let mut attempt = 0;
+    loop {
+        let conversation = ctx.converse(&request).await?;
+        held |= card_was_held(&conversation.messages);
+        let reply = &conversation.message.content;
+        let verdict = validator.check(reply).and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()));
+        match verdict {
+            Ok(verdict) => return Ok((verdict, held)),
+            Err(problem) if attempt < MAX_OUTPUT_RETRIES => {
+                attempt += 1;
+                request.messages = conversation.messages;
+                request.messages.push(ChatMessage::user(format!(
+                    "Your reply is invalid: {problem}. Reply again with only the JSON."
+                )));
+            }
+            Err(problem) => {
+                let id = &transaction.transaction_id;
+                return Err(Rejected::new(format!("invalid verdict on {id}, {problem}; raw reply: {reply}")).into());
+            }
+        }
+    }
+}
+
+/// Whether a `hold_card` call in the conversation succeeded.
+fn card_was_held(messages: &[ChatMessage]) -> bool {
+    let holds = messages.iter().flat_map(|m| &m.tool_calls).filter(|c| c.name == HOLD_CARD);
+    holds.into_iter().any(|call| {
+        messages.iter().any(|m| m.role == Role::Tool && m.tool_call_id.as_ref() == Some(&call.id) && !m.is_error)
+    })
+}

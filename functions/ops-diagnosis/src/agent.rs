@@ -1,0 +1,84 @@
+//! The agent: a ReAct diagnostician over the failure event, with the three tools.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use weir_agent::{AgentError, Prompt, ReActAgent, WorkflowAgent};
+use weir_models::{ChatModel, ModelConfig, Role};
+
+use crate::data::OpsData;
+use crate::offline_model::OfflineOpsModel;
+use crate::tools::tools;
+
+/// The diagnostician model's registered name.
+pub const MODEL: &str = "diagnostician";
+
+/// The agent's answer, and output, for one failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Diagnosis {
+    /// The failed job, as in the event.
+    pub job: String,
+    /// What went wrong and why, in one or two sentences.
+    pub diagnosis: String,
+    /// What to do about it, in order.
+    pub remediation: String,
+    /// The log lines and health readings the diagnosis rests on, quoted.
+    #[schemars(length(min = 1))]
+    pub evidence: Vec<String>,
+}
+
+/// A prompt template: literal braces are doubled.
+const SYSTEM: &str = "You are the on-call engineer's assistant. A batch job failed. Find out why: \
+search the job's logs with `search_logs`, check the node with `node_health`, and read the \
+runbook for the failure with `runbook`. Then answer with only a JSON object \
+{{\"job\": string, \"diagnosis\": string, \"remediation\": string, \"evidence\": [string]}}: the \
+diagnosis names the cause, the remediation follows the runbook where it applies, and the \
+evidence quotes the log lines and health readings you relied on.";
+
+const USER: &str = "Job: {job}\nNode: {node}\nFailure: {failure}\nEvent: {input}";
+
+/// The agent with the model the process environment configures (else the built-in offline
+/// model) and the data of `WEIR_OPS_DATA_DIR` (else the built-in sample).
+pub fn agent_from_env() -> Result<WorkflowAgent, AgentError> {
+    agent_with_env(&|name| std::env::var(name).ok())
+}
+
+/// Like [`agent_from_env`], with the model and data directory the variables of `env`
+/// configure (the function reads API keys from a secret through it).
+pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAgent, AgentError> {
+    let model_error = |source| AgentError::Model { model: MODEL.into(), source };
+    let model: Arc<dyn ChatModel> = match ModelConfig::from_environment(env).map_err(model_error)? {
+        Some(config) => config.build_with_env(env).map_err(model_error)?,
+        None => Arc::new(OfflineOpsModel),
+    };
+    let data = match env("WEIR_OPS_DATA_DIR").filter(|dir| !dir.trim().is_empty()) {
+        Some(dir) => {
+            OpsData::load(Path::new(&dir)).map_err(|e| AgentError::Other(format!("WEIR_OPS_DATA_DIR: {e}")))?
+        }
+        None => OpsData::sample(),
+    };
+    tracing::info!(model = model.name(), "ops diagnosis model");
+    agent(model, data)
+}
+
+/// The agent with a given model, its tools reading `data`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use weir_ops_diagnosis::{OfflineOpsModel, OpsData, agent};
+///
+/// let agent = agent(Arc::new(OfflineOpsModel), OpsData::sample())?;
+/// # Ok::<(), weir_agent::AgentError>(())
+/// ```
+pub fn agent(model: Arc<dyn ChatModel>, data: OpsData) -> Result<WorkflowAgent, AgentError> {
+    let [search_logs, node_health, runbook] = tools(data);
+    ReActAgent::builder(MODEL, model)
+        .prompt(Prompt::messages([(Role::System, SYSTEM.to_string()), (Role::User, USER.to_string())]))
+        .tool(search_logs)
+        .tool(node_health)
+        .tool(runbook)
+        .output_schema::<Diagnosis>()
+        .max_steps(8)
+        .build()
+}

@@ -1,0 +1,26 @@
+//! An operations-diagnosis agent on weir.
+//!
+//! For each job failure (`{"job", "node", "failure", ...}`, keyed by job; `failure` such as
+//! `heartbeat_timeout`, `oom`, `disk_full`) a ReAct agent searches the job's logs, checks
+//! the node's health and reads the failure's runbook through three tools, then answers with
+//! a [`Diagnosis`]: `{"job", "diagnosis", "remediation", "evidence": [..]}`, checked against
+//! the schema derived from that type (a reply that does not match is sent back, then
+//! dead-lettered with the raw reply).
+//!
+//! The model is the first configured in the environment (see
+//! [`weir_models::ModelConfig::from_environment`]), else a small built-in offline model; the
+//! tools read `WEIR_OPS_DATA_DIR` (`logs.json`, `nodes.json`, `runbooks.json`), else the
+//! built-in sample of `data/`.
+
+mod agent;
+mod data;
+mod offline_model;
+mod tools;
+
+pub use agent::{Diagnosis, MODEL, agent, agent_from_env, agent_with_env};
+pub use data::{OpsData, OpsDataError, Runbook};
+pub use offline_model::{OFFLINE_MODEL_NAME, OfflineOpsModel};
+pub use tools::{LogSearch, NODE_HEALTH, NodeHealthCheck, RUNBOOK, RunbookLookup, SEARCH_LOGS, tools};
+
+/// The JSON pointer of a failure's key (`WEIR_KEY_FIELD`): failures are keyed by job.
+pub const KEY_FIELD: &str = "/job";

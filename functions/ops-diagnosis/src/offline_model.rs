@@ -1,0 +1,106 @@
+//! A small built-in model that needs no key and no network: it reads the runbook's signals
+//! in the logs.
+//!
+//! It is what the binary runs when no provider is configured. It speaks the same protocol as
+//! a real model — it calls `search_logs`, `node_health` and `runbook`, then answers with the
+//! diagnosis as JSON — so the agent runs unchanged on either.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, StopReason, ToolCall, Usage};
+
+use crate::tools::{NODE_HEALTH, RUNBOOK, SEARCH_LOGS};
+
+/// The offline model's name, as metrics and logs show it.
+pub const OFFLINE_MODEL_NAME: &str = "weir-offline-ops (built-in offline model)";
+
+/// The built-in offline diagnostician: the runbook's cause, the node's state, and the log
+/// lines that carry the runbook's signals.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OfflineOpsModel;
+
+/// How many log lines the evidence quotes at most.
+const QUOTED_LINES: usize = 3;
+
+#[async_trait]
+impl ChatModel for OfflineOpsModel {
+    fn name(&self) -> &str {
+        OFFLINE_MODEL_NAME
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        let event = find_event(&request.messages).ok_or_else(|| ModelError::Malformed {
+            provider: OFFLINE_MODEL_NAME.into(),
+            message: "the offline model reads a user message with `Job:`, `Node:` and `Failure:` lines; there was none"
+                .into(),
+        })?;
+        let [job, node, failure] = &event;
+        let answered = |tool: &str| tool_result(&request.messages, tool);
+        let (Some(logs), Some(health), Some(runbook)) =
+            (answered(SEARCH_LOGS), answered(NODE_HEALTH), answered(RUNBOOK))
+        else {
+            return Ok(calls(vec![
+                call(SEARCH_LOGS, json!({"job": job})),
+                call(NODE_HEALTH, json!({"node": node})),
+                call(RUNBOOK, json!({"failure": failure})),
+            ]));
+        };
+        let signals: Vec<String> = runbook["signals"]
+            .as_array()
+            .map(|s| s.iter().filter_map(Value::as_str).map(str::to_lowercase).collect())
+            .unwrap_or_default();
+        let lines = logs["lines"].as_array().cloned().unwrap_or_default();
+        let quoted = lines.iter().filter_map(Value::as_str).filter(|line| {
+            let line = line.to_lowercase();
+            signals.iter().any(|s| line.contains(s))
+        });
+        let mut evidence: Vec<String> = quoted.take(QUOTED_LINES).map(String::from).collect();
+        let status = health["status"].as_str().unwrap_or("unknown");
+        evidence.push(format!("node {node}: {status}, {health}"));
+        let (diagnosis, remediation) = match runbook["cause"].as_str() {
+            Some(cause) => {
+                let steps: Vec<&str> = runbook["remediation"]
+                    .as_array()
+                    .map(|s| s.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                (format!("{failure} on {node} (node {status}): {cause}"), steps.join("; "))
+            }
+            None => (
+                format!("{failure} on {node} (node {status}): no runbook covers this failure"),
+                "escalate to the on-call engineer with the evidence".to_string(),
+            ),
+        };
+        let answer = json!({"job": job, "diagnosis": diagnosis, "remediation": remediation, "evidence": evidence});
+        Ok(response(ChatMessage::assistant(answer.to_string()), StopReason::EndTurn))
+    }
+}
+
+/// The job, node and failure of the user message's labelled lines.
+fn find_event(messages: &[ChatMessage]) -> Option<[String; 3]> {
+    let message = messages.iter().find(|m| m.role == Role::User && m.content.starts_with("Job:"))?;
+    let field = |label: &str| {
+        let line = message.content.lines().find_map(|line| line.strip_prefix(label))?;
+        Some(line.trim().to_string())
+    };
+    Some([field("Job:")?, field("Node:")?, field("Failure:")?])
+}
+
+/// The result of the call to `tool`, if it was answered (an error reads as `null`).
+fn tool_result(messages: &[ChatMessage], tool: &str) -> Option<Value> {
+    let id = format!("offline-{tool}");
+    let result = messages.iter().find(|m| m.role == Role::Tool && m.tool_call_id.as_deref() == Some(id.as_str()))?;
+    Some(serde_json::from_str(&result.content).unwrap_or(Value::Null))
+}
+
+fn call(tool: &str, arguments: Value) -> ToolCall {
+    ToolCall { id: format!("offline-{tool}"), name: tool.into(), arguments }
+}
+
+fn calls(calls: Vec<ToolCall>) -> ChatResponse {
+    response(ChatMessage { tool_calls: calls, ..ChatMessage::assistant("") }, StopReason::ToolUse)
+}
+
+fn response(message: ChatMessage, stop_reason: StopReason) -> ChatResponse {
+    let usage = Usage { input_tokens: 0, output_tokens: 0 };
+    ChatResponse { message, stop_reason, usage, model: OFFLINE_MODEL_NAME.into() }
+}
