@@ -24,11 +24,28 @@ pub struct BuiltIn {
 }
 
 /// The agents built into `weir`.
-const BUILT_IN: &[BuiltIn] = &[BuiltIn {
-    name: "review-analysis",
-    process_binary: "review-analysis",
-    build: || Ok(Arc::new(weir_review_analysis::agent_from_env().map_err(|e| e.to_string())?)),
-}];
+const BUILT_IN: &[BuiltIn] = &[
+    BuiltIn {
+        name: "review-analysis",
+        process_binary: "review-analysis",
+        build: || Ok(Arc::new(weir_review_analysis::agent_from_env().map_err(|e| e.to_string())?)),
+    },
+    BuiltIn {
+        name: "product-suggestions",
+        process_binary: "product-suggestions",
+        build: || Ok(Arc::new(weir_review_analysis::suggestions_agent_from_env().map_err(|e| e.to_string())?)),
+    },
+    BuiltIn {
+        name: "fraud-detection",
+        process_binary: "fraud-detection",
+        build: || Ok(Arc::new(weir_fraud_detection::agent_from_env().map_err(|e| e.to_string())?)),
+    },
+    BuiltIn {
+        name: "ops-diagnosis",
+        process_binary: "ops-diagnosis",
+        build: || Ok(Arc::new(weir_ops_diagnosis::agent_from_env().map_err(|e| e.to_string())?)),
+    },
+];
 
 /// An agent as `--agent` named it.
 #[derive(Debug, Clone)]
