@@ -15,7 +15,7 @@ use crate::binaries::BinaryArgs;
 use crate::committed::Committed;
 use crate::dev::print_logs;
 use crate::error::{CliError, Result};
-use crate::functions::{FunctionsSetup, INGEST};
+use crate::functions::{DISPATCH, FunctionsSetup, INGEST};
 use crate::store::Store;
 
 /// The sample reviews, one JSON object per line; one line is malformed on purpose.
@@ -36,6 +36,10 @@ pub struct DemoArgs {
     /// Give up if the reviews are not all processed after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
+    /// Also deliver the analyses with the dispatch function, exactly once in effect: a webhook
+    /// (`https://…`), `sqs:<queue-url>`, `sns:<topic-arn>` or `weir:<store-url>`.
+    #[arg(long)]
+    sink: Option<String>,
     #[command(flatten)]
     binaries: BinaryArgs,
 }
@@ -52,7 +56,7 @@ pub async fn run(args: DemoArgs, store: Store) -> Result<()> {
         process_env,
         key_field: weir_review_analysis::KEY_FIELD.into(),
         partitions: PARTITIONS,
-        sink: None,
+        sink: args.sink.clone(),
         schedule: Duration::from_secs(10),
     };
     let emulator = setup.emulator().start().await?;
@@ -77,6 +81,9 @@ async fn demo(emulator: &Emulator, setup: &FunctionsSetup, timeout: Duration) ->
     wait_until_processed(&log, &setup.agent, timeout).await?;
     let committed = Committed::read(&log, &setup.agent).await?;
     print_summary(&committed);
+    if let Some(sink) = &setup.sink {
+        dispatch(emulator, sink).await?;
+    }
     say!("\nrefused by ingest: {}", refused.len());
     for line in &refused {
         say!("  {line}");
@@ -113,6 +120,16 @@ async fn ingest(emulator: &Emulator, line_number: usize, line: &str) -> Result<R
         Some(400) => Ok(Err(body["reason"].as_str().or(body["error"].as_str()).unwrap_or("refused").to_string())),
         _ => Err(CliError::Function(format!("the ingest function answered {answer}"))),
     }
+}
+
+/// Invokes the dispatch function once, so that every committed analysis is delivered.
+async fn dispatch(emulator: &Emulator, sink: &str) -> Result<()> {
+    let output = emulator.invoke(DISPATCH, "{}").await?;
+    if let Some(error) = output.function_error {
+        return Err(CliError::Function(format!("the dispatch function failed: {}", error.error_message)));
+    }
+    say!("dispatched to {sink}: every analysis delivered once, under a stable Idempotency-Key");
+    Ok(())
 }
 
 /// Waits until every partition's commits have caught up with the log.
