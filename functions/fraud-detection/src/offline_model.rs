@@ -43,7 +43,8 @@ impl ChatModel for OfflineFraudModel {
         let anomalies = case["anomalies"].as_array().map_or(0, Vec::len);
         let blocked = blocklist["blocked"] == true;
         let risk = lookup["risk"].as_str().unwrap_or("unknown");
-        let mut evidence = vec![format!("{anomalies} anomalies"), format!("merchant risk {risk}")];
+        let plural = if anomalies == 1 { "anomaly" } else { "anomalies" };
+        let mut evidence = vec![format!("{anomalies} {plural}"), format!("merchant risk {risk}")];
         if blocked {
             evidence.push(format!("merchant blocklisted: {}", blocklist["reason"].as_str().unwrap_or("listed")));
         }
