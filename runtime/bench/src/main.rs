@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use weir_engine::store::{CountingStore, RequestCountsSnapshot};
-use weir_engine::{ActionError, Agent, Engine, EngineSettings, EventContext, EventLog, InputEvent, LogEvent, Storage};
+use weir_bench::{counted, cpu_time, peak_memory_mb, per_thousand, percentile};
+use weir_engine::store::RequestCountsSnapshot;
+use weir_engine::{ActionError, Agent, Engine, EngineSettings, EventContext, EventLog, InputEvent, LogEvent};
 use weir_tests::backends::{Backend, fresh_storage};
 
 #[derive(Debug, Parser)]
@@ -81,47 +82,12 @@ fn events(n: usize, keys: usize, offset: usize) -> Vec<LogEvent> {
         .collect()
 }
 
-fn cpu_time() -> Duration {
-    // utime + stime of this process, from /proc (Linux).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
-    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
-    Duration::from_millis(ticks * 10)
-}
-
-fn peak_memory_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn counted(storage: &Storage) -> (Storage, Arc<weir_engine::store::RequestCounts>) {
-    let counting = CountingStore::new(storage.store().clone());
-    let counts = counting.counts();
-    (storage.with_store(Arc::new(counting)), counts)
-}
-
 fn settings(batch: usize) -> EngineSettings {
     EngineSettings { max_batch_events: batch, ..Default::default() }
 }
 
 fn instant_agent() -> Arc<BenchAgent> {
     Arc::new(BenchAgent { call: Duration::ZERO })
-}
-
-fn per_thousand(count: u64, events: usize) -> f64 {
-    count as f64 * 1000.0 / events as f64
 }
 
 async fn throughput(backend: Backend, name: &str, args: &Args) {

@@ -83,9 +83,11 @@ pub(crate) fn journal_prefix(position: Position) -> String {
     format!("journal/{}", position.object_name())
 }
 
-/// Reads every entry recorded under `position` by any earlier attempt.
+/// Reads every entry any earlier attempt recorded under `position` or a later position:
+/// batches that ran ahead of the last commit journaled under their own start.
 pub(crate) async fn load(dir: &PartitionDir, position: Position) -> Result<HashMap<CallId, JournalEntry>> {
-    let files = dir.storage().list_after(&dir.path(&journal_prefix(position)), None).await?;
+    let from = dir.path(&journal_prefix(position));
+    let files = dir.storage().list_after(&dir.path("journal"), Some(&from)).await?;
     let reads = files.iter().map(|f| dir.storage().get(&f.location));
     let mut entries = HashMap::new();
     for (file, bytes) in files.iter().zip(futures::future::try_join_all(reads).await?) {

@@ -1,4 +1,5 @@
-//! Running one micro-batch: per key in log order, keys concurrently.
+//! Running one micro-batch: per key in log order, keys concurrently, each key continuing
+//! from where the batch before left it.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -6,6 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::FutureExt;
+use futures::future::Shared;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::agent::{Agent, InputEvent, Rejected};
@@ -31,6 +34,29 @@ pub(crate) struct KeyOutcome {
     pub(crate) dead_letters: Vec<DeadLetter>,
 }
 
+/// A key's snapshot once an earlier batch, still running or committing, is done with it.
+/// An error means that batch's run of the key ended without one (it panicked or was
+/// aborted): the later batch must not run the key then.
+pub(crate) type Handoff = Shared<oneshot::Receiver<Option<Bytes>>>;
+
+/// Where a key's events start from.
+#[derive(Debug)]
+pub(crate) enum StartState {
+    /// The committed snapshot.
+    Committed(Option<Bytes>),
+    /// What an earlier batch in flight leaves.
+    After(Handoff),
+}
+
+/// A key of a batch: its events, where they start from, and where the key's snapshot goes
+/// when they are done (to the same key in the next batch).
+#[derive(Debug)]
+pub(crate) struct KeyRun {
+    pub(crate) events: KeyEvents,
+    pub(crate) start: StartState,
+    pub(crate) handoff: oneshot::Sender<Option<Bytes>>,
+}
+
 /// Groups a batch's events by key, keeping log order within each key.
 pub(crate) fn group_by_key(events: Vec<(Position, crate::log::LogEvent)>) -> Vec<KeyEvents> {
     let mut slots: HashMap<String, usize> = HashMap::new();
@@ -51,17 +77,28 @@ pub(crate) async fn run_batch(
     agent: Arc<dyn Agent>,
     scope: Arc<CallScope>,
     settings: Arc<EngineSettings>,
-    groups: Vec<KeyEvents>,
-    mut states: HashMap<String, Option<Bytes>>,
+    keys: Vec<KeyRun>,
 ) -> Vec<KeyOutcome> {
-    let mut pending = groups.into_iter();
+    let mut pending = keys.into_iter();
     let mut running = JoinSet::new();
     let mut outcomes = Vec::new();
     loop {
         while running.len() < settings.max_concurrent_keys.max(1) {
-            let Some(group) = pending.next() else { break };
-            let state = states.remove(&group.key).flatten();
-            running.spawn(run_key(agent.clone(), scope.clone(), settings.clone(), group, state));
+            let Some(key) = pending.next() else { break };
+            let (agent, scope, settings) = (agent.clone(), scope.clone(), settings.clone());
+            running.spawn(async move {
+                let state = match key.start {
+                    StartState::Committed(state) => state,
+                    StartState::After(earlier) => match earlier.await {
+                        Ok(state) => state,
+                        // Nothing to hand on either: this batch will not commit.
+                        Err(_) => return KeyOutcome { key: key.events.key, ..Default::default() },
+                    },
+                };
+                let (outcome, state) = run_key(agent, scope, settings, key.events, state).await;
+                let _ = key.handoff.send(state);
+                outcome
+            });
         }
         match running.join_next().await {
             Some(Ok(outcome)) => outcomes.push(outcome),
@@ -78,7 +115,7 @@ async fn run_key(
     settings: Arc<EngineSettings>,
     group: KeyEvents,
     mut state: Option<Bytes>,
-) -> KeyOutcome {
+) -> (KeyOutcome, Option<Bytes>) {
     let mut outcome = KeyOutcome { key: group.key.clone(), ..Default::default() };
     for (position, payload) in group.events {
         let dead = |reason: String, attempts: u32| DeadLetter {
@@ -141,7 +178,7 @@ async fn run_key(
             tokio::time::sleep(EngineSettings::ms(backoff)).await;
         }
     }
-    outcome
+    (outcome, state)
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -1,13 +1,19 @@
 //! One invocation's hold on one partition: claim, pull, run, commit, compact.
+//!
+//! Batches are pipelined: up to `max_batches_in_flight` pulled batches run at once, each key
+//! continuing in a later batch from the snapshot its earlier batch left, while commits go
+//! one at a time, in order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt;
+use tokio::sync::oneshot;
 
 use super::Shared;
-use super::batch::{group_by_key, run_batch};
+use super::batch::{Handoff, KeyOutcome, KeyRun, StartState, group_by_key, run_batch};
 use super::context::CallScope;
 use crate::error::{Error, Result};
 use crate::journal::{self, CallId, Journal, JournalEntry};
@@ -46,9 +52,37 @@ pub struct PartitionProcessor {
     /// When this invocation last knew its head to be the head of the chain.
     head_seen_ms: u64,
     reader: LogReader,
-    /// Journal entries the next batch starts from; `None` after a claim, when they must be
-    /// read from storage (whatever earlier attempts journaled).
-    carried: Option<HashMap<CallId, JournalEntry>>,
+    /// Where the next batch to pull starts: the head's position when none is in flight.
+    pulled: Position,
+    /// What earlier attempts journaled for events from `pulled` on; `None` after a claim,
+    /// until the first batch reads it from storage.
+    replay: Option<HashMap<CallId, JournalEntry>>,
+    /// Batches pulled and running, oldest first.
+    in_flight: VecDeque<RunningBatch>,
+    /// Per key, the snapshot the newest batch in flight that has the key will leave.
+    handoffs: HashMap<String, (u64, Handoff)>,
+    /// Numbers the batches pulled by this invocation.
+    next_batch: u64,
+}
+
+/// A batch whose actions run in a task of their own.
+#[derive(Debug)]
+struct RunningBatch {
+    number: u64,
+    next: Position,
+    events: usize,
+    keys: Vec<String>,
+    journal: Arc<Journal>,
+    run: tokio::task::JoinHandle<Vec<KeyOutcome>>,
+}
+
+impl Drop for PartitionProcessor {
+    fn drop(&mut self) {
+        // Batches that cannot commit any more stop making calls.
+        for batch in &self.in_flight {
+            batch.run.abort();
+        }
+    }
 }
 
 impl PartitionProcessor {
@@ -71,13 +105,17 @@ impl PartitionProcessor {
         dir.write_head_hint(claim.seq).await;
         tracing::debug!(partition, seq = claim.seq, nonce = %writer.nonce, "claimed partition");
         Ok(PartitionProcessor {
+            pulled: claim.position,
             shared,
             dir,
             head: claim,
             writer,
             head_seen_ms: now,
             reader: LogReader::new(partition),
-            carried: None,
+            replay: None,
+            in_flight: VecDeque::new(),
+            handoffs: HashMap::new(),
+            next_batch: 0,
         })
     }
 
@@ -91,24 +129,51 @@ impl PartitionProcessor {
         &self.head
     }
 
-    /// Pulls the next micro-batch, runs it and commits it. A batch of zero events means the
-    /// partition is caught up; nothing is committed then.
+    /// Commits the next micro-batch: the oldest in flight, after pulling and starting batches
+    /// up to `max_batches_in_flight`. A batch of zero events means the partition is caught
+    /// up; nothing is committed then. On an error, the batches still in flight are
+    /// abandoned with the processor.
     pub async fn process_batch(&mut self) -> Result<BatchReport> {
-        let (events, next) = self.pull().await?;
-        if events.is_empty() {
-            return Ok(BatchReport { position: self.head.position, ..Default::default() });
+        while self.in_flight.len() < self.shared.settings.max_batches_in_flight.max(1) {
+            // Only an idle pipeline waits for more events: a busy one pulls what is there.
+            if !self.start_batch(self.in_flight.is_empty()).await? {
+                break;
+            }
         }
-        let settings = self.shared.settings.clone();
-        let replayed = match self.carried.take() {
-            Some(carried) => carried,
-            None => journal::load(&self.dir, self.head.position).await?,
+        let Some(batch) = self.in_flight.front_mut() else {
+            return Ok(BatchReport { position: self.head.position, ..Default::default() });
         };
+        let outcomes = match (&mut batch.run).await {
+            Ok(outcomes) => outcomes,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(Error::InvalidInput(format!("batch task ended without a result: {e}"))),
+        };
+        let batch = self.in_flight.pop_front().expect("the front batch");
+        self.handoffs.retain(|_, (number, _)| *number != batch.number);
+        self.commit_batch(batch, outcomes).await
+    }
+
+    /// Pulls the next batch and starts running it. Returns false if there were no events.
+    async fn start_batch(&mut self, wait: bool) -> Result<bool> {
+        let (events, next) = self.pull(self.pulled, wait).await?;
+        if events.is_empty() {
+            return Ok(false);
+        }
+        let start = self.pulled;
+        let settings = self.shared.settings.clone();
+        let replay = match self.replay.take() {
+            Some(replay) => replay,
+            None => journal::load(&self.dir, start).await?,
+        };
+        // Entries beyond this batch stay in its journal too: its commit carries them on.
+        let later = replay.iter().filter(|(call, _)| call.event >= next);
+        self.replay = Some(later.map(|(call, entry)| (call.clone(), entry.clone())).collect());
         let journal = Journal::start(
             self.dir.clone(),
-            self.head.position,
+            start,
             self.writer.nonce.clone(),
             Duration::from_millis(settings.journal_flush_window_ms),
-            replayed,
+            replay,
         );
         let scope = Arc::new(CallScope {
             journal: journal.clone(),
@@ -118,9 +183,31 @@ impl PartitionProcessor {
         let event_count = events.len();
         let groups = group_by_key(events);
         let keys: Vec<String> = groups.iter().map(|g| g.key.clone()).collect();
-        let states = state::read_snapshots(&self.dir, &self.head.runs, &keys, &self.shared.cache).await?;
-        let outcomes = run_batch(self.shared.agent.clone(), scope, settings, groups, states).await;
+        let unseen: Vec<String> = keys.iter().filter(|k| !self.handoffs.contains_key(*k)).cloned().collect();
+        let mut committed = state::read_snapshots(&self.dir, &self.head.runs, &unseen, &self.shared.cache).await?;
+        let number = self.next_batch;
+        self.next_batch += 1;
+        let runs = groups
+            .into_iter()
+            .map(|events| {
+                let start = match self.handoffs.get(&events.key) {
+                    Some((_, earlier)) => StartState::After(earlier.clone()),
+                    None => StartState::Committed(committed.remove(&events.key).flatten()),
+                };
+                let (handoff, receiver) = oneshot::channel();
+                self.handoffs.insert(events.key.clone(), (number, receiver.shared()));
+                KeyRun { events, start, handoff }
+            })
+            .collect();
+        let run = tokio::spawn(run_batch(self.shared.agent.clone(), scope, settings, runs));
+        self.in_flight.push_back(RunningBatch { number, next, events: event_count, keys, journal, run });
+        self.pulled = next;
+        Ok(true)
+    }
 
+    /// Writes a finished batch's state, outputs and dead letters and commits them.
+    async fn commit_batch(&mut self, batch: RunningBatch, outcomes: Vec<KeyOutcome>) -> Result<BatchReport> {
+        let RunningBatch { next, events: event_count, keys, journal, .. } = batch;
         let started = Instant::now();
         let mut state_updates = BTreeMap::new();
         let (mut outputs, mut dead_letters) = (Vec::new(), Vec::new());
@@ -166,7 +253,6 @@ impl PartitionProcessor {
             manifest.journal_carry = Some(path);
         }
         self.commit(manifest, writes).await?;
-        self.carried = Some(carry.into_iter().map(|e| (e.call.clone(), e)).collect());
         let commit_latency = started.elapsed();
         self.compact().await?;
         Ok(BatchReport {
@@ -229,13 +315,13 @@ impl PartitionProcessor {
         Ok(())
     }
 
-    /// Reads events from the head's position: up to `max_batch_events`, waiting up to
-    /// `max_batch_wait_ms` for more. Returns them and the position after them.
-    async fn pull(&mut self) -> Result<(Vec<(Position, LogEvent)>, Position)> {
+    /// Reads events from `from`: up to `max_batch_events`, waiting up to
+    /// `max_batch_wait_ms` for more if `wait`. Returns them and the position after them.
+    async fn pull(&mut self, from: Position, wait: bool) -> Result<(Vec<(Position, LogEvent)>, Position)> {
         let settings = self.shared.settings.clone();
         let max = settings.max_batch_events.max(1);
-        let deadline = Instant::now() + Duration::from_millis(settings.max_batch_wait_ms);
-        let (mut events, mut position) = self.reader.read(&self.shared.log, self.head.position, max).await?;
+        let deadline = Instant::now() + Duration::from_millis(if wait { settings.max_batch_wait_ms } else { 0 });
+        let (mut events, mut position) = self.reader.read(&self.shared.log, from, max).await?;
         while events.len() < max && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(settings.poll_interval_ms.max(1))).await;
             let (more, next) = self.reader.read(&self.shared.log, position, max - events.len()).await?;

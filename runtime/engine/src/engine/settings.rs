@@ -20,8 +20,11 @@ pub struct EngineSettings {
     pub max_batch_wait_ms: u64,
     /// How often to look for new segments while waiting, in milliseconds.
     pub poll_interval_ms: u64,
-    /// Most keys whose events run at once.
+    /// Most keys whose events run at once, per batch.
     pub max_concurrent_keys: usize,
+    /// Most pulled batches running at once: later batches run while the oldest finishes
+    /// its slowest keys and commits (commits stay in order). 1: one batch at a time.
+    pub max_batches_in_flight: usize,
     /// Attempts at an event's actions before it is dead-lettered.
     pub max_attempts: u32,
     /// Pause before the second attempt, doubled for each further one, in milliseconds.
@@ -46,6 +49,7 @@ impl Default for EngineSettings {
             max_batch_wait_ms: 0,
             poll_interval_ms: 50,
             max_concurrent_keys: 1024,
+            max_batches_in_flight: 1,
             max_attempts: 3,
             retry_backoff_ms: 50,
             max_event_bytes: 1 << 20,

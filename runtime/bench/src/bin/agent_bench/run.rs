@@ -1,0 +1,140 @@
+//! One measured run: ingest the reviews, then build the agent and the engine and process
+//! every partition until the log is drained, timing each commit.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use weir_bench::{FakeModelServer, FakeModelStats, counted, cpu_time, peak_memory_mb, per_thousand};
+use weir_engine::store::RequestCountsSnapshot;
+use weir_engine::{Engine, EngineSettings, EventLog};
+use weir_models::{ApiKey, HttpSettings, OpenAiChat, OpenAiConfig};
+use weir_tests::backends::{Backend, fresh_storage};
+
+use crate::workload::{KeyBy, reviews};
+
+/// What a run may vary.
+#[derive(Debug, Clone)]
+pub struct Knobs {
+    pub reviews: usize,
+    pub products: usize,
+    pub key_by: KeyBy,
+    pub model_concurrency: usize,
+    pub concurrent_keys: usize,
+    pub batch: usize,
+    pub batches_in_flight: usize,
+    pub journal_window_ms: u64,
+    pub partitions: u32,
+}
+
+/// What a run measured. Times count from the start of building the agent and the engine.
+#[derive(Debug)]
+pub struct Measurement {
+    pub events: usize,
+    pub keys: usize,
+    /// Time to the first commit: agent and engine built, partition claimed, first batch
+    /// pulled, run and committed.
+    pub first_commit: Duration,
+    /// Each commit's time and the events committed so far, in order.
+    commits: Vec<(Duration, usize)>,
+    /// This process's CPU time while processing (the fake model server is another process).
+    cpu: Duration,
+    pub peak_mb: f64,
+    pub model: FakeModelStats,
+    /// Store requests while processing (ingestion excluded).
+    pub requests: RequestCountsSnapshot,
+}
+
+impl Measurement {
+    /// Events over the time from the start to the last commit.
+    pub fn end_to_end_rate(&self) -> f64 {
+        let last = self.commits.last().map_or(Duration::ZERO, |c| c.0);
+        self.events as f64 / last.as_secs_f64()
+    }
+
+    /// Events per second between the commits that pass 10 % and 90 % of the events: start-up
+    /// and the last batches' tail left out.
+    pub fn steady_rate(&self) -> f64 {
+        let passing = |share: f64| self.commits.iter().find(|c| c.1 as f64 >= share * self.events as f64).copied();
+        match (passing(0.1), passing(0.9)) {
+            (Some(from), Some(to)) if to.0 > from.0 => (to.1 - from.1) as f64 / (to.0 - from.0).as_secs_f64(),
+            _ => self.end_to_end_rate(),
+        }
+    }
+
+    pub fn cpu_ms_per_event(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1000.0 / self.events as f64
+    }
+
+    pub fn per_thousand(&self, count: u64) -> f64 {
+        per_thousand(count, self.events)
+    }
+}
+
+/// Runs the review-analysis agent over `knobs.reviews` reviews on a fresh store of `backend`.
+pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) -> Measurement {
+    let (storage, _guard) = fresh_storage(backend);
+    let (storage, counts) = counted(&storage);
+    let log = EventLog::create(storage.clone(), knobs.partitions).await.expect("log");
+    let events = reviews(knobs.reviews, knobs.products, knobs.key_by);
+    let keys = events.iter().map(|e| e.key.as_str()).collect::<std::collections::HashSet<_>>().len();
+    for (i, chunk) in events.chunks(1000).enumerate() {
+        log.append(&format!("reviews-{i}"), chunk).await.expect("append");
+    }
+    drop(events);
+    fake.reset().await.expect("fake model server stats");
+    let ingested = counts.snapshot();
+
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let config = OpenAiConfig {
+        base_url: Some(fake.base_url()),
+        http: HttpSettings { max_concurrency: knobs.model_concurrency, ..HttpSettings::default() },
+        ..OpenAiConfig::chat("fake")
+    };
+    let model = OpenAiChat::new(&config, ApiKey::new("benchmark")).expect("model client");
+    let notify = weir_review_analysis::notify_tool_from_env().expect("notify tool");
+    let agent = weir_review_analysis::agent(Arc::new(model), notify).expect("agent");
+    let settings = EngineSettings {
+        max_batch_events: knobs.batch,
+        max_concurrent_keys: knobs.concurrent_keys,
+        max_batches_in_flight: knobs.batches_in_flight,
+        journal_flush_window_ms: knobs.journal_window_ms,
+        ..EngineSettings::default()
+    };
+    let engine =
+        Engine::builder(storage, "review-analysis", Arc::new(agent)).settings(settings).build().await.expect("engine");
+    let commits = Arc::new(Mutex::new(Vec::new()));
+    let partitions = (0..knobs.partitions).map(|partition| {
+        let (engine, commits) = (engine.clone(), commits.clone());
+        tokio::spawn(async move {
+            let mut processor = engine.claim(partition).await.expect("claim");
+            loop {
+                let batch = processor.process_batch().await.expect("batch");
+                if batch.events == 0 {
+                    return;
+                }
+                assert_eq!(batch.dead_letters, 0, "the fake model's answers are valid");
+                let mut commits = commits.lock().unwrap();
+                let total = commits.last().map_or(0, |c: &(Duration, usize)| c.1) + batch.events;
+                commits.push((started.elapsed(), total));
+            }
+        })
+    });
+    for partition in futures::future::join_all(partitions).await {
+        partition.expect("partition task");
+    }
+    let cpu = cpu_time() - cpu_before;
+    let commits = std::mem::take(&mut *commits.lock().unwrap());
+    let committed = commits.last().map_or(0, |c| c.1);
+    assert_eq!(committed, knobs.reviews, "every review processed");
+    Measurement {
+        events: committed,
+        keys,
+        first_commit: commits.first().map_or(Duration::ZERO, |c| c.0),
+        commits,
+        cpu,
+        peak_mb: peak_memory_mb(),
+        model: fake.stats().await.expect("fake model server stats"),
+        requests: counts.snapshot() - ingested,
+    }
+}
