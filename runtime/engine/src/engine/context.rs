@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -28,6 +28,9 @@ pub(crate) struct CallScope {
     /// Identifies the log, agent and partition in idempotency keys.
     pub(crate) key_prefix: String,
     pub(crate) counts: Arc<CallCounts>,
+    /// Set when the batch can no longer commit (its invocation stopped): calls not yet
+    /// started are not started, so none starts after the next invocation read the journal.
+    pub(crate) abandoned: AtomicBool,
 }
 
 /// Why a durable call returned no value.
@@ -300,6 +303,9 @@ impl CallSequence {
             if mode == CallMode::AtMostOnce {
                 let intent = JournalEntry { call: id.clone(), name: name.clone(), outcome: Outcome::Intent };
                 scope.journal.record_durably(intent).await.map_err(journal_error)?;
+            }
+            if scope.abandoned.load(Ordering::SeqCst) {
+                return Err(journal_error("its batch was abandoned: the invocation stopped".into()));
             }
             scope.counts.executed.fetch_add(1, Ordering::Relaxed);
             let value =

@@ -72,7 +72,7 @@ struct RunningBatch {
     next: Position,
     events: usize,
     keys: Vec<String>,
-    journal: Arc<Journal>,
+    scope: Arc<CallScope>,
     run: tokio::task::JoinHandle<Vec<KeyOutcome>>,
 }
 
@@ -80,6 +80,7 @@ impl Drop for PartitionProcessor {
     fn drop(&mut self) {
         // Batches that cannot commit any more stop making calls.
         for batch in &self.in_flight {
+            batch.scope.abandoned.store(true, std::sync::atomic::Ordering::SeqCst);
             batch.run.abort();
         }
     }
@@ -179,6 +180,7 @@ impl PartitionProcessor {
             journal: journal.clone(),
             key_prefix: format!("{}\0{}\0{}", self.dir.storage().root(), self.shared.agent_name, self.partition()),
             counts: self.shared.counts.clone(),
+            abandoned: Default::default(),
         });
         let event_count = events.len();
         let groups = group_by_key(events);
@@ -199,15 +201,15 @@ impl PartitionProcessor {
                 KeyRun { events, start, handoff }
             })
             .collect();
-        let run = tokio::spawn(run_batch(self.shared.agent.clone(), scope, settings, runs));
-        self.in_flight.push_back(RunningBatch { number, next, events: event_count, keys, journal, run });
+        let run = tokio::spawn(run_batch(self.shared.agent.clone(), scope.clone(), settings, runs));
+        self.in_flight.push_back(RunningBatch { number, next, events: event_count, keys, scope, run });
         self.pulled = next;
         Ok(true)
     }
 
     /// Writes a finished batch's state, outputs and dead letters and commits them.
     async fn commit_batch(&mut self, batch: RunningBatch, outcomes: Vec<KeyOutcome>) -> Result<BatchReport> {
-        let RunningBatch { next, events: event_count, keys, journal, .. } = batch;
+        let RunningBatch { next, events: event_count, keys, scope, .. } = batch;
         let started = Instant::now();
         let mut state_updates = BTreeMap::new();
         let (mut outputs, mut dead_letters) = (Vec::new(), Vec::new());
@@ -220,8 +222,8 @@ impl PartitionProcessor {
         }
         outputs.sort_by_key(|o| (o.event, o.index));
         dead_letters.sort_by_key(|d| d.event);
-        let carry = journal.entries_from(next);
-        drop(journal);
+        let carry = scope.journal.entries_from(next);
+        drop(scope);
 
         let now = self.shared.clock.now_ms();
         let mut manifest = self.head.successor(self.writer.clone(), CommitKind::Batch, now);

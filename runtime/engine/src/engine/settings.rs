@@ -49,7 +49,7 @@ impl Default for EngineSettings {
             max_batch_wait_ms: 0,
             poll_interval_ms: 50,
             max_concurrent_keys: 1024,
-            max_batches_in_flight: 1,
+            max_batches_in_flight: 3,
             max_attempts: 3,
             retry_backoff_ms: 50,
             max_event_bytes: 1 << 20,
