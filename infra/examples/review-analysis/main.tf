@@ -25,6 +25,9 @@ module "review_analysis" {
   # The agent crate's own process binary (functions/review-analysis), agent linked in.
   process_binary = "review-analysis"
 
+  # Reviews are keyed by product: {"id": "<product>", "review": "...", "ts": ...}.
+  key_field = "/id"
+
   ingest_source = "sqs"
   sink          = var.webhook_url
 

@@ -14,6 +14,7 @@ locals {
       description = "weir ${var.agent}: appends events from SQS, S3 notifications or HTTP to the log"
       environment = merge(local.common_environment, {
         WEIR_PARTITIONS = tostring(var.partitions)
+        WEIR_KEY_FIELD  = var.key_field
       })
     }
     process = {

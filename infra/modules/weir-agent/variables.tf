@@ -247,6 +247,17 @@ variable "partitions" {
   }
 }
 
+variable "key_field" {
+  description = "JSON pointer to each incoming record's key (`WEIR_KEY_FIELD`): records of one key are processed in order."
+  type        = string
+  default     = "/key"
+
+  validation {
+    condition     = startswith(var.key_field, "/")
+    error_message = "key_field: a JSON pointer such as /key or /id."
+  }
+}
+
 variable "agent_file" {
   description = "Path, inside the process function, of a declarative agent file (`WEIR_AGENT_FILE`); null when the agent is linked into the binary."
   type        = string
