@@ -33,10 +33,17 @@ pub fn run(command: &mut Command) -> Output {
 
 /// What a finished command printed, for failure messages.
 pub fn printed(output: &Output) -> String {
+    // cargo's progress lines would push the error out of a CI log's excerpt: keep the rest.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let progress = |line: &&str| {
+        let line = line.trim_start();
+        line.starts_with("Compiling ") || line.starts_with("Checking ") || line.starts_with("Building ")
+    };
+    let kept: Vec<&str> = stderr.lines().filter(|line| !progress(line)).collect();
     format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        "status {}\n--- stdout\n{}\n--- stderr (without cargo's progress lines)\n{}",
         output.status,
         String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        kept.join("\n")
     )
 }

@@ -10,7 +10,7 @@ use weir_agent::{
     ToolBinding, WorkflowAgent,
 };
 use weir_engine::Rejected;
-use weir_models::{ChatMessage, ChatModel, ModelConfig, OutputSchema, Role};
+use weir_models::{ChatMessage, ChatModel, ModelConfig, Role};
 
 use crate::offline_model::OfflineFraudModel;
 use crate::profile::CardProfile;
@@ -45,10 +45,7 @@ pub fn agent_from_env() -> Result<WorkflowAgent, AgentError> {
 /// reads API keys from a secret through it).
 pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAgent, AgentError> {
     let model_error = |source| AgentError::Model { model: MODEL.into(), source };
-    let model: Arc<dyn ChatModel> = match ModelConfig::from_environment(env).map_err(model_error)? {
-        Some(config) => config.build_with_env(env).map_err(model_error)?,
-        None => Arc::new(OfflineFraudModel),
-    };
+    let model = ModelConfig::build_from_environment(env, || Arc::new(OfflineFraudModel)).map_err(model_error)?;
     tracing::info!(model = model.name(), "fraud analyst model");
     agent(model, FraudTools::from_env(ReferenceData::sample())?)
 }
@@ -65,7 +62,7 @@ pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAg
 /// # Ok::<(), weir_agent::AgentError>(())
 /// ```
 pub fn agent(model: Arc<dyn ChatModel>, tools: FraudTools) -> Result<WorkflowAgent, AgentError> {
-    let validator = OutputValidator::new(&verdict_schema())?;
+    let validator = OutputValidator::of::<Verdict>("verdict")?;
     WorkflowAgent::builder()
         .model(MODEL, model)
         .tool(tools.check_blocklist)
@@ -76,11 +73,6 @@ pub fn agent(model: Arc<dyn ChatModel>, tools: FraudTools) -> Result<WorkflowAge
         .memory_ttl(PROFILE_TTL)
         .action(Action::new("screen", screen).on::<InputEvent>())
         .build()
-}
-
-fn verdict_schema() -> OutputSchema {
-    let schema = serde_json::to_value(schemars::schema_for!(Verdict)).unwrap_or_default();
-    OutputSchema { name: "verdict".into(), schema }
 }
 
 /// Updates the card's profile and decides: a held card stays held, an ordinary transaction
@@ -129,14 +121,14 @@ async fn investigate(
             "recent_places": history.places,
         },
     });
+    let validator = ctx.value::<OutputValidator>(VALIDATOR)?;
     let mut request = ChatRequestEvent {
         model: MODEL.into(),
         messages: vec![ChatMessage::system(SYSTEM), ChatMessage::user(format!("Case: {case}"))],
         tools: vec![CHECK_BLOCKLIST.into(), LOOKUP_MERCHANT.into(), HOLD_CARD.into()],
-        output_schema: Some(verdict_schema()),
+        output_schema: Some(validator.schema().clone()),
         context: Value::Null,
     };
-    let validator = ctx.value::<OutputValidator>(VALIDATOR)?;
     let mut held = false;
     let mut attempt = 0;
     loop {

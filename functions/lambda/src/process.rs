@@ -174,6 +174,22 @@ pub async fn run(agent: Arc<dyn Agent>) -> Result<(), Error> {
     run_loaded(async { Ok(agent) }).await
 }
 
+/// The `main` of an agent crate's process binary: builds the agent with `build` from the
+/// model environment (API keys read from the secret `WEIR_MODEL_API_KEY_SECRET` names, see
+/// [`ModelEnvironment`](crate::secrets::ModelEnvironment)) during the init, serves it, and
+/// reports how it ended as the exit status (errors are logged where they happen).
+pub async fn serve_with_model_env<A: Agent>(
+    build: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> Result<A, weir_agent::AgentError>,
+) -> std::process::ExitCode {
+    let load = async {
+        let env = crate::secrets::ModelEnvironment::load(AwsClient::from_env).await?;
+        let agent = build(&|name| env.get(name))
+            .map_err(|e| Error::Config { variable: "WEIR_MODEL_PROVIDER", reason: e.to_string() })?;
+        Ok(Arc::new(agent) as Arc<dyn Agent>)
+    };
+    crate::runtime::exit_status(run_loaded(load).await)
+}
+
 /// Like [`run`], with the agent loaded during the init (from a file, with MCP servers to
 /// connect), so that a failure to load it is the function's init error.
 pub async fn run_loaded(load: impl Future<Output = Result<Arc<dyn Agent>, Error>>) -> Result<(), Error> {

@@ -77,3 +77,12 @@ where
 {
     serve(|request: PartitionRequest, context| handle(request, Deadline::of(&context, margin))).await
 }
+
+/// How a function binary's run ended, as its exit status: errors were logged where they
+/// happened, so only success or failure is left to report.
+pub fn exit_status(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}

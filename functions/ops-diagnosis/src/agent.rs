@@ -48,10 +48,7 @@ pub fn agent_from_env() -> Result<WorkflowAgent, AgentError> {
 /// configure (the function reads API keys from a secret through it).
 pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAgent, AgentError> {
     let model_error = |source| AgentError::Model { model: MODEL.into(), source };
-    let model: Arc<dyn ChatModel> = match ModelConfig::from_environment(env).map_err(model_error)? {
-        Some(config) => config.build_with_env(env).map_err(model_error)?,
-        None => Arc::new(OfflineOpsModel),
-    };
+    let model = ModelConfig::build_from_environment(env, || Arc::new(OfflineOpsModel)).map_err(model_error)?;
     let data = match env("WEIR_OPS_DATA_DIR").filter(|dir| !dir.trim().is_empty()) {
         Some(dir) => {
             OpsData::load(Path::new(&dir)).map_err(|e| AgentError::Other(format!("WEIR_OPS_DATA_DIR: {e}")))?

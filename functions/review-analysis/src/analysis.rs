@@ -9,7 +9,7 @@ use weir_agent::{
     Prompt, WorkflowAgent,
 };
 use weir_engine::Rejected;
-use weir_models::{ChatMessage, ChatModel, ModelConfig, OutputSchema, Role};
+use weir_models::{ChatMessage, ChatModel, ModelConfig, Role};
 use weir_tools::Tool;
 
 use crate::notify::{NOTIFY_TOOL, notify_tool_from_env};
@@ -43,10 +43,7 @@ pub fn agent_from_env() -> Result<WorkflowAgent, AgentError> {
 /// The agent with the model the variables of `env` configure (the function reads API keys
 /// from a secret through it) and the notify tool of the process environment.
 pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAgent, AgentError> {
-    let model: Arc<dyn ChatModel> = match ModelConfig::from_environment(env).map_err(model_error)? {
-        Some(config) => config.build_with_env(env).map_err(model_error)?,
-        None => Arc::new(OfflineReviewModel),
-    };
+    let model = ModelConfig::build_from_environment(env, || Arc::new(OfflineReviewModel)).map_err(model_error)?;
     tracing::info!(model = model.name(), "review analysis model");
     agent(model, notify_tool_from_env()?)
 }
@@ -65,25 +62,25 @@ pub fn agent(model: Arc<dyn ChatModel>, notify: Arc<dyn Tool>) -> Result<Workflo
         .model(MODEL, model)
         .tool(notify)
         .prompt("review", prompt)
+        .value(VALIDATOR, Arc::new(OutputValidator::of::<ReviewAnalysis>("review_analysis")?))
         .action(Action::new("analyze", analyze).on::<InputEvent>())
         .action(Action::new("report", report).on::<ChatResponseEvent>())
         .build()
 }
 
-fn output_schema() -> OutputSchema {
-    let schema = serde_json::to_value(schemars::schema_for!(ReviewAnalysis)).unwrap_or_default();
-    OutputSchema { name: "review_analysis".into(), schema }
-}
+/// The resource name of the analysis validator, built once with the agent.
+const VALIDATOR: &str = "analysis_validator";
 
 /// Asks the model about one review.
 async fn analyze(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
     let input: InputEvent = event.decode()?;
     let messages = ctx.prompt("review")?.render_messages(&input.input)?;
+    let schema = ctx.value::<OutputValidator>(VALIDATOR)?.schema().clone();
     ctx.send(&ChatRequestEvent {
         model: MODEL.into(),
         messages,
         tools: vec![NOTIFY_TOOL.into()],
-        output_schema: Some(output_schema()),
+        output_schema: Some(schema),
         context: json!({"attempt": 0}),
     })?;
     Ok(())
@@ -95,7 +92,8 @@ async fn report(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError>
     let response: ChatResponseEvent = event.decode()?;
     let reply = &response.message.content;
     let notified = response.messages.iter().any(|m| m.tool_calls.iter().any(|c| c.name == NOTIFY_TOOL));
-    match OutputValidator::new(&output_schema())?.check(reply) {
+    let validator = ctx.value::<OutputValidator>(VALIDATOR)?;
+    match validator.check(reply) {
         Ok(mut analysis) => {
             analysis["shipping_complaint"] = json!(notified);
             ctx.output(&analysis)?;
@@ -108,7 +106,7 @@ async fn report(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError>
                 model: response.model,
                 messages,
                 tools: vec![NOTIFY_TOOL.into()],
-                output_schema: Some(output_schema()),
+                output_schema: Some(validator.schema().clone()),
                 context: json!({"attempt": 1}),
             };
             ctx.send(&retry)?;

@@ -11,7 +11,7 @@ use weir_agent::{
     WorkflowAgent,
 };
 use weir_engine::Rejected;
-use weir_models::{ChatMessage, ChatModel, ModelConfig, OutputSchema};
+use weir_models::{ChatMessage, ChatModel, ModelConfig};
 
 use crate::offline_suggestions_model::OfflineSuggestionsModel;
 use crate::product_summary::{AnalyzedReview, ProductSummary};
@@ -48,10 +48,7 @@ pub fn suggestions_agent_from_env() -> Result<WorkflowAgent, AgentError> {
 /// keys from a secret through it).
 pub fn suggestions_agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAgent, AgentError> {
     let model_error = |source| AgentError::Model { model: SUGGESTIONS_MODEL.into(), source };
-    let model: Arc<dyn ChatModel> = match ModelConfig::from_environment(env).map_err(model_error)? {
-        Some(config) => config.build_with_env(env).map_err(model_error)?,
-        None => Arc::new(OfflineSuggestionsModel),
-    };
+    let model = ModelConfig::build_from_environment(env, || Arc::new(OfflineSuggestionsModel)).map_err(model_error)?;
     let every = match env("WEIR_SUGGEST_EVERY") {
         Some(value) => value.trim().parse().map_err(|_| {
             AgentError::Other(format!("WEIR_SUGGEST_EVERY: `{value}` is not a whole number of analyses"))
@@ -76,15 +73,10 @@ pub fn suggestions_agent(model: Arc<dyn ChatModel>, every: u64) -> Result<Workfl
     WorkflowAgent::builder()
         .model(SUGGESTIONS_MODEL, model)
         .config(EVERY, every)
-        .value(VALIDATOR, Arc::new(OutputValidator::new(&output_schema())?))
+        .value(VALIDATOR, Arc::new(OutputValidator::of::<Suggestions>("suggestions")?))
         .action(Action::new("summarize", summarize).on::<InputEvent>())
         .action(Action::new("suggest", suggest).on::<ChatResponseEvent>())
         .build()
-}
-
-fn output_schema() -> OutputSchema {
-    let schema = serde_json::to_value(schemars::schema_for!(Suggestions)).unwrap_or_default();
-    OutputSchema { name: "suggestions".into(), schema }
 }
 
 /// Adds the analysis to the product's summary; asks for suggestions when they are due.
@@ -101,6 +93,7 @@ async fn summarize(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionErr
     if summary.suggestions_due(every) {
         summary.average_at_last_suggestions = Some(summary.average());
         let report = summary.report();
+        let schema = ctx.value::<OutputValidator>(VALIDATOR)?.schema().clone();
         ctx.send(&ChatRequestEvent {
             model: SUGGESTIONS_MODEL.into(),
             messages: vec![
@@ -108,7 +101,7 @@ async fn summarize(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionErr
                 ChatMessage::user(format!("Product: {}\nSummary: {report}", review.id)),
             ],
             tools: Vec::new(),
-            output_schema: Some(output_schema()),
+            output_schema: Some(schema),
             context: json!({"id": review.id, "summary": report}),
         })?;
     }

@@ -41,7 +41,7 @@ pub use events::{
 };
 pub use memory::Memory;
 pub use metrics::{CallMetrics, Metrics, MetricsSnapshot};
-pub use output::OutputValidator;
+pub use output::{OutputValidator, schema_of};
 pub use prompt::{Prompt, PromptMessage};
 pub use react::{ReActAgent, ReActAgentBuilder};
 pub use resources::Resources;

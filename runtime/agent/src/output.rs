@@ -21,7 +21,15 @@ use crate::error::AgentError;
 /// ```
 #[derive(Debug)]
 pub struct OutputValidator {
+    schema: OutputSchema,
     validator: jsonschema::Validator,
+}
+
+/// The JSON Schema of `T` (derived with `schemars`, doc comments included as descriptions),
+/// named `name` as providers require.
+pub fn schema_of<T: schemars::JsonSchema>(name: &str) -> OutputSchema {
+    let schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null);
+    OutputSchema { name: name.to_string(), schema }
 }
 
 impl OutputValidator {
@@ -29,7 +37,18 @@ impl OutputValidator {
     pub fn new(schema: &OutputSchema) -> Result<Self, AgentError> {
         let validator = jsonschema::validator_for(&schema.schema)
             .map_err(|e| AgentError::Other(format!("invalid output schema `{}`: {e}", schema.name)))?;
-        Ok(OutputValidator { validator })
+        Ok(OutputValidator { schema: schema.clone(), validator })
+    }
+
+    /// A validator for the schema of `T`, named `name`: build it once per agent, not per
+    /// event, as compiling a schema costs far more than checking a reply.
+    pub fn of<T: schemars::JsonSchema>(name: &str) -> Result<Self, AgentError> {
+        Self::new(&schema_of::<T>(name))
+    }
+
+    /// The schema it checks against, for the chat request.
+    pub fn schema(&self) -> &OutputSchema {
+        &self.schema
     }
 
     /// The reply as JSON if it parses (bare, fenced, or embedded in prose) and matches the

@@ -8,6 +8,7 @@ use weir_tools::Tool;
 
 use crate::chain::{Chain, ChainStep};
 use crate::error::AgentError;
+use crate::output::schema_of;
 use crate::prompt::Prompt;
 use crate::tool_binding::ToolBinding;
 use crate::workflow::{WorkflowAgent, WorkflowAgentBuilder};
@@ -88,10 +89,9 @@ impl ReActAgentBuilder {
 
     /// The answer must be JSON matching `T`'s schema (derived with `schemars`, doc comments
     /// included as descriptions).
-    pub fn output_schema<T: schemars::JsonSchema>(self) -> Self {
-        let name = T::schema_name().to_string();
-        let schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null);
-        self.output_schema_json(name, schema)
+    pub fn output_schema<T: schemars::JsonSchema>(mut self) -> Self {
+        self.schema = Some(schema_of::<T>(&T::schema_name()));
+        self
     }
 
     /// The answer must be JSON matching `schema`.

@@ -91,6 +91,18 @@ impl ModelConfig {
         Ok(Some(config))
     }
 
+    /// The client of the model the environment configures ([`ModelConfig::from_environment`]),
+    /// with keys read through `env`; else `offline()`, for agents that ship a built-in model.
+    pub fn build_from_environment(
+        env: &dyn Fn(&str) -> Option<String>,
+        offline: impl FnOnce() -> Arc<dyn ChatModel>,
+    ) -> Result<Arc<dyn ChatModel>, ModelError> {
+        Ok(match Self::from_environment(env)? {
+            Some(config) => config.build_with_env(env)?,
+            None => offline(),
+        })
+    }
+
     /// The client, with base URLs and keys from the process's environment where unset; a
     /// missing key is a [`ModelError::Config`] naming its variable.
     pub fn build(&self) -> Result<Arc<dyn ChatModel>, ModelError> {

@@ -3,8 +3,5 @@
 /// Errors are logged where they happen (as JSON, for Lambda); the exit status reports them.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match weir_functions::ingest::run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(_) => std::process::ExitCode::FAILURE,
-    }
+    weir_functions::runtime::exit_status(weir_functions::ingest::run().await)
 }

@@ -18,8 +18,5 @@ async fn load() -> Result<Arc<dyn Agent>, Error> {
 /// Errors are logged where they happen (as JSON, for Lambda); the exit status reports them.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match weir_functions::process::run_loaded(load()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(_) => std::process::ExitCode::FAILURE,
-    }
+    weir_functions::runtime::exit_status(weir_functions::process::run_loaded(load()).await)
 }
