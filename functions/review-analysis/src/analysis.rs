@@ -76,7 +76,7 @@ async fn analyze(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError
     let input: InputEvent = event.decode()?;
     let messages = ctx.prompt("review")?.render_messages(&input.input)?;
     let schema = ctx.value::<OutputValidator>(VALIDATOR)?.schema().clone();
-    ctx.send(&ChatRequestEvent {
+    ctx.send(ChatRequestEvent {
         model: MODEL.into(),
         messages,
         tools: vec![NOTIFY_TOOL.into()],
@@ -109,7 +109,7 @@ async fn report(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError>
                 output_schema: Some(validator.schema().clone()),
                 context: json!({"attempt": 1}),
             };
-            ctx.send(&retry)?;
+            ctx.send(retry)?;
         }
         Err(problem) => return Err(Rejected::new(format!("invalid analysis, {problem}; raw reply: {reply}")).into()),
     }

@@ -94,7 +94,7 @@ async fn summarize(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionErr
         summary.average_at_last_suggestions = Some(summary.average());
         let report = summary.report();
         let schema = ctx.value::<OutputValidator>(VALIDATOR)?.schema().clone();
-        ctx.send(&ChatRequestEvent {
+        ctx.send(ChatRequestEvent {
             model: SUGGESTIONS_MODEL.into(),
             messages: vec![
                 ChatMessage::system(SYSTEM),

@@ -17,7 +17,7 @@ impl Handler for ToolAction {
             let request: ToolRequestEvent = event.decode()?;
             let results = futures::future::join_all(request.calls.iter().map(|call| ctx.call_tool(call))).await;
             let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-            ctx.send(&ToolResponseEvent { request_id: event.id.clone(), results })?;
+            ctx.send(ToolResponseEvent { request_id: event.id.clone(), results })?;
             Ok(())
         })
     }
@@ -36,7 +36,7 @@ impl Handler for RetrievalAction {
             let search = store.search(&request.query, request.max_results);
             let documents = ctx.durable(&format!("retrieval:{}", request.store), search).await?;
             let response = RetrievalResponseEvent { request_id: event.id.clone(), query: request.query, documents };
-            ctx.send(&response)?;
+            ctx.send(response)?;
             Ok(())
         })
     }

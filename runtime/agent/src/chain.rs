@@ -99,7 +99,7 @@ impl Handler for Start {
             };
             values.insert("input".into(), Value::String(as_text(&input.input)));
             values.insert("key".into(), Value::String(input.key));
-            ctx.send(&self.0.request(0, values)?)?;
+            ctx.send(self.0.request(0, values)?)?;
             Ok(())
         })
     }
@@ -141,7 +141,7 @@ impl Handler for Answer {
                         let mut retry = chain.request(index, values)?;
                         retry.messages = messages;
                         retry.context["attempt"] = json!(attempt + 1);
-                        ctx.send(&retry)?;
+                        ctx.send(retry)?;
                         return Ok(());
                     }
                 },
@@ -151,7 +151,7 @@ impl Handler for Answer {
             } else {
                 let mut values = values;
                 values.insert(step.name.clone(), answer);
-                ctx.send(&chain.request(index + 1, values)?)?;
+                ctx.send(chain.request(index + 1, values)?)?;
             }
             Ok(())
         })

@@ -69,8 +69,8 @@ impl<'a> Context<'a> {
     }
 
     /// Sends a typed event; actions subscribed to it run after the current one.
-    pub fn send<T: EventType>(&mut self, event: &T) -> Result<String, AgentError> {
-        Ok(self.send_event(Event::typed(event)?))
+    pub fn send<T: EventType>(&mut self, event: T) -> Result<String, AgentError> {
+        Ok(self.send_event(Event::typed(event)))
     }
 
     /// Sends an event (typed or not) and returns its id.
@@ -82,7 +82,7 @@ impl<'a> Context<'a> {
     pub fn output<T: Serialize + ?Sized>(&mut self, output: &T) -> Result<(), AgentError> {
         let output =
             serde_json::to_value(output).map_err(|e| AgentError::Encode { what: "output".into(), source: e })?;
-        self.send(&OutputEvent { output }).map(drop)
+        self.send(OutputEvent { output }).map(drop)
     }
 
     /// Short-term memory: the key's, across events.

@@ -40,10 +40,10 @@ pub struct CallMetrics {
     pub input_tokens: u64,
     /// Reply tokens of calls made.
     pub output_tokens: u64,
-    /// Total time of calls made.
-    pub total_ms: u64,
-    /// The longest call made.
-    pub max_ms: u64,
+    /// Total time of calls made, in microseconds.
+    pub total_us: u64,
+    /// The longest call made, in microseconds.
+    pub max_us: u64,
 }
 
 /// How a call ended, for the counters.
@@ -61,12 +61,12 @@ impl CallMetrics {
     fn add(&mut self, end: CallEnd) {
         match end {
             CallEnd::Made(took, usage) => {
-                let ms = took.as_millis() as u64;
+                let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
                 self.calls += 1;
                 self.input_tokens += usage.input_tokens;
                 self.output_tokens += usage.output_tokens;
-                self.total_ms += ms;
-                self.max_ms = self.max_ms.max(ms);
+                self.total_us += us;
+                self.max_us = self.max_us.max(us);
             }
             CallEnd::Replayed => self.replayed += 1,
             CallEnd::Failed => self.errors += 1,

@@ -222,7 +222,7 @@ impl WorkflowAgent {
     async fn dispatch(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         for action in self.actions.iter().filter(|a| a.subscribes_to(&event.kind)) {
             self.notify(
-                &ActionStartedEvent {
+                ActionStartedEvent {
                     action: action.name.clone(),
                     event_id: event.id.clone(),
                     event_type: event.kind.clone(),
@@ -244,7 +244,7 @@ impl WorkflowAgent {
                         event_id: event.id.clone(),
                         event_type: event.kind.clone(),
                     };
-                    self.notify(&finished, engine, run).await?;
+                    self.notify(finished, engine, run).await?;
                 }
                 Err(error) => {
                     self.core.metrics.action_run(&action.name, CallEnd::Failed);
@@ -255,7 +255,7 @@ impl WorkflowAgent {
                         event_type: event.kind.clone(),
                         error: error.to_string(),
                     };
-                    self.notify(&failed, engine, run).await?;
+                    self.notify(failed, engine, run).await?;
                     return Err(error);
                 }
             }
@@ -266,14 +266,14 @@ impl WorkflowAgent {
     /// Runs the listeners of a notification at once (not queued: they see it as it happens).
     async fn notify<T: EventType>(
         &self,
-        notification: &T,
+        notification: T,
         engine: &EventContext,
         run: &mut Run,
     ) -> Result<(), ActionError> {
         if !self.subscribed.contains(T::TYPE) {
             return Ok(());
         }
-        let mut event = Event::typed(notification)?;
+        let mut event = Event::typed(notification);
         event.id = run.next_id();
         for listener in self.actions.iter().filter(|a| a.subscribes_to(T::TYPE)) {
             let mut ctx = Context::new(&self.core, engine, run, &listener.name, &event.id);
@@ -292,7 +292,7 @@ impl WorkflowAgent {
                 event_id: event.id.clone(),
                 event_type: event.kind.clone(),
             };
-            self.notify(&started, engine, run).await?;
+            self.notify(started, engine, run).await?;
         }
         let branches: Vec<_> = requests.iter().map(|e| engine.branch(&format!("{}/{CHAT_ACTION}", e.id))).collect();
         let memory = &run.memory;
@@ -311,7 +311,7 @@ impl WorkflowAgent {
                         event_type: event.kind.clone(),
                         error: error.to_string(),
                     };
-                    self.notify(&failed, engine, run).await?;
+                    self.notify(failed, engine, run).await?;
                     return Err(error.into());
                 }
             };
@@ -323,13 +323,13 @@ impl WorkflowAgent {
                 usage: conversation.usage,
                 context: request.context,
             };
-            run.enqueue(Event::typed(&response)?, Some(&event.id), Some(CHAT_ACTION));
+            run.enqueue(Event::typed(response), Some(&event.id), Some(CHAT_ACTION));
             let finished = ActionFinishedEvent {
                 action: CHAT_ACTION.into(),
                 event_id: event.id.clone(),
                 event_type: event.kind.clone(),
             };
-            self.notify(&finished, engine, run).await?;
+            self.notify(finished, engine, run).await?;
         }
         Ok(())
     }
@@ -353,7 +353,7 @@ impl weir_engine::Agent for WorkflowAgent {
         let memory = Memory::restore(stored, now_ms, self.core.settings.memory_ttl_ms);
         let mut run = Run::new(input.position, memory);
         let first = InputEvent { key: input.key.clone(), input: input.payload.clone() };
-        run.enqueue(Event::typed(&first)?, None, None);
+        run.enqueue(Event::typed(first), None, None);
         while let Some(event) = run.queue.pop_front() {
             if event.kind == OutputEvent::TYPE {
                 run.outputs.push(event.decode::<OutputEvent>()?.output);

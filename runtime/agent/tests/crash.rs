@@ -135,12 +135,7 @@ impl ChatModel for NotifyingModel {
 async fn ask(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
     let input: InputEvent = event.decode()?;
     let messages = vec![ChatMessage::user(input.input.to_string())];
-    ctx.send(&ChatRequestEvent {
-        model: "model".into(),
-        messages,
-        tools: vec!["notify".into()],
-        ..Default::default()
-    })?;
+    ctx.send(ChatRequestEvent { model: "model".into(), messages, tools: vec!["notify".into()], ..Default::default() })?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use weir_tools::ToolError;
 
 async fn ask(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
     let input: InputEvent = event.decode()?;
-    ctx.send(&ChatRequestEvent {
+    ctx.send(ChatRequestEvent {
         model: "fake".into(),
         messages: vec![ChatMessage::user(input.input["question"].as_str().unwrap_or_default())],
         tools: vec!["lookup_order".into(), "hold_card".into()],
@@ -152,7 +152,7 @@ async fn fan_out(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError
     let input: InputEvent = event.decode()?;
     for question in input.input["questions"].as_array().into_iter().flatten() {
         let messages = vec![ChatMessage::user(question.as_str().unwrap_or_default())];
-        ctx.send(&ChatRequestEvent { model: "slow".into(), messages, ..Default::default() })?;
+        ctx.send(ChatRequestEvent { model: "slow".into(), messages, ..Default::default() })?;
     }
     Ok(())
 }

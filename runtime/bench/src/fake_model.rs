@@ -15,6 +15,15 @@ pub struct FakeModelStats {
     pub tool_calls: u64,
     /// Most requests in flight at once.
     pub peak_in_flight: u64,
+    /// Microseconds the chat requests spent in the server, summed: arrival to reply.
+    pub served_us: u64,
+}
+
+impl FakeModelStats {
+    /// The mean time the server took to answer a chat request, in milliseconds.
+    pub fn mean_served_ms(&self) -> f64 {
+        self.served_us as f64 / 1000.0 / self.requests.max(1) as f64
+    }
 }
 
 /// A running `fake-openai` child process on 127.0.0.1, killed when dropped.
@@ -66,6 +75,7 @@ impl FakeModelServer {
             requests: count("requests"),
             tool_calls: count("tool_calls"),
             peak_in_flight: count("peak_in_flight"),
+            served_us: count("served_us"),
         })
     }
 

@@ -1,12 +1,13 @@
 //! OpenAI's Chat Completions API, and the servers compatible with it (Azure OpenAI, vLLM,
 //! LiteLLM, ...), which differ only in base URL, auth header and query parameters.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingOptions, StopReason, Usage};
 use crate::env::{Env, ProviderDefaults};
@@ -15,7 +16,7 @@ use crate::http::{Endpoint, HttpSettings, endpoint_url, secret_header};
 use crate::message::{ChatMessage, Role, ToolCall};
 use crate::secret::ApiKey;
 use crate::stats::ModelStats;
-use crate::wire::{merge_extra, stop_reason, tool_result_text};
+use crate::wire::{stop_reason, tool_result_text, with_extra};
 
 /// The provider's name in errors and logs.
 const PROVIDER: &str = "openai";
@@ -149,37 +150,32 @@ impl OpenAiChat {
         Ok(OpenAiChat { endpoint, options: config.options.clone() })
     }
 
-    fn body(&self, request: &ChatRequest) -> Map<String, Value> {
+    /// The request body, borrowing the request: a conversation's messages, schema and tool
+    /// parameters are written straight to the wire, not copied into a JSON tree first.
+    fn body<'r>(&'r self, request: &'r ChatRequest) -> Body<'r> {
         let options = &self.options;
-        let mut body = Map::new();
-        body.insert("model".into(), json!(options.model));
-        body.insert("messages".into(), request.messages.iter().map(wire_message).collect());
-        if !request.tools.is_empty() {
-            let tools = request.tools.iter().map(|tool| {
-                json!({"type": "function", "function": {
-                    "name": tool.name, "description": tool.description, "parameters": tool.parameters,
-                }})
-            });
-            body.insert("tools".into(), tools.collect());
+        let tools = request.tools.iter().map(|tool| WireTool {
+            kind: "function",
+            function: WireFunctionSpec {
+                name: &tool.name,
+                description: &tool.description,
+                parameters: &tool.parameters,
+            },
+        });
+        let response_format = request.output_schema.as_ref().map(|schema| ResponseFormat {
+            kind: "json_schema",
+            json_schema: JsonSchemaFormat { name: &schema.name, schema: &schema.schema, strict: true },
+        });
+        Body {
+            model: &options.model,
+            messages: request.messages.iter().map(wire_message).collect(),
+            tools: tools.collect(),
+            response_format,
+            temperature: options.temperature,
+            top_p: options.top_p,
+            max_completion_tokens: options.max_tokens,
+            stop: &options.stop,
         }
-        if let Some(schema) = &request.output_schema {
-            let json_schema = json!({"name": schema.name, "schema": schema.schema, "strict": true});
-            body.insert("response_format".into(), json!({"type": "json_schema", "json_schema": json_schema}));
-        }
-        if let Some(temperature) = options.temperature {
-            body.insert("temperature".into(), json!(temperature));
-        }
-        if let Some(top_p) = options.top_p {
-            body.insert("top_p".into(), json!(top_p));
-        }
-        if let Some(max_tokens) = options.max_tokens {
-            body.insert("max_completion_tokens".into(), json!(max_tokens));
-        }
-        if !options.stop.is_empty() {
-            body.insert("stop".into(), json!(options.stop));
-        }
-        merge_extra(&mut body, &options.extra);
-        body
     }
 }
 
@@ -190,7 +186,9 @@ impl ChatModel for OpenAiChat {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
-        self.endpoint.call(&self.body(request), |completion| self.response(completion)).await
+        let body = with_extra(self.body(request), &self.options.extra)
+            .map_err(|error| self.endpoint.malformed(format!("cannot encode request: {error}")))?;
+        self.endpoint.call(&body, |completion| self.response(completion)).await
     }
 
     fn stats(&self) -> ModelStats {
@@ -198,25 +196,100 @@ impl ChatModel for OpenAiChat {
     }
 }
 
-fn wire_message(message: &ChatMessage) -> Value {
+/// A Chat Completions request body.
+#[derive(Serialize)]
+struct Body<'r> {
+    model: &'r str,
+    messages: Vec<WireMessage<'r>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'r [String],
+}
+
+#[derive(Serialize)]
+struct WireTool<'r> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunctionSpec<'r>,
+}
+
+#[derive(Serialize)]
+struct WireFunctionSpec<'r> {
+    name: &'r str,
+    description: &'r str,
+    parameters: &'r Value,
+}
+
+#[derive(Serialize)]
+struct ResponseFormat<'r> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    json_schema: JsonSchemaFormat<'r>,
+}
+
+#[derive(Serialize)]
+struct JsonSchemaFormat<'r> {
+    name: &'r str,
+    schema: &'r Value,
+    strict: bool,
+}
+
+/// A message as Chat Completions takes it: `content` is null for an assistant message that
+/// only calls tools.
+#[derive(Serialize)]
+struct WireMessage<'r> {
+    role: Role,
+    content: Option<Cow<'r, str>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WireCall<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'r str>,
+}
+
+#[derive(Serialize)]
+struct WireCall<'r> {
+    id: &'r str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireCallFunction<'r>,
+}
+
+#[derive(Serialize)]
+struct WireCallFunction<'r> {
+    name: &'r str,
+    /// The wire carries the arguments as a JSON string, not an object.
+    arguments: String,
+}
+
+fn wire_message(message: &ChatMessage) -> WireMessage<'_> {
+    let content = Some(Cow::Borrowed(message.content.as_str()));
+    let plain = WireMessage { role: message.role, content, tool_calls: Vec::new(), tool_call_id: None };
     match message.role {
-        Role::System | Role::User => json!({"role": message.role, "content": message.content}),
-        Role::Assistant if message.tool_calls.is_empty() => json!({"role": "assistant", "content": message.content}),
+        Role::System | Role::User => plain,
+        Role::Assistant if message.tool_calls.is_empty() => plain,
         Role::Assistant => {
-            let calls = message.tool_calls.iter().map(|call| {
-                json!({"id": call.id, "type": "function", "function": {
-                    // The wire carries the arguments as a JSON string, not an object.
-                    "name": call.name, "arguments": call.arguments.to_string(),
-                }})
+            let calls = message.tool_calls.iter().map(|call| WireCall {
+                id: &call.id,
+                kind: "function",
+                function: WireCallFunction { name: &call.name, arguments: call.arguments.to_string() },
             });
-            let content = if message.content.is_empty() { Value::Null } else { json!(message.content) };
-            json!({"role": "assistant", "content": content, "tool_calls": calls.collect::<Vec<_>>()})
+            let content = (!message.content.is_empty()).then_some(Cow::Borrowed(message.content.as_str()));
+            WireMessage { content, tool_calls: calls.collect(), ..plain }
         }
-        Role::Tool => json!({
-            "role": "tool",
-            "tool_call_id": message.tool_call_id.as_deref().unwrap_or_default(),
-            "content": tool_result_text(message),
-        }),
+        Role::Tool => WireMessage {
+            content: Some(Cow::Owned(tool_result_text(message))),
+            tool_call_id: Some(message.tool_call_id.as_deref().unwrap_or_default()),
+            ..plain
+        },
     }
 }
 

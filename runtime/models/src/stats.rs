@@ -17,11 +17,11 @@ pub struct ModelStats {
     pub retries: u64,
     /// Calls that ended in an error.
     pub failures: u64,
-    /// Sum of the calls' latencies in milliseconds, from the first attempt to the outcome,
+    /// Sum of the calls' latencies in microseconds, from the first attempt to the outcome,
     /// waits for a concurrency permit and backoff included.
-    pub total_latency_ms: u64,
-    /// The slowest call, in milliseconds.
-    pub max_latency_ms: u64,
+    pub total_latency_us: u64,
+    /// The slowest call, in microseconds.
+    pub max_latency_us: u64,
 }
 
 /// The live counters behind [`ModelStats`], shared by the clones of one client.
@@ -31,8 +31,8 @@ pub(crate) struct StatsRecorder {
     requests: AtomicU64,
     retries: AtomicU64,
     failures: AtomicU64,
-    total_latency_ms: AtomicU64,
-    max_latency_ms: AtomicU64,
+    total_latency_us: AtomicU64,
+    max_latency_us: AtomicU64,
 }
 
 impl StatsRecorder {
@@ -45,11 +45,11 @@ impl StatsRecorder {
     }
 
     pub(crate) fn call_ended(&self, latency: Duration, failed: bool) {
-        let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.failures.fetch_add(u64::from(failed), Ordering::Relaxed);
-        self.total_latency_ms.fetch_add(millis, Ordering::Relaxed);
-        self.max_latency_ms.fetch_max(millis, Ordering::Relaxed);
+        self.total_latency_us.fetch_add(micros, Ordering::Relaxed);
+        self.max_latency_us.fetch_max(micros, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> ModelStats {
@@ -58,8 +58,8 @@ impl StatsRecorder {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
-            total_latency_ms: self.total_latency_ms.load(Ordering::Relaxed),
-            max_latency_ms: self.max_latency_ms.load(Ordering::Relaxed),
+            total_latency_us: self.total_latency_us.load(Ordering::Relaxed),
+            max_latency_us: self.max_latency_us.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Rules every provider's wire format follows the same way.
 
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::chat::{EmbeddingOptions, StopReason};
@@ -16,6 +17,36 @@ pub(crate) fn merge_extra(body: &mut Map<String, Value>, extra: &Map<String, Val
             }
         }
     }
+}
+
+/// A request body as the provider gets it: the body itself when there is no `extra`, else
+/// its JSON with `extra` merged (see [`merge_extra`]).
+#[derive(Debug)]
+pub(crate) enum WithExtra<B> {
+    Plain(B),
+    Merged(Value),
+}
+
+impl<B: Serialize> Serialize for WithExtra<B> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            WithExtra::Plain(body) => body.serialize(serializer),
+            WithExtra::Merged(body) => body.serialize(serializer),
+        }
+    }
+}
+
+/// `body` with `extra` merged into it; only a body with extra fields is copied into JSON.
+pub(crate) fn with_extra<B: Serialize>(body: B, extra: &Map<String, Value>) -> serde_json::Result<WithExtra<B>> {
+    if extra.is_empty() {
+        return Ok(WithExtra::Plain(body));
+    }
+    let mut merged = match serde_json::to_value(&body)? {
+        Value::Object(map) => map,
+        other => return Ok(WithExtra::Merged(other)),
+    };
+    merge_extra(&mut merged, extra);
+    Ok(WithExtra::Merged(Value::Object(merged)))
 }
 
 /// The body both embedding APIs take: `model`, `input`, `dimensions` if set, and `extra`.

@@ -15,12 +15,13 @@
 //!   gets the answer. Bodies are not parsed as JSON: the id is found by a byte search, and the
 //!   reply is a fixed prefix and suffix around it, so a request costs far less CPU than the
 //!   engine spends on it.
-//! - `GET /stats`: `{"requests":…,"tool_calls":…,"in_flight":…,"peak_in_flight":…}`.
+//! - `GET /stats`: `{"requests":…,"tool_calls":…,"in_flight":…,"peak_in_flight":…,"served_us":…}`,
+//!   `served_us` summing each chat request's time from arrival to reply.
 //! - `POST /stats/reset`: zeroes the counters (and the peak).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -52,6 +53,8 @@ struct Counters {
     tool_calls: AtomicU64,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
+    /// Microseconds from each chat request's arrival (its body read) to its reply.
+    served_us: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -61,21 +64,26 @@ struct Server {
     counters: Counters,
 }
 
-/// Counts a request in flight until dropped.
-struct InFlight<'a>(&'a Counters);
+/// Counts a request in flight, and the time it is served, until dropped.
+struct InFlight<'a> {
+    counters: &'a Counters,
+    arrived: Instant,
+}
 
 impl<'a> InFlight<'a> {
     fn enter(counters: &'a Counters) -> Self {
         let now = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         counters.peak_in_flight.fetch_max(now, Ordering::Relaxed);
         counters.requests.fetch_add(1, Ordering::Relaxed);
-        InFlight(counters)
+        InFlight { counters, arrived: Instant::now() }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let served = u64::try_from(self.arrived.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters.served_us.fetch_add(served, Ordering::Relaxed);
+        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -102,8 +110,13 @@ fn has_tool_result(body: &[u8]) -> bool {
 }
 
 async fn chat(State(server): State<Arc<Server>>, body: Bytes) -> impl IntoResponse {
-    let _in_flight = InFlight::enter(&server.counters);
-    tokio::time::sleep(server.delay).await;
+    let in_flight = InFlight::enter(&server.counters);
+    // tokio's timer wakes on whole milliseconds, late by about one on average (20 ms asked,
+    // 21 to 22 served): the delay is slept on a blocking-pool thread, to its deadline.
+    let deadline = in_flight.arrived + server.delay;
+    let slept =
+        tokio::task::spawn_blocking(move || std::thread::sleep(deadline.saturating_duration_since(Instant::now())));
+    slept.await.expect("a sleep does not panic");
     let id = product_id(&body);
     let call_tool = !has_tool_result(&body) && {
         let turn = server.counters.first_turns.fetch_add(1, Ordering::Relaxed);
@@ -125,18 +138,19 @@ async fn chat(State(server): State<Arc<Server>>, body: Bytes) -> impl IntoRespon
 async fn stats(State(server): State<Arc<Server>>) -> impl IntoResponse {
     let c = &server.counters;
     let body = format!(
-        r#"{{"requests":{},"tool_calls":{},"in_flight":{},"peak_in_flight":{}}}"#,
+        r#"{{"requests":{},"tool_calls":{},"in_flight":{},"peak_in_flight":{},"served_us":{}}}"#,
         c.requests.load(Ordering::Relaxed),
         c.tool_calls.load(Ordering::Relaxed),
         c.in_flight.load(Ordering::Relaxed),
         c.peak_in_flight.load(Ordering::Relaxed),
+        c.served_us.load(Ordering::Relaxed),
     );
     ([(CONTENT_TYPE, "application/json")], body)
 }
 
 async fn reset(State(server): State<Arc<Server>>) {
     let c = &server.counters;
-    for counter in [&c.requests, &c.first_turns, &c.tool_calls, &c.peak_in_flight] {
+    for counter in [&c.requests, &c.first_turns, &c.tool_calls, &c.peak_in_flight, &c.served_us] {
         counter.store(0, Ordering::Relaxed);
     }
     c.peak_in_flight.store(c.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);

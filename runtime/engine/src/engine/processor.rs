@@ -63,6 +63,9 @@ pub struct PartitionProcessor {
     handoffs: HashMap<String, (u64, Handoff)>,
     /// Numbers the batches pulled by this invocation.
     next_batch: u64,
+    /// Most events the next pull takes: `first_batch_events` after a claim, doubled by each
+    /// pull up to `max_batch_events` (a slow start, so that the first commit comes soon).
+    batch_limit: usize,
 }
 
 /// A batch whose actions run in a task of their own.
@@ -105,6 +108,7 @@ impl PartitionProcessor {
         }
         dir.write_head_hint(claim.seq).await;
         tracing::debug!(partition, seq = claim.seq, nonce = %writer.nonce, "claimed partition");
+        let batch_limit = shared.settings.first_batch_events.clamp(1, shared.settings.max_batch_events.max(1));
         Ok(PartitionProcessor {
             pulled: claim.position,
             shared,
@@ -117,6 +121,7 @@ impl PartitionProcessor {
             in_flight: VecDeque::new(),
             handoffs: HashMap::new(),
             next_batch: 0,
+            batch_limit,
         })
     }
 
@@ -317,11 +322,12 @@ impl PartitionProcessor {
         Ok(())
     }
 
-    /// Reads events from `from`: up to `max_batch_events`, waiting up to
-    /// `max_batch_wait_ms` for more if `wait`. Returns them and the position after them.
+    /// Reads events from `from`: up to the batch limit, waiting up to `max_batch_wait_ms`
+    /// for more if `wait`. Returns them and the position after them.
     async fn pull(&mut self, from: Position, wait: bool) -> Result<(Vec<(Position, LogEvent)>, Position)> {
         let settings = self.shared.settings.clone();
-        let max = settings.max_batch_events.max(1);
+        let max = self.batch_limit;
+        self.batch_limit = (max * 2).min(settings.max_batch_events.max(1));
         let deadline = Instant::now() + Duration::from_millis(if wait { settings.max_batch_wait_ms } else { 0 });
         let (mut events, mut position) = self.reader.read(&self.shared.log, from, max).await?;
         while events.len() < max && Instant::now() < deadline {

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 pub struct EngineSettings {
     /// Most events in one micro-batch.
     pub max_batch_events: usize,
+    /// Most events in the first micro-batch after a claim; each later batch may take twice
+    /// as many as the one before, up to `max_batch_events`. A small first batch commits
+    /// soon after an invocation starts, whatever the batch size it reaches later.
+    pub first_batch_events: usize,
     /// How long to wait for more events before processing a short batch, in milliseconds.
     pub max_batch_wait_ms: u64,
     /// How often to look for new segments while waiting, in milliseconds.
@@ -48,6 +52,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
             max_batch_events: 1000,
+            first_batch_events: 100,
             max_batch_wait_ms: 0,
             poll_interval_ms: 50,
             max_concurrent_keys: 1024,

@@ -36,7 +36,7 @@ async fn a_rate_limit_is_retried_after_the_servers_retry_after() {
     assert_eq!(server.requests().len(), 2);
     let stats = model.stats();
     assert_eq!((stats.calls, stats.requests, stats.retries, stats.failures), (1, 2, 1, 0));
-    assert!(stats.total_latency_ms >= stats.max_latency_ms && stats.max_latency_ms > 0, "{stats:?}");
+    assert!(stats.total_latency_us >= stats.max_latency_us && stats.max_latency_us > 0, "{stats:?}");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use weir_bench::{FakeModelServer, FakeModelStats, counted, cpu_time, peak_memory_mb, per_thousand};
 use weir_engine::store::RequestCountsSnapshot;
 use weir_engine::{Engine, EngineSettings, EventLog};
-use weir_models::{ApiKey, HttpSettings, OpenAiChat, OpenAiConfig};
+use weir_models::{ApiKey, ChatModel, HttpSettings, OpenAiChat, OpenAiConfig};
 use weir_tests::backends::{Backend, fresh_storage};
 
 use crate::workload::{KeyBy, reviews};
@@ -40,6 +40,9 @@ pub struct Measurement {
     cpu: Duration,
     pub peak_mb: f64,
     pub model: FakeModelStats,
+    /// The mean model call as the client saw it, in milliseconds: the server's time plus
+    /// HTTP on loopback and waiting for a worker thread to read the reply.
+    pub model_seen_ms: f64,
     /// Store requests while processing (ingestion excluded).
     pub requests: RequestCountsSnapshot,
 }
@@ -91,9 +94,9 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
         http: HttpSettings { max_concurrency: knobs.model_concurrency, ..HttpSettings::default() },
         ..OpenAiConfig::chat("fake")
     };
-    let model = OpenAiChat::new(&config, ApiKey::new("benchmark")).expect("model client");
+    let model = Arc::new(OpenAiChat::new(&config, ApiKey::new("benchmark")).expect("model client"));
     let notify = weir_review_analysis::notify_tool_from_env().expect("notify tool");
-    let agent = weir_review_analysis::agent(Arc::new(model), notify).expect("agent");
+    let agent = weir_review_analysis::agent(model.clone(), notify).expect("agent");
     let settings = EngineSettings {
         max_batch_events: knobs.batch,
         max_concurrent_keys: knobs.concurrent_keys,
@@ -135,6 +138,10 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
         cpu,
         peak_mb: peak_memory_mb(),
         model: fake.stats().await.expect("fake model server stats"),
+        model_seen_ms: {
+            let stats = model.stats();
+            stats.total_latency_us as f64 / 1000.0 / stats.calls.max(1) as f64
+        },
         requests: counts.snapshot() - ingested,
     }
 }
