@@ -24,8 +24,7 @@ use weir_tests::backends::Backend;
 use crate::run::{Knobs, measure};
 use crate::workload::KeyBy;
 
-/// The allocator the function binaries use too: the agent layer allocates and frees many
-/// small JSON values per event, which glibc's malloc serves at several times the cost.
+/// The function binaries' allocator (see `weir_functions`), which this binary does not link.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
