@@ -140,7 +140,11 @@ impl PartitionProcessor {
     /// up; nothing is committed then. On an error, the batches still in flight are
     /// abandoned with the processor.
     pub async fn process_batch(&mut self) -> Result<BatchReport> {
-        while self.in_flight.len() < self.shared.settings.max_batches_in_flight.max(1) {
+        // The first batch after a claim runs alone, so that no batch behind it competes with
+        // it for the agent's model permits and the CPU: the first commit comes soonest.
+        let first_uncommitted = self.next_batch == 0 || self.in_flight.front().is_some_and(|batch| batch.number == 0);
+        let depth = if first_uncommitted { 1 } else { self.shared.settings.max_batches_in_flight.max(1) };
+        while self.in_flight.len() < depth {
             // Only an idle pipeline waits for more events: a busy one pulls what is there.
             if !self.start_batch(self.in_flight.is_empty()).await? {
                 break;
