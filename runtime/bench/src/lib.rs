@@ -6,4 +6,4 @@ pub mod fake_model;
 pub mod measure;
 
 pub use fake_model::{FakeModelServer, FakeModelStats};
-pub use measure::{counted, cpu_time, peak_memory_mb, per_thousand, percentile};
+pub use measure::{counted, cpu_time, peak_memory_mb, per_thousand, percentile, reset_peak_memory, resident_memory_mb};

@@ -18,13 +18,29 @@ pub fn cpu_time() -> Duration {
 
 /// The most resident memory this process has used (`VmHWM`), in MiB.
 pub fn peak_memory_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// The memory this process has resident now (`VmRSS`), in MiB.
+pub fn resident_memory_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+/// A `/proc/self/status` field given in kB, in MiB; zero where there is none.
+fn status_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kb: f64 = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0.0);
     kb / 1024.0
+}
+
+/// Resets this process's `VmHWM` to its current resident memory (Linux 4.0 and later), so
+/// that [`peak_memory_mb`] measures from here; elsewhere it does nothing.
+pub fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// The `p` quantile (0 to 1) of sorted durations; zero if there are none.

@@ -4,7 +4,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weir_bench::{FakeModelServer, FakeModelStats, counted, cpu_time, peak_memory_mb, per_thousand};
+use weir_bench::{
+    FakeModelServer, FakeModelStats, counted, cpu_time, peak_memory_mb, per_thousand, reset_peak_memory,
+    resident_memory_mb,
+};
 use weir_engine::store::RequestCountsSnapshot;
 use weir_engine::{Engine, EngineSettings, EventLog};
 use weir_models::{ApiKey, ChatModel, HttpSettings, OpenAiChat, OpenAiConfig};
@@ -39,6 +42,9 @@ pub struct Measurement {
     /// This process's CPU time while processing (the fake model server is another process).
     cpu: Duration,
     pub peak_mb: f64,
+    /// Resident memory when processing started: the harness, and what ingesting the
+    /// reviews left in the allocator.
+    pub resident_before_mb: f64,
     pub model: FakeModelStats,
     /// The mean model call as the client saw it, in milliseconds: the server's time plus
     /// HTTP on loopback and waiting for a worker thread to read the reply.
@@ -87,6 +93,8 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
     fake.reset().await.expect("fake model server stats");
     let ingested = counts.snapshot();
 
+    reset_peak_memory();
+    let resident_before_mb = resident_memory_mb();
     let cpu_before = cpu_time();
     let started = Instant::now();
     let config = OpenAiConfig {
@@ -137,6 +145,7 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
         commits,
         cpu,
         peak_mb: peak_memory_mb(),
+        resident_before_mb,
         model: fake.stats().await.expect("fake model server stats"),
         model_seen_ms: {
             let stats = model.stats();
