@@ -24,7 +24,9 @@ pub struct EngineSettings {
     pub max_batch_wait_ms: u64,
     /// How often to look for new segments while waiting, in milliseconds.
     pub poll_interval_ms: u64,
-    /// Most keys whose events run at once, per batch.
+    /// Most keys whose events run at once, per batch. More keys than the agent's model can
+    /// serve at once only wait, each holding its request: the agent benchmark with 10,000
+    /// keys and 256 model permits ran faster, in less CPU and memory, at 256 than at 1,024.
     pub max_concurrent_keys: usize,
     /// Most pulled batches running at once: later batches run while the oldest finishes
     /// its slowest keys and commits (commits stay in order); 1: one batch at a time. The
@@ -55,7 +57,7 @@ impl Default for EngineSettings {
             first_batch_events: 100,
             max_batch_wait_ms: 0,
             poll_interval_ms: 50,
-            max_concurrent_keys: 1024,
+            max_concurrent_keys: 256,
             max_batches_in_flight: 3,
             max_attempts: 3,
             retry_backoff_ms: 50,

@@ -49,8 +49,8 @@ struct Args {
     /// Most model requests in flight (the client's `http.max_concurrency`).
     #[arg(long, default_value_t = 256)]
     model_concurrency: usize,
-    /// Most keys running at once (the engine's `max_concurrent_keys`).
-    #[arg(long, default_value_t = 1024)]
+    /// Most keys running at once per batch (the engine's `max_concurrent_keys`).
+    #[arg(long, default_value_t = 256)]
     concurrent_keys: usize,
     /// Events per micro-batch (the engine's `max_batch_events`).
     #[arg(long, default_value_t = 1000)]
