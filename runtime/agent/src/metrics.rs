@@ -82,18 +82,27 @@ impl Metrics {
 
     pub(crate) fn model_call(&self, model: &str, action: &str, end: CallEnd) {
         let mut inner = self.inner.lock().expect("metrics");
-        inner.models.entry(model.to_string()).or_default().entry(action.to_string()).or_default().add(end);
+        counters(counters(&mut inner.models, model), action).add(end);
     }
 
     pub(crate) fn tool_call(&self, tool: &str, end: CallEnd) {
-        self.inner.lock().expect("metrics").tools.entry(tool.to_string()).or_default().add(end);
+        counters(&mut self.inner.lock().expect("metrics").tools, tool).add(end);
     }
 
     pub(crate) fn action_run(&self, action: &str, end: CallEnd) {
-        self.inner.lock().expect("metrics").actions.entry(action.to_string()).or_default().add(end);
+        counters(&mut self.inner.lock().expect("metrics").actions, action).add(end);
     }
 
     pub(crate) fn set_model_retries(&self, model: &str, retries: u64) {
         self.inner.lock().expect("metrics").model_retries.insert(model.to_string(), retries);
     }
+}
+
+/// The counters of `name`, created on first use: the name is copied only then, as this runs
+/// on every call.
+fn counters<'m, T: Default>(map: &'m mut BTreeMap<String, T>, name: &str) -> &'m mut T {
+    if !map.contains_key(name) {
+        map.insert(name.to_string(), T::default());
+    }
+    map.get_mut(name).expect("inserted above")
 }
