@@ -222,7 +222,7 @@ impl WorkflowAgent {
     async fn dispatch(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         for action in self.actions.iter().filter(|a| a.subscribes_to(&event.kind)) {
             self.notify(
-                ActionStartedEvent {
+                || ActionStartedEvent {
                     action: action.name.clone(),
                     event_id: event.id.clone(),
                     event_type: event.kind.clone(),
@@ -239,23 +239,31 @@ impl WorkflowAgent {
             match result {
                 Ok(()) => {
                     self.core.metrics.action_run(&action.name, CallEnd::Made(started.elapsed(), Default::default()));
-                    let finished = ActionFinishedEvent {
-                        action: action.name.clone(),
-                        event_id: event.id.clone(),
-                        event_type: event.kind.clone(),
-                    };
-                    self.notify(finished, engine, run).await?;
+                    self.notify(
+                        || ActionFinishedEvent {
+                            action: action.name.clone(),
+                            event_id: event.id.clone(),
+                            event_type: event.kind.clone(),
+                        },
+                        engine,
+                        run,
+                    )
+                    .await?;
                 }
                 Err(error) => {
                     self.core.metrics.action_run(&action.name, CallEnd::Failed);
                     tracing::debug!(action = %action.name, event = %event.id, %error, "action failed");
-                    let failed = ActionFailedEvent {
-                        action: action.name.clone(),
-                        event_id: event.id.clone(),
-                        event_type: event.kind.clone(),
-                        error: error.to_string(),
-                    };
-                    self.notify(failed, engine, run).await?;
+                    self.notify(
+                        || ActionFailedEvent {
+                            action: action.name.clone(),
+                            event_id: event.id.clone(),
+                            event_type: event.kind.clone(),
+                            error: error.to_string(),
+                        },
+                        engine,
+                        run,
+                    )
+                    .await?;
                     return Err(error);
                 }
             }
@@ -264,16 +272,17 @@ impl WorkflowAgent {
     }
 
     /// Runs the listeners of a notification at once (not queued: they see it as it happens).
+    /// The notification is built only if some action listens: this runs around every action.
     async fn notify<T: EventType>(
         &self,
-        notification: T,
+        notification: impl FnOnce() -> T,
         engine: &EventContext,
         run: &mut Run,
     ) -> Result<(), ActionError> {
         if !self.subscribed.contains(T::TYPE) {
             return Ok(());
         }
-        let mut event = Event::typed(notification);
+        let mut event = Event::typed(notification());
         event.id = run.next_id();
         for listener in self.actions.iter().filter(|a| a.subscribes_to(T::TYPE)) {
             let mut ctx = Context::new(&self.core, engine, run, &listener.name, &event.id);
@@ -287,12 +296,16 @@ impl WorkflowAgent {
     async fn chat(&self, requests: Vec<Event>, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         let decoded = requests.iter().map(|e| e.decode::<ChatRequestEvent>()).collect::<Result<Vec<_>, _>>()?;
         for event in &requests {
-            let started = ActionStartedEvent {
-                action: CHAT_ACTION.into(),
-                event_id: event.id.clone(),
-                event_type: event.kind.clone(),
-            };
-            self.notify(started, engine, run).await?;
+            self.notify(
+                || ActionStartedEvent {
+                    action: CHAT_ACTION.into(),
+                    event_id: event.id.clone(),
+                    event_type: event.kind.clone(),
+                },
+                engine,
+                run,
+            )
+            .await?;
         }
         let branches: Vec<_> = requests.iter().map(|e| engine.branch(&format!("{}/{CHAT_ACTION}", e.id))).collect();
         let memory = &run.memory;
@@ -305,13 +318,17 @@ impl WorkflowAgent {
             let conversation = match conversation {
                 Ok(conversation) => conversation,
                 Err(error) => {
-                    let failed = ActionFailedEvent {
-                        action: CHAT_ACTION.into(),
-                        event_id: event.id.clone(),
-                        event_type: event.kind.clone(),
-                        error: error.to_string(),
-                    };
-                    self.notify(failed, engine, run).await?;
+                    self.notify(
+                        || ActionFailedEvent {
+                            action: CHAT_ACTION.into(),
+                            event_id: event.id.clone(),
+                            event_type: event.kind.clone(),
+                            error: error.to_string(),
+                        },
+                        engine,
+                        run,
+                    )
+                    .await?;
                     return Err(error.into());
                 }
             };
@@ -324,12 +341,16 @@ impl WorkflowAgent {
                 context: request.context,
             };
             run.enqueue(Event::typed(response), Some(&event.id), Some(CHAT_ACTION));
-            let finished = ActionFinishedEvent {
-                action: CHAT_ACTION.into(),
-                event_id: event.id.clone(),
-                event_type: event.kind.clone(),
-            };
-            self.notify(finished, engine, run).await?;
+            self.notify(
+                || ActionFinishedEvent {
+                    action: CHAT_ACTION.into(),
+                    event_id: event.id.clone(),
+                    event_type: event.kind.clone(),
+                },
+                engine,
+                run,
+            )
+            .await?;
         }
         Ok(())
     }
