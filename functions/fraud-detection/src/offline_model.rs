@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, StopReason, ToolCall, Usage};
+use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, ToolCall};
 
 use crate::tools::{CHECK_BLOCKLIST, HOLD_CARD, LOOKUP_MERCHANT};
 
@@ -33,12 +33,17 @@ impl ChatModel for OfflineFraudModel {
                 .into(),
         })?;
         let merchant = case["transaction"]["merchant"].as_str().unwrap_or_default();
-        let answered = |tool: &str| tool_result(&request.messages, tool);
+        // A tool's result as JSON (an error reads as `null`), if it was answered.
+        let answered =
+            |tool: &str| request.tool_result(tool).map(|m| serde_json::from_str(&m.content).unwrap_or(Value::Null));
         let (Some(blocklist), Some(lookup)) = (answered(CHECK_BLOCKLIST), answered(LOOKUP_MERCHANT)) else {
-            return Ok(calls(vec![
-                call(CHECK_BLOCKLIST, json!({"merchant": merchant})),
-                call(LOOKUP_MERCHANT, json!({"merchant": merchant})),
-            ]));
+            return Ok(ChatResponse::calling(
+                OFFLINE_MODEL_NAME,
+                [
+                    call(CHECK_BLOCKLIST, json!({"merchant": merchant})),
+                    call(LOOKUP_MERCHANT, json!({"merchant": merchant})),
+                ],
+            ));
         };
         let anomalies = case["anomalies"].as_array().map_or(0, Vec::len);
         let blocked = blocklist["blocked"] == true;
@@ -52,11 +57,11 @@ impl ChatModel for OfflineFraudModel {
         let fraud = blocked || risk == "high" || anomalies >= 2;
         let may_hold = request.tools.iter().any(|t| t.name == HOLD_CARD);
         if fraud && may_hold && answered(HOLD_CARD).is_none() {
-            return Ok(calls(vec![call(HOLD_CARD, json!({"reason": reason}))]));
+            return Ok(ChatResponse::calling(OFFLINE_MODEL_NAME, [call(HOLD_CARD, json!({"reason": reason}))]));
         }
         let decision = if fraud && may_hold { "hold" } else { "review" };
         let answer = json!({"decision": decision, "reason": reason});
-        Ok(response(ChatMessage::assistant(answer.to_string()), StopReason::EndTurn))
+        Ok(ChatResponse::answer(OFFLINE_MODEL_NAME, answer.to_string()))
     }
 }
 
@@ -65,22 +70,7 @@ fn find_case(messages: &[ChatMessage]) -> Option<Value> {
     serde_json::from_str(&message.content["Case: ".len()..]).ok()
 }
 
-/// The result of the call to `tool`, if it was answered (an error reads as `null`).
-fn tool_result(messages: &[ChatMessage], tool: &str) -> Option<Value> {
-    let id = format!("offline-{tool}");
-    let result = messages.iter().find(|m| m.role == Role::Tool && m.tool_call_id.as_deref() == Some(id.as_str()))?;
-    Some(serde_json::from_str(&result.content).unwrap_or(Value::Null))
-}
-
+/// A call of `tool`, whose id is the tool's name: an offline model calls each tool once.
 fn call(tool: &str, arguments: Value) -> ToolCall {
-    ToolCall { id: format!("offline-{tool}"), name: tool.into(), arguments }
-}
-
-fn calls(calls: Vec<ToolCall>) -> ChatResponse {
-    response(ChatMessage { tool_calls: calls, ..ChatMessage::assistant("") }, StopReason::ToolUse)
-}
-
-fn response(message: ChatMessage, stop_reason: StopReason) -> ChatResponse {
-    let usage = Usage { input_tokens: 0, output_tokens: 0 };
-    ChatResponse { message, stop_reason, usage, model: OFFLINE_MODEL_NAME.into() }
+    ToolCall::new(tool, tool, arguments)
 }

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, StopReason, ToolCall, Usage};
+use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, ToolCall};
 
 use crate::tools::{NODE_HEALTH, RUNBOOK, SEARCH_LOGS};
 
@@ -35,15 +35,20 @@ impl ChatModel for OfflineOpsModel {
                 .into(),
         })?;
         let [job, node, failure] = &event;
-        let answered = |tool: &str| tool_result(&request.messages, tool);
+        // A tool's result as JSON (an error reads as `null`), if it was answered.
+        let answered =
+            |tool: &str| request.tool_result(tool).map(|m| serde_json::from_str(&m.content).unwrap_or(Value::Null));
         let (Some(logs), Some(health), Some(runbook)) =
             (answered(SEARCH_LOGS), answered(NODE_HEALTH), answered(RUNBOOK))
         else {
-            return Ok(calls(vec![
-                call(SEARCH_LOGS, json!({"job": job})),
-                call(NODE_HEALTH, json!({"node": node})),
-                call(RUNBOOK, json!({"failure": failure})),
-            ]));
+            return Ok(ChatResponse::calling(
+                OFFLINE_MODEL_NAME,
+                [
+                    call(SEARCH_LOGS, json!({"job": job})),
+                    call(NODE_HEALTH, json!({"node": node})),
+                    call(RUNBOOK, json!({"failure": failure})),
+                ],
+            ));
         };
         let signals: Vec<String> = runbook["signals"]
             .as_array()
@@ -71,7 +76,7 @@ impl ChatModel for OfflineOpsModel {
             ),
         };
         let answer = json!({"job": job, "diagnosis": diagnosis, "remediation": remediation, "evidence": evidence});
-        Ok(response(ChatMessage::assistant(answer.to_string()), StopReason::EndTurn))
+        Ok(ChatResponse::answer(OFFLINE_MODEL_NAME, answer.to_string()))
     }
 }
 
@@ -85,22 +90,7 @@ fn find_event(messages: &[ChatMessage]) -> Option<[String; 3]> {
     Some([field("Job:")?, field("Node:")?, field("Failure:")?])
 }
 
-/// The result of the call to `tool`, if it was answered (an error reads as `null`).
-fn tool_result(messages: &[ChatMessage], tool: &str) -> Option<Value> {
-    let id = format!("offline-{tool}");
-    let result = messages.iter().find(|m| m.role == Role::Tool && m.tool_call_id.as_deref() == Some(id.as_str()))?;
-    Some(serde_json::from_str(&result.content).unwrap_or(Value::Null))
-}
-
+/// A call of `tool`, whose id is the tool's name: an offline model calls each tool once.
 fn call(tool: &str, arguments: Value) -> ToolCall {
-    ToolCall { id: format!("offline-{tool}"), name: tool.into(), arguments }
-}
-
-fn calls(calls: Vec<ToolCall>) -> ChatResponse {
-    response(ChatMessage { tool_calls: calls, ..ChatMessage::assistant("") }, StopReason::ToolUse)
-}
-
-fn response(message: ChatMessage, stop_reason: StopReason) -> ChatResponse {
-    let usage = Usage { input_tokens: 0, output_tokens: 0 };
-    ChatResponse { message, stop_reason, usage, model: OFFLINE_MODEL_NAME.into() }
+    ToolCall::new(tool, tool, arguments)
 }

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use serde_json::json;
-use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, StopReason, ToolCall, Usage};
+use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, ToolCall, Usage};
 
 use crate::notify::NOTIFY_TOOL;
 
@@ -89,18 +89,8 @@ impl ChatModel for OfflineReviewModel {
         let usage = Usage { input_tokens: words(request), output_tokens: 20 };
         if complaint && may_notify && !notified {
             let summary: String = review.chars().take(120).collect();
-            let call = ToolCall {
-                id: "call_notify_0".into(),
-                name: NOTIFY_TOOL.into(),
-                arguments: json!({"id": id, "summary": summary}),
-            };
-            let message = ChatMessage { tool_calls: vec![call], ..ChatMessage::assistant("") };
-            return Ok(ChatResponse {
-                message,
-                stop_reason: StopReason::ToolUse,
-                usage,
-                model: OFFLINE_MODEL_NAME.into(),
-            });
+            let call = ToolCall::new("call_notify_0", NOTIFY_TOOL, json!({"id": id, "summary": summary}));
+            return Ok(ChatResponse { usage, ..ChatResponse::calling(OFFLINE_MODEL_NAME, [call]) });
         }
         let found =
             |lexicon: &[&'static str]| lexicon.iter().filter(|w| text.contains(**w)).copied().collect::<Vec<_>>();
@@ -115,8 +105,7 @@ impl ChatModel for OfflineReviewModel {
             reasons.push("neutral wording".into());
         }
         let answer = json!({"id": id, "score": score, "reasons": reasons});
-        let message = ChatMessage::assistant(answer.to_string());
-        Ok(ChatResponse { message, stop_reason: StopReason::EndTurn, usage, model: OFFLINE_MODEL_NAME.into() })
+        Ok(ChatResponse { usage, ..ChatResponse::answer(OFFLINE_MODEL_NAME, answer.to_string()) })
     }
 }
 

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use serde_json::json;
-use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, StopReason, Usage};
+use weir_models::{ChatModel, ChatRequest, ChatResponse, ModelError, Role};
 
 use crate::suggestions::parse_request;
 
@@ -47,13 +47,7 @@ impl ChatModel for OfflineSuggestionsModel {
         if suggestions.is_empty() {
             suggestions.push(format!("Keep {product} as it is and quote its reviews' praise on the product page."));
         }
-        let message = ChatMessage::assistant(json!({"suggestions": suggestions}).to_string());
-        let usage = Usage { input_tokens: 0, output_tokens: 0 };
-        Ok(ChatResponse {
-            message,
-            stop_reason: StopReason::EndTurn,
-            usage,
-            model: OFFLINE_SUGGESTIONS_MODEL_NAME.into(),
-        })
+        let answer = json!({"suggestions": suggestions}).to_string();
+        Ok(ChatResponse::answer(OFFLINE_SUGGESTIONS_MODEL_NAME, answer))
     }
 }

@@ -29,9 +29,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::Value;
 use weir_engine::{Agent, CommittedReader, DeadLetter, Engine, EngineSettings, EventLog, LogEvent, Output, Storage};
-use weir_models::{
-    ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, StopReason, ToolCall, ToolSpec, Usage,
-};
+use weir_models::{ChatModel, ChatRequest, ChatResponse, ModelError, ToolCall, ToolSpec, Usage};
 use weir_tools::{Tool, ToolError};
 
 use crate::memory::{Memory, StoredMemory};
@@ -79,25 +77,17 @@ impl FakeModel {
 
     /// A text reply.
     pub fn text(content: impl Into<String>) -> ChatResponse {
-        ChatResponse {
-            message: ChatMessage::assistant(content),
-            stop_reason: StopReason::EndTurn,
-            usage: Usage { input_tokens: 10, output_tokens: 5 },
-            model: "fake".into(),
-        }
+        ChatResponse { usage: Usage { input_tokens: 10, output_tokens: 5 }, ..ChatResponse::answer("fake", content) }
     }
 
     /// A reply that calls one tool.
     pub fn tool_call(id: impl Into<String>, tool: impl Into<String>, arguments: Value) -> ChatResponse {
-        Self::tool_calls([ToolCall { id: id.into(), name: tool.into(), arguments }])
+        Self::tool_calls([ToolCall::new(id, tool, arguments)])
     }
 
     /// A reply that calls several tools at once.
     pub fn tool_calls(calls: impl IntoIterator<Item = ToolCall>) -> ChatResponse {
-        let mut response = Self::text("");
-        response.message.tool_calls = calls.into_iter().collect();
-        response.stop_reason = StopReason::ToolUse;
-        response
+        ChatResponse { usage: Usage { input_tokens: 10, output_tokens: 5 }, ..ChatResponse::calling("fake", calls) }
     }
 
     /// The requests received, in order.

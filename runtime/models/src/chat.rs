@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::ModelError;
-use crate::message::{ChatMessage, ToolSpec};
+use crate::message::{ChatMessage, Role, ToolCall, ToolSpec};
 use crate::stats::ModelStats;
 
 /// Sampling options of a chat model; unset fields take the provider's defaults.
@@ -95,6 +95,62 @@ pub struct ChatResponse {
     /// The model that answered, as the provider names it.
     #[serde(default)]
     pub model: String,
+}
+
+impl ChatRequest {
+    /// The result the conversation holds for the tool call `call_id`, if it was answered.
+    ///
+    /// ```
+    /// use weir_models::{ChatMessage, ChatRequest};
+    ///
+    /// let request = ChatRequest {
+    ///     messages: vec![ChatMessage::user("hi"), ChatMessage::tool_result("call-1", "42", false)],
+    ///     ..ChatRequest::default()
+    /// };
+    /// assert_eq!(request.tool_result("call-1").map(|m| m.content.as_str()), Some("42"));
+    /// assert!(request.tool_result("call-2").is_none());
+    /// ```
+    pub fn tool_result(&self, call_id: &str) -> Option<&ChatMessage> {
+        self.messages.iter().find(|m| m.role == Role::Tool && m.tool_call_id.as_deref() == Some(call_id))
+    }
+}
+
+impl ChatResponse {
+    /// A final text answer from `model`, with no token usage: what offline models and fakes
+    /// reply.
+    ///
+    /// ```
+    /// use weir_models::{ChatResponse, StopReason};
+    ///
+    /// let answer = ChatResponse::answer("offline", r#"{"score":4}"#);
+    /// assert_eq!(answer.stop_reason, StopReason::EndTurn);
+    /// assert_eq!(answer.message.content, r#"{"score":4}"#);
+    /// ```
+    pub fn answer(model: impl Into<String>, content: impl Into<String>) -> Self {
+        ChatResponse {
+            message: ChatMessage::assistant(content),
+            stop_reason: StopReason::EndTurn,
+            usage: Usage::default(),
+            model: model.into(),
+        }
+    }
+
+    /// A reply from `model` that calls `calls`, with no text and no token usage.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use weir_models::{ChatResponse, StopReason, ToolCall};
+    ///
+    /// let reply = ChatResponse::calling("offline", [ToolCall::new("call-1", "lookup", json!({"q": "x"}))]);
+    /// assert_eq!(reply.stop_reason, StopReason::ToolUse);
+    /// assert_eq!(reply.message.tool_calls[0].name, "lookup");
+    /// ```
+    pub fn calling(model: impl Into<String>, calls: impl IntoIterator<Item = ToolCall>) -> Self {
+        let mut reply = Self::answer(model, "");
+        reply.message.tool_calls = calls.into_iter().collect();
+        reply.stop_reason = StopReason::ToolUse;
+        reply
+    }
 }
 
 /// A chat model: a provider's client, a fake, or an offline model.

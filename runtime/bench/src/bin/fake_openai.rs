@@ -19,16 +19,12 @@
 //!   `served_us` summing each chat request's time from arrival to reply.
 //! - `POST /stats/reset`: zeroes the counters (and the peak).
 
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -71,11 +67,11 @@ struct InFlight<'a> {
 }
 
 impl<'a> InFlight<'a> {
-    fn enter(counters: &'a Counters) -> Self {
+    fn enter(counters: &'a Counters, arrived: Instant) -> Self {
         let now = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         counters.peak_in_flight.fetch_max(now, Ordering::Relaxed);
         counters.requests.fetch_add(1, Ordering::Relaxed);
-        InFlight { counters, arrived: Instant::now() }
+        InFlight { counters, arrived }
     }
 }
 
@@ -109,18 +105,105 @@ fn has_tool_result(body: &[u8]) -> bool {
     body.windows(MARK.len()).any(|w| w == MARK)
 }
 
-async fn chat(State(server): State<Arc<Server>>, body: Bytes) -> impl IntoResponse {
-    let in_flight = InFlight::enter(&server.counters);
-    // tokio's timer wakes on whole milliseconds, late by about one on average (20 ms asked,
-    // 21 to 22 served): the delay is slept on a blocking-pool thread, to its deadline.
-    let deadline = in_flight.arrived + server.delay;
-    let slept =
-        tokio::task::spawn_blocking(move || std::thread::sleep(deadline.saturating_duration_since(Instant::now())));
-    slept.await.expect("a sleep does not panic");
-    let id = product_id(&body);
-    let call_tool = !has_tool_result(&body) && {
+/// One HTTP/1.1 request: method, path, body, and whether the client asked to close.
+#[derive(Debug, PartialEq)]
+struct Request {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+    close: bool,
+}
+
+/// Reads the requests of one keep-alive connection in turn.
+///
+/// Only what `reqwest` and curl send is understood: a head, then a `Content-Length` body.
+/// Anything else is a [`io::ErrorKind::InvalidData`] error naming what was wrong.
+struct Requests<R> {
+    reader: R,
+    buffer: Vec<u8>,
+}
+
+impl<R: Read> Requests<R> {
+    fn new(reader: R) -> Self {
+        Requests { reader, buffer: Vec::with_capacity(16 * 1024) }
+    }
+
+    /// The next request; `None` once the client closed the connection between requests.
+    fn next(&mut self) -> io::Result<Option<Request>> {
+        let head_end = loop {
+            if let Some(at) = find(&self.buffer, b"\r\n\r\n") {
+                break at;
+            }
+            if !self.fill()? {
+                return if self.buffer.is_empty() { Ok(None) } else { Err(invalid("connection closed mid-head")) };
+            }
+        };
+        let head = std::str::from_utf8(&self.buffer[..head_end]).map_err(|_| invalid("head is not UTF-8"))?;
+        let mut lines = head.split("\r\n");
+        let mut request_line = lines.next().unwrap_or_default().split(' ');
+        let (Some(method), Some(path)) = (request_line.next(), request_line.next()) else {
+            return Err(invalid("request line is not `METHOD PATH VERSION`"));
+        };
+        let (method, path) = (method.to_string(), path.to_string());
+        let (mut length, mut close) = (0, false);
+        for line in lines {
+            let (name, value) = line.split_once(':').ok_or_else(|| invalid("header line without `:`"))?;
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.parse().map_err(|_| invalid("Content-Length is not a number"))?;
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                return Err(invalid("Transfer-Encoding is not supported: send a Content-Length body"));
+            } else if name.eq_ignore_ascii_case("connection") {
+                close = value.eq_ignore_ascii_case("close");
+            }
+        }
+        let body_start = head_end + 4;
+        while self.buffer.len() < body_start + length {
+            if !self.fill()? {
+                return Err(invalid("connection closed mid-body"));
+            }
+        }
+        let body = self.buffer[body_start..body_start + length].to_vec();
+        self.buffer.drain(..body_start + length);
+        Ok(Some(Request { method, path, body, close }))
+    }
+
+    /// Reads more bytes; false at end of stream.
+    fn fill(&mut self) -> io::Result<bool> {
+        let mut chunk = [0u8; 16 * 1024];
+        let read = self.reader.read(&mut chunk)?;
+        self.buffer.extend_from_slice(&chunk[..read]);
+        Ok(read > 0)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+/// A whole HTTP/1.1 response, head and body, for one `write`.
+fn response(status: &str, body: &[u8]) -> Vec<u8> {
+    let mut reply = Vec::with_capacity(100 + body.len());
+    let head = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+    reply.extend_from_slice(head.as_bytes());
+    reply.extend_from_slice(body);
+    reply
+}
+
+/// The reply to a chat request that arrived at `arrived`, sent once the delay has passed.
+fn chat(server: &Server, body: &[u8], arrived: Instant) -> Vec<u8> {
+    let _in_flight = InFlight::enter(&server.counters, arrived);
+    // This thread serves only this connection, whose client waits for the reply: sleeping
+    // here, to the deadline, is as precise as the kernel's timer and wakes nothing else.
+    std::thread::sleep((arrived + server.delay).saturating_duration_since(Instant::now()));
+    let id = product_id(body);
+    let call_tool = !has_tool_result(body) && {
         let turn = server.counters.first_turns.fetch_add(1, Ordering::Relaxed);
-        server.tool_every > 0 && turn % server.tool_every == 0
+        server.tool_every > 0 && turn.is_multiple_of(server.tool_every)
     };
     let (head, tail) = if call_tool {
         server.counters.tool_calls.fetch_add(1, Ordering::Relaxed);
@@ -128,14 +211,10 @@ async fn chat(State(server): State<Arc<Server>>, body: Bytes) -> impl IntoRespon
     } else {
         (ANSWER_HEAD, ANSWER_TAIL)
     };
-    let mut reply = String::with_capacity(head.len() + id.len() + tail.len());
-    reply.push_str(head);
-    reply.push_str(id);
-    reply.push_str(tail);
-    ([(CONTENT_TYPE, "application/json")], reply)
+    response("200 OK", [head, id, tail].concat().as_bytes())
 }
 
-async fn stats(State(server): State<Arc<Server>>) -> impl IntoResponse {
+fn stats(server: &Server) -> Vec<u8> {
     let c = &server.counters;
     let body = format!(
         r#"{{"requests":{},"tool_calls":{},"in_flight":{},"peak_in_flight":{},"served_us":{}}}"#,
@@ -145,35 +224,69 @@ async fn stats(State(server): State<Arc<Server>>) -> impl IntoResponse {
         c.peak_in_flight.load(Ordering::Relaxed),
         c.served_us.load(Ordering::Relaxed),
     );
-    ([(CONTENT_TYPE, "application/json")], body)
+    response("200 OK", body.as_bytes())
 }
 
-async fn reset(State(server): State<Arc<Server>>) {
+fn reset(server: &Server) -> Vec<u8> {
     let c = &server.counters;
     for counter in [&c.requests, &c.first_turns, &c.tool_calls, &c.peak_in_flight, &c.served_us] {
         counter.store(0, Ordering::Relaxed);
     }
     c.peak_in_flight.store(c.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
+    response("200 OK", b"{}")
 }
 
-// One thread: the server must cost far less CPU than the engine it feeds, and stay off the
-// benchmark's second core as much as it can.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
+/// Serves one connection until the client closes it or sends something this server does not
+/// understand (answered with 400 and the reason, then closed).
+fn serve(server: &Server, stream: TcpStream) -> io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut requests = Requests::new(stream);
+    loop {
+        let request = match requests.next() {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let body = serde_json::json!({"error": {"message": e.to_string(), "type": "invalid_request_error"}});
+                return writer.write_all(&response("400 Bad Request", body.to_string().as_bytes()));
+            }
+            Err(e) => return Err(e),
+        };
+        let arrived = Instant::now();
+        let reply = match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/stats") => stats(server),
+            ("POST", "/stats/reset") => reset(server),
+            ("POST", _) => chat(server, &request.body, arrived),
+            _ => response("404 Not Found", br#"{"error":{"message":"not found"}}"#),
+        };
+        writer.write_all(&reply)?;
+        if request.close {
+            return Ok(());
+        }
+    }
+}
+
+// A thread per connection, blocking I/O and no async runtime: a request costs one read, one
+// sleep and one write, and no hand-off between threads, so the server costs far less CPU than
+// the engine it feeds and its replies are late by the kernel's timer slack only. The client
+// keeps one connection per request in flight (HTTP/1.1), a few hundred at most.
+fn main() -> io::Result<()> {
     let args = Args::parse();
     let server = Arc::new(Server {
         delay: Duration::from_millis(args.delay_ms),
         tool_every: args.tool_every,
         counters: Counters::default(),
     });
-    let app = Router::new()
-        .route("/stats", get(stats))
-        .route("/stats/reset", post(reset))
-        .fallback(post(chat))
-        .with_state(server);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let listener = TcpListener::bind(("127.0.0.1", args.port))?;
     println!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, app).await
+    io::stdout().flush()?;
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        stream.set_nodelay(true)?;
+        let server = server.clone();
+        // Connection errors (a client gone mid-request) end that connection only.
+        std::thread::Builder::new().stack_size(64 * 1024).spawn(move || serve(&server, stream))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -187,6 +300,37 @@ mod tests {
         assert_eq!(product_id(b"{}"), "unknown");
         assert!(!has_tool_result(body));
         assert!(has_tool_result(br#"[{"role":"tool","content":"ok"}]"#));
+    }
+
+    #[test]
+    fn reads_keep_alive_requests_in_turn() {
+        let wire = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhelloGET /stats HTTP/1.1\r\nConnection: close\r\n\r\n";
+        let mut requests = Requests::new(&wire[..]);
+        let first = requests.next().unwrap().unwrap();
+        assert_eq!(
+            (first.method.as_str(), first.path.as_str(), &first.body[..], first.close),
+            ("POST", "/v1/chat/completions", &b"hello"[..], false)
+        );
+        let second = requests.next().unwrap().unwrap();
+        assert_eq!(
+            (second.method.as_str(), second.path.as_str(), second.body.len(), second.close),
+            ("GET", "/stats", 0, true)
+        );
+        assert!(requests.next().unwrap().is_none());
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_read_with_the_reason() {
+        let cases: [(&[u8], &str); 4] = [
+            (b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n", "Transfer-Encoding"),
+            (b"POST / HTTP/1.1\r\ncontent-length: ten\r\n\r\n", "Content-Length"),
+            (b"POST / HTTP/1.1\r\ncontent-length: 10\r\n\r\nshort", "mid-body"),
+            (b"POST / HTTP/1.1\r\nhost", "mid-head"),
+        ];
+        for (wire, reason) in cases {
+            let error = Requests::new(wire).next().unwrap_err();
+            assert!(error.to_string().contains(reason), "{error}");
+        }
     }
 
     #[test]
