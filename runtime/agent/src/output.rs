@@ -14,7 +14,7 @@ use crate::error::AgentError;
 /// use weir_models::OutputSchema;
 ///
 /// let schema = json!({"type": "object", "properties": {"score": {"type": "integer", "maximum": 5}}, "required": ["score"]});
-/// let validator = OutputValidator::new(&OutputSchema { name: "score".into(), schema })?;
+/// let validator = OutputValidator::new(&OutputSchema::new("score", schema))?;
 /// assert_eq!(validator.check("```json\n{\"score\": 4}\n```").unwrap(), json!({"score": 4}));
 /// assert!(validator.check(r#"{"score": 9}"#).unwrap_err().contains("at `/score`"));
 /// # Ok::<(), weir_agent::AgentError>(())
@@ -29,7 +29,7 @@ pub struct OutputValidator {
 /// named `name` as providers require.
 pub fn schema_of<T: schemars::JsonSchema>(name: &str) -> OutputSchema {
     let schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null);
-    OutputSchema { name: name.to_string(), schema }
+    OutputSchema::new(name, schema)
 }
 
 impl OutputValidator {

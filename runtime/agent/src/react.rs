@@ -96,7 +96,7 @@ impl ReActAgentBuilder {
 
     /// The answer must be JSON matching `schema`.
     pub fn output_schema_json(mut self, name: impl Into<String>, schema: Value) -> Self {
-        self.schema = Some(OutputSchema { name: name.into(), schema });
+        self.schema = Some(OutputSchema::new(name, schema));
         self
     }
 

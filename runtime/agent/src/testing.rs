@@ -146,7 +146,7 @@ impl FakeTool {
         answer: impl Fn(&Value) -> Result<Value, ToolError> + Send + Sync + 'static,
     ) -> Self {
         let name = name.into();
-        let spec = ToolSpec { description: format!("The fake tool `{name}`."), name, parameters };
+        let spec = ToolSpec { description: format!("The fake tool `{name}`."), name, parameters: parameters.into() };
         FakeTool { spec, at_most_once: false, answer: Box::new(answer), calls: Mutex::default() }
     }
 

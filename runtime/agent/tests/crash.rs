@@ -93,7 +93,7 @@ impl Tool for Notifier {
         ToolSpec {
             name: "notify".into(),
             description: "Notifies a manager.".into(),
-            parameters: json!({"type": "object"}),
+            parameters: json!({"type": "object"}).into(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Chat requests and responses, and the traits every model implements.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -34,12 +35,22 @@ pub struct ChatOptions {
 }
 
 /// A JSON Schema the reply must conform to (structured output).
+///
+/// The schema is shared, not copied, by the requests and events that carry it: an agent
+/// sends the same one with every request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputSchema {
     /// A name for the schema, as providers require one.
     pub name: String,
     /// The JSON Schema.
-    pub schema: Value,
+    pub schema: Arc<Value>,
+}
+
+impl OutputSchema {
+    /// The schema `schema`, named `name`.
+    pub fn new(name: impl Into<String>, schema: Value) -> Self {
+        OutputSchema { name: name.into(), schema: Arc::new(schema) }
+    }
 }
 
 /// One turn of a conversation, sent to a model.

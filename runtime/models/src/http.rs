@@ -136,8 +136,10 @@ impl Endpoint {
     }
 
     async fn post_with_retries<T: DeserializeOwned>(&self, body: &impl Serialize) -> Result<T, ModelError> {
-        let body =
-            serde_json::to_vec(body).map_err(|error| self.malformed(format!("cannot encode request: {error}")))?;
+        // Bytes: each attempt sends the same body without copying it.
+        let body = bytes::Bytes::from(
+            serde_json::to_vec(body).map_err(|error| self.malformed(format!("cannot encode request: {error}")))?,
+        );
         let mut attempt = 0;
         loop {
             let failure = match self.attempt(&body).await {
@@ -162,7 +164,7 @@ impl Endpoint {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, Failure> {
+    async fn attempt<T: DeserializeOwned>(&self, body: &bytes::Bytes) -> Result<T, Failure> {
         let shared = &*self.shared;
         // Held until the reply is read: the limit is on requests the provider is working on.
         let _permit = shared.permits.acquire().await.expect("the semaphore is never closed");
@@ -172,14 +174,14 @@ impl Endpoint {
             .post(shared.url.clone())
             .headers(shared.headers.clone())
             .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
+            .body(body.clone())
             .send()
             .await
             .map_err(|error| self.transport(&error))?;
         let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.map_err(|error| self.transport(&error))?;
         if !status.is_success() {
+            let headers = response.headers().clone();
+            let text = response.text().await.map_err(|error| self.transport(&error))?;
             let error = ModelError::Status {
                 provider: shared.provider.to_owned(),
                 status: status.as_u16(),
@@ -188,8 +190,9 @@ impl Endpoint {
             let retry = if is_retryable(status, &headers) { Retry::After(Some(headers)) } else { Retry::No };
             return Err(Failure { error, retry });
         }
-        tracing::debug!(provider = shared.provider, status = status.as_u16(), bytes = text.len(), "model reply");
-        serde_json::from_str(&text)
+        let reply = response.bytes().await.map_err(|error| self.transport(&error))?;
+        tracing::debug!(provider = shared.provider, status = status.as_u16(), bytes = reply.len(), "model reply");
+        serde_json::from_slice(&reply)
             .map_err(|error| Failure { error: self.malformed(error.to_string()), retry: Retry::No })
     }
 

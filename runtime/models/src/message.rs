@@ -1,5 +1,7 @@
 //! Messages, tool calls and tool descriptions: what a conversation is made of.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -95,6 +97,7 @@ pub struct ToolSpec {
     pub name: String,
     /// What it does, for the model.
     pub description: String,
-    /// A JSON Schema of its arguments (an object schema).
-    pub parameters: Value,
+    /// A JSON Schema of its arguments (an object schema), shared by the requests that offer
+    /// the tool rather than copied into each.
+    pub parameters: Arc<Value>,
 }

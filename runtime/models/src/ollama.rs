@@ -134,7 +134,7 @@ impl OllamaChat {
             body.insert("tools".into(), tools.collect());
         }
         if let Some(schema) = &request.output_schema {
-            body.insert("format".into(), schema.schema.clone());
+            body.insert("format".into(), Value::clone(&schema.schema));
         }
         let mut sampling = Map::new();
         if let Some(temperature) = options.temperature {

@@ -99,7 +99,11 @@ impl FunctionTool {
                 })
             })
         };
-        FunctionTool { spec: ToolSpec { name, description, parameters }, at_most_once: false, call: Box::new(call) }
+        FunctionTool {
+            spec: ToolSpec { name, description, parameters: parameters.into() },
+            at_most_once: false,
+            call: Box::new(call),
+        }
     }
 
     /// Replaces the description taken from the arguments' doc comment.

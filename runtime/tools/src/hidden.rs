@@ -25,17 +25,19 @@ use crate::tool::{Tool, ToolError};
 ///         "type": "object",
 ///         "properties": {"order_id": {"type": "string"}, "customer_id": {"type": "string"}},
 ///         "required": ["order_id", "customer_id"],
-///     }),
+///     })
+///     .into(),
 /// };
 /// let seen_by_model = hide_arguments(&spec, &["customer_id"]);
 /// assert_eq!(seen_by_model.parameters["required"], json!(["order_id"]));
 /// ```
 pub fn hide_arguments(spec: &ToolSpec, hidden: &[&str]) -> ToolSpec {
     let mut spec = spec.clone();
-    if let Some(properties) = spec.parameters.get_mut("properties").and_then(Value::as_object_mut) {
+    let parameters = Arc::make_mut(&mut spec.parameters);
+    if let Some(properties) = parameters.get_mut("properties").and_then(Value::as_object_mut) {
         properties.retain(|name, _| !hidden.contains(&name.as_str()));
     }
-    if let Some(required) = spec.parameters.get_mut("required").and_then(Value::as_array_mut) {
+    if let Some(required) = parameters.get_mut("required").and_then(Value::as_array_mut) {
         required.retain(|name| !name.as_str().is_some_and(|name| hidden.contains(&name)));
     }
     spec

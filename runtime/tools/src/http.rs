@@ -162,7 +162,7 @@ impl HttpTool {
             spec: ToolSpec {
                 name: config.name.clone(),
                 description: config.description.clone(),
-                parameters: config.parameters.clone(),
+                parameters: config.parameters.clone().into(),
             },
             url,
             headers,

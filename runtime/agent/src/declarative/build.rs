@@ -112,7 +112,7 @@ impl Loader {
                     Some(prompt) => Some(resolve_prompt(prompt, "prompt", &servers, problems).await?),
                     None => None,
                 };
-                let schema = file.output_schema.clone().map(|schema| OutputSchema { name: "output".into(), schema });
+                let schema = file.output_schema.clone().map(|schema| OutputSchema::new("output", schema));
                 let step = ChainStep { name: "answer".into(), model, prompt, tools: allowed.clone(), schema };
                 (builder, vec![step])
             }
@@ -140,8 +140,7 @@ impl Loader {
                         }
                     }
                     let prompt = resolve_prompt(&step.prompt, &format!("{field}.prompt"), &servers, problems).await?;
-                    let schema =
-                        step.output_schema.clone().map(|schema| OutputSchema { name: step.name.clone(), schema });
+                    let schema = step.output_schema.clone().map(|schema| OutputSchema::new(step.name.clone(), schema));
                     steps.push(ChainStep {
                         name: step.name.clone(),
                         model: model_for(&format!("{field}.model"), &step.model)?,

@@ -107,7 +107,7 @@ async fn structured_output_is_a_forced_tool_whose_input_is_the_answer() {
     let tools = sent["tools"].as_array().unwrap();
     assert_eq!(tools.len(), 2);
     assert_eq!(tools[1]["name"], "summary");
-    assert_eq!(tools[1]["input_schema"], full_request().output_schema.unwrap().schema);
+    assert_eq!(tools[1]["input_schema"], *full_request().output_schema.unwrap().schema);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&response.message.content).unwrap(),
         json!({"text": "Mild in Paris."})

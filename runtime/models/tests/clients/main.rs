@@ -18,7 +18,8 @@ fn weather_tool() -> ToolSpec {
     ToolSpec {
         name: "get_weather".into(),
         description: "The weather in a city.".into(),
-        parameters: json!({"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}),
+        parameters: json!({"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]})
+            .into(),
     }
 }
 

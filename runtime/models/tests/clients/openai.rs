@@ -40,10 +40,10 @@ pub fn full_request() -> ChatRequest {
             ChatMessage::user("Summarise."),
         ],
         tools: vec![weather_tool()],
-        output_schema: Some(OutputSchema {
-            name: "summary".into(),
-            schema: json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
-        }),
+        output_schema: Some(OutputSchema::new(
+            "summary",
+            json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
+        )),
     }
 }
 

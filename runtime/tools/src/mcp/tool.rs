@@ -22,7 +22,7 @@ impl McpTool {
         let spec = ToolSpec {
             name: tool.name.into_owned(),
             description: tool.description.map(|description| description.into_owned()).unwrap_or_default(),
-            parameters: Value::Object((*tool.input_schema).clone()),
+            parameters: Value::Object((*tool.input_schema).clone()).into(),
         };
         McpTool { server: server.to_owned(), spec, peer }
     }
