@@ -126,7 +126,7 @@ async fn journaled_results_replay_and_interrupted_intents_do_not_run_again() {
     let storage = setup(vec![LogEvent::json("k", &serde_json::json!({}))]).await;
     journal_from_a_crashed_attempt(
         &storage,
-        &[entry(0, "a", Outcome::Done(serde_json::json!("a-from-journal"))), entry(2, "c", Outcome::Intent)],
+        &[entry(0, "a", Outcome::done(&"a-from-journal").unwrap()), entry(2, "c", Outcome::Intent)],
     )
     .await;
     let agent = Arc::new(ThreeCalls::default());
@@ -181,7 +181,7 @@ impl Agent for TwoBranches {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn branches_number_their_calls_apart_and_replay_whatever_order_they_finished_in() {
     let storage = setup(vec![LogEvent::json("k", &serde_json::json!({}))]).await;
-    let mut journaled = entry(1, "y1", Outcome::Done(serde_json::json!("y1-from-journal")));
+    let mut journaled = entry(1, "y1", Outcome::done(&"y1-from-journal").unwrap());
     journaled.call.branch = "y".into();
     journal_from_a_crashed_attempt(&storage, &[journaled]).await;
     let agent = Arc::new(TwoBranches { executed: Mutex::new(Vec::new()) });

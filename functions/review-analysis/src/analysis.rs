@@ -73,7 +73,7 @@ const VALIDATOR: &str = "analysis_validator";
 
 /// Asks the model about one review.
 async fn analyze(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
-    let input: InputEvent = event.decode()?;
+    let input = event.view::<InputEvent>()?;
     let messages = ctx.prompt("review")?.render_messages(&input.input)?;
     let schema = ctx.value::<OutputValidator>(VALIDATOR)?.schema().clone();
     ctx.send(ChatRequestEvent {
@@ -89,7 +89,7 @@ async fn analyze(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError
 /// Checks the answer: outputs it, asks again once with the problem, or dead-letters it with
 /// the raw reply.
 async fn report(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
-    let response: ChatResponseEvent = event.decode()?;
+    let response = event.view::<ChatResponseEvent>()?;
     let reply = &response.message.content;
     let notified = response.messages.iter().any(|m| m.tool_calls.iter().any(|c| c.name == NOTIFY_TOOL));
     let validator = ctx.value::<OutputValidator>(VALIDATOR)?;
@@ -103,7 +103,7 @@ async fn report(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError>
             messages
                 .push(ChatMessage::user(format!("Your reply is invalid: {problem}. Reply again with only the JSON.")));
             let retry = ChatRequestEvent {
-                model: response.model,
+                model: response.model.clone(),
                 messages,
                 tools: vec![NOTIFY_TOOL.into()],
                 output_schema: Some(validator.schema().clone()),

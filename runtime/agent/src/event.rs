@@ -120,6 +120,24 @@ impl Event {
 
     /// Decodes the attributes as `T`; an error names the event and the field.
     pub fn decode<T: EventType>(&self) -> Result<T, AgentError> {
+        self.view::<T>().map(Cow::into_owned)
+    }
+
+    /// The attributes as a `T`: borrowed, with nothing copied, from an event sent as a `T`;
+    /// decoded from JSON otherwise. An error names the event and the field.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use serde_json::json;
+    /// use weir_agent::{Event, InputEvent};
+    ///
+    /// let event = Event::typed(InputEvent { key: "p-1".into(), input: json!("great") });
+    /// let input = event.view::<InputEvent>()?;
+    /// assert!(matches!(input, Cow::Borrowed(_)));
+    /// assert_eq!(input.key, "p-1");
+    /// # Ok::<(), weir_agent::AgentError>(())
+    /// ```
+    pub fn view<T: EventType>(&self) -> Result<Cow<'_, T>, AgentError> {
         if self.kind != T::TYPE {
             return Err(AgentError::WrongEventType {
                 id: self.id.clone(),
@@ -130,9 +148,10 @@ impl Event {
         if let Attributes::Typed(typed) = &self.attributes
             && let Some(value) = typed.value.downcast_ref::<T>()
         {
-            return Ok(value.clone());
+            return Ok(Cow::Borrowed(value));
         }
         T::deserialize(self.attributes()?.as_ref())
+            .map(Cow::Owned)
             .map_err(|e| AgentError::Decode { what: format!("event {} of type `{}`", self.id, self.kind), source: e })
     }
 }

@@ -294,7 +294,7 @@ impl WorkflowAgent {
     /// Runs chat requests queued together concurrently, each in its own journal branch, and
     /// queues their responses in request order.
     async fn chat(&self, requests: Vec<Event>, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
-        let decoded = requests.iter().map(|e| e.decode::<ChatRequestEvent>()).collect::<Result<Vec<_>, _>>()?;
+        let decoded = requests.iter().map(|e| e.view::<ChatRequestEvent>()).collect::<Result<Vec<_>, _>>()?;
         for event in &requests {
             self.notify(
                 || ActionStartedEvent {
@@ -334,11 +334,11 @@ impl WorkflowAgent {
             };
             let response = ChatResponseEvent {
                 request_id: event.id.clone(),
-                model: request.model,
+                model: request.model.clone(),
                 message: conversation.message,
                 messages: conversation.messages,
                 usage: conversation.usage,
-                context: request.context,
+                context: request.context.clone(),
             };
             run.enqueue(Event::typed(response), Some(&event.id), Some(CHAT_ACTION));
             self.notify(

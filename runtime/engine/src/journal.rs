@@ -2,12 +2,14 @@
 //!
 //! See `docs/storage-format.md` ("The action journal").
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tokio::sync::{Notify, oneshot};
 
 use crate::error::{Error, Result};
@@ -33,25 +35,88 @@ pub struct CallId {
 }
 
 /// What the journal knows of a call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// The call returned this value.
-    Done(serde_json::Value),
+    /// The call returned this value, kept as the JSON text it is journaled as: a result is
+    /// written once and read back only on replay, so it is never built as a JSON tree.
+    Done(Box<RawValue>),
     /// An at-most-once call was about to run; if no result follows, it was interrupted.
     Intent,
 }
 
+impl Outcome {
+    /// The outcome of a call that returned `value`.
+    ///
+    /// ```
+    /// use weir_engine::Outcome;
+    ///
+    /// let done = Outcome::done(&vec![1, 2]).unwrap();
+    /// assert_eq!(done, Outcome::done(&serde_json::json!([1, 2])).unwrap());
+    /// ```
+    pub fn done(value: &impl Serialize) -> serde_json::Result<Outcome> {
+        serde_json::value::to_raw_value(value).map(Outcome::Done)
+    }
+}
+
+/// Outcomes are equal when they are the same JSON text.
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Outcome::Done(a), Outcome::Done(b)) => a.get() == b.get(),
+            (Outcome::Intent, Outcome::Intent) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A journal line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "Line<'static>")]
 pub struct JournalEntry {
     /// Which call.
-    #[serde(flatten)]
     pub call: CallId,
     /// The name the action gave the call.
     pub name: String,
     /// What happened.
     pub outcome: Outcome,
+}
+
+/// A journal line as stored (docs/storage-format.md): the call's fields, its name and its
+/// outcome side by side. Spelled out rather than `#[serde(flatten)]`, through which serde
+/// cannot read a [`RawValue`].
+#[derive(Serialize, Deserialize)]
+struct Line<'a> {
+    event: Position,
+    key: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    branch: Cow<'a, str>,
+    step: u32,
+    name: Cow<'a, str>,
+    outcome: Cow<'a, Outcome>,
+}
+
+impl From<Line<'static>> for JournalEntry {
+    fn from(line: Line<'static>) -> Self {
+        let call =
+            CallId { event: line.event, key: line.key.into_owned(), branch: line.branch.into_owned(), step: line.step };
+        JournalEntry { call, name: line.name.into_owned(), outcome: line.outcome.into_owned() }
+    }
+}
+
+impl Serialize for JournalEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let call = &self.call;
+        Line {
+            event: call.event,
+            key: Cow::Borrowed(&call.key),
+            branch: Cow::Borrowed(&call.branch),
+            step: call.step,
+            name: Cow::Borrowed(&self.name),
+            outcome: Cow::Borrowed(&self.outcome),
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Entries waiting for the next flush, with the waiters that need them durable.

@@ -295,7 +295,7 @@ impl CallSequence {
             match scope.journal.lookup(&id) {
                 Some(Outcome::Done(value)) => {
                     scope.counts.replayed.fetch_add(1, Ordering::Relaxed);
-                    return serde_json::from_value(value).map_err(|e| journal_error(e.to_string()));
+                    return serde_json::from_str(value.get()).map_err(|e| journal_error(e.to_string()));
                 }
                 Some(Outcome::Intent) => return Err(DurableError::Interrupted { name, idempotency_key }),
                 None => {}
@@ -310,8 +310,8 @@ impl CallSequence {
             scope.counts.executed.fetch_add(1, Ordering::Relaxed);
             let value =
                 call(idempotency_key).await.map_err(|source| DurableError::Failed { name: name.clone(), source })?;
-            let recorded = serde_json::to_value(&value).map_err(|e| journal_error(e.to_string()))?;
-            scope.journal.record(JournalEntry { call: id, name, outcome: Outcome::Done(recorded) });
+            let recorded = Outcome::done(&value).map_err(|e| journal_error(e.to_string()))?;
+            scope.journal.record(JournalEntry { call: id, name, outcome: recorded });
             Ok(value)
         }
     }
