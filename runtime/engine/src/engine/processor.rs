@@ -106,7 +106,9 @@ impl PartitionProcessor {
         if !dir.commit(&claim).await? {
             return Err(Error::Fenced { partition, seq: claim.seq });
         }
-        dir.write_head_hint(claim.seq).await;
+        // Only a hint (a stale one makes the next claim list more): nothing waits for it.
+        let hint = dir.clone();
+        tokio::spawn(async move { hint.write_head_hint(claim.seq).await });
         tracing::debug!(partition, seq = claim.seq, nonce = %writer.nonce, "claimed partition");
         let batch_limit = shared.settings.first_batch_events.clamp(1, shared.settings.max_batch_events.max(1));
         Ok(PartitionProcessor {
