@@ -167,16 +167,23 @@ impl PartitionProcessor {
 
     /// Pulls the next batch and starts running it. Returns false if there were no events.
     async fn start_batch(&mut self, wait: bool) -> Result<bool> {
-        let (events, next) = self.pull(self.pulled, wait).await?;
+        let start = self.pulled;
+        // The first batch reads what earlier attempts journaled while it pulls its events:
+        // one round trip less before the first commit.
+        let (dir, known) = (self.dir.clone(), self.replay.take());
+        let replayed = async move {
+            match known {
+                Some(replay) => Ok(replay),
+                None => journal::load(&dir, start).await,
+            }
+        };
+        let (pulled, replay) = futures::future::join(self.pull(start, wait), replayed).await;
+        let ((events, next), replay) = (pulled?, replay?);
         if events.is_empty() {
+            self.replay = Some(replay);
             return Ok(false);
         }
-        let start = self.pulled;
         let settings = self.shared.settings.clone();
-        let replay = match self.replay.take() {
-            Some(replay) => replay,
-            None => journal::load(&self.dir, start).await?,
-        };
         // Entries beyond this batch stay in its journal too: its commit carries them on.
         let later = replay.iter().filter(|(call, _)| call.event >= next);
         self.replay = Some(later.map(|(call, entry)| (call.clone(), entry.clone())).collect());
