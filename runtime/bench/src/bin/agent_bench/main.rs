@@ -55,6 +55,9 @@ struct Args {
     /// Events per micro-batch (the engine's `max_batch_events`).
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Events in the first batch after a claim (the engine's `first_batch_events`).
+    #[arg(long, default_value_t = weir_engine::EngineSettings::default().first_batch_events)]
+    first_batch: usize,
     /// Most batches running at once (the engine's `max_batches_in_flight`; 1: one at a time).
     #[arg(long, default_value_t = 3)]
     batches_in_flight: usize,
@@ -99,13 +102,14 @@ async fn main() {
         model_concurrency: args.model_concurrency,
         concurrent_keys: args.concurrent_keys,
         batch: args.batch,
+        first_batch: args.first_batch,
         batches_in_flight: args.batches_in_flight,
         journal_window_ms: args.journal_window_ms,
         partitions: args.partitions,
     };
     println!(
         "{} reviews over {} products keyed by {:?}, {} ms model (1 first turn in {} calls the tool), \
-         {} model requests and {} keys at most in flight, {}-event batches ({} in flight), {} ms journal window, \
+         {} model requests and {} keys at most in flight, {}-event batches (the first {}; {} in flight), {} ms journal window, \
          {} partition(s)\n",
         args.reviews,
         args.products,
@@ -115,6 +119,7 @@ async fn main() {
         args.model_concurrency,
         args.concurrent_keys,
         args.batch,
+        args.first_batch,
         args.batches_in_flight,
         args.journal_window_ms,
         args.partitions,

@@ -24,6 +24,7 @@ pub struct Knobs {
     pub model_concurrency: usize,
     pub concurrent_keys: usize,
     pub batch: usize,
+    pub first_batch: usize,
     pub batches_in_flight: usize,
     pub journal_window_ms: u64,
     pub partitions: u32,
@@ -107,6 +108,7 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
     let agent = weir_review_analysis::agent(model.clone(), notify).expect("agent");
     let settings = EngineSettings {
         max_batch_events: knobs.batch,
+        first_batch_events: knobs.first_batch,
         max_concurrent_keys: knobs.concurrent_keys,
         max_batches_in_flight: knobs.batches_in_flight,
         journal_flush_window_ms: knobs.journal_window_ms,
