@@ -232,6 +232,42 @@ async fn concurrent_invocations_run_in_separate_environments_up_to_the_limit() {
 }
 
 #[tokio::test]
+async fn a_synchronous_invocation_beyond_the_concurrency_is_throttled_as_on_lambda() {
+    let emulator = start([echo("echo").with_concurrency(1)]).await;
+    let meeting = TempDir::new();
+    // Holds the one environment until a second arrival, which this test fakes below.
+    emulator
+        .invoke_in_background("echo", json!({"action": "rendezvous", "dir": meeting.path(), "count": 2}).to_string())
+        .unwrap();
+    wait_until("the first invocation to hold the environment", || fs::read_dir(meeting.path()).unwrap().count() == 1)
+        .await;
+
+    let throttled = http_invoke(&emulator, "echo", "RequestResponse", &json!({"n": 1})).await;
+    assert_eq!(throttled.status(), 429);
+    assert_eq!(header(&throttled, "x-amzn-errortype"), Some("TooManyRequestsException"));
+    let body: Value = throttled.json().await.unwrap();
+    assert_eq!(body["Reason"], "ReservedFunctionConcurrentInvocationLimitExceeded");
+    // An asynchronous invocation is queued instead, as Lambda's event queue does.
+    assert_eq!(http_invoke(&emulator, "echo", "Event", &json!({"n": 2})).await.status(), 202);
+
+    fs::write(meeting.path().join("released-by-the-test"), "").unwrap();
+    // Retried as the AWS CLI retries a throttle: answered once the environment is free (the
+    // queued Event invocation may take it first).
+    within("a retried invocation to be answered", async {
+        loop {
+            let response = http_invoke(&emulator, "echo", "RequestResponse", &json!({"action": "whoami"})).await;
+            match response.status().as_u16() {
+                200 => break,
+                429 => tokio::time::sleep(Duration::from_millis(20)).await,
+                other => panic!("{other}: {}", response.text().await.unwrap_or_default()),
+            }
+        }
+    })
+    .await;
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
 async fn event_invocations_run_in_the_background_and_dry_runs_only_check() {
     let records = TempDir::new();
     let emulator = start([echo("echo").with_env("ECHO_RECORD_DIR", records.path().to_string_lossy())]).await;

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
-use crate::function::Function;
+use crate::function::{Function, WhenBusy};
 use crate::invocation::{Invocation, InvokeOutput};
 
 /// The registered functions and the background work running against them.
@@ -35,16 +35,18 @@ impl Dispatcher {
         }
     }
 
-    /// Runs `function` and waits for its answer (`RequestResponse`).
+    /// Runs `function` and waits for its answer (`RequestResponse`); what it does when
+    /// every environment is busy is `when_busy`.
     pub(crate) async fn invoke(
         &self,
         function: &str,
         payload: Bytes,
         client_context: Option<String>,
+        when_busy: WhenBusy,
     ) -> Result<InvokeOutput> {
         let function = self.function(function)?;
         let invocation = Invocation::new(payload, client_context);
-        self.killing.run_until_cancelled(function.invoke(invocation)).await.ok_or(Error::ShuttingDown)
+        self.killing.run_until_cancelled(function.invoke(invocation, when_busy)).await.ok_or(Error::ShuttingDown)?
     }
 
     /// Queues `function` to run in the background (`Event`) and returns its request id.
@@ -61,9 +63,9 @@ impl Dispatcher {
         let (dispatcher, name) = (Arc::clone(self), function.to_owned());
         self.background.spawn(async move {
             let request_id = invocation.request_id.clone();
-            let run = dispatcher.functions[&name].invoke(invocation);
+            let run = dispatcher.functions[&name].invoke(invocation, WhenBusy::Wait);
             match dispatcher.killing.run_until_cancelled(run).await {
-                Some(InvokeOutput { function_error: Some(error), .. }) => tracing::warn!(
+                Some(Ok(InvokeOutput { function_error: Some(error), .. })) => tracing::warn!(
                     function = %name,
                     %request_id,
                     error_type = %error.error_type,

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use crate::dispatcher::Dispatcher;
 use crate::environment::Host;
 use crate::error::{Error, Result};
-use crate::function::Function;
+use crate::function::{Function, WhenBusy};
 use crate::invocation::InvokeOutput;
 use crate::invoke_api;
 use crate::logs::{LOG_BUFFER, LogLine};
@@ -158,9 +158,10 @@ impl Emulator {
         &self.invoke_url
     }
 
-    /// Invokes `function` and waits for its answer, as a `RequestResponse` invocation.
+    /// Invokes `function` and waits for its answer, as a `RequestResponse` invocation. Unlike
+    /// the Invoke API, which throttles, it waits for a free environment.
     pub async fn invoke(&self, function: &str, payload: impl Into<Bytes>) -> Result<InvokeOutput> {
-        self.dispatcher.invoke(function, payload.into(), None).await
+        self.dispatcher.invoke(function, payload.into(), None, WhenBusy::Wait).await
     }
 
     /// Queues an `Event` invocation of `function` and returns its request id at once.

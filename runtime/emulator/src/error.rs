@@ -21,6 +21,15 @@ pub enum Error {
         /// Why the bind failed.
         source: std::io::Error,
     },
+    /// A synchronous invocation found every environment of the function busy: Lambda answers
+    /// it with a 429 (`TooManyRequestsException`) rather than queue it.
+    #[error("function `{function}` is already running its {concurrency} concurrent invocations")]
+    Throttled {
+        /// The function.
+        function: String,
+        /// Its concurrency, all in use.
+        concurrency: usize,
+    },
     /// The emulator is shutting down and takes no more invocations.
     #[error("the emulator is shutting down")]
     ShuttingDown,

@@ -6,8 +6,18 @@ use std::sync::Mutex;
 use tokio::sync::Semaphore;
 
 use crate::environment::{Environment, Host};
+use crate::error::{Error, Result};
 use crate::invocation::{FunctionError, Invocation, InvokeOutput};
 use crate::spec::FunctionSpec;
+
+/// What an invocation does when every environment of its function is busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenBusy {
+    /// Waits for one: Lambda's event queue, and the emulator's own callers.
+    Wait,
+    /// Is refused with [`Error::Throttled`]: Lambda's answer to a synchronous invocation.
+    Throttle,
+}
 
 /// One registered function and its pool of environments.
 #[derive(Debug)]
@@ -28,9 +38,18 @@ impl Function {
         Function { spec, arn, host, idle: Mutex::new(Vec::new()), slots }
     }
 
-    /// Runs `invocation` in a warm environment, or a new one, once the concurrency allows.
-    pub(crate) async fn invoke(&self, invocation: Invocation) -> InvokeOutput {
-        let _slot = self.slots.acquire().await.expect("the slots are never closed");
+    /// Runs `invocation` in a warm environment, or a new one, once the concurrency allows;
+    /// with [`WhenBusy::Throttle`], only if an environment is free now.
+    pub(crate) async fn invoke(&self, invocation: Invocation, when_busy: WhenBusy) -> Result<InvokeOutput> {
+        let throttled = || Error::Throttled { function: self.spec.name.clone(), concurrency: self.spec.concurrency };
+        let _slot = match when_busy {
+            WhenBusy::Wait => self.slots.acquire().await.expect("the slots are never closed"),
+            WhenBusy::Throttle => self.slots.try_acquire().map_err(|_| throttled())?,
+        };
+        Ok(self.run(invocation).await)
+    }
+
+    async fn run(&self, invocation: Invocation) -> InvokeOutput {
         let mut environment = match self.warm_environment() {
             Some(environment) => environment,
             None => match Environment::start(&self.spec, &self.host).await {

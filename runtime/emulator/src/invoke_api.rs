@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::dispatcher::Dispatcher;
 use crate::error::Error;
+use crate::function::WhenBusy;
 use crate::runtime_api::MAX_PAYLOAD_BYTES;
 
 /// The Invoke API over `dispatcher`.
@@ -43,21 +44,23 @@ async fn invoke(
     };
     let invocation_type = headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok());
     let result = match invocation_type.unwrap_or("RequestResponse") {
-        "RequestResponse" => dispatcher.invoke(function, payload, client_context).await.map(|output| {
-            let mut response = (
-                StatusCode::OK,
-                [
-                    (header::CONTENT_TYPE, "application/json"),
-                    (header::HeaderName::from_static("x-amz-executed-version"), "$LATEST"),
-                ],
-                output.payload,
-            )
-                .into_response();
-            if output.function_error.is_some() {
-                response.headers_mut().insert("x-amz-function-error", "Unhandled".parse().expect("a valid header"));
-            }
-            with_request_id(response, &output.request_id)
-        }),
+        "RequestResponse" => {
+            dispatcher.invoke(function, payload, client_context, WhenBusy::Throttle).await.map(|output| {
+                let mut response = (
+                    StatusCode::OK,
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::HeaderName::from_static("x-amz-executed-version"), "$LATEST"),
+                    ],
+                    output.payload,
+                )
+                    .into_response();
+                if output.function_error.is_some() {
+                    response.headers_mut().insert("x-amz-function-error", "Unhandled".parse().expect("a valid header"));
+                }
+                with_request_id(response, &output.request_id)
+            })
+        }
         "Event" => dispatcher
             .invoke_in_background(function, payload, client_context)
             .map(|request_id| with_request_id(StatusCode::ACCEPTED.into_response(), &request_id)),
@@ -71,6 +74,7 @@ async fn invoke(
         Error::UnknownFunction(name) => {
             service_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &format!("Function not found: {name}"))
         }
+        Error::Throttled { .. } => throttled(&e),
         other => service_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceException", &other.to_string()),
     })
 }
@@ -95,6 +99,21 @@ fn with_request_id(mut response: Response, request_id: &str) -> Response {
         response.headers_mut().insert("x-amzn-requestid", value);
     }
     response
+}
+
+/// Lambda's answer to a synchronous invocation beyond the function's concurrency, which AWS
+/// SDKs and the CLI retry with backoff.
+fn throttled(error: &Error) -> Response {
+    tracing::warn!("throttled: {error}");
+    let error_type = "TooManyRequestsException";
+    let headers = [(header::HeaderName::from_static("x-amzn-errortype"), error_type)];
+    let body = json!({
+        "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+        "Type": "User",
+        "message": "Rate Exceeded.",
+        "__type": error_type,
+    });
+    (StatusCode::TOO_MANY_REQUESTS, headers, axum::Json(body)).into_response()
 }
 
 /// An error of the API itself, in the shape AWS clients parse: the type in

@@ -8,7 +8,9 @@
 //!   function error, and the next invocation gets a fresh process.
 //! - Lambda's Invoke API on 127.0.0.1 ([`Emulator::invoke_url`]) takes `RequestResponse`,
 //!   `Event` and `DryRun` invocations from the AWS CLI, SDKs and the functions themselves
-//!   (they find it in `AWS_ENDPOINT_URL_LAMBDA`).
+//!   (they find it in `AWS_ENDPOINT_URL_LAMBDA`). As on Lambda, a `RequestResponse` that
+//!   finds every environment busy is throttled (429, `TooManyRequestsException`, which the
+//!   CLI and SDKs retry) and an `Event` invocation is queued.
 //! - Every line a function writes is re-emitted labelled with the function and request id.
 //! - [`Trigger`]s invoke functions when the weir event log grows, or on a schedule.
 //!
