@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use weir_models::{ChatMessage, OutputSchema, ToolCall, Usage};
 
-use crate::event::EventType;
+use crate::event::{Event, EventType};
 
 macro_rules! event_type {
     ($ty:ty, $name:literal) => {
@@ -184,3 +184,22 @@ pub struct ActionFailedEvent {
     pub error: String,
 }
 event_type!(ActionFailedEvent, "action_failed");
+
+impl ActionStartedEvent {
+    pub(crate) fn of(action: &str, event: &Event) -> Self {
+        ActionStartedEvent { action: action.into(), event_id: event.id.clone(), event_type: event.kind.clone() }
+    }
+}
+
+impl ActionFinishedEvent {
+    pub(crate) fn of(action: &str, event: &Event) -> Self {
+        ActionFinishedEvent { action: action.into(), event_id: event.id.clone(), event_type: event.kind.clone() }
+    }
+}
+
+impl ActionFailedEvent {
+    pub(crate) fn of(action: &str, event: &Event, error: &impl std::fmt::Display) -> Self {
+        let ActionStartedEvent { action, event_id, event_type } = ActionStartedEvent::of(action, event);
+        ActionFailedEvent { action, event_id, event_type, error: error.to_string() }
+    }
+}

@@ -221,16 +221,7 @@ impl WorkflowAgent {
     /// Runs the actions subscribed to `event`, with notifications around each.
     async fn dispatch(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         for action in self.actions.iter().filter(|a| a.subscribes_to(&event.kind)) {
-            self.notify(
-                || ActionStartedEvent {
-                    action: action.name.clone(),
-                    event_id: event.id.clone(),
-                    event_type: event.kind.clone(),
-                },
-                engine,
-                run,
-            )
-            .await?;
+            self.notify(|| ActionStartedEvent::of(&action.name, event), engine, run).await?;
             let started = std::time::Instant::now();
             let result = {
                 let mut ctx = Context::new(&self.core, engine, run, &action.name, &event.id);
@@ -239,31 +230,12 @@ impl WorkflowAgent {
             match result {
                 Ok(()) => {
                     self.core.metrics.action_run(&action.name, CallEnd::Made(started.elapsed(), Default::default()));
-                    self.notify(
-                        || ActionFinishedEvent {
-                            action: action.name.clone(),
-                            event_id: event.id.clone(),
-                            event_type: event.kind.clone(),
-                        },
-                        engine,
-                        run,
-                    )
-                    .await?;
+                    self.notify(|| ActionFinishedEvent::of(&action.name, event), engine, run).await?;
                 }
                 Err(error) => {
                     self.core.metrics.action_run(&action.name, CallEnd::Failed);
                     tracing::debug!(action = %action.name, event = %event.id, %error, "action failed");
-                    self.notify(
-                        || ActionFailedEvent {
-                            action: action.name.clone(),
-                            event_id: event.id.clone(),
-                            event_type: event.kind.clone(),
-                            error: error.to_string(),
-                        },
-                        engine,
-                        run,
-                    )
-                    .await?;
+                    self.notify(|| ActionFailedEvent::of(&action.name, event, &error), engine, run).await?;
                     return Err(error);
                 }
             }
@@ -296,16 +268,7 @@ impl WorkflowAgent {
     async fn chat(&self, requests: Vec<Event>, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         let decoded = requests.iter().map(|e| e.view::<ChatRequestEvent>()).collect::<Result<Vec<_>, _>>()?;
         for event in &requests {
-            self.notify(
-                || ActionStartedEvent {
-                    action: CHAT_ACTION.into(),
-                    event_id: event.id.clone(),
-                    event_type: event.kind.clone(),
-                },
-                engine,
-                run,
-            )
-            .await?;
+            self.notify(|| ActionStartedEvent::of(CHAT_ACTION, event), engine, run).await?;
         }
         let branches: Vec<_> = requests.iter().map(|e| engine.branch(&format!("{}/{CHAT_ACTION}", e.id))).collect();
         let memory = &run.memory;
@@ -318,17 +281,7 @@ impl WorkflowAgent {
             let conversation = match conversation {
                 Ok(conversation) => conversation,
                 Err(error) => {
-                    self.notify(
-                        || ActionFailedEvent {
-                            action: CHAT_ACTION.into(),
-                            event_id: event.id.clone(),
-                            event_type: event.kind.clone(),
-                            error: error.to_string(),
-                        },
-                        engine,
-                        run,
-                    )
-                    .await?;
+                    self.notify(|| ActionFailedEvent::of(CHAT_ACTION, event, &error), engine, run).await?;
                     return Err(error.into());
                 }
             };
@@ -341,16 +294,7 @@ impl WorkflowAgent {
                 context: request.context.clone(),
             };
             run.enqueue(Event::typed(response), Some(&event.id), Some(CHAT_ACTION));
-            self.notify(
-                || ActionFinishedEvent {
-                    action: CHAT_ACTION.into(),
-                    event_id: event.id.clone(),
-                    event_type: event.kind.clone(),
-                },
-                engine,
-                run,
-            )
-            .await?;
+            self.notify(|| ActionFinishedEvent::of(CHAT_ACTION, event), engine, run).await?;
         }
         Ok(())
     }
