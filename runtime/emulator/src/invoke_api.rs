@@ -105,22 +105,21 @@ fn with_request_id(mut response: Response, request_id: &str) -> Response {
 /// SDKs and the CLI retry with backoff.
 fn throttled(error: &Error) -> Response {
     tracing::warn!("throttled: {error}");
-    let error_type = "TooManyRequestsException";
-    let headers = [(header::HeaderName::from_static("x-amzn-errortype"), error_type)];
-    let body = json!({
-        "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
-        "Type": "User",
-        "message": "Rate Exceeded.",
-        "__type": error_type,
-    });
-    (StatusCode::TOO_MANY_REQUESTS, headers, axum::Json(body)).into_response()
+    let body = json!({"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded", "Type": "User", "message": "Rate Exceeded."});
+    error_response(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", body)
 }
 
 /// An error of the API itself, in the shape AWS clients parse: the type in
 /// `x-amzn-ErrorType`, the message in the body.
 fn service_error(status: StatusCode, error_type: &'static str, message: &str) -> Response {
+    error_response(status, error_type, json!({"Type": "User", "Message": message}))
+}
+
+/// `body`, with the error type added to it and in `x-amzn-ErrorType`.
+fn error_response(status: StatusCode, error_type: &'static str, mut body: serde_json::Value) -> Response {
+    body["__type"] = error_type.into();
     let headers = [(header::HeaderName::from_static("x-amzn-errortype"), error_type)];
-    (status, headers, axum::Json(json!({"Type": "User", "Message": message, "__type": error_type}))).into_response()
+    (status, headers, axum::Json(body)).into_response()
 }
 
 #[cfg(test)]
