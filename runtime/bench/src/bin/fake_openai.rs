@@ -19,13 +19,17 @@
 //!   `served_us` summing each chat request's time from arrival to reply.
 //! - `POST /stats/reset`: zeroes the counters (and the peak).
 
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
 
 #[derive(Debug, Parser)]
 #[command(about = "A fake OpenAI-compatible chat server answering review-analysis requests after a fixed delay")]
@@ -55,7 +59,6 @@ struct Counters {
 
 #[derive(Debug)]
 struct Server {
-    delay: Duration,
     tool_every: u64,
     counters: Counters,
 }
@@ -114,67 +117,38 @@ struct Request {
     close: bool,
 }
 
-/// Reads the requests of one keep-alive connection in turn.
+/// Takes the first whole request off the front of `buffer`; `None` while it is incomplete.
 ///
 /// Only what `reqwest` and curl send is understood: a head, then a `Content-Length` body.
 /// Anything else is a [`io::ErrorKind::InvalidData`] error naming what was wrong.
-struct Requests<R> {
-    reader: R,
-    buffer: Vec<u8>,
-}
-
-impl<R: Read> Requests<R> {
-    fn new(reader: R) -> Self {
-        Requests { reader, buffer: Vec::with_capacity(16 * 1024) }
-    }
-
-    /// The next request; `None` once the client closed the connection between requests.
-    fn next(&mut self) -> io::Result<Option<Request>> {
-        let head_end = loop {
-            if let Some(at) = find(&self.buffer, b"\r\n\r\n") {
-                break at;
-            }
-            if !self.fill()? {
-                return if self.buffer.is_empty() { Ok(None) } else { Err(invalid("connection closed mid-head")) };
-            }
-        };
-        let head = std::str::from_utf8(&self.buffer[..head_end]).map_err(|_| invalid("head is not UTF-8"))?;
-        let mut lines = head.split("\r\n");
-        let mut request_line = lines.next().unwrap_or_default().split(' ');
-        let (Some(method), Some(path)) = (request_line.next(), request_line.next()) else {
-            return Err(invalid("request line is not `METHOD PATH VERSION`"));
-        };
-        let (method, path) = (method.to_string(), path.to_string());
-        let (mut length, mut close) = (0, false);
-        for line in lines {
-            let (name, value) = line.split_once(':').ok_or_else(|| invalid("header line without `:`"))?;
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse().map_err(|_| invalid("Content-Length is not a number"))?;
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                return Err(invalid("Transfer-Encoding is not supported: send a Content-Length body"));
-            } else if name.eq_ignore_ascii_case("connection") {
-                close = value.eq_ignore_ascii_case("close");
-            }
+fn take_request(buffer: &mut Vec<u8>) -> io::Result<Option<Request>> {
+    let Some(head_end) = find(buffer, b"\r\n\r\n") else { return Ok(None) };
+    let head = std::str::from_utf8(&buffer[..head_end]).map_err(|_| invalid("head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let (Some(method), Some(path)) = (request_line.next(), request_line.next()) else {
+        return Err(invalid("request line is not `METHOD PATH VERSION`"));
+    };
+    let (method, path) = (method.to_string(), path.to_string());
+    let (mut length, mut close) = (0, false);
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or_else(|| invalid("header line without `:`"))?;
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse().map_err(|_| invalid("Content-Length is not a number"))?;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(invalid("Transfer-Encoding is not supported: send a Content-Length body"));
+        } else if name.eq_ignore_ascii_case("connection") {
+            close = value.eq_ignore_ascii_case("close");
         }
-        let body_start = head_end + 4;
-        while self.buffer.len() < body_start + length {
-            if !self.fill()? {
-                return Err(invalid("connection closed mid-body"));
-            }
-        }
-        let body = self.buffer[body_start..body_start + length].to_vec();
-        self.buffer.drain(..body_start + length);
-        Ok(Some(Request { method, path, body, close }))
     }
-
-    /// Reads more bytes; false at end of stream.
-    fn fill(&mut self) -> io::Result<bool> {
-        let mut chunk = [0u8; 16 * 1024];
-        let read = self.reader.read(&mut chunk)?;
-        self.buffer.extend_from_slice(&chunk[..read]);
-        Ok(read > 0)
+    let body_start = head_end + 4;
+    if buffer.len() < body_start + length {
+        return Ok(None);
     }
+    let body = buffer[body_start..body_start + length].to_vec();
+    buffer.drain(..body_start + length);
+    Ok(Some(Request { method, path, body, close }))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -194,12 +168,9 @@ fn response(status: &str, body: &[u8]) -> Vec<u8> {
     reply
 }
 
-/// The reply to a chat request that arrived at `arrived`, sent once the delay has passed.
-fn chat(server: &Server, body: &[u8], arrived: Instant) -> Vec<u8> {
-    let _in_flight = InFlight::enter(&server.counters, arrived);
-    // This thread serves only this connection, whose client waits for the reply: sleeping
-    // here, to the deadline, is as precise as the kernel's timer and wakes nothing else.
-    std::thread::sleep((arrived + server.delay).saturating_duration_since(Instant::now()));
+/// The reply to a chat request, decided when it arrives (so "one in `--tool-every`" counts
+/// arrivals) and sent once the delay has passed.
+fn chat(server: &Server, body: &[u8]) -> Vec<u8> {
     let id = product_id(body);
     let call_tool = !has_tool_result(body) && {
         let turn = server.counters.first_turns.fetch_add(1, Ordering::Relaxed);
@@ -236,57 +207,207 @@ fn reset(server: &Server) -> Vec<u8> {
     response("200 OK", b"{}")
 }
 
-/// Serves one connection until the client closes it or sends something this server does not
-/// understand (answered with 400 and the reason, then closed).
-fn serve(server: &Server, stream: TcpStream) -> io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut requests = Requests::new(stream);
-    loop {
-        let request = match requests.next() {
-            Ok(Some(request)) => request,
-            Ok(None) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                let body = serde_json::json!({"error": {"message": e.to_string(), "type": "invalid_request_error"}});
-                return writer.write_all(&response("400 Bad Request", body.to_string().as_bytes()));
-            }
+/// Writes all of `bytes` to a non-blocking socket. The client reads each reply before it
+/// sends its next request, so the socket's buffer is full only if the client stopped reading.
+fn write_all(mut stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => bytes = &bytes[written..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_micros(100)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
-        };
-        let arrived = Instant::now();
-        let reply = match (request.method.as_str(), request.path.as_str()) {
-            ("GET", "/stats") => stats(server),
-            ("POST", "/stats/reset") => reset(server),
-            ("POST", _) => chat(server, &request.body, arrived),
-            _ => response("404 Not Found", br#"{"error":{"message":"not found"}}"#),
-        };
-        writer.write_all(&reply)?;
-        if request.close {
-            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// A chat reply waiting for its deadline.
+struct Pending<'a> {
+    stream: Arc<TcpStream>,
+    reply: Vec<u8>,
+    close: bool,
+    in_flight: InFlight<'a>,
+}
+
+/// Chat replies in deadline order, and the thread that sends each at its deadline.
+///
+/// Every request waits the same delay, so arrival order is deadline order: a queue, whose
+/// sender sleeps to the front's deadline and sends every reply due by then. Only a push onto
+/// an empty queue wakes it, so a busy server costs about one wake-up per group of replies
+/// falling due together, not one per request.
+struct Replies<'a> {
+    delay: Duration,
+    queue: Mutex<VecDeque<(Instant, Pending<'a>)>>,
+    pushed: Condvar,
+}
+
+impl<'a> Replies<'a> {
+    fn push(&self, arrived: Instant, pending: Pending<'a>) {
+        let mut queue = self.queue.lock().expect("no thread panics holding the queue");
+        queue.push_back((arrived + self.delay, pending));
+        if queue.len() == 1 {
+            self.pushed.notify_one();
+        }
+    }
+
+    /// Sends replies as they fall due, forever.
+    fn send(&self) -> ! {
+        let mut due = Vec::new();
+        loop {
+            let deadline = {
+                let mut queue = self.queue.lock().expect("no thread panics holding the queue");
+                while queue.is_empty() {
+                    queue = self.pushed.wait(queue).expect("no thread panics holding the queue");
+                }
+                queue.front().expect("not empty").0
+            };
+            // The kernel's timer, to the microsecond, with no lock held: arrivals go on queueing.
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            {
+                let now = Instant::now();
+                let mut queue = self.queue.lock().expect("no thread panics holding the queue");
+                while queue.front().is_some_and(|(deadline, _)| *deadline <= now) {
+                    due.extend(queue.pop_front().map(|(_, pending)| pending));
+                }
+            }
+            for Pending { stream, reply, close, in_flight } in due.drain(..) {
+                // Out of flight before the client can see the reply and send its next request.
+                drop(in_flight);
+                // A client gone mid-request loses its reply only.
+                if write_all(&stream, &reply).is_ok() && close {
+                    let _ = stream.shutdown(std::net::Shutdown::Write);
+                }
+            }
         }
     }
 }
 
-// A thread per connection, blocking I/O and no async runtime: a request costs one read, one
-// sleep and one write, and no hand-off between threads, so the server costs far less CPU than
-// the engine it feeds and its replies are late by the kernel's timer slack only. The client
-// keeps one connection per request in flight (HTTP/1.1), a few hundred at most.
+/// One client connection: its socket (shared with the reply sender) and the bytes of a
+/// request not yet whole.
+struct Connection {
+    stream: Arc<TcpStream>,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    /// Reads what arrived and answers every whole request in it; false once the connection
+    /// is done (closed by the client, asked to close, or sent something this server does not
+    /// understand, which is answered with 400 and the reason).
+    fn readable<'a>(&mut self, server: &'a Server, replies: &Replies<'a>, arrived: Instant) -> io::Result<bool> {
+        let mut chunk = [0u8; 16 * 1024];
+        let mut open = true;
+        loop {
+            match (&*self.stream).read(&mut chunk) {
+                Ok(0) => {
+                    open = false;
+                    break;
+                }
+                Ok(read) => self.buffer.extend_from_slice(&chunk[..read]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        loop {
+            let request = match take_request(&mut self.buffer) {
+                Ok(Some(request)) => request,
+                Ok(None) => return Ok(open),
+                Err(e) => {
+                    let body =
+                        serde_json::json!({"error": {"message": e.to_string(), "type": "invalid_request_error"}});
+                    write_all(&self.stream, &response("400 Bad Request", body.to_string().as_bytes()))?;
+                    return Ok(false);
+                }
+            };
+            let reply = match (request.method.as_str(), request.path.as_str()) {
+                ("GET", "/stats") => stats(server),
+                ("POST", "/stats/reset") => reset(server),
+                ("POST", _) => {
+                    let in_flight = InFlight::enter(&server.counters, arrived);
+                    let reply = chat(server, &request.body);
+                    let pending = Pending { stream: self.stream.clone(), reply, close: request.close, in_flight };
+                    replies.push(arrived, pending);
+                    continue;
+                }
+                _ => response("404 Not Found", br#"{"error":{"message":"not found"}}"#),
+            };
+            write_all(&self.stream, &reply)?;
+            if request.close {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+const LISTENER: Token = Token(usize::MAX);
+
+/// Accepts connections and reads requests on one thread with `epoll`, until the process is
+/// killed.
+fn serve<'a>(server: &'a Server, replies: &Replies<'a>, mut listener: TcpListener) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut events = Events::with_capacity(1024);
+    let mut connections: HashMap<Token, Connection> = HashMap::new();
+    let mut next_token = 0;
+    loop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        // One arrival time for everything this wake-up read: their replies fall due together.
+        let arrived = Instant::now();
+        for event in &events {
+            if event.token() == LISTENER {
+                loop {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            stream.set_nodelay(true)?;
+                            let token = Token(next_token);
+                            next_token += 1;
+                            poll.registry().register(&mut stream, token, Interest::READABLE)?;
+                            connections.insert(token, Connection { stream: Arc::new(stream), buffer: Vec::new() });
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                continue;
+            }
+            let Some(connection) = connections.get_mut(&event.token()) else { continue };
+            // Connection errors (a client gone mid-request) end that connection only.
+            if !connection.readable(server, replies, arrived).unwrap_or(false) {
+                let connection = connections.remove(&event.token()).expect("just found");
+                poll.registry().deregister(&mut SourceFd(&connection.stream.as_raw_fd()))?;
+            }
+        }
+    }
+}
+
+// Two threads and no async runtime: one reads requests for every connection with `epoll`,
+// the other sleeps to the next reply's deadline and sends what is due. A busy server wakes
+// each about once per group of requests rather than twice per request, so it costs far
+// less CPU than the engine it feeds, and its replies are late by the kernel's timer slack.
 fn main() -> io::Result<()> {
     let args = Args::parse();
-    let server = Arc::new(Server {
+    let server = Server { tool_every: args.tool_every, counters: Counters::default() };
+    let replies = Replies {
         delay: Duration::from_millis(args.delay_ms),
-        tool_every: args.tool_every,
-        counters: Counters::default(),
-    });
-    let listener = TcpListener::bind(("127.0.0.1", args.port))?;
+        queue: Mutex::new(VecDeque::new()),
+        pushed: Condvar::new(),
+    };
+    let listener = std::net::TcpListener::bind(("127.0.0.1", args.port))?;
+    listener.set_nonblocking(true)?;
     println!("listening on {}", listener.local_addr()?);
     io::stdout().flush()?;
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        stream.set_nodelay(true)?;
-        let server = server.clone();
-        // Connection errors (a client gone mid-request) end that connection only.
-        std::thread::Builder::new().stack_size(64 * 1024).spawn(move || serve(&server, stream))?;
-    }
-    Ok(())
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            replies.send();
+        });
+        serve(&server, &replies, TcpListener::from_std(listener))
+    })
 }
 
 #[cfg(test)]
@@ -303,32 +424,34 @@ mod tests {
     }
 
     #[test]
-    fn reads_keep_alive_requests_in_turn() {
+    fn takes_keep_alive_requests_in_turn_once_whole() {
         let wire = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhelloGET /stats HTTP/1.1\r\nConnection: close\r\n\r\n";
-        let mut requests = Requests::new(&wire[..]);
-        let first = requests.next().unwrap().unwrap();
+        let mut buffer = wire[..60].to_vec();
+        assert!(take_request(&mut buffer).unwrap().is_none(), "the body is not whole yet");
+        buffer.extend_from_slice(&wire[60..]);
+        let first = take_request(&mut buffer).unwrap().unwrap();
         assert_eq!(
             (first.method.as_str(), first.path.as_str(), &first.body[..], first.close),
             ("POST", "/v1/chat/completions", &b"hello"[..], false)
         );
-        let second = requests.next().unwrap().unwrap();
+        let second = take_request(&mut buffer).unwrap().unwrap();
         assert_eq!(
             (second.method.as_str(), second.path.as_str(), second.body.len(), second.close),
             ("GET", "/stats", 0, true)
         );
-        assert!(requests.next().unwrap().is_none());
+        assert!(take_request(&mut buffer).unwrap().is_none());
+        assert!(buffer.is_empty());
     }
 
     #[test]
     fn refuses_what_it_cannot_read_with_the_reason() {
-        let cases: [(&[u8], &str); 4] = [
+        let cases: [(&[u8], &str); 3] = [
             (b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n", "Transfer-Encoding"),
             (b"POST / HTTP/1.1\r\ncontent-length: ten\r\n\r\n", "Content-Length"),
-            (b"POST / HTTP/1.1\r\ncontent-length: 10\r\n\r\nshort", "mid-body"),
-            (b"POST / HTTP/1.1\r\nhost", "mid-head"),
+            (b"POST / HTTP/1.1\r\nhost\r\n\r\n", "without `:`"),
         ];
         for (wire, reason) in cases {
-            let error = Requests::new(wire).next().unwrap_err();
+            let error = take_request(&mut wire.to_vec()).unwrap_err();
             assert!(error.to_string().contains(reason), "{error}");
         }
     }
