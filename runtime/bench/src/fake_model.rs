@@ -17,12 +17,19 @@ pub struct FakeModelStats {
     pub peak_in_flight: u64,
     /// Microseconds the chat requests spent in the server, summed: arrival to reply.
     pub served_us: u64,
+    /// The server's own CPU time (user and system), in milliseconds.
+    pub cpu_ms: u64,
 }
 
 impl FakeModelStats {
     /// The mean time the server took to answer a chat request, in milliseconds.
     pub fn mean_served_ms(&self) -> f64 {
         self.served_us as f64 / 1000.0 / self.requests.max(1) as f64
+    }
+
+    /// The server's CPU time per chat request, in milliseconds.
+    pub fn cpu_ms_per_request(&self) -> f64 {
+        self.cpu_ms as f64 / self.requests.max(1) as f64
     }
 }
 
@@ -76,6 +83,7 @@ impl FakeModelServer {
             tool_calls: count("tool_calls"),
             peak_in_flight: count("peak_in_flight"),
             served_us: count("served_us"),
+            cpu_ms: count("cpu_ms"),
         })
     }
 
