@@ -1,11 +1,10 @@
 //! The HTTP layer under every provider: timeouts, retries, a concurrency limit and counters.
 
 use std::collections::BTreeMap;
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -16,6 +15,7 @@ use crate::error::ModelError;
 use crate::retry::{is_retryable, retry_delay};
 use crate::secret::ApiKey;
 use crate::stats::{ModelStats, StatsRecorder};
+use crate::transport::{Transport, TransportError};
 
 /// How a model client talks HTTP. Unnamed fields keep their defaults.
 ///
@@ -65,11 +65,9 @@ pub(crate) struct Endpoint {
 #[derive(Debug)]
 struct Shared {
     provider: &'static str,
-    url: Url,
-    headers: HeaderMap,
     key: Option<ApiKey>,
     settings: HttpSettings,
-    client: reqwest::Client,
+    transport: Transport,
     permits: Semaphore,
     stats: StatsRecorder,
 }
@@ -99,19 +97,19 @@ impl Endpoint {
         if settings.max_concurrency == 0 {
             return Err(ModelError::Config(format!("{provider}: http.max_concurrency must be at least 1")));
         }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(settings.request_timeout_ms))
-            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            .build()
-            .map_err(|error| ModelError::Config(format!("{provider}: cannot build an HTTP client: {error}")))?;
-        let shared = Shared {
-            provider,
+        let transport = Transport::new(
             url,
             headers,
+            Duration::from_millis(settings.connect_timeout_ms),
+            Duration::from_millis(settings.request_timeout_ms),
+        )
+        .map_err(|error| ModelError::Config(format!("{provider}: {error}")))?;
+        let shared = Shared {
+            provider,
             key,
             permits: Semaphore::new(settings.max_concurrency),
             settings: settings.clone(),
-            client,
+            transport,
             stats: StatsRecorder::default(),
         };
         Ok(Endpoint { shared: Arc::new(shared) })
@@ -169,45 +167,35 @@ impl Endpoint {
         // Held until the reply is read: the limit is on requests the provider is working on.
         let _permit = shared.permits.acquire().await.expect("the semaphore is never closed");
         shared.stats.request_sent();
-        let response = shared
-            .client
-            .post(shared.url.clone())
-            .headers(shared.headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.clone())
-            .send()
-            .await
-            .map_err(|error| self.transport(&error))?;
-        let status = response.status();
-        if !status.is_success() {
-            let headers = response.headers().clone();
-            let text = response.text().await.map_err(|error| self.transport(&error))?;
+        let reply = shared.transport.post(body.clone()).await.map_err(|error| self.transport(error))?;
+        if !reply.status.is_success() {
+            let text = String::from_utf8_lossy(&reply.body);
             let error = ModelError::Status {
                 provider: shared.provider.to_owned(),
-                status: status.as_u16(),
-                message: self.scrub(&provider_message(status, &text)),
+                status: reply.status.as_u16(),
+                message: self.scrub(&provider_message(reply.status, &text)),
             };
-            let retry = if is_retryable(status, &headers) { Retry::After(Some(headers)) } else { Retry::No };
+            let retry =
+                if is_retryable(reply.status, &reply.headers) { Retry::After(Some(reply.headers)) } else { Retry::No };
             return Err(Failure { error, retry });
         }
-        let reply = response.bytes().await.map_err(|error| self.transport(&error))?;
-        tracing::debug!(provider = shared.provider, status = status.as_u16(), bytes = reply.len(), "model reply");
-        serde_json::from_slice(&reply)
+        tracing::debug!(
+            provider = shared.provider,
+            status = reply.status.as_u16(),
+            bytes = reply.body.len(),
+            "model reply"
+        );
+        serde_json::from_slice(&reply.body)
             .map_err(|error| Failure { error: self.malformed(error.to_string()), retry: Retry::No })
     }
 
     /// A failure to send or to read the reply: worth retrying, as timeouts and resets pass.
-    fn transport(&self, error: &reqwest::Error) -> Failure {
-        let mut message = if error.is_timeout() {
+    fn transport(&self, error: TransportError) -> Failure {
+        let message = if error.timed_out {
             format!("timed out after {} ms", self.shared.settings.request_timeout_ms)
         } else {
-            error.to_string()
+            error.message
         };
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message = format!("{message}: {cause}");
-            source = cause.source();
-        }
         let error = ModelError::Transport { provider: self.shared.provider.to_owned(), message: self.scrub(&message) };
         Failure { error, retry: Retry::After(None) }
     }

@@ -7,8 +7,10 @@
 //! The clients — [`OpenAiChat`] (and every OpenAI-compatible server), [`AnthropicChat`],
 //! [`OllamaChat`], [`OpenAiEmbeddings`], [`OllamaEmbeddings`] — share one HTTP layer
 //! ([`HttpSettings`]): timeouts, retries with backoff honouring `Retry-After`, a concurrency
-//! limit per client, and counters ([`ModelStats`]). Keys ([`ApiKey`]) never reach a log or an
-//! error. An agent file declares its model as a [`ModelConfig`]:
+//! limit per client, and counters ([`ModelStats`]). Requests go over HTTP/1.1 keep-alive
+//! connections (TLS with the system's certificates for `https`) that the calling task drives
+//! itself, or through reqwest when `HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY` names a proxy for
+//! the provider's URL. Keys ([`ApiKey`]) never reach a log or an error. An agent file declares its model as a [`ModelConfig`]:
 //!
 //! ```
 //! use weir_models::ModelConfig;
@@ -35,6 +37,7 @@ mod openai_embeddings;
 mod retry;
 mod secret;
 mod stats;
+mod transport;
 mod wire;
 
 pub use anthropic::{ANTHROPIC_DEFAULT_MAX_TOKENS, AnthropicChat, AnthropicConfig};
