@@ -50,20 +50,22 @@ impl Prompt {
 
     /// Checks every template, so a bad one fails when the agent is built, not per event.
     pub fn validate(&self) -> Result<(), AgentError> {
-        self.templates().try_for_each(|t| parse(t).map(drop))
+        self.templates().try_for_each(|t| scan(t, |_| Ok(())))
     }
 
     /// The names of the placeholders, in order of appearance.
     pub fn placeholders(&self) -> Vec<String> {
         let mut names = Vec::new();
         for template in self.templates() {
-            for piece in parse(template).unwrap_or_default() {
+            // A bad template was refused by `validate`; its pieces up to the fault still count.
+            let _ = scan(template, |piece| {
                 if let Piece::Placeholder(name) = piece
-                    && !names.contains(&name)
+                    && !names.iter().any(|known| known == name)
                 {
-                    names.push(name);
+                    names.push(name.to_owned());
                 }
-            }
+                Ok(())
+            });
         }
         names
     }
@@ -92,59 +94,54 @@ impl Prompt {
     }
 }
 
+/// A part of a template: text to copy, or the name of a placeholder to fill.
 #[derive(Debug, PartialEq)]
 enum Piece<'t> {
-    Literal(std::borrow::Cow<'t, str>),
-    Placeholder(String),
+    Literal(&'t str),
+    Placeholder(&'t str),
 }
 
-fn parse(template: &str) -> Result<Vec<Piece<'_>>, AgentError> {
-    let mut pieces = Vec::new();
-    let mut literal = String::new();
-    let mut chars = template.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
-        match c {
-            '{' if chars.peek().map(|&(_, n)| n) == Some('{') => {
-                chars.next();
-                literal.push('{');
+/// Hands the pieces of `template` to `piece` in order, borrowed from the template: rendering
+/// copies nothing but the output. A `{{` or `}}` is a one-brace literal.
+fn scan<'t>(template: &'t str, mut piece: impl FnMut(Piece<'t>) -> Result<(), AgentError>) -> Result<(), AgentError> {
+    let mut rest = template;
+    while let Some(brace) = rest.find(['{', '}']) {
+        let at = template.len() - rest.len() + brace;
+        if brace > 0 {
+            piece(Piece::Literal(&rest[..brace]))?;
+        }
+        let (open, after) = (rest.as_bytes()[brace] == b'{', &rest[brace + 1..]);
+        if after.starts_with(if open { '{' } else { '}' }) {
+            piece(Piece::Literal(&rest[brace..brace + 1]))?;
+            rest = &after[1..];
+        } else if !open {
+            return Err(AgentError::Prompt(format!("lone `}}` at byte {at} (write `}}}}` for a literal brace)")));
+        } else {
+            let end = after.find('}').ok_or_else(|| {
+                AgentError::Prompt(format!("unclosed `{{` at byte {at} (write `{{{{` for a literal brace)"))
+            })?;
+            let name = after[..end].trim();
+            if name.is_empty() || name.contains(['{', ' ']) {
+                return Err(AgentError::Prompt(format!(
+                    "bad placeholder `{{{}}}` at byte {at} (write `{{{{` for a literal brace)",
+                    &after[..end]
+                )));
             }
-            '}' if chars.peek().map(|&(_, n)| n) == Some('}') => {
-                chars.next();
-                literal.push('}');
-            }
-            '{' => {
-                let rest = &template[at + 1..];
-                let end = rest.find('}').ok_or_else(|| {
-                    AgentError::Prompt(format!("unclosed `{{` at byte {at} (write `{{{{` for a literal brace)"))
-                })?;
-                let name = rest[..end].trim();
-                if name.is_empty() || name.contains(['{', ' ']) {
-                    return Err(AgentError::Prompt(format!(
-                        "bad placeholder `{{{}}}` at byte {at} (write `{{{{` for a literal brace)",
-                        &rest[..end]
-                    )));
-                }
-                for _ in 0..rest[..end].chars().count() + 1 {
-                    chars.next();
-                }
-                pieces.push(Piece::Literal(std::mem::take(&mut literal).into()));
-                pieces.push(Piece::Placeholder(name.to_string()));
-            }
-            '}' => {
-                return Err(AgentError::Prompt(format!("lone `}}` at byte {at} (write `}}}}` for a literal brace)")));
-            }
-            c => literal.push(c),
+            piece(Piece::Placeholder(name))?;
+            rest = &after[end + 1..];
         }
     }
-    pieces.push(Piece::Literal(literal.into()));
-    Ok(pieces)
+    if !rest.is_empty() {
+        piece(Piece::Literal(rest))?;
+    }
+    Ok(())
 }
 
 fn render(template: &str, values: &Value) -> Result<String, AgentError> {
     let mut out = String::with_capacity(template.len());
-    for piece in parse(template)? {
+    scan(template, |piece| {
         match piece {
-            Piece::Literal(text) => out.push_str(&text),
+            Piece::Literal(text) => out.push_str(text),
             Piece::Placeholder(name) => {
                 let value = name
                     .split('.')
@@ -156,7 +153,8 @@ fn render(template: &str, values: &Value) -> Result<String, AgentError> {
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -188,5 +186,13 @@ mod tests {
         assert!(Prompt::text("{ unclosed").validate().unwrap_err().to_string().contains("unclosed"));
         assert!(Prompt::text("a } b").validate().unwrap_err().to_string().contains("lone `}`"));
         assert!(Prompt::text("a {{literal}} b").validate().is_ok());
+        assert!(Prompt::text("{ }").validate().unwrap_err().to_string().contains("bad placeholder `{ }` at byte 0"));
+    }
+
+    #[test]
+    fn doubled_braces_are_literal_braces() {
+        let prompt = Prompt::text("{{{a}}} {{b}} }}{{");
+        assert_eq!(prompt.render_text(&json!({"a": 1})).unwrap(), "{1} {b} }{");
+        assert_eq!(prompt.placeholders(), vec!["a"]);
     }
 }
