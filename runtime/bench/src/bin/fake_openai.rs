@@ -98,7 +98,7 @@ const TOOL_TAIL: &str = r#"\",\"summary\":\"late delivery\"}"}}]},"finish_reason
 /// need escaping; `unknown` if there is none.
 fn product_id(body: &[u8]) -> &str {
     const MARK: &[u8] = b"Product: ";
-    let Some(start) = body.windows(MARK.len()).position(|w| w == MARK).map(|i| i + MARK.len()) else {
+    let Some(start) = find(body, MARK).map(|i| i + MARK.len()) else {
         return "unknown";
     };
     let rest = &body[start..];
@@ -108,7 +108,7 @@ fn product_id(body: &[u8]) -> &str {
 
 fn has_tool_result(body: &[u8]) -> bool {
     const MARK: &[u8] = br#""role":"tool""#;
-    body.windows(MARK.len()).any(|w| w == MARK)
+    find(body, MARK).is_some()
 }
 
 /// One HTTP/1.1 request: method, path, body, and whether the client asked to close.
@@ -154,8 +154,10 @@ fn take_request(buffer: &mut Vec<u8>) -> io::Result<Option<Request>> {
     Ok(Some(Request { method, path, body, close }))
 }
 
+/// Where `needle` first occurs in `haystack`: memchr's vectorised search, since requests carry
+/// a few kilobytes of prompt and schema before the product line.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 fn invalid(what: &str) -> io::Error {
