@@ -13,8 +13,9 @@
 //!   request's `Product: …` line. One first-turn request in `--tool-every` (by arrival order)
 //!   gets a `notify_shipping_manager` tool call instead; a request that carries a tool result
 //!   gets the answer. Bodies are not parsed as JSON: the id is found by a byte search, and the
-//!   reply is a fixed prefix and suffix around it, so a request costs far less CPU than the
-//!   engine spends on it.
+//!   reply is a fixed prefix and suffix around it, so a request costs the server a few
+//!   microseconds of its own beyond the kernel's TCP: a third to a quarter of the CPU the
+//!   benchmark process spends on it.
 //! - `GET /stats`: `{"requests":…,"tool_calls":…,"in_flight":…,"peak_in_flight":…,"served_us":…,"cpu_ms":…}`,
 //!   `served_us` summing each chat request's time from arrival to reply, `cpu_ms` the
 //!   server's own CPU time (user and system, all threads).
@@ -403,9 +404,9 @@ fn serve<'a>(server: &'a Server, replies: &Replies<'a>, mut listener: TcpListene
 
 // No async runtime: one thread reads requests for every connection with `epoll`, two sleep
 // to the next reply's deadline and send what is due. A busy server wakes about once per group
-// of requests rather than twice per request (as a thread per connection did): 0.04 to 0.06 ms
-// of CPU per request against weir's 0.17 to 0.21 (agent-bench's "model server CPU" column),
-// with replies late by the kernel's timer slack plus the wait for a core.
+// of requests rather than twice per request (as a thread per connection did): 0.03 to 0.06 ms
+// of CPU per request against the benchmark process's 0.11 to 0.17 (agent-bench's "model server
+// CPU" column), with replies late by the kernel's timer slack plus the wait for a core.
 fn main() -> io::Result<()> {
     let args = Args::parse();
     let server = Server { tool_every: args.tool_every, counters: Counters::default() };
