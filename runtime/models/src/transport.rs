@@ -49,7 +49,7 @@ pub(crate) struct TransportError {
 #[derive(Debug)]
 pub(crate) enum Transport {
     Direct(Direct),
-    Proxied { client: reqwest::Client, url: Url, headers: HeaderMap, timeout: Duration },
+    Proxied { client: reqwest::Client, url: Url, headers: HeaderMap },
 }
 
 impl Transport {
@@ -85,17 +85,18 @@ impl Transport {
         let client = reqwest::Client::builder()
             .proxy(through)
             .connect_timeout(connect_timeout)
+            .timeout(timeout)
             .build()
             .map_err(|error| format!("cannot build an HTTP client: {error}"))?;
-        Ok(Transport::Proxied { client, url, headers, timeout })
+        Ok(Transport::Proxied { client, url, headers })
     }
 
     /// Posts `body` and reads the whole reply.
     pub(crate) async fn post(&self, body: Bytes) -> Result<Reply, TransportError> {
         match self {
             Transport::Direct(direct) => direct.post(body).await,
-            Transport::Proxied { client, url, headers, timeout } => {
-                let request = client.post(url.clone()).headers(headers.clone()).body(body).timeout(*timeout);
+            Transport::Proxied { client, url, headers } => {
+                let request = client.post(url.clone()).headers(headers.clone()).body(body);
                 let failed = |error: reqwest::Error| TransportError {
                     timed_out: error.is_timeout(),
                     message: with_causes(&error),
