@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures::{StreamExt, TryStreamExt};
 use weir_engine::{
-    CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, GcSettings, LogEvent, PartitionDir, Position,
-    Storage, SystemClock, collect_log, collect_partition,
+    CommitKind, CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, GcSettings, LogEvent, Manifest,
+    PartitionDir, Position, Storage, SystemClock, Writer, collect_log, collect_partition,
 };
 use weir_tests::backends::fresh_storage;
 use weir_tests::{Backend, TestAgent, review_events};
@@ -16,11 +17,7 @@ fn settings(batch: usize) -> EngineSettings {
 }
 
 async fn engine(storage: &Storage, agent: &TestAgent, batch: usize) -> Engine {
-    Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone()))
-        .settings(settings(batch))
-        .build()
-        .await
-        .unwrap()
+    Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone())).settings(settings(batch)).build().unwrap()
 }
 
 async fn all_outputs(storage: &Storage, partitions: u32) -> Vec<weir_engine::Output> {
@@ -128,7 +125,6 @@ async fn bad_events_are_dead_lettered_and_the_partition_moves_on(backend: Backen
     let engine = Engine::builder(storage.clone(), "reviews", Arc::new(agent))
         .settings(EngineSettings { max_event_bytes: 1000, ..settings(100) })
         .build()
-        .await
         .unwrap();
     let report = engine.drain().await.unwrap();
     assert_eq!((report.events, report.outputs, report.dead_letters), (6, 3, 3));
@@ -190,6 +186,33 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     assert_eq!(appended[0].segment, 7);
 }
 
+/// A claim finds the head of the chain whatever `head-hint.json` says: on a chain longer
+/// than the listing page it reads with the hint, with no hint or a stale one; on a short
+/// chain, with a hint that names a manifest that is not there.
+async fn the_head_is_found_past_a_listing_page_and_a_stale_hint(backend: Backend) {
+    let (storage, _guard) = fresh_storage(backend);
+    let long = PartitionDir::new(storage.clone(), "reviews", 0).unwrap();
+    let writer = Writer { epoch: 1, nonce: "0123456789abcdef".into() };
+    let chain: Vec<Manifest> =
+        std::iter::successors(Some(Manifest::genesis()), |m| Some(m.successor(writer.clone(), CommitKind::Batch, 0)))
+            .skip(1)
+            .take(1001)
+            .collect();
+    let committed: Vec<bool> =
+        futures::stream::iter(&chain).map(|m| long.commit(m)).buffer_unordered(16).try_collect().await.unwrap();
+    assert!(committed.iter().all(|&c| c));
+    assert_eq!(long.latest().await.unwrap().unwrap().seq, 1001, "no hint: listed whole, page after page");
+    long.write_head_hint(500).await;
+    assert_eq!(long.latest().await.unwrap().unwrap().seq, 1001, "a stale hint: listed after it");
+
+    let short = PartitionDir::new(storage.clone(), "reviews", 1).unwrap();
+    for manifest in &chain[..2] {
+        assert!(short.commit(manifest).await.unwrap());
+    }
+    short.write_head_hint(7).await;
+    assert_eq!(short.latest().await.unwrap().unwrap().seq, 2, "the first page holds the whole chain");
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod memory { $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $test() { super::$test(weir_tests::Backend::Memory).await } )* }
@@ -205,7 +228,20 @@ conformance!(
     engine_processes_each_event_once_in_key_order,
     bad_events_are_dead_lettered_and_the_partition_moves_on,
     collection_keeps_live_state_and_deletes_history,
+    the_head_is_found_past_a_listing_page_and_a_stale_hint,
 );
+
+/// An engine is built without touching storage: its first claim opens the log, and names
+/// it when it is missing, writing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_without_a_log_names_what_is_missing() {
+    let storage = Storage::from_url("memory://").unwrap();
+    let engine = engine(&storage, &TestAgent::new(), 10).await;
+    let error = engine.claim(0).await.unwrap_err().to_string();
+    assert!(error.contains("no event log at") && error.contains("create one first"), "{error}");
+    let written: Vec<_> = storage.store().list(None).try_collect().await.unwrap();
+    assert!(written.is_empty(), "nothing was written: {written:?}");
+}
 
 /// A short batch waits up to `max_batch_wait_ms` for events appended meanwhile, and returns
 /// as soon as it is full; with no wait it takes what is there.
@@ -217,11 +253,11 @@ async fn a_short_batch_waits_for_more_events() {
     log.append("first", &events[..3]).await.unwrap();
     let agent = TestAgent::new();
     let eager = Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone())).settings(settings(10)).build();
-    let eager = eager.await.unwrap();
+    let eager = eager.unwrap();
     assert_eq!(eager.claim(0).await.unwrap().process_batch().await.unwrap().events, 3, "no wait: what is there");
 
     let patient = EngineSettings { max_batch_wait_ms: 60_000, poll_interval_ms: 5, ..settings(10) };
-    let engine = Engine::builder(storage.clone(), "reviews", Arc::new(agent)).settings(patient).build().await.unwrap();
+    let engine = Engine::builder(storage.clone(), "reviews", Arc::new(agent)).settings(patient).build().unwrap();
     let mut processor = engine.claim(0).await.unwrap();
     let producer = {
         let (log, events) = (log.clone(), events.clone());
@@ -252,7 +288,7 @@ async fn retention_expires_a_prefix_of_the_chain() {
         let engine = Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone()))
             .settings(EngineSettings { compaction_fanout: 100, ..settings(10) })
             .clock(clock);
-        async move { engine.build().await.unwrap().drain().await.unwrap() }
+        async move { engine.build().unwrap().drain().await.unwrap() }
     };
     let events = review_events(40, false);
     // Ten hours ago, then (a clock running late) twelve hours ago, then now.

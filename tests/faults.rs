@@ -37,7 +37,7 @@ async fn seeded_storage() -> Storage {
 }
 
 async fn engine(storage: Storage, agent: &TestAgent) -> Engine {
-    Engine::builder(storage, "reviews", Arc::new(agent.clone())).settings(settings()).build().await.unwrap()
+    Engine::builder(storage, "reviews", Arc::new(agent.clone())).settings(settings()).build().unwrap()
 }
 
 async fn committed(storage: &Storage) -> Vec<Output> {
@@ -66,7 +66,7 @@ async fn journaled_calls(storage: &Storage) -> HashSet<(String, Position, String
 async fn faulty_invocation(storage: &Storage, agent: &TestAgent, plan: Arc<FaultPlan>) {
     let faulty = storage.with_store(Arc::new(FaultyStore::new(storage.store().clone(), plan.clone())));
     let run = async {
-        let engine = Engine::builder(faulty, "reviews", Arc::new(agent.clone())).settings(settings()).build().await?;
+        let engine = Engine::builder(faulty, "reviews", Arc::new(agent.clone())).settings(settings()).build()?;
         engine.drain_partition(0).await
     };
     tokio::select! {

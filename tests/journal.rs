@@ -78,7 +78,7 @@ async fn setup(events: Vec<LogEvent>) -> Storage {
 
 async fn drain(storage: &Storage, agent: Arc<ThreeCalls>) -> Vec<serde_json::Value> {
     let settings = EngineSettings { journal_flush_window_ms: 1, retry_backoff_ms: 1, ..Default::default() };
-    Engine::builder(storage.clone(), "calls", agent).settings(settings).build().await.unwrap().drain().await.unwrap();
+    Engine::builder(storage.clone(), "calls", agent).settings(settings).build().unwrap().drain().await.unwrap();
     let outputs = CommittedReader::new(storage.clone(), "calls", 0).unwrap().outputs().await.unwrap();
     outputs.into_iter().map(|o| o.payload).collect()
 }
@@ -186,14 +186,7 @@ async fn branches_number_their_calls_apart_and_replay_whatever_order_they_finish
     journal_from_a_crashed_attempt(&storage, &[journaled]).await;
     let agent = Arc::new(TwoBranches { executed: Mutex::new(Vec::new()) });
     let settings = EngineSettings { journal_flush_window_ms: 1, ..Default::default() };
-    Engine::builder(storage.clone(), "calls", agent.clone())
-        .settings(settings)
-        .build()
-        .await
-        .unwrap()
-        .drain()
-        .await
-        .unwrap();
+    Engine::builder(storage.clone(), "calls", agent.clone()).settings(settings).build().unwrap().drain().await.unwrap();
     let outputs = CommittedReader::new(storage.clone(), "calls", 0).unwrap().outputs().await.unwrap();
     assert_eq!(
         outputs[0].payload,
@@ -221,7 +214,6 @@ async fn a_rejected_event_is_dead_lettered_at_once() {
     Engine::builder(storage.clone(), "calls", Arc::new(Refuses))
         .settings(settings)
         .build()
-        .await
         .unwrap()
         .drain()
         .await

@@ -35,8 +35,7 @@ async fn duckdb_reads_segments_outputs_and_dead_letters() {
     log.append("b0", &events[..50]).await.unwrap();
     log.append("b1", &events[50..]).await.unwrap();
     let settings = EngineSettings { max_batch_events: 30, ..Default::default() };
-    let engine =
-        Engine::builder(storage, "reviews", Arc::new(TestAgent::new())).settings(settings).build().await.unwrap();
+    let engine = Engine::builder(storage, "reviews", Arc::new(TestAgent::new())).settings(settings).build().unwrap();
     engine.drain().await.unwrap();
 
     let root = dir.path().display();

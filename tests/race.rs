@@ -37,7 +37,7 @@ async fn invocation(storage: Storage, agent: TestAgent) -> usize {
         storage.store().clone(),
         Arc::new(FaultPlan::every(Fault::Latency(Duration::from_millis(1)))),
     )));
-    let engine = Engine::builder(slow, "reviews", Arc::new(agent)).settings(settings()).build().await.unwrap();
+    let engine = Engine::builder(slow, "reviews", Arc::new(agent)).settings(settings()).build().unwrap();
     let mut fenced = 0;
     while fenced < 4 {
         match engine.drain_partition(0).await {
@@ -57,8 +57,7 @@ fn fastrand_ms() -> u64 {
 
 /// One invocation with the partition to itself, until it is caught up.
 async fn drain_alone(storage: &Storage, agent: TestAgent) {
-    let engine =
-        Engine::builder(storage.clone(), "reviews", Arc::new(agent)).settings(settings()).build().await.unwrap();
+    let engine = Engine::builder(storage.clone(), "reviews", Arc::new(agent)).settings(settings()).build().unwrap();
     engine.drain_partition(0).await.unwrap();
 }
 

@@ -23,7 +23,6 @@ async fn a_stalled_writer_cannot_commit_over_collected_history() {
         .settings(settings.clone())
         .clock(zombie_clock.clone())
         .build()
-        .await
         .unwrap();
     // The zombie claims (manifest 1) and then stalls.
     let mut zombie = zombie_engine.claim(0).await.unwrap();
@@ -33,7 +32,6 @@ async fn a_stalled_writer_cannot_commit_over_collected_history() {
     let healthy = Engine::builder(storage.clone(), "reviews", Arc::new(TestAgent::new()))
         .settings(settings.clone())
         .build()
-        .await
         .unwrap();
     healthy.drain_partition(0).await.unwrap();
     log.append("b1", &review_events(10, false)).await.unwrap();

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use tokio::sync::OnceCell;
 use weir_engine::{Agent, Engine, PartitionDir};
 
 use crate::aws::AwsClient;
@@ -59,7 +58,7 @@ pub struct ProcessReport {
 ///
 /// let config = ProcessConfig::from_env()?;
 /// let margin = config.deadline_margin;
-/// let function = ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?));
+/// let function = ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?))?;
 /// let deadline = Deadline::new(std::time::SystemTime::now() + std::time::Duration::from_secs(60), margin);
 /// let report = function.handle(PartitionRequest::default(), deadline).await?;
 /// println!("{} events, continued with {:?}", report.events, report.continued);
@@ -68,16 +67,17 @@ pub struct ProcessReport {
 #[derive(Debug)]
 pub struct ProcessFunction {
     config: ProcessConfig,
-    agent: Arc<dyn Agent>,
     invoker: LambdaInvoker,
-    /// Built at the first invocation: at cold start the log may not exist yet.
-    engine: OnceCell<Engine>,
+    /// Opens the log at its first claim: at cold start the log may not exist yet.
+    engine: Engine,
 }
 
 impl ProcessFunction {
     /// A handler running `agent` as `config` says, continuing through `invoker`.
-    pub fn new(config: ProcessConfig, agent: Arc<dyn Agent>, invoker: LambdaInvoker) -> Self {
-        ProcessFunction { config, agent, invoker, engine: OnceCell::new() }
+    pub fn new(config: ProcessConfig, agent: Arc<dyn Agent>, invoker: LambdaInvoker) -> Result<Self> {
+        let engine =
+            Engine::builder(config.storage.clone(), &config.agent, agent).settings(config.settings.clone()).build()?;
+        Ok(ProcessFunction { config, invoker, engine })
     }
 
     /// Handles one invocation: drains the requested partitions (or every one with backlog)
@@ -87,7 +87,7 @@ impl ProcessFunction {
     /// progress however short its time. Partitions that fail are reported as an error
     /// after the continuation is sent.
     pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<ProcessReport> {
-        let engine = self.engine().await?;
+        let engine = &self.engine;
         let partitions = match request.partitions {
             Some(partitions) => partitions,
             None => self.partitions_with_backlog(engine).await?,
@@ -110,25 +110,16 @@ impl ProcessFunction {
         Ok(report)
     }
 
-    async fn engine(&self) -> Result<&Engine> {
-        let config = &self.config;
-        let build = || {
-            Engine::builder(config.storage.clone(), &config.agent, self.agent.clone())
-                .settings(config.settings.clone())
-                .build()
-        };
-        Ok(self.engine.get_or_try_init(build).await?)
-    }
-
     /// The partitions whose committed position is behind the log's tail.
     async fn partitions_with_backlog(&self, engine: &Engine) -> Result<Vec<u32>> {
-        let all: Vec<u32> = (0..engine.log().partitions()).collect();
+        let log = engine.log().await?;
+        let all: Vec<u32> = (0..log.partitions()).collect();
         let checks = for_each_partition(all, |p| async move {
             let dir = PartitionDir::new(self.config.storage.clone(), &self.config.agent, p)?;
             let position = dir.latest().await?.map(|m| m.position).unwrap_or_default();
             // A position is the first unprocessed event; past a segment's end it names the
             // next segment, so there is backlog exactly when that segment exists.
-            Ok::<_, weir_engine::Error>((p, engine.log().tail(p).await? > position.segment))
+            Ok::<_, weir_engine::Error>((p, log.tail(p).await? > position.segment))
         })
         .await;
         let mut backlog = Vec::new();
@@ -197,7 +188,7 @@ pub async fn run_loaded(load: impl Future<Output = Result<Arc<dyn Agent>, Error>
     let function = runtime::init(async {
         let config = ProcessConfig::from_env()?;
         let agent = load.await?;
-        Ok(ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?)))
+        ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?))
     })
     .await?;
     let margin = function.config.deadline_margin;

@@ -27,8 +27,7 @@ async fn committed(backend: Backend, partitions: u32, events: usize) -> (Storage
     let (storage, dir) = fresh_storage(backend);
     seeded_log(&storage, partitions, events).await;
     let settings = EngineSettings { max_batch_events: 10, ..Default::default() };
-    let engine =
-        Engine::builder(storage.clone(), "counter", Arc::new(Counter)).settings(settings).build().await.unwrap();
+    let engine = Engine::builder(storage.clone(), "counter", Arc::new(Counter)).settings(settings).build().unwrap();
     assert_eq!(engine.drain().await.unwrap().outputs, events);
     (storage, dir)
 }

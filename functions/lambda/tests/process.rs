@@ -29,7 +29,7 @@ fn function(storage: &Storage, invoke_api: &str, max_batch_events: usize) -> Pro
     let credentials =
         AwsCredentials { access_key_id: "AKIDTEST".into(), secret_access_key: "secret".into(), session_token: None };
     let aws = AwsClient::new(credentials, "eu-west-1").with_endpoint("lambda", invoke_api);
-    ProcessFunction::new(config, Arc::new(Counter), LambdaInvoker::new(aws))
+    ProcessFunction::new(config, Arc::new(Counter), LambdaInvoker::new(aws)).unwrap()
 }
 
 fn far() -> Deadline {

@@ -223,7 +223,7 @@ impl AgentTest {
         };
         drop(log);
         let name = "agent-under-test".to_string();
-        let engine = Engine::builder(storage.clone(), &name, agent).settings(settings).build().await?;
+        let engine = Engine::builder(storage.clone(), &name, agent).settings(settings).build()?;
         Ok(AgentTest { engine, storage, name, batches: AtomicU64::new(0) })
     }
 
@@ -236,7 +236,7 @@ impl AgentTest {
         let events: Vec<LogEvent> =
             events.into_iter().map(|(key, payload)| LogEvent::json(key.into(), &payload)).collect();
         let batch = self.batches.fetch_add(1, Ordering::SeqCst);
-        self.engine.log().append(&format!("test-batch-{batch}"), &events).await?;
+        self.engine.log().await?.append(&format!("test-batch-{batch}"), &events).await?;
         self.drain().await
     }
 
@@ -255,7 +255,7 @@ impl AgentTest {
     /// Everything committed so far.
     pub async fn committed(&self) -> Result<TestRun, TestError> {
         let mut all = TestRun::default();
-        for partition in 0..self.engine.log().partitions() {
+        for partition in 0..self.engine.log().await?.partitions() {
             let reader = CommittedReader::new(self.storage.clone(), &self.name, partition)?;
             all.outputs.extend(reader.outputs().await?);
             all.dead_letters.extend(reader.dead_letters().await?);
@@ -267,7 +267,7 @@ impl AgentTest {
 
     /// The short-term memory of `key`, as committed.
     pub async fn memory(&self, key: &str) -> Result<Memory, TestError> {
-        let partition = self.engine.log().partition_of(key);
+        let partition = self.engine.log().await?.partition_of(key);
         let state = CommittedReader::new(self.storage.clone(), &self.name, partition)?.state(key).await?;
         let stored: Option<StoredMemory> = state.map(|bytes| serde_json::from_slice(&bytes)).transpose()?;
         Ok(Memory::restore(stored, None, None))

@@ -105,7 +105,7 @@ async fn throughput(backend: Backend, name: &str, args: &Args) {
 
     let agent = Arc::new(BenchAgent { call: Duration::from_millis(args.call_ms) });
     let settings = EngineSettings { journal_flush_window_ms: args.journal_window_ms, ..settings(args.batch) };
-    let engine = Engine::builder(storage, "bench", agent).settings(settings).build().await.expect("engine");
+    let engine = Engine::builder(storage, "bench", agent).settings(settings).build().expect("engine");
     let cpu_before = cpu_time();
     let started = Instant::now();
     let report = engine.drain().await.expect("drain");
@@ -142,7 +142,6 @@ async fn scale(keys: usize) {
     let engine = Engine::builder(storage.clone(), "bench", instant_agent())
         .settings(settings(load_batch))
         .build()
-        .await
         .expect("engine");
     let loaded = Instant::now();
     for (i, chunk) in events(keys, keys, 0).chunks(load_batch).enumerate() {
@@ -171,7 +170,6 @@ async fn scale(keys: usize) {
                 .settings(settings(1000))
                 .run_cache(cache.clone())
                 .build()
-                .await
                 .expect("engine");
             let mut processor = warmup.claim(0).await.expect("claim");
             processor.process_batch().await.expect("warm batch");
@@ -181,14 +179,9 @@ async fn scale(keys: usize) {
                 .settings(settings(1000))
                 .run_cache(cache)
                 .build()
-                .await
                 .expect("engine")
         } else {
-            Engine::builder(counted_storage, "bench", instant_agent())
-                .settings(settings(1000))
-                .build()
-                .await
-                .expect("engine")
+            Engine::builder(counted_storage, "bench", instant_agent()).settings(settings(1000)).build().expect("engine")
         };
         let mut processor = engine.claim(0).await.expect("claim");
         let before = counts.snapshot();

@@ -30,7 +30,7 @@ async fn review_analysis_runs_against_the_fake_server() {
     };
     let model = OpenAiChat::new(&config, ApiKey::new("test")).unwrap();
     let agent = weir_review_analysis::agent(Arc::new(model), weir_review_analysis::notify_tool_from_env().unwrap());
-    let engine = Engine::builder(storage.clone(), "review-analysis", Arc::new(agent.unwrap())).build().await.unwrap();
+    let engine = Engine::builder(storage.clone(), "review-analysis", Arc::new(agent.unwrap())).build().unwrap();
     let report = engine.drain().await.unwrap();
     assert_eq!((report.events, report.outputs, report.dead_letters), (30, 30, 0));
 

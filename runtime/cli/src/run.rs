@@ -25,7 +25,7 @@ pub async fn run(args: RunArgs, store: Store, agent: AgentChoice) -> Result<()> 
     };
     store.log().await?;
     let agent = agent.load().await?;
-    let engine = Engine::builder(store.storage, &agent.name, agent.agent).settings(settings).build().await?;
+    let engine = Engine::builder(store.storage, &agent.name, agent.agent).settings(settings).build()?;
     let report = engine.drain().await?;
     say!(
         "{}: {} events in {} batches, {} outputs, {} dead letters",

@@ -66,16 +66,28 @@ impl PartitionDir {
     pub async fn manifest_seqs(&self, after: Option<u64>) -> Result<Vec<u64>> {
         let offset = after.map(|s| self.manifest_path(s));
         let objects = self.storage.list_after(&self.path("manifest"), offset.as_ref()).await?;
-        Ok(objects.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok()).collect())
+        Ok(manifest_seqs(&objects))
+    }
+
+    /// The sequence numbers of all manifests, in order, if one listing page holds them.
+    async fn manifest_seqs_in_one_page(&self) -> Result<Option<Vec<u64>>> {
+        let objects = self.storage.list_if_fewer(&self.path("manifest"), LIST_PAGE).await?;
+        Ok(objects.as_deref().map(manifest_seqs))
     }
 
     /// The head of the chain: the manifest with the highest sequence number.
     ///
-    /// Only the manifests after the one `head-hint.json` names are listed.
+    /// The first page of the listing is read together with `head-hint.json`: a chain that
+    /// collection keeps short is listed whole in that one round trip. A longer one is listed
+    /// only after the manifest the hint names.
     pub async fn latest(&self) -> Result<Option<Manifest>> {
-        let mut after = self.head_hint().await?;
+        let (hint, first_page) = futures::future::join(self.head_hint(), self.manifest_seqs_in_one_page()).await;
+        let mut after = hint?;
+        let mut listed = match first_page? {
+            Some(all) => all,
+            None => self.manifest_seqs(after).await?,
+        };
         loop {
-            let listed = self.manifest_seqs(after).await?;
             let Some(seq) = listed.last().copied().or(after) else { return Ok(None) };
             if let Some(manifest) = self.read_manifest(seq).await? {
                 return Ok(Some(manifest));
@@ -83,6 +95,7 @@ impl PartitionDir {
             // Collection took what we looked at (it only takes manifests older than the
             // head): list them all.
             after = None;
+            listed = self.manifest_seqs(None).await?;
         }
     }
 
@@ -137,6 +150,14 @@ impl PartitionDir {
         let body = serde_json::to_vec(&GcBoundary { lowest_valid_seq }).expect("boundary serializes");
         self.storage.put(&self.path("gc-boundary.json"), Bytes::from(body)).await
     }
+}
+
+/// Keys in one page of an S3 listing: the most a cold claim lists while it reads the hint.
+const LIST_PAGE: usize = 1000;
+
+/// The sequence numbers of listed manifests, in the listing's order.
+fn manifest_seqs(objects: &[object_store::ObjectMeta]) -> Vec<u64> {
+    objects.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok()).collect()
 }
 
 /// The relative name of manifest `seq`.

@@ -154,6 +154,18 @@ impl Storage {
         objects.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(objects)
     }
+
+    /// Lists `prefix`, in order, if it holds fewer than `limit` objects; `None` if not.
+    /// Reads no more than `limit` entries: on S3, with a limit up to 1,000, one request.
+    pub async fn list_if_fewer(&self, prefix: &Path, limit: usize) -> Result<Option<Vec<object_store::ObjectMeta>>> {
+        use futures::{StreamExt, TryStreamExt};
+        let mut objects: Vec<_> = self.store.list(Some(prefix)).take(limit).try_collect().await?;
+        if objects.len() >= limit {
+            return Ok(None);
+        }
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(Some(objects))
+    }
 }
 
 /// The relative path of an object below a prefix, as a string.

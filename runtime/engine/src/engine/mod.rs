@@ -23,13 +23,22 @@ use crate::storage::Storage;
 /// What an engine shares with its partition processors.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    log: EventLog,
+    storage: Storage,
+    /// Read by the first claim, together with that partition's head: one round trip less
+    /// before a cold invocation's first commit.
+    log: tokio::sync::OnceCell<EventLog>,
     agent_name: String,
     agent: Arc<dyn Agent>,
     settings: Arc<EngineSettings>,
     clock: Arc<dyn Clock>,
     cache: Arc<RunCache>,
     counts: Arc<CallCounts>,
+}
+
+impl Shared {
+    async fn log(&self) -> Result<&EventLog> {
+        self.log.get_or_try_init(|| EventLog::open(self.storage.clone())).await
+    }
 }
 
 impl std::fmt::Debug for dyn Agent {
@@ -57,7 +66,7 @@ impl std::fmt::Debug for dyn Agent {
 /// let storage = Storage::from_url("memory://").unwrap();
 /// let log = EventLog::create(storage.clone(), 2).await.unwrap();
 /// log.append("b1", &[LogEvent::json("k", &serde_json::json!({"hello": 1}))]).await.unwrap();
-/// let engine = Engine::builder(storage, "echo", Arc::new(Echo)).build().await.unwrap();
+/// let engine = Engine::builder(storage, "echo", Arc::new(Echo)).build().unwrap();
 /// let report = engine.drain().await.unwrap();
 /// assert_eq!((report.events, report.outputs), (1, 1));
 /// # });
@@ -97,14 +106,15 @@ impl EngineBuilder {
         self
     }
 
-    /// Opens the log and returns the engine.
-    pub async fn build(self) -> Result<Engine> {
-        let log = EventLog::open(self.storage).await?;
+    /// Returns the engine. The log is opened on first use: by the first claim, while it
+    /// reads its partition's head.
+    pub fn build(self) -> Result<Engine> {
         crate::manifest::validate_agent_name(&self.agent_name)?;
         let cache = self.cache.unwrap_or_else(|| RunCache::new(self.settings.run_cache_bytes));
         Ok(Engine {
             shared: Arc::new(Shared {
-                log,
+                storage: self.storage,
+                log: tokio::sync::OnceCell::new(),
                 agent_name: self.agent_name,
                 agent: self.agent,
                 settings: Arc::new(self.settings),
@@ -162,9 +172,9 @@ impl Engine {
         }
     }
 
-    /// The event log the engine reads.
-    pub fn log(&self) -> &EventLog {
-        &self.shared.log
+    /// The event log the engine reads, opened on first use.
+    pub async fn log(&self) -> Result<&EventLog> {
+        self.shared.log().await
     }
 
     /// The agent's name: its directory under `agents/`.
@@ -198,7 +208,7 @@ impl Engine {
     /// Drains every partition, concurrently. A partition another invocation holds is
     /// left to it (its fencing error is not an error of the drain).
     pub async fn drain(&self) -> Result<DrainReport> {
-        let drains = (0..self.shared.log.partitions()).map(|p| self.drain_partition(p));
+        let drains = (0..self.log().await?.partitions()).map(|p| self.drain_partition(p));
         let mut report = DrainReport::default();
         for result in futures::future::join_all(drains).await {
             match result {

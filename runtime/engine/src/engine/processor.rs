@@ -66,6 +66,8 @@ pub struct PartitionProcessor {
     /// Most events the next pull takes: `first_batch_events` after a claim, doubled by each
     /// pull up to `max_batch_events` (a slow start, so that the first commit comes soon).
     batch_limit: usize,
+    /// Whether `head-hint.json` still names a manifest older than this claim.
+    hint_stale: bool,
 }
 
 /// A batch whose actions run in a task of their own.
@@ -92,23 +94,20 @@ impl Drop for PartitionProcessor {
 impl PartitionProcessor {
     /// Claims `partition`, fencing every older invocation.
     pub(crate) async fn claim(shared: Arc<Shared>, partition: u32) -> Result<Self> {
-        let dir = PartitionDir::new(shared.log.storage().clone(), &shared.agent_name, partition)?;
-        if partition >= shared.log.partitions() {
-            return Err(Error::InvalidInput(format!(
-                "partition {partition} out of range: the log has {}",
-                shared.log.partitions()
-            )));
+        let dir = PartitionDir::new(shared.storage.clone(), &shared.agent_name, partition)?;
+        // The chain's head does not depend on the log's configuration: both are read at once.
+        let (log, latest) = futures::future::join(shared.log(), dir.latest()).await;
+        let partitions = log?.partitions();
+        if partition >= partitions {
+            return Err(Error::InvalidInput(format!("partition {partition} out of range: the log has {partitions}")));
         }
+        let latest = latest?.unwrap_or_else(Manifest::genesis);
         let now = shared.clock.now_ms();
-        let latest = dir.latest().await?.unwrap_or_else(Manifest::genesis);
         let writer = Writer { epoch: latest.seq + 1, nonce: format!("{:016x}", fastrand::u64(..)) };
         let claim = latest.successor(writer.clone(), CommitKind::Claim, now);
         if !dir.commit(&claim).await? {
             return Err(Error::Fenced { partition, seq: claim.seq });
         }
-        // Only a hint (a stale one makes the next claim list more): nothing waits for it.
-        let hint = dir.clone();
-        tokio::spawn(async move { hint.write_head_hint(claim.seq).await });
         tracing::debug!(partition, seq = claim.seq, nonce = %writer.nonce, "claimed partition");
         let batch_limit = shared.settings.first_batch_events.clamp(1, shared.settings.max_batch_events.max(1));
         Ok(PartitionProcessor {
@@ -124,6 +123,7 @@ impl PartitionProcessor {
             handoffs: HashMap::new(),
             next_batch: 0,
             batch_limit,
+            hint_stale: true,
         })
     }
 
@@ -142,6 +142,18 @@ impl PartitionProcessor {
     /// up; nothing is committed then. On an error, the batches still in flight are
     /// abandoned with the processor.
     pub async fn process_batch(&mut self) -> Result<BatchReport> {
+        let report = self.next_batch().await?;
+        if std::mem::take(&mut self.hint_stale) {
+            // Only a hint (a stale one makes the next claim list more), so nothing waits for
+            // it; and it is written after the first batch, not at the claim, so that it does
+            // not compete with that batch's reads on the way to the first commit.
+            let (dir, seq) = (self.dir.clone(), self.head.seq);
+            tokio::spawn(async move { dir.write_head_hint(seq).await });
+        }
+        Ok(report)
+    }
+
+    async fn next_batch(&mut self) -> Result<BatchReport> {
         // The first batch after a claim runs alone, so that no batch behind it competes with
         // it for the agent's model permits and the CPU: the first commit comes soonest.
         let first_uncommitted = self.next_batch == 0 || self.in_flight.front().is_some_and(|batch| batch.number == 0);
@@ -342,10 +354,11 @@ impl PartitionProcessor {
         let max = self.batch_limit;
         self.batch_limit = (max * 2).min(settings.max_batch_events.max(1));
         let deadline = Instant::now() + Duration::from_millis(if wait { settings.max_batch_wait_ms } else { 0 });
-        let (mut events, mut position) = self.reader.read(&self.shared.log, from, max).await?;
+        let log = self.shared.log().await?;
+        let (mut events, mut position) = self.reader.read(log, from, max).await?;
         while events.len() < max && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(settings.poll_interval_ms.max(1))).await;
-            let (more, next) = self.reader.read(&self.shared.log, position, max - events.len()).await?;
+            let (more, next) = self.reader.read(log, position, max - events.len()).await?;
             events.extend(more);
             position = next;
         }

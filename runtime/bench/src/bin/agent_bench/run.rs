@@ -115,7 +115,7 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
         ..EngineSettings::default()
     };
     let engine =
-        Engine::builder(storage, "review-analysis", Arc::new(agent)).settings(settings).build().await.expect("engine");
+        Engine::builder(storage, "review-analysis", Arc::new(agent)).settings(settings).build().expect("engine");
     let commits = Arc::new(Mutex::new(Vec::new()));
     let partitions = (0..knobs.partitions).map(|partition| {
         let (engine, commits) = (engine.clone(), commits.clone());
