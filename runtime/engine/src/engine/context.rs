@@ -316,3 +316,28 @@ impl CallSequence {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Idempotency keys are stored by the providers and tools that dedupe on them: they
+    /// must stay what every earlier version computed.
+    #[tokio::test]
+    async fn idempotency_keys_are_the_hash_of_the_call_identity() {
+        let dir = crate::manifest::PartitionDir::new(crate::Storage::from_url("memory://").unwrap(), "a", 3).unwrap();
+        let journal =
+            Journal::start(dir, Position::new(0, 0), "n".into(), std::time::Duration::ZERO, Default::default());
+        let scope = Arc::new(CallScope {
+            journal,
+            key_prefix: "root\0agent\x003".into(),
+            counts: Arc::default(),
+            abandoned: AtomicBool::new(false),
+        });
+        let ctx = EventContext::new(scope, "product-7".into(), Position::new(42, 7), None);
+        // xxh3_128 of the identity: root, agent, partition 3, key, event 42:7, step 0, each
+        // ended by a NUL but the last; the named branch's label comes before the step.
+        assert_eq!(ctx.next_idempotency_key(), "723dd311f745aca04168c507370fe658");
+        assert_eq!(ctx.branch("chat-1").next_idempotency_key(), "7e3576645327c2188f9e343290c96361");
+    }
+}
