@@ -15,8 +15,11 @@ pub struct FakeModelStats {
     pub tool_calls: u64,
     /// Most requests in flight at once.
     pub peak_in_flight: u64,
-    /// Microseconds the chat requests spent in the server, summed: arrival to reply.
+    /// Microseconds the chat requests spent in the server, summed: arrival (the kernel's
+    /// receive time) to reply.
     pub served_us: u64,
+    /// Microseconds from each chat request's arrival to when the server read it, summed.
+    pub read_late_us: u64,
     /// The server's own CPU time (user and system), in milliseconds.
     pub cpu_ms: u64,
 }
@@ -25,6 +28,11 @@ impl FakeModelStats {
     /// The mean time the server took to answer a chat request, in milliseconds.
     pub fn mean_served_ms(&self) -> f64 {
         self.served_us as f64 / 1000.0 / self.requests.max(1) as f64
+    }
+
+    /// How late the server read a chat request after it arrived, on average, in milliseconds.
+    pub fn mean_read_late_ms(&self) -> f64 {
+        self.read_late_us as f64 / 1000.0 / self.requests.max(1) as f64
     }
 
     /// The server's CPU time per chat request, in milliseconds.
@@ -83,6 +91,7 @@ impl FakeModelServer {
             tool_calls: count("tool_calls"),
             peak_in_flight: count("peak_in_flight"),
             served_us: count("served_us"),
+            read_late_us: count("read_late_us"),
             cpu_ms: count("cpu_ms"),
         })
     }

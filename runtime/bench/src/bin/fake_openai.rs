@@ -16,22 +16,29 @@
 //!   reply is a fixed prefix and suffix around it, so a request costs the server a few
 //!   microseconds of its own beyond the kernel's TCP: a third to a quarter of the CPU the
 //!   benchmark process spends on it.
-//! - `GET /stats`: `{"requests":…,"tool_calls":…,"in_flight":…,"peak_in_flight":…,"served_us":…,"cpu_ms":…}`,
-//!   `served_us` summing each chat request's time from arrival to reply, `cpu_ms` the
-//!   server's own CPU time (user and system, all threads).
+//! - `GET /stats`: `{"requests":…,"tool_calls":…,"in_flight":…,"peak_in_flight":…,"served_us":…,"read_late_us":…,"cpu_ms":…}`,
+//!   `served_us` summing each chat request's time from arrival to reply, `read_late_us` the
+//!   time from its arrival to when the server got to read it, `cpu_ms` the server's own CPU
+//!   time (user and system, all threads).
+//!
+//! A request arrives when the kernel received it (`SO_TIMESTAMPNS`), not when the server's
+//! reader thread got a core to read it: its delay does not include the wait for a core on a
+//! machine the server shares with the process it answers.
 //! - `POST /stats/reset`: zeroes the counters (and the peak).
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use nix::sys::time::TimeSpec;
 
 #[derive(Debug, Parser)]
 #[command(about = "A fake OpenAI-compatible chat server answering review-analysis requests after a fixed delay")]
@@ -55,8 +62,11 @@ struct Counters {
     tool_calls: AtomicU64,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
-    /// Microseconds from each chat request's arrival (its body read) to its reply.
+    /// Microseconds from each chat request's arrival (the kernel's receive time of its last
+    /// bytes) to its reply.
     served_us: AtomicU64,
+    /// Microseconds from each chat request's arrival to when the reader thread read it.
+    read_late_us: AtomicU64,
     /// The process's CPU time at the last reset, in milliseconds.
     cpu_ms_at_reset: AtomicU64,
 }
@@ -194,12 +204,13 @@ fn chat(server: &Server, body: &[u8]) -> Vec<u8> {
 fn stats(server: &Server) -> Vec<u8> {
     let c = &server.counters;
     let body = format!(
-        r#"{{"requests":{},"tool_calls":{},"in_flight":{},"peak_in_flight":{},"served_us":{},"cpu_ms":{}}}"#,
+        r#"{{"requests":{},"tool_calls":{},"in_flight":{},"peak_in_flight":{},"served_us":{},"read_late_us":{},"cpu_ms":{}}}"#,
         c.requests.load(Ordering::Relaxed),
         c.tool_calls.load(Ordering::Relaxed),
         c.in_flight.load(Ordering::Relaxed),
         c.peak_in_flight.load(Ordering::Relaxed),
         c.served_us.load(Ordering::Relaxed),
+        c.read_late_us.load(Ordering::Relaxed),
         cpu_ms().saturating_sub(c.cpu_ms_at_reset.load(Ordering::Relaxed)),
     );
     response("200 OK", body.as_bytes())
@@ -211,7 +222,7 @@ fn cpu_ms() -> u64 {
 
 fn reset(server: &Server) -> Vec<u8> {
     let c = &server.counters;
-    for counter in [&c.requests, &c.first_turns, &c.tool_calls, &c.peak_in_flight, &c.served_us] {
+    for counter in [&c.requests, &c.first_turns, &c.tool_calls, &c.peak_in_flight, &c.served_us, &c.read_late_us] {
         counter.store(0, Ordering::Relaxed);
     }
     c.peak_in_flight.store(c.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -308,21 +319,26 @@ impl Connection {
     /// is done (closed by the client, asked to close, or sent something this server does not
     /// understand, which is answered with 400 and the reason).
     fn readable<'a>(&mut self, server: &'a Server, replies: &Replies<'a>) -> io::Result<bool> {
-        let arrived = Instant::now();
+        let read_at = Instant::now();
+        let mut received: Option<SystemTime> = None;
         let mut chunk = [0u8; 16 * 1024];
         let mut open = true;
         loop {
-            match (&*self.stream).read(&mut chunk) {
-                Ok(0) => {
+            match receive(&self.stream, &mut chunk) {
+                Ok((0, _)) => {
                     open = false;
                     break;
                 }
-                Ok(read) => self.buffer.extend_from_slice(&chunk[..read]),
+                Ok((read, stamp)) => {
+                    received = stamp.or(received);
+                    self.buffer.extend_from_slice(&chunk[..read]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
+        let arrived = received.map_or(read_at, |at| arrival(at, read_at));
         loop {
             let request = match take_request(&mut self.buffer) {
                 Ok(Some(request)) => request,
@@ -338,6 +354,8 @@ impl Connection {
                 ("GET", "/stats") => stats(server),
                 ("POST", "/stats/reset") => reset(server),
                 ("POST", _) => {
+                    let late = u64::try_from((read_at - arrived).as_micros()).unwrap_or(u64::MAX);
+                    server.counters.read_late_us.fetch_add(late, Ordering::Relaxed);
                     let in_flight = InFlight::enter(&server.counters, arrived);
                     let reply = chat(server, &request.body);
                     let pending = Pending { stream: self.stream.clone(), reply, close: request.close, in_flight };
@@ -352,6 +370,27 @@ impl Connection {
             }
         }
     }
+}
+
+/// Reads what is there, with the kernel's receive time of the last of it.
+fn receive(stream: &TcpStream, chunk: &mut [u8]) -> io::Result<(usize, Option<SystemTime>)> {
+    let mut iov = [io::IoSliceMut::new(chunk)];
+    let mut control = nix::cmsg_space!(TimeSpec);
+    let message = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(control.as_mut_slice()), MsgFlags::empty())
+        .map_err(io::Error::from)?;
+    let stamp = message.cmsgs().ok().and_then(|mut cmsgs| {
+        cmsgs.find_map(|cmsg| match cmsg {
+            ControlMessageOwned::ScmTimestampns(at) => Some(UNIX_EPOCH + Duration::from(at)),
+            _ => None,
+        })
+    });
+    Ok((message.bytes, stamp))
+}
+
+/// The instant of a kernel receive time (on the wall clock), no later than `read_at`.
+fn arrival(received: SystemTime, read_at: Instant) -> Instant {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    now.checked_sub(wall.duration_since(received).unwrap_or_default()).map_or(read_at, |at| at.min(read_at))
 }
 
 /// Threads sending replies: while one writes a reply (which on loopback also delivers it to
@@ -381,6 +420,7 @@ fn serve<'a>(server: &'a Server, replies: &Replies<'a>, mut listener: TcpListene
                     match listener.accept() {
                         Ok((mut stream, _)) => {
                             stream.set_nodelay(true)?;
+                            setsockopt(&stream, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
                             let token = Token(next_token);
                             next_token += 1;
                             poll.registry().register(&mut stream, token, Interest::READABLE)?;

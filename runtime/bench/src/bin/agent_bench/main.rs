@@ -125,13 +125,13 @@ async fn main() {
         args.partitions,
     );
     println!(
-        "| store | events | keys | ev/s end to end | ev/s steady | peak model requests | model requests | model ms served | model ms seen | CPU ms/event | model server CPU ms/request | MB at start | peak MB | first commit ms | PUT/1k | GET/1k | LIST/1k | requests/1k |"
+        "| store | events | keys | ev/s end to end | ev/s steady | peak model requests | model requests | model ms served | model ms read late | model ms seen | CPU ms/event | model server CPU ms/request | MB at start | peak MB | first commit ms | PUT/1k | GET/1k | LIST/1k | requests/1k |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for store in &args.store {
         let m = measure(store.backend(), &fake, &knobs).await;
         println!(
-            "| {store:?} | {} | {} | {:.0} | {:.0} | {} | {} | {:.2} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.1} |",
+            "| {store:?} | {} | {} | {:.0} | {:.0} | {} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.1} |",
             m.events,
             m.keys,
             m.end_to_end_rate(),
@@ -139,6 +139,7 @@ async fn main() {
             m.model.peak_in_flight,
             m.model.requests,
             m.model.mean_served_ms(),
+            m.model.mean_read_late_ms(),
             m.model_seen_ms,
             m.cpu_ms_per_event(),
             m.model.cpu_ms_per_request(),
