@@ -14,17 +14,17 @@
 //!   gets a `notify_shipping_manager` tool call instead; a request that carries a tool result
 //!   gets the answer. Bodies are not parsed as JSON: the id is found by a byte search, and the
 //!   reply is a fixed prefix and suffix around it, so a request costs the server a few
-//!   microseconds of its own beyond the kernel's TCP: a third to a quarter of the CPU the
-//!   benchmark process spends on it.
+//!   microseconds of its own beyond the kernel's TCP: less than half the CPU the benchmark
+//!   process spends on it.
 //! - `GET /stats`: `{"requests":…,"tool_calls":…,"in_flight":…,"peak_in_flight":…,"served_us":…,"read_late_us":…,"cpu_ms":…}`,
 //!   `served_us` summing each chat request's time from arrival to reply, `read_late_us` the
 //!   time from its arrival to when the server got to read it, `cpu_ms` the server's own CPU
 //!   time (user and system, all threads).
+//! - `POST /stats/reset`: zeroes the counters (and the peak).
 //!
 //! A request arrives when the kernel received it (`SO_TIMESTAMPNS`), not when the server's
 //! reader thread got a core to read it: its delay does not include the wait for a core on a
 //! machine the server shares with the process it answers.
-//! - `POST /stats/reset`: zeroes the counters (and the peak).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
@@ -444,8 +444,8 @@ fn serve<'a>(server: &'a Server, replies: &Replies<'a>, mut listener: TcpListene
 
 // No async runtime: one thread reads requests for every connection with `epoll`, two sleep
 // to the next reply's deadline and send what is due. A busy server wakes about once per group
-// of requests rather than twice per request (as a thread per connection did): 0.03 to 0.06 ms
-// of CPU per request against the benchmark process's 0.11 to 0.17 (agent-bench's "model server
+// of requests rather than twice per request (as a thread per connection did): 0.04 to 0.07 ms
+// of CPU per request against the benchmark process's 0.12 to 0.18 (agent-bench's "model server
 // CPU" column), with replies late by the kernel's timer slack plus the wait for a core.
 fn main() -> io::Result<()> {
     let args = Args::parse();
