@@ -231,6 +231,25 @@ conformance!(
     the_head_is_found_past_a_listing_page_and_a_stale_hint,
 );
 
+/// A claim from the head its caller just read (the process function's backlog check)
+/// reads nothing of the chain again: its one request is the claim's create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_from_a_known_head_reads_nothing_again() {
+    let storage = Storage::from_url("memory://").unwrap();
+    EventLog::create(storage.clone(), 1).await.unwrap();
+    let counting = Arc::new(weir_engine::store::CountingStore::new(storage.store().clone()));
+    let counts = counting.counts();
+    let counted = storage.with_store(counting);
+    let engine = engine(&counted, &TestAgent::new(), 10).await;
+    engine.log().await.unwrap();
+    let dir = PartitionDir::new(counted, "reviews", 0).unwrap();
+    let head = dir.latest().await.unwrap().unwrap_or_else(Manifest::genesis);
+    let before = counts.snapshot();
+    assert_eq!(engine.claim_from(0, head).await.unwrap().head().seq, 1);
+    let claim = counts.snapshot() - before;
+    assert_eq!((claim.put, claim.total()), (1, 1), "{claim:?}");
+}
+
 /// An engine is built without touching storage: its first claim opens the log, and names
 /// it when it is missing, writing nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

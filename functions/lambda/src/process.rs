@@ -4,10 +4,11 @@
 //!
 //! This is a library: the `weir-process` binary links an agent and calls [`run`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use weir_engine::{Agent, Engine, PartitionDir};
+use weir_engine::{Agent, Engine, Manifest, PartitionDir};
 
 use crate::aws::AwsClient;
 use crate::config::{FromVariables, ProcessConfig};
@@ -88,11 +89,17 @@ impl ProcessFunction {
     /// after the continuation is sent.
     pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<ProcessReport> {
         let engine = &self.engine;
-        let partitions = match request.partitions {
-            Some(partitions) => partitions,
-            None => self.partitions_with_backlog(engine).await?,
+        let (partitions, heads) = match request.partitions {
+            Some(partitions) => (partitions, HashMap::new()),
+            None => {
+                let heads = self.partitions_with_backlog(engine).await?;
+                let mut partitions: Vec<u32> = heads.keys().copied().collect();
+                partitions.sort_unstable();
+                (partitions, heads)
+            }
         };
-        let mut partitions = for_each_partition(partitions, |p| drain(engine, p, deadline)).await;
+        let drains = for_each_partition(partitions, |p| drain(engine, p, heads.get(&p).cloned(), deadline));
+        let mut partitions = drains.await;
         partitions.sort_by_key(|p| p.partition);
         let report = ProcessReport {
             batches: partitions.iter().map(|p| p.batches).sum(),
@@ -110,35 +117,40 @@ impl ProcessFunction {
         Ok(report)
     }
 
-    /// The partitions whose committed position is behind the log's tail.
-    async fn partitions_with_backlog(&self, engine: &Engine) -> Result<Vec<u32>> {
+    /// The partitions whose committed position is behind the log's tail, with the heads
+    /// their chains had: their claims start from those.
+    async fn partitions_with_backlog(&self, engine: &Engine) -> Result<HashMap<u32, Manifest>> {
         let log = engine.log().await?;
         let all: Vec<u32> = (0..log.partitions()).collect();
         let checks = for_each_partition(all, |p| async move {
             let dir = PartitionDir::new(self.config.storage.clone(), &self.config.agent, p)?;
-            let position = dir.latest().await?.map(|m| m.position).unwrap_or_default();
+            let head = dir.latest().await?.unwrap_or_else(Manifest::genesis);
             // A position is the first unprocessed event; past a segment's end it names the
             // next segment, so there is backlog exactly when that segment exists.
-            Ok::<_, weir_engine::Error>((p, log.tail(p).await? > position.segment))
+            let backlog = log.tail(p).await? > head.position.segment;
+            Ok::<_, weir_engine::Error>((p, backlog.then_some(head)))
         })
         .await;
-        let mut backlog = Vec::new();
+        let mut backlog = HashMap::new();
         for check in checks {
-            if let (p, true) = check? {
-                backlog.push(p);
+            if let (p, Some(head)) = check? {
+                backlog.insert(p, head);
             }
         }
-        backlog.sort_unstable();
         Ok(backlog)
     }
 }
 
-/// Claims `partition` and runs batches until it is caught up or `deadline` is reached.
-async fn drain(engine: &Engine, partition: u32, deadline: Deadline) -> PartitionReport {
+/// Claims `partition` (from `head` if its chain's head was just read) and runs batches until
+/// it is caught up or `deadline` is reached.
+async fn drain(engine: &Engine, partition: u32, head: Option<Manifest>, deadline: Deadline) -> PartitionReport {
     let mut report =
         PartitionReport { partition, batches: 0, events: 0, outputs: 0, dead_letters: 0, outcome: Outcome::Done };
     let result = async {
-        let mut processor = engine.claim(partition).await?;
+        let mut processor = match head {
+            Some(head) => engine.claim_from(partition, head).await?,
+            None => engine.claim(partition).await?,
+        };
         loop {
             let batch = processor.process_batch().await?;
             if batch.events == 0 {

@@ -17,6 +17,7 @@ pub use settings::EngineSettings;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ErrorKind, Result};
 use crate::log::EventLog;
+use crate::manifest::Manifest;
 use crate::state::RunCache;
 use crate::storage::Storage;
 
@@ -189,7 +190,35 @@ impl Engine {
 
     /// Claims `partition` for this invocation, fencing every older one.
     pub async fn claim(&self, partition: u32) -> Result<PartitionProcessor> {
-        PartitionProcessor::claim(self.shared.clone(), partition).await
+        PartitionProcessor::claim(self.shared.clone(), partition, None).await
+    }
+
+    /// Claims `partition` from `head`, the head of its chain as the caller just read it
+    /// ([`PartitionDir::latest`](crate::PartitionDir::latest), [`Manifest::genesis`] for an
+    /// empty chain), without reading it again. If the chain has moved on since, the claim is
+    /// fenced, as any claim is when another commit comes between its read and its claim.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use weir_engine::{Engine, EventLog, Manifest, PartitionDir, Storage};
+    /// # struct Idle;
+    /// # #[async_trait::async_trait]
+    /// # impl weir_engine::Agent for Idle {
+    /// #     async fn on_event(&self, _: &weir_engine::InputEvent, _: &mut weir_engine::EventContext) -> Result<(), weir_engine::ActionError> { Ok(()) }
+    /// # }
+    /// let storage = Storage::from_url("memory://").unwrap();
+    /// EventLog::create(storage.clone(), 1).await.unwrap();
+    /// let engine = Engine::builder(storage.clone(), "idle", Arc::new(Idle)).build().unwrap();
+    /// let dir = PartitionDir::new(storage, "idle", 0).unwrap();
+    /// let head = dir.latest().await.unwrap().unwrap_or_else(Manifest::genesis);
+    /// let processor = engine.claim_from(0, head.clone()).await.unwrap();
+    /// assert_eq!(processor.head().seq, 1);
+    /// assert!(engine.claim_from(0, head).await.is_err(), "the chain moved on: fenced");
+    /// # });
+    /// ```
+    pub async fn claim_from(&self, partition: u32, head: Manifest) -> Result<PartitionProcessor> {
+        PartitionProcessor::claim(self.shared.clone(), partition, Some(head)).await
     }
 
     /// Claims `partition` and processes batches until it is caught up.

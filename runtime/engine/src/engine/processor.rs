@@ -92,16 +92,23 @@ impl Drop for PartitionProcessor {
 }
 
 impl PartitionProcessor {
-    /// Claims `partition`, fencing every older invocation.
-    pub(crate) async fn claim(shared: Arc<Shared>, partition: u32) -> Result<Self> {
+    /// Claims `partition`, fencing every older invocation, from its chain's head: `known`, or
+    /// read now.
+    pub(crate) async fn claim(shared: Arc<Shared>, partition: u32, known: Option<Manifest>) -> Result<Self> {
         let dir = PartitionDir::new(shared.storage.clone(), &shared.agent_name, partition)?;
+        let head = async {
+            match known {
+                Some(head) => Ok(head),
+                None => dir.latest().await.map(|head| head.unwrap_or_else(Manifest::genesis)),
+            }
+        };
         // The chain's head does not depend on the log's configuration: both are read at once.
-        let (log, latest) = futures::future::join(shared.log(), dir.latest()).await;
+        let (log, latest) = futures::future::join(shared.log(), head).await;
         let partitions = log?.partitions();
         if partition >= partitions {
             return Err(Error::InvalidInput(format!("partition {partition} out of range: the log has {partitions}")));
         }
-        let latest = latest?.unwrap_or_else(Manifest::genesis);
+        let latest = latest?;
         let now = shared.clock.now_ms();
         let writer = Writer { epoch: latest.seq + 1, nonce: format!("{:016x}", fastrand::u64(..)) };
         let claim = latest.successor(writer.clone(), CommitKind::Claim, now);
