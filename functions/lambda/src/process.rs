@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use weir_engine::{Agent, Engine, Manifest, PartitionDir};
+use weir_engine::{Agent, Engine, ErrorKind, Manifest, PartitionDir};
 
 use crate::aws::AwsClient;
 use crate::config::{FromVariables, ProcessConfig};
@@ -148,7 +148,12 @@ async fn drain(engine: &Engine, partition: u32, head: Option<Manifest>, deadline
         PartitionReport { partition, batches: 0, events: 0, outputs: 0, dead_letters: 0, outcome: Outcome::Done };
     let result = async {
         let mut processor = match head {
-            Some(head) => engine.claim_from(partition, head).await?,
+            // A head read before other partitions were drained may be stale by now: a claim
+            // fenced for that reads the chain again, as it would have without the head.
+            Some(head) => match engine.claim_from(partition, head).await {
+                Err(e) if e.kind() == ErrorKind::Fenced => engine.claim(partition).await?,
+                claimed => claimed?,
+            },
             None => engine.claim(partition).await?,
         };
         loop {
