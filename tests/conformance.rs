@@ -16,7 +16,7 @@ fn settings(batch: usize) -> EngineSettings {
     EngineSettings { max_batch_events: batch, journal_flush_window_ms: 1, retry_backoff_ms: 1, ..Default::default() }
 }
 
-async fn engine(storage: &Storage, agent: &TestAgent, batch: usize) -> Engine {
+fn engine(storage: &Storage, agent: &TestAgent, batch: usize) -> Engine {
     Engine::builder(storage.clone(), "reviews", Arc::new(agent.clone())).settings(settings(batch)).build().unwrap()
 }
 
@@ -88,11 +88,11 @@ async fn engine_processes_each_event_once_in_key_order(backend: Backend) {
     let events = review_events(120, false);
     log.append("b1", &events[..70]).await.unwrap();
     let agent = TestAgent::new();
-    let report = engine(&storage, &agent, 25).await.drain().await.unwrap();
+    let report = engine(&storage, &agent, 25).drain().await.unwrap();
     assert_eq!(report.events, 70);
     // A new invocation continues from the committed position and state.
     log.append("b2", &events[70..]).await.unwrap();
-    engine(&storage, &agent, 25).await.drain().await.unwrap();
+    engine(&storage, &agent, 25).drain().await.unwrap();
     let outputs = all_outputs(&storage, 2).await;
     assert_eq!(outputs.len(), 120, "every event's output once");
     let mut per_key: std::collections::HashMap<String, Vec<(Position, u64)>> = Default::default();
@@ -147,7 +147,7 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     let agent = TestAgent::new();
     for i in 0..6 {
         log.append(&format!("b{i}"), &review_events(30, false)).await.unwrap();
-        engine(&storage, &agent, 10).await.drain().await.unwrap();
+        engine(&storage, &agent, 10).drain().await.unwrap();
     }
     let dir = PartitionDir::new(storage.clone(), "reviews", 0).unwrap();
     let count_objects = || async { storage.list_after(&storage.path("agents"), None).await.unwrap().len() };
@@ -171,7 +171,7 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     );
     // State survives collection: the next events continue the counts.
     log.append("after", &review_events(30, false)).await.unwrap();
-    engine(&storage, &agent, 10).await.drain().await.unwrap();
+    engine(&storage, &agent, 10).drain().await.unwrap();
     let outputs = CommittedReader::new(storage.clone(), "reviews", 0).unwrap().outputs().await.unwrap();
     let key = outputs.last().unwrap().key.clone();
     let expected = review_events(30, false).iter().filter(|e| e.key == key).count() as u64 * 7;
@@ -240,7 +240,7 @@ async fn a_claim_from_a_known_head_reads_nothing_again() {
     let counting = Arc::new(weir_engine::store::CountingStore::new(storage.store().clone()));
     let counts = counting.counts();
     let counted = storage.with_store(counting);
-    let engine = engine(&counted, &TestAgent::new(), 10).await;
+    let engine = engine(&counted, &TestAgent::new(), 10);
     engine.log().await.unwrap();
     let dir = PartitionDir::new(counted, "reviews", 0).unwrap();
     let head = dir.latest().await.unwrap().unwrap_or_else(Manifest::genesis);
@@ -255,7 +255,7 @@ async fn a_claim_from_a_known_head_reads_nothing_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_without_a_log_names_what_is_missing() {
     let storage = Storage::from_url("memory://").unwrap();
-    let engine = engine(&storage, &TestAgent::new(), 10).await;
+    let engine = engine(&storage, &TestAgent::new(), 10);
     let error = engine.claim(0).await.unwrap_err().to_string();
     assert!(error.contains("no event log at") && error.contains("create one first"), "{error}");
     let written: Vec<_> = storage.store().list(None).try_collect().await.unwrap();

@@ -36,7 +36,7 @@ async fn seeded_storage() -> Storage {
     storage
 }
 
-async fn engine(storage: Storage, agent: &TestAgent) -> Engine {
+fn engine(storage: Storage, agent: &TestAgent) -> Engine {
     Engine::builder(storage, "reviews", Arc::new(agent.clone())).settings(settings()).build().unwrap()
 }
 
@@ -85,7 +85,7 @@ async fn check_every_fault_point(fault: Fault) {
     let counted =
         baseline_storage.with_store(Arc::new(FaultyStore::new(baseline_storage.store().clone(), plan.clone())));
     let agent = TestAgent::new();
-    let report = engine(counted, &agent).await.drain_partition(0).await.unwrap();
+    let report = engine(counted, &agent).drain_partition(0).await.unwrap();
     assert_eq!(report.events, 60);
     let baseline = committed(&baseline_storage).await;
     assert_eq!(baseline.len(), 60);
@@ -100,7 +100,7 @@ async fn check_every_fault_point(fault: Fault) {
         let journaled = journaled_calls(&storage).await;
         let before_rerun = agent.service.calls().len();
 
-        let rerun = engine(storage.clone(), &agent).await;
+        let rerun = engine(storage.clone(), &agent);
         rerun.drain_partition(0).await.unwrap();
         replayed += rerun.call_counts().replayed.load(std::sync::atomic::Ordering::Relaxed);
 
@@ -173,7 +173,7 @@ async fn abrupt_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_random_faults_over_many_invocations() {
     let baseline_storage = seeded_storage().await;
-    engine(baseline_storage.clone(), &TestAgent::new()).await.drain_partition(0).await.unwrap();
+    engine(baseline_storage.clone(), &TestAgent::new()).drain_partition(0).await.unwrap();
     let baseline = committed(&baseline_storage).await;
     for seed in 0..8u64 {
         let storage = seeded_storage().await;
@@ -183,7 +183,7 @@ async fn seeded_random_faults_over_many_invocations() {
             let plan = Arc::new(FaultPlan::random(seed * 100 + invocation, 0.03, faults));
             faulty_invocation(&storage, &agent, plan).await;
         }
-        engine(storage.clone(), &agent).await.drain_partition(0).await.unwrap();
+        engine(storage.clone(), &agent).drain_partition(0).await.unwrap();
         assert_eq!(committed(&storage).await, baseline, "seed {seed}");
     }
 }
