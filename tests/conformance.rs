@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use weir_engine::{
-    CommitKind, CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, GcSettings, LogEvent, Manifest,
-    PartitionDir, Position, Storage, SystemClock, Writer, collect_log, collect_partition,
+    CommitKind, CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, LogEvent, Manifest, PartitionDir,
+    Position, Storage, SystemClock, Writer, collect_log, collect_partition,
 };
 use weir_tests::backends::fresh_storage;
 use weir_tests::{Backend, TestAgent, review_events};
@@ -153,21 +153,23 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     let count_objects = || async { storage.list_after(&storage.path("agents"), None).await.unwrap().len() };
     // Within the grace period, nothing goes: an invocation may still need it.
     let before = count_objects().await;
-    let cautious = collect_partition(&dir, &GcSettings::default(), &SystemClock).await.unwrap();
+    let cautious = collect_partition(&dir, &EngineSettings::default(), &SystemClock).await.unwrap();
     assert_eq!(cautious, Default::default());
     assert_eq!(count_objects().await, before);
 
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let eager = GcSettings { grace_ms: 0, output_retention_ms: 0, log_retention_ms: 0 };
-    let report = collect_partition(&dir, &eager, &SystemClock).await.unwrap();
-    assert!(report.runs > 0 && report.journal_files > 0 && report.manifests > 0, "{report:?}");
+    // Two hours later, with no output retention, everything but live state goes.
+    let later = weir_engine::ManualClock::new(weir_engine::Clock::now_ms(&SystemClock) + 2 * 3_600_000);
+    let eager = EngineSettings { output_retention_ms: 0, log_retention_ms: 3_600_000, ..Default::default() };
+    let report = collect_partition(&dir, &eager, later.as_ref()).await.unwrap();
+    let calls = report.journal_files + report.intents;
+    assert!(report.runs > 0 && calls > 0 && report.manifests > 0, "{report:?}");
     let head = dir.latest().await.unwrap().unwrap();
     let remaining = count_objects().await;
     let head_files = usize::from(head.outputs.is_some()) + usize::from(head.dead_letters.is_some());
     assert_eq!(
         remaining,
-        head.runs.len() + head_files + 3,
-        "live runs, the head manifest and its files, the head hint and the boundary remain"
+        head.runs.len() + head_files + 4,
+        "live runs, the head manifest and its files, the head hint, the boundary and the store probe remain"
     );
     // State survives collection: the next events continue the counts.
     log.append("after", &review_events(30, false)).await.unwrap();
@@ -177,7 +179,7 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     let expected = review_events(30, false).iter().filter(|e| e.key == key).count() as u64 * 7;
     let last_count = outputs.iter().filter(|o| o.key == key).map(|o| o.payload["count"].as_u64().unwrap()).max();
     assert_eq!(last_count, Some(expected));
-    let log_report = collect_log(&log, &eager, &SystemClock).await.unwrap();
+    let log_report = collect_log(&log, &eager, later.as_ref()).await.unwrap();
     assert_eq!(log_report.segments, 6, "all processed segments but the newest");
     assert_eq!(log.segments(0).await.unwrap(), vec![6]);
     // The log's tail survives collection: a new append goes after it.
@@ -320,7 +322,8 @@ async fn retention_expires_a_prefix_of_the_chain() {
     run(clock.clone()).await;
 
     let dir = PartitionDir::new(storage.clone(), "reviews", 0).unwrap();
-    let settings = GcSettings { grace_ms: 0, output_retention_ms: 11 * 3_600_000, log_retention_ms: u64::MAX };
+    let settings =
+        EngineSettings { output_retention_ms: 11 * 3_600_000, log_retention_ms: u64::MAX, ..Default::default() };
     collect_partition(&dir, &settings, &SystemClock).await.unwrap();
     let outputs = CommittedReader::new(storage.clone(), "reviews", 0).unwrap().outputs().await.unwrap();
     let first_kept = outputs.first().unwrap().event;

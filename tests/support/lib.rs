@@ -4,6 +4,8 @@
 pub mod agent;
 pub mod backends;
 pub mod moto;
+pub mod policy;
 
 pub use agent::{ExternalService, ServiceCall, TestAgent, review_events, reviews_path};
 pub use backends::Backend;
+pub use policy::{Gate, PolicyStore};

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use weir_engine::{Agent, Engine, ErrorKind, Manifest, PartitionDir};
+use weir_engine::{Agent, DrainReport, Ending, Engine, Manifest};
 
 use crate::aws::AwsClient;
 use crate::config::{FromVariables, ProcessConfig};
@@ -81,18 +81,20 @@ impl ProcessFunction {
         Ok(ProcessFunction { config, invoker, engine })
     }
 
-    /// Handles one invocation: drains the requested partitions (or every one with backlog)
-    /// until `deadline`, then invokes the continuation function with those left over.
+    /// Handles one invocation: drains the requested partitions (or every one with backlog
+    /// that no other invocation holds) until `deadline`, then invokes the continuation
+    /// function with those left over.
     ///
     /// Every claimed partition gets at least one batch, so that an invocation makes
-    /// progress however short its time. Partitions that fail are reported as an error
+    /// progress however short its time, and each claim holds a lease until the deadline,
+    /// released when the partition is left. Partitions that fail are reported as an error
     /// after the continuation is sent.
     pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<ProcessReport> {
         let engine = &self.engine;
         let (partitions, heads) = match request.partitions {
             Some(partitions) => (partitions, HashMap::new()),
             None => {
-                let heads = self.partitions_with_backlog(engine).await?;
+                let heads: HashMap<u32, Manifest> = engine.backlog().await?.into_iter().collect();
                 let mut partitions: Vec<u32> = heads.keys().copied().collect();
                 partitions.sort_unstable();
                 (partitions, heads)
@@ -116,63 +118,25 @@ impl ProcessFunction {
         check_failures(report.partitions.iter().map(|p| (p.partition, &p.outcome)))?;
         Ok(report)
     }
-
-    /// The partitions whose committed position is behind the log's tail, with the heads
-    /// their chains had: their claims start from those.
-    async fn partitions_with_backlog(&self, engine: &Engine) -> Result<HashMap<u32, Manifest>> {
-        let log = engine.log().await?;
-        let all: Vec<u32> = (0..log.partitions()).collect();
-        let checks = for_each_partition(all, |p| async move {
-            let dir = PartitionDir::new(self.config.storage.clone(), &self.config.agent, p)?;
-            let head = dir.latest().await?.unwrap_or_else(Manifest::genesis);
-            // A position is the first unprocessed event; past a segment's end it names the
-            // next segment, so there is backlog exactly when that segment exists.
-            let backlog = log.tail(p).await? > head.position.segment;
-            Ok::<_, weir_engine::Error>((p, backlog.then_some(head)))
-        })
-        .await;
-        let mut backlog = HashMap::new();
-        for check in checks {
-            if let (p, Some(head)) = check? {
-                backlog.insert(p, head);
-            }
-        }
-        Ok(backlog)
-    }
 }
 
-/// Claims `partition` (from `head` if its chain's head was just read) and runs batches until
-/// it is caught up or `deadline` is reached.
+/// Drains `partition` for this invocation (from `head` if its chain's head was just read)
+/// until it is caught up or `deadline` is reached.
 async fn drain(engine: &Engine, partition: u32, head: Option<Manifest>, deadline: Deadline) -> PartitionReport {
-    let mut report =
-        PartitionReport { partition, batches: 0, events: 0, outputs: 0, dead_letters: 0, outcome: Outcome::Done };
-    let result = async {
-        let mut processor = match head {
-            // A head read before other partitions were drained may be stale by now: a claim
-            // fenced for that reads the chain again, as it would have without the head.
-            Some(head) => match engine.claim_from(partition, head).await {
-                Err(e) if e.kind() == ErrorKind::Fenced => engine.claim(partition).await?,
-                claimed => claimed?,
-            },
-            None => engine.claim(partition).await?,
-        };
-        loop {
-            let batch = processor.process_batch().await?;
-            if batch.events == 0 {
-                return Ok(Outcome::Done);
-            }
-            report.batches += 1;
-            report.events += batch.events;
-            report.outputs += batch.outputs;
-            report.dead_letters += batch.dead_letters;
-            if deadline.reached() {
-                return Ok(Outcome::Deadline);
-            }
-        }
+    let result = engine.drain_until(partition, head, deadline.shift()).await;
+    let (report, outcome) = match result {
+        Ok((report, Ending::CaughtUp)) => (report, Ok(Outcome::Done)),
+        Ok((report, Ending::Deadline)) => (report, Ok(Outcome::Deadline)),
+        Err(e) => (DrainReport::default(), Err(e.into())),
+    };
+    PartitionReport {
+        partition,
+        batches: report.batches,
+        events: report.events,
+        outputs: report.outputs,
+        dead_letters: report.dead_letters,
+        outcome: Outcome::of(partition, outcome),
     }
-    .await;
-    report.outcome = Outcome::of(partition, result);
-    report
 }
 
 /// Runs the process function for `agent`: reads the configuration (failing the init with

@@ -32,13 +32,21 @@ pub struct PartitionRequest {
 /// flight and the continuation.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
+    deadline: SystemTime,
     stop_at: SystemTime,
 }
 
 impl Deadline {
     /// Stop starting work `margin` before `deadline`.
     pub fn new(deadline: SystemTime, margin: Duration) -> Self {
-        Deadline { stop_at: deadline.checked_sub(margin).unwrap_or(SystemTime::UNIX_EPOCH) }
+        Deadline { deadline, stop_at: deadline.checked_sub(margin).unwrap_or(SystemTime::UNIX_EPOCH) }
+    }
+
+    /// The engine's view of this invocation's time: when to stop starting batches, and the
+    /// lease its claims hold (the deadline itself).
+    pub fn shift(&self) -> weir_engine::Shift {
+        let ms = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        weir_engine::Shift { stop_at_ms: ms(self.stop_at), lease_until_ms: ms(self.deadline) }
     }
 
     /// The deadline of a Lambda invocation, less `margin`.
@@ -62,6 +70,8 @@ pub enum Outcome {
     Deadline,
     /// Another invocation took the partition: it carries on.
     Fenced,
+    /// Another invocation holds the partition's lease: it carries on.
+    Leased,
     /// It failed with this error.
     Failed(String),
 }
@@ -84,6 +94,10 @@ impl Outcome {
             Err(e) if e.kind() == weir_engine::ErrorKind::Fenced => {
                 tracing::info!(partition, error = %e, "partition taken over by another invocation");
                 Outcome::Fenced
+            }
+            Err(e) if e.kind() == weir_engine::ErrorKind::Leased => {
+                tracing::info!(partition, error = %e, "partition held by another invocation's lease");
+                Outcome::Leased
             }
             Err(e) => {
                 tracing::error!(partition, error = %e, "partition failed");

@@ -89,6 +89,12 @@ impl AgentError {
             DurableError::Failed { name, source } => failed(name, source),
             DurableError::Interrupted { name, idempotency_key } => AgentError::Interrupted { name, idempotency_key },
             DurableError::Journal { name, reason } => AgentError::Journal(format!("journal of `{name}`: {reason}")),
+            DurableError::Fenced { name } => {
+                AgentError::Journal(format!("`{name}` not made: the invocation was fenced by a newer one"))
+            }
+            DurableError::Mismatch { name, journaled } => AgentError::Journal(format!(
+                "`{name}` meets a journaled call `{journaled}` at its step: the action's calls changed since the event's earlier attempt"
+            )),
         }
     }
 }

@@ -1,32 +1,36 @@
 //! `weir gc`: garbage collection of an agent's partitions and of the log.
 
-use weir_engine::{GcReport, GcSettings, PartitionDir, SystemClock, collect_log, collect_partition};
+use weir_engine::{EngineSettings, GcReport, PartitionDir, SystemClock, collect_log, collect_partition};
 
 use crate::agents::AgentChoice;
 use crate::error::Result;
 use crate::store::Store;
 
-/// Options of `weir gc`; the defaults are those of the engine.
+/// Options of `weir gc`: the engine settings it collects by (`gc_grace_ms`,
+/// `output_retention_ms`, `log_retention_ms`), in seconds; the defaults are the engine's.
 #[derive(Debug, clap::Args)]
 pub struct GcArgs {
-    /// Nothing younger is deleted: longer than any invocation may run.
-    #[arg(long, default_value_t = GcSettings::default().grace_ms / 1000)]
+    /// Nothing younger is deleted: the engine's `gc_grace_ms`, at least the longest
+    /// invocation (15 minutes) plus 5 minutes.
+    #[arg(long, default_value_t = EngineSettings::default().gc_grace_ms / 1000)]
     grace_secs: u64,
     /// Committed outputs, dead letters and their manifests are kept this long.
-    #[arg(long, default_value_t = GcSettings::default().output_retention_ms / 1000)]
+    #[arg(long, default_value_t = EngineSettings::default().output_retention_ms / 1000)]
     output_retention_secs: u64,
-    /// Processed log segments are kept this long.
-    #[arg(long, default_value_t = GcSettings::default().log_retention_ms / 1000)]
+    /// Processed log segments are kept this long; at least an hour.
+    #[arg(long, default_value_t = EngineSettings::default().log_retention_ms / 1000)]
     log_retention_secs: u64,
 }
 
 /// Collects every partition of the agent, then the log segments every agent has processed.
 pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
-    let settings = GcSettings {
-        grace_ms: args.grace_secs * 1000,
-        output_retention_ms: args.output_retention_secs * 1000,
-        log_retention_ms: args.log_retention_secs * 1000,
+    let settings = EngineSettings {
+        gc_grace_ms: args.grace_secs.saturating_mul(1000),
+        output_retention_ms: args.output_retention_secs.saturating_mul(1000),
+        log_retention_ms: args.log_retention_secs.saturating_mul(1000),
+        ..EngineSettings::default()
     };
+    settings.validate()?;
     let log = store.log().await?;
     let agent = agent.name().await?;
     let mut total = GcReport::default();
@@ -36,9 +40,10 @@ pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
     }
     add(&mut total, collect_log(&log, &settings, &SystemClock).await?);
     say!(
-        "gc: deleted {} state runs, {} journal files, {} orphaned files, {} expired manifests, {} log segments",
+        "gc: deleted {} state runs, {} journal files, {} intents, {} orphaned files, {} expired manifests, {} log segments",
         total.runs,
         total.journal_files,
+        total.intents,
         total.orphan_files,
         total.manifests,
         total.segments
@@ -49,6 +54,7 @@ pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
 fn add(total: &mut GcReport, report: GcReport) {
     total.runs += report.runs;
     total.journal_files += report.journal_files;
+    total.intents += report.intents;
     total.orphan_files += report.orphan_files;
     total.manifests += report.manifests;
     total.segments += report.segments;

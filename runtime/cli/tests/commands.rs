@@ -147,13 +147,23 @@ fn inspect_shows_partitions_manifests_state_journal_and_dead_letters_and_gc_repo
         "event": {"segment": 0, "index": 0}, "key": "kettle", "step": 0, "name": "chat", "outcome": {"done": {"score": 2}}
     });
     std::fs::write(journal.join("attempt-000000.jnl"), format!("{entry}\n")).unwrap();
+    // Older than collection's grace period, as if written an hour ago.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(journal.join("attempt-000000.jnl"))
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
     let with_journal = ok(weir(&["inspect", "--key", "kettle", "--store", &store]));
     assert!(
         with_journal.contains("  journal: 1 entries\n    event 0:0 step 0 `chat`: {\"done\":{\"score\":2}}"),
         "{with_journal}"
     );
 
-    let gc = ok(weir(&["gc", "--grace-secs", "0", "--store", &store]));
+    let refused = fails(weir(&["gc", "--grace-secs", "0", "--store", &store]));
+    assert!(refused.contains("gc_grace_ms=0 is below max_invocation_ms=900000"), "{refused}");
+    let gc = ok(weir(&["gc", "--store", &store]));
     assert!(
         gc.starts_with("gc: deleted ") && gc.contains(" 1 journal files"),
         "the committed batch's journal goes: {gc}"

@@ -15,6 +15,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods, reason = "the one wall clock, injected everywhere else")]
     fn now_ms(&self) -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
@@ -47,5 +48,37 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A clock that moves with tokio's time: under a paused runtime (`start_paused`), with the
+/// virtual time that `tokio::time::sleep` and timeouts see, so that a simulation's seed
+/// decides every reading.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use weir_engine::{Clock, TokioClock};
+/// let clock = TokioClock::new(1_000);
+/// tokio::time::sleep(Duration::from_secs(60)).await;
+/// assert_eq!(clock.now_ms(), 61_000);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct TokioClock {
+    start_ms: u64,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `start_ms` now.
+    pub fn new(start_ms: u64) -> Arc<Self> {
+        Arc::new(TokioClock { start_ms, start: tokio::time::Instant::now() })
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_ms(&self) -> u64 {
+        self.start_ms + self.start.elapsed().as_millis() as u64
     }
 }

@@ -7,6 +7,9 @@ pub enum Error {
     /// Another invocation committed first: this one must stop.
     #[error("fenced: partition={partition} seq={seq} was committed by another invocation")]
     Fenced { partition: u32, seq: u64 },
+    /// Another invocation's lease holds the partition: leave it to that invocation.
+    #[error("leased: partition={partition} is held by another invocation until {until_ms} ms since the epoch")]
+    Leased { partition: u32, until_ms: u64 },
     /// A request to the object store failed (network, throttling, 5xx): retry later.
     #[error("object store request failed: {0}")]
     Store(#[from] object_store::Error),
@@ -23,6 +26,9 @@ pub enum Error {
 pub enum ErrorKind {
     /// A newer invocation owns the partition: stop without retrying.
     Fenced,
+    /// Another invocation holds the partition under a live lease: leave it; that one, or
+    /// the first claim after its lease ends, carries on.
+    Leased,
     /// A transient failure: run the invocation again.
     Retryable,
     /// Fix the input or configuration; retrying will not help.
@@ -36,6 +42,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Fenced { .. } => ErrorKind::Fenced,
+            Error::Leased { .. } => ErrorKind::Leased,
             Error::Store(_) => ErrorKind::Retryable,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,

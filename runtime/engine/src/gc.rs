@@ -9,32 +9,12 @@ use std::collections::hash_map::Entry;
 use object_store::ObjectMeta;
 
 use crate::clock::Clock;
+use crate::engine::EngineSettings;
 use crate::error::Result;
 use crate::log::EventLog;
 use crate::manifest::{Manifest, PartitionDir};
 use crate::position::Position;
 use crate::storage::{Storage, relative_to};
-
-/// How long things are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GcSettings {
-    /// Nothing younger is deleted: longer than any invocation (Lambda: 15 minutes).
-    pub grace_ms: u64,
-    /// Committed outputs, dead letters and their manifests are kept this long.
-    pub output_retention_ms: u64,
-    /// Processed log segments are kept this long.
-    pub log_retention_ms: u64,
-}
-
-impl Default for GcSettings {
-    fn default() -> Self {
-        GcSettings {
-            grace_ms: 30 * 60 * 1000,
-            output_retention_ms: 7 * 24 * 3600 * 1000,
-            log_retention_ms: 7 * 24 * 3600 * 1000,
-        }
-    }
-}
 
 /// What a collection deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +23,8 @@ pub struct GcReport {
     pub runs: usize,
     /// Journal files of committed batches or failed invocations.
     pub journal_files: usize,
+    /// Intent objects of at-most-once calls of committed events.
+    pub intents: usize,
     /// Orphaned output and dead-letter files.
     pub orphan_files: usize,
     /// Manifests past retention, with their outputs and dead letters.
@@ -56,29 +38,36 @@ fn older_than(object: &ObjectMeta, now_ms: u64, age_ms: u64) -> bool {
     now_ms.saturating_sub(modified) > age_ms
 }
 
-/// Collects one agent's objects on one partition.
-pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock: &dyn Clock) -> Result<GcReport> {
+/// Collects one agent's objects on one partition, keeping what `settings` retain and
+/// nothing younger than their grace period (refused below its floor).
+pub async fn collect_partition(dir: &PartitionDir, settings: &EngineSettings, clock: &dyn Clock) -> Result<GcReport> {
+    settings.validate()?;
     let mut report = GcReport::default();
     let Some(head) = dir.latest().await? else { return Ok(report) };
     let storage = dir.storage();
     let now = clock.now_ms();
-    let old = |o: &ObjectMeta| older_than(o, now, settings.grace_ms);
+    let old = |o: &ObjectMeta| older_than(o, now, settings.gc_grace_ms);
     let mut doomed = Vec::new();
 
+    // A run numbered after the head may belong to a commit still to come (a stalled
+    // writer's): whatever its age, it is spared.
     for object in storage.list_after(&dir.path("state"), None).await? {
         let relative = relative_to(dir.base(), &object.location);
-        if old(&object) && !head.runs.iter().any(|r| r.path == relative) {
+        let committed = file_seq(&object).is_some_and(|seq| seq <= head.seq);
+        if old(&object) && committed && !head.runs.iter().any(|r| r.path == relative) {
             doomed.push(object.location);
             report.runs += 1;
         }
     }
 
-    for object in storage.list_after(&dir.path("journal"), None).await? {
-        let relative = relative_to(dir.base(), &object.location);
-        let position = relative.split('/').nth(1).and_then(parse_position);
-        if old(&object) && position.is_some_and(|p| p < head.position) {
-            doomed.push(object.location);
-            report.journal_files += 1;
+    for (folder, count) in [("journal", &mut report.journal_files), ("intent", &mut report.intents)] {
+        for object in storage.list_after(&dir.path(folder), None).await? {
+            let relative = relative_to(dir.base(), &object.location);
+            let position = relative.split('/').nth(1).and_then(parse_position);
+            if old(&object) && position.is_some_and(|p| p < head.position) {
+                doomed.push(object.location);
+                *count += 1;
+            }
         }
     }
 
@@ -113,9 +102,7 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock:
     // files of a stalled writer.
     for folder in ["out", "dead"] {
         for object in storage.list_after(&dir.path(folder), None).await? {
-            let Some(seq) = object.location.filename().and_then(|f| f.split('-').next()?.parse::<u64>().ok()) else {
-                continue;
-            };
+            let Some(seq) = file_seq(&object) else { continue };
             if seq > head.seq || !old(&object) {
                 continue;
             }
@@ -139,7 +126,8 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &GcSettings, clock:
 
 /// Collects log segments that every agent has processed and that are past retention.
 /// The newest segment of a partition is always kept: appenders find the tail from it.
-pub async fn collect_log(log: &EventLog, settings: &GcSettings, clock: &dyn Clock) -> Result<GcReport> {
+pub async fn collect_log(log: &EventLog, settings: &EngineSettings, clock: &dyn Clock) -> Result<GcReport> {
+    settings.validate()?;
     let mut report = GcReport::default();
     let agents = agent_names(log.storage()).await?;
     let now = clock.now_ms();
@@ -169,6 +157,11 @@ pub async fn collect_log(log: &EventLog, settings: &GcSettings, clock: &dyn Cloc
 async fn agent_names(storage: &Storage) -> Result<Vec<String>> {
     let listing = storage.store().list_with_delimiter(Some(&storage.path("agents"))).await?;
     Ok(listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect())
+}
+
+/// The manifest sequence number a commit's file is named after: `<seq>-<nonce>.<ext>`.
+fn file_seq(object: &ObjectMeta) -> Option<u64> {
+    object.location.filename()?.split('-').next()?.parse().ok()
 }
 
 fn parse_position(name: &str) -> Option<Position> {

@@ -10,8 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
+use crate::engine::Fence;
 use crate::error::{Error, Result};
 use crate::manifest::PartitionDir;
 use crate::position::Position;
@@ -119,20 +120,16 @@ impl Serialize for JournalEntry {
     }
 }
 
-/// Entries waiting for the next flush, with the waiters that need them durable.
-#[derive(Default)]
-struct Pending {
-    lines: Vec<u8>,
-    waiters: Vec<oneshot::Sender<Result<(), String>>>,
-}
-
 /// The journal of one batch: what earlier attempts recorded, plus what this one records.
 pub(crate) struct Journal {
     dir: PartitionDir,
     prefix: String,
     nonce: String,
     known: Mutex<HashMap<CallId, JournalEntry>>,
-    pending: Mutex<Pending>,
+    /// Lines waiting for the next flush.
+    pending: Mutex<Vec<u8>>,
+    /// Checked with every flush, so that a fenced invocation learns it soon.
+    fence: Arc<Fence>,
     wake: Arc<Notify>,
     flusher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -178,6 +175,7 @@ impl Journal {
         nonce: String,
         window: Duration,
         replayed: HashMap<CallId, JournalEntry>,
+        fence: Arc<Fence>,
     ) -> Arc<Self> {
         let journal = Arc::new(Journal {
             dir,
@@ -185,6 +183,7 @@ impl Journal {
             nonce,
             known: Mutex::new(replayed),
             pending: Mutex::default(),
+            fence,
             wake: Arc::new(Notify::new()),
             flusher: Mutex::new(None),
         });
@@ -203,50 +202,28 @@ impl Journal {
     }
 
     /// What the journal knows of `call`.
-    pub(crate) fn lookup(&self, call: &CallId) -> Option<Outcome> {
-        self.known.lock().expect("journal").get(call).map(|e| e.outcome.clone())
+    pub(crate) fn lookup(&self, call: &CallId) -> Option<JournalEntry> {
+        self.known.lock().expect("journal").get(call).cloned()
     }
 
     /// Records an entry; it reaches storage with the next group commit.
     pub(crate) fn record(&self, entry: JournalEntry) {
-        self.enqueue(entry, None);
-    }
-
-    /// Records an entry and waits until it is in storage.
-    pub(crate) async fn record_durably(&self, entry: JournalEntry) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        let call = entry.call.clone();
-        self.enqueue(entry, Some(tx));
-        let written = rx.await.map_err(|_| "the journal stopped before the entry was written".to_string())?;
-        if written.is_err() {
-            // Not durable, so not known: a retry must not take it for an interrupted call.
-            self.known.lock().expect("journal").remove(&call);
-        }
-        written
-    }
-
-    fn enqueue(&self, entry: JournalEntry, waiter: Option<oneshot::Sender<Result<(), String>>>) {
         let line = line(&entry);
         self.known.lock().expect("journal").insert(entry.call.clone(), entry);
-        let mut pending = self.pending.lock().expect("pending");
-        pending.lines.extend_from_slice(&line);
-        pending.waiters.extend(waiter);
-        drop(pending);
+        self.pending.lock().expect("pending").extend_from_slice(&line);
         self.wake.notify_one();
     }
 
     async fn flush(&self, file: u32) {
-        let Pending { lines, waiters } = std::mem::take(&mut *self.pending.lock().expect("pending"));
+        let lines = std::mem::take(&mut *self.pending.lock().expect("pending"));
         if lines.is_empty() {
             return;
         }
         let path = self.dir.path(&format!("{}/{}-{file:06}.jnl", self.prefix, self.nonce));
-        let result = self.dir.storage().put(&path, Bytes::from(lines)).await.map_err(|e| e.to_string());
-        if let Err(e) = &result {
+        let (written, _) =
+            futures::future::join(self.dir.storage().put(&path, Bytes::from(lines)), self.fence.check()).await;
+        if let Err(e) = written {
             tracing::warn!(path = %path, error = %e, "journal flush failed; its calls will be made again on replay");
-        }
-        for waiter in waiters {
-            let _ = waiter.send(result.clone());
         }
     }
 

@@ -7,6 +7,7 @@ mod clock;
 mod engine;
 mod error;
 mod gc;
+mod intent;
 mod journal;
 mod log;
 mod manifest;
@@ -17,13 +18,13 @@ mod state;
 mod storage;
 pub mod store;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use engine::{
-    ActionError, Agent, BatchReport, Branch, CallCounts, CallMode, DrainReport, DurableError, Engine, EngineBuilder,
-    EngineSettings, EventContext, InputEvent, PartitionProcessor, Rejected,
+    ActionError, Agent, BatchReport, Branch, CallCounts, CallMode, ClaimOptions, DrainReport, DurableError, Ending,
+    Engine, EngineBuilder, EngineSettings, EventContext, InputEvent, PartitionProcessor, Rejected, Shift,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use gc::{GcReport, GcSettings, collect_log, collect_partition};
+pub use gc::{GcReport, collect_log, collect_partition};
 pub use journal::{CallId, JournalEntry, Outcome};
 pub use log::{Appended, EventLog, LogEvent, LogReader, Segment, partition_of};
 pub use manifest::{CommitKind, FileRef, Manifest, PartitionDir, RunRef, Totals, Writer};

@@ -208,6 +208,8 @@ pub enum CommitKind {
     Batch,
     /// State runs were merged.
     Compaction,
+    /// The writer let its lease go: the next claim need not wait for it.
+    Release,
 }
 
 /// A state run the manifest makes live.
@@ -276,6 +278,10 @@ pub struct Manifest {
     pub totals: Totals,
     /// Wall-clock time of the commit, milliseconds since the epoch.
     pub created_at_ms: u64,
+    /// Until when the writer may run, milliseconds since the epoch: no claim takes the
+    /// partition before then. `None`: no lease (released, or never taken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until_ms: Option<u64>,
 }
 
 impl Manifest {
@@ -293,6 +299,7 @@ impl Manifest {
             journal_carry: None,
             totals: Totals::default(),
             created_at_ms: 0,
+            lease_until_ms: None,
         }
     }
 

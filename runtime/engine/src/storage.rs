@@ -100,6 +100,23 @@ impl Storage {
         }
     }
 
+    /// Checks that the store honours create-if-absent (`If-None-Match: *`), on which fencing,
+    /// idempotent appends and intents rest: creates the probe object `relative` (a constant
+    /// body) and, if that succeeded, creates it again. A store that accepts a create of an
+    /// object that exists is refused, by name.
+    pub(crate) async fn check_create_if_absent(&self, relative: &str) -> Result<()> {
+        let path = self.path(relative);
+        let body = Bytes::from_static(b"{\"probe\": \"create-if-absent\"}\n");
+        if self.create(&path, body.clone()).await? && self.create(&path, body).await? {
+            return Err(Error::InvalidInput(format!(
+                "the object store {} ignores create-if-absent (If-None-Match: *): it let `{path}` be created twice; \
+                 weir's fencing needs a store that refuses it (S3, a directory, moto, MinIO)",
+                self.store
+            )));
+        }
+        Ok(())
+    }
+
     /// Writes `path`, replacing what may be there (for objects with one writer).
     pub async fn put(&self, path: &Path, bytes: Bytes) -> Result<()> {
         self.store.put(path, PutPayload::from_bytes(bytes)).await?;

@@ -168,6 +168,12 @@ async fn run_key(
                 Ok(Err(e)) => e.to_string(),
                 Err(panic) => format!("action panicked: {}", panic_message(&panic)),
             };
+            if scope.stopped() {
+                // Fenced or abandoned: the batch will not commit, so the event is neither
+                // retried nor dead-lettered here; the invocation that took over handles it.
+                tracing::debug!(key = %group.key, %position, error = %error, "batch stopped");
+                return (outcome, state);
+            }
             if attempt >= settings.max_attempts.max(1) {
                 tracing::warn!(key = %group.key, %position, attempts = attempt, error = %error, "dead-lettering event");
                 outcome.dead_letters.push(dead(format!("actions failed after {attempt} attempts: {error}"), attempt));

@@ -9,7 +9,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use xxhash_rust::xxh3::xxh3_128;
 
+use super::fence::Fence;
+use crate::clock::Clock;
 use crate::journal::{CallId, Journal, JournalEntry, Outcome};
+use crate::manifest::{PartitionDir, Writer};
 use crate::position::Position;
 
 /// Counts of durable calls, over an invocation.
@@ -31,6 +34,21 @@ pub(crate) struct CallScope {
     /// Set when the batch can no longer commit (its invocation stopped): calls not yet
     /// started are not started, so none starts after the next invocation read the journal.
     pub(crate) abandoned: AtomicBool,
+    /// Where at-most-once calls take their intents, and as whom.
+    pub(crate) dir: PartitionDir,
+    pub(crate) writer: Writer,
+    pub(crate) fence: Arc<Fence>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Collection's grace period: an intent taken longer than half of it after the fence
+    /// check before it needs a second check.
+    pub(crate) gc_grace_ms: u64,
+}
+
+impl CallScope {
+    /// Whether calls may still start: the batch can still commit as far as this invocation knows.
+    pub(crate) fn stopped(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst) || self.fence.is_fenced()
+    }
 }
 
 /// Why a durable call returned no value.
@@ -52,6 +70,24 @@ pub enum DurableError<E> {
         name: String,
         /// Its idempotency key.
         idempotency_key: String,
+    },
+    /// A newer invocation claimed the partition: this one makes no more calls, and its
+    /// batch will not commit.
+    #[error("durable call `{name}` not made: the invocation was fenced by a newer one")]
+    Fenced {
+        /// The call's name.
+        name: String,
+    },
+    /// The journal recorded another call at this step: the action's calls changed order
+    /// since the event's earlier attempt (a deploy). The recorded result is not handed over.
+    #[error(
+        "durable call `{name}` meets a journaled call `{journaled}` at its step: the action's calls changed since the event's earlier attempt"
+    )]
+    Mismatch {
+        /// The call's name.
+        name: String,
+        /// The name the journal recorded at this step.
+        journaled: String,
     },
     /// The journal could not record or replay the call.
     #[error("journal of durable call `{name}`: {reason}")]
@@ -293,19 +329,23 @@ impl CallSequence {
             let scope = &ctx.scope;
             let journal_error = |reason: String| DurableError::Journal { name: name.clone(), reason };
             match scope.journal.lookup(&id) {
-                Some(Outcome::Done(value)) => {
+                Some(entry) if entry.name != name => {
+                    return Err(DurableError::Mismatch { name, journaled: entry.name });
+                }
+                Some(JournalEntry { outcome: Outcome::Done(value), .. }) => {
                     scope.counts.replayed.fetch_add(1, Ordering::Relaxed);
                     return serde_json::from_str(value.get()).map_err(|e| journal_error(e.to_string()));
                 }
-                Some(Outcome::Intent) => return Err(DurableError::Interrupted { name, idempotency_key }),
+                Some(JournalEntry { outcome: Outcome::Intent, .. }) => {
+                    return Err(DurableError::Interrupted { name, idempotency_key });
+                }
                 None => {}
             }
-            if mode == CallMode::AtMostOnce {
-                let intent = JournalEntry { call: id.clone(), name: name.clone(), outcome: Outcome::Intent };
-                scope.journal.record_durably(intent).await.map_err(journal_error)?;
+            if scope.stopped() {
+                return Err(stopped(scope, name));
             }
-            if scope.abandoned.load(Ordering::SeqCst) {
-                return Err(journal_error("its batch was abandoned: the invocation stopped".into()));
+            if mode == CallMode::AtMostOnce && !take_intent(scope, &id, &name, &idempotency_key).await? {
+                return Err(DurableError::Interrupted { name, idempotency_key });
             }
             scope.counts.executed.fetch_add(1, Ordering::Relaxed);
             let value =
@@ -317,6 +357,65 @@ impl CallSequence {
     }
 }
 
+/// Runs `request` again after a store error, a few times: the requests before an
+/// at-most-once call are safe to repeat (a GET, and a create whose retried success is
+/// recognised), and a store that fails for a moment should not fail the event.
+async fn with_store_retries<T, F, Fut>(request: F) -> crate::Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = crate::Result<T>>,
+{
+    const TRIES: u32 = 3;
+    for attempt in 1.. {
+        match request().await {
+            Err(e) if e.kind() == crate::ErrorKind::Retryable && attempt < TRIES => {
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+            }
+            result => return result,
+        }
+    }
+    unreachable!("the loop returns by its last try")
+}
+
+/// Why a call of a batch that can no longer commit was not made.
+fn stopped<E>(scope: &CallScope, name: String) -> DurableError<E> {
+    if scope.fence.is_fenced() {
+        DurableError::Fenced { name }
+    } else {
+        DurableError::Journal { name, reason: "its batch was abandoned: the invocation stopped".into() }
+    }
+}
+
+/// Takes an at-most-once call's intent object after checking that the invocation is not
+/// fenced (docs/storage-format.md, "Exclusive at-most-once calls" and the rules after it).
+/// `Ok(false)`: another invocation holds the call.
+async fn take_intent<E>(
+    scope: &CallScope,
+    call: &CallId,
+    name: &str,
+    idempotency_key: &str,
+) -> Result<bool, DurableError<E>> {
+    let fenced = || DurableError::Fenced { name: name.to_string() };
+    let failed = |e: crate::Error| match scope.fence.is_fenced() {
+        true => fenced(),
+        false => DurableError::Journal { name: name.to_string(), reason: e.to_string() },
+    };
+    let checked_ms = scope.clock.now_ms();
+    with_store_retries(|| scope.fence.check()).await.map_err(failed)?;
+    let take = || crate::intent::take(&scope.dir, call, name, idempotency_key, &scope.writer);
+    if !with_store_retries(take).await.map_err(failed)? {
+        return Ok(false);
+    }
+    // Journaled too, but not waited for: an attempt of this invocation that meets the
+    // call again reports it as interrupted without a request.
+    let intent = JournalEntry { call: call.clone(), name: name.to_string(), outcome: Outcome::Intent };
+    scope.journal.record(intent);
+    if scope.clock.now_ms().saturating_sub(checked_ms) > scope.gc_grace_ms / 2 {
+        with_store_retries(|| scope.fence.check()).await.map_err(failed)?;
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,13 +425,26 @@ mod tests {
     #[tokio::test]
     async fn idempotency_keys_are_the_hash_of_the_call_identity() {
         let dir = crate::manifest::PartitionDir::new(crate::Storage::from_url("memory://").unwrap(), "a", 3).unwrap();
-        let journal =
-            Journal::start(dir, Position::new(0, 0), "n".into(), std::time::Duration::ZERO, Default::default());
+        let writer = Writer { epoch: 1, nonce: "n".into() };
+        let fence = Arc::new(Fence::new(dir.clone(), writer.clone(), 1));
+        let journal = Journal::start(
+            dir.clone(),
+            Position::new(0, 0),
+            "n".into(),
+            std::time::Duration::ZERO,
+            Default::default(),
+            fence.clone(),
+        );
         let scope = Arc::new(CallScope {
             journal,
             key_prefix: "root\0agent\x003".into(),
             counts: Arc::default(),
             abandoned: AtomicBool::new(false),
+            dir,
+            writer,
+            fence,
+            clock: Arc::new(crate::ManualClock::default()),
+            gc_grace_ms: 0,
         });
         let ctx = EventContext::new(scope, "product-7".into(), Position::new(42, 7), None);
         // xxh3_128 of the identity: root, agent, partition 3, key, event 42:7, step 0, each

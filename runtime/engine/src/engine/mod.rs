@@ -3,6 +3,7 @@
 mod agent;
 mod batch;
 mod context;
+mod fence;
 mod processor;
 mod settings;
 
@@ -13,11 +14,14 @@ pub use agent::{ActionError, Agent, InputEvent, Rejected};
 pub use context::{Branch, CallCounts, CallMode, DurableError, EventContext};
 pub use processor::{BatchReport, PartitionProcessor};
 pub use settings::EngineSettings;
+pub(crate) use settings::MIN_LOG_RETENTION_MS;
+
+pub(crate) use fence::Fence;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ErrorKind, Result};
 use crate::log::EventLog;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, PartitionDir};
 use crate::state::RunCache;
 use crate::storage::Storage;
 
@@ -26,7 +30,7 @@ use crate::storage::Storage;
 pub(crate) struct Shared {
     storage: Storage,
     /// Read by the first claim, together with that partition's head: one round trip less
-    /// before a cold invocation's first commit.
+    /// before a cold invocation's first commit. Opening it also checks the store.
     log: tokio::sync::OnceCell<EventLog>,
     agent_name: String,
     agent: Arc<dyn Agent>,
@@ -34,11 +38,26 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     cache: Arc<RunCache>,
     counts: Arc<CallCounts>,
+    /// Draws the invocations' nonces: seeded, so that a simulation replays exactly.
+    rng: std::sync::Mutex<fastrand::Rng>,
 }
 
 impl Shared {
+    /// Opens the log, once, and checks that the store honours create-if-absent, with a probe
+    /// object in the agent's directory (where the process role may write).
     async fn log(&self) -> Result<&EventLog> {
-        self.log.get_or_try_init(|| EventLog::open(self.storage.clone())).await
+        let open = async {
+            let log = EventLog::open(self.storage.clone()).await?;
+            let probe = format!("agents/{}/create-if-absent.probe", self.agent_name);
+            self.storage.check_create_if_absent(&probe).await?;
+            Ok::<_, crate::Error>(log.with_clock(self.clock.clone()))
+        };
+        self.log.get_or_try_init(|| open).await
+    }
+
+    /// A fresh invocation nonce: 16 hex digits.
+    fn nonce(&self) -> String {
+        format!("{:016x}", self.rng.lock().expect("rng").u64(..))
     }
 }
 
@@ -86,6 +105,7 @@ pub struct EngineBuilder {
     settings: EngineSettings,
     clock: Arc<dyn Clock>,
     cache: Option<Arc<RunCache>>,
+    seed: Option<u64>,
 }
 
 impl EngineBuilder {
@@ -101,6 +121,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Seeds the engine's randomness (invocation nonces), so that a run under a simulated
+    /// clock and store repeats exactly. Unseeded, it is seeded from the operating system.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// Shares a run cache, e.g. between engines of one warm process.
     pub fn run_cache(mut self, cache: Arc<RunCache>) -> Self {
         self.cache = Some(cache);
@@ -111,6 +138,9 @@ impl EngineBuilder {
     /// reads its partition's head.
     pub fn build(self) -> Result<Engine> {
         crate::manifest::validate_agent_name(&self.agent_name)?;
+        self.settings.validate()?;
+        #[allow(clippy::disallowed_methods, reason = "the one seed drawn from the OS, unless a caller gave one")]
+        let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
         let cache = self.cache.unwrap_or_else(|| RunCache::new(self.settings.run_cache_bytes));
         Ok(Engine {
             shared: Arc::new(Shared {
@@ -122,10 +152,45 @@ impl EngineBuilder {
                 clock: self.clock,
                 cache,
                 counts: Arc::default(),
+                rng: std::sync::Mutex::new(fastrand::Rng::with_seed(seed)),
             }),
         })
     }
 }
+
+/// How to claim a partition ([`Engine::claim_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct ClaimOptions {
+    /// The head of the chain as the caller just read it; `None`: read it now. A head that
+    /// is no longer the head makes the claim fenced.
+    pub head: Option<Manifest>,
+    /// Until when the claiming invocation may run, in milliseconds since the epoch (its
+    /// Lambda deadline): no claim takes the partition over before then, unless the holder
+    /// [releases](PartitionProcessor::release) it. `None`: no lease.
+    pub lease_until_ms: Option<u64>,
+}
+
+/// An invocation's time on a partition ([`Engine::drain_until`]), in milliseconds since the
+/// epoch by the engine's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shift {
+    /// When no further batch may start: the deadline less a margin for the work in flight.
+    pub stop_at_ms: u64,
+    /// The invocation's deadline: the lease its claim takes.
+    pub lease_until_ms: u64,
+}
+
+/// Why [`Engine::drain_until`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The partition has no backlog left.
+    CaughtUp,
+    /// Backlog remains; the shift's stop time came first.
+    Deadline,
+}
+
+/// Partitions whose backlog [`Engine::backlog`] checks at once.
+const PARTITIONS_AT_ONCE: usize = 8;
 
 /// What a drain did, summed over its batches.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -170,6 +235,7 @@ impl Engine {
             settings: EngineSettings::default(),
             clock: Arc::new(SystemClock),
             cache: None,
+            seed: None,
         }
     }
 
@@ -190,7 +256,7 @@ impl Engine {
 
     /// Claims `partition` for this invocation, fencing every older one.
     pub async fn claim(&self, partition: u32) -> Result<PartitionProcessor> {
-        PartitionProcessor::claim(self.shared.clone(), partition, None).await
+        self.claim_with(partition, ClaimOptions::default()).await
     }
 
     /// Claims `partition` from `head`, the head of its chain as the caller just read it
@@ -218,7 +284,90 @@ impl Engine {
     /// # });
     /// ```
     pub async fn claim_from(&self, partition: u32, head: Manifest) -> Result<PartitionProcessor> {
-        PartitionProcessor::claim(self.shared.clone(), partition, Some(head)).await
+        self.claim_with(partition, ClaimOptions { head: Some(head), ..Default::default() }).await
+    }
+
+    /// Claims `partition` as `options` say. A head under another invocation's live lease is
+    /// not claimed: that is [`ErrorKind::Leased`], and nothing is written.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use weir_engine::{ClaimOptions, Clock, Engine, ErrorKind, EventLog, Storage, SystemClock};
+    /// # struct Idle;
+    /// # #[async_trait::async_trait]
+    /// # impl weir_engine::Agent for Idle {
+    /// #     async fn on_event(&self, _: &weir_engine::InputEvent, _: &mut weir_engine::EventContext) -> Result<(), weir_engine::ActionError> { Ok(()) }
+    /// # }
+    /// let storage = Storage::from_url("memory://").unwrap();
+    /// EventLog::create(storage.clone(), 1).await.unwrap();
+    /// let engine = Engine::builder(storage, "idle", Arc::new(Idle)).build().unwrap();
+    /// let lease = ClaimOptions { lease_until_ms: Some(SystemClock.now_ms() + 60_000), ..Default::default() };
+    /// let holder = engine.claim_with(0, lease).await.unwrap();
+    /// assert_eq!(engine.claim(0).await.unwrap_err().kind(), ErrorKind::Leased);
+    /// holder.release().await.unwrap();
+    /// assert!(engine.claim(0).await.is_ok(), "released: claimed at once");
+    /// # });
+    /// ```
+    pub async fn claim_with(&self, partition: u32, options: ClaimOptions) -> Result<PartitionProcessor> {
+        PartitionProcessor::claim(self.shared.clone(), partition, options).await
+    }
+
+    /// The partitions whose committed position is behind the log's tail and that no live
+    /// lease holds, each with the head its chain had: a claim can start from it
+    /// ([`drain_until`](Self::drain_until)).
+    pub async fn backlog(&self) -> Result<Vec<(u32, Manifest)>> {
+        use futures::{StreamExt, TryStreamExt};
+        let log = self.log().await?;
+        let now = self.shared.clock.now_ms();
+        let checks = futures::stream::iter(0..log.partitions())
+            .map(|p| async move {
+                let dir = PartitionDir::new(self.shared.storage.clone(), &self.shared.agent_name, p)?;
+                let head = dir.latest().await?.unwrap_or_else(Manifest::genesis);
+                // A position is the first unprocessed event; past a segment's end it names
+                // the next segment, so there is backlog exactly when that segment exists.
+                let backlog = log.tail(p).await? > head.position.segment;
+                let leased = head.lease_until_ms.is_some_and(|until| until > now);
+                Ok::<_, crate::Error>((backlog && !leased).then_some((p, head)))
+            })
+            .buffered(PARTITIONS_AT_ONCE);
+        let found: Vec<Option<(u32, Manifest)>> = checks.try_collect().await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Claims `partition` for one invocation's `shift` (from `head` if its chain's head was
+    /// just read) and commits batches until it is caught up or the shift's stop time has
+    /// come; then releases it. Every claim commits at least one batch when there is
+    /// backlog, so that an invocation makes progress however short its time.
+    pub async fn drain_until(
+        &self,
+        partition: u32,
+        head: Option<Manifest>,
+        shift: Shift,
+    ) -> Result<(DrainReport, Ending)> {
+        let lease = |head| ClaimOptions { head, lease_until_ms: Some(shift.lease_until_ms) };
+        let mut processor = match head {
+            // A head read before other partitions were drained may be stale by now: a claim
+            // fenced for that reads the chain again, as it would have without the head.
+            Some(head) => match self.claim_with(partition, lease(Some(head))).await {
+                Err(e) if e.kind() == ErrorKind::Fenced => self.claim_with(partition, lease(None)).await?,
+                claimed => claimed?,
+            },
+            None => self.claim_with(partition, lease(None)).await?,
+        };
+        let mut report = DrainReport::default();
+        let ending = loop {
+            let batch = processor.process_batch().await?;
+            if batch.events == 0 {
+                break Ending::CaughtUp;
+            }
+            report.add(&batch);
+            if self.shared.clock.now_ms() >= shift.stop_at_ms {
+                break Ending::Deadline;
+            }
+        };
+        processor.release().await?;
+        Ok((report, ending))
     }
 
     /// Claims `partition` and processes batches until it is caught up.
@@ -242,7 +391,9 @@ impl Engine {
         for result in futures::future::join_all(drains).await {
             match result {
                 Ok(partition) => report.merge(partition),
-                Err(e) if e.kind() == ErrorKind::Fenced => tracing::info!(error = %e, "partition taken over"),
+                Err(e) if matches!(e.kind(), ErrorKind::Fenced | ErrorKind::Leased) => {
+                    tracing::info!(error = %e, "partition held by another invocation")
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -6,15 +6,18 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use futures::FutureExt;
 use tokio::sync::oneshot;
 
-use super::Shared;
 use super::batch::{Handoff, KeyOutcome, KeyRun, StartState, group_by_key, run_batch};
 use super::context::CallScope;
+use super::fence::Fence;
+use super::{ClaimOptions, Shared};
 use crate::error::{Error, Result};
 use crate::journal::{self, CallId, Journal, JournalEntry};
 use crate::log::{LogEvent, LogReader};
@@ -68,6 +71,7 @@ pub struct PartitionProcessor {
     batch_limit: usize,
     /// Whether `head-hint.json` still names a manifest older than this claim.
     hint_stale: bool,
+    fence: Arc<Fence>,
 }
 
 /// A batch whose actions run in a task of their own.
@@ -94,7 +98,8 @@ impl Drop for PartitionProcessor {
 impl PartitionProcessor {
     /// Claims `partition`, fencing every older invocation, from its chain's head: `known`, or
     /// read now.
-    pub(crate) async fn claim(shared: Arc<Shared>, partition: u32, known: Option<Manifest>) -> Result<Self> {
+    pub(crate) async fn claim(shared: Arc<Shared>, partition: u32, options: ClaimOptions) -> Result<Self> {
+        let ClaimOptions { head: known, lease_until_ms } = options;
         let dir = PartitionDir::new(shared.storage.clone(), &shared.agent_name, partition)?;
         let head = async {
             match known {
@@ -110,8 +115,12 @@ impl PartitionProcessor {
         }
         let latest = latest?;
         let now = shared.clock.now_ms();
-        let writer = Writer { epoch: latest.seq + 1, nonce: format!("{:016x}", fastrand::u64(..)) };
-        let claim = latest.successor(writer.clone(), CommitKind::Claim, now);
+        if let Some(until_ms) = latest.lease_until_ms.filter(|&until| until > now) {
+            return Err(Error::Leased { partition, until_ms });
+        }
+        let writer = Writer { epoch: latest.seq + 1, nonce: shared.nonce() };
+        let mut claim = latest.successor(writer.clone(), CommitKind::Claim, now);
+        claim.lease_until_ms = lease_until_ms;
         if !dir.commit(&claim).await? {
             return Err(Error::Fenced { partition, seq: claim.seq });
         }
@@ -119,6 +128,7 @@ impl PartitionProcessor {
         let batch_limit = shared.settings.first_batch_events.clamp(1, shared.settings.max_batch_events.max(1));
         Ok(PartitionProcessor {
             pulled: claim.position,
+            fence: Arc::new(Fence::new(dir.clone(), writer.clone(), claim.seq)),
             shared,
             dir,
             head: claim,
@@ -212,12 +222,18 @@ impl PartitionProcessor {
             self.writer.nonce.clone(),
             Duration::from_millis(settings.journal_flush_window_ms),
             replay,
+            self.fence.clone(),
         );
         let scope = Arc::new(CallScope {
             journal: journal.clone(),
             key_prefix: format!("{}\0{}\0{}", self.dir.storage().root(), self.shared.agent_name, self.partition()),
             counts: self.shared.counts.clone(),
             abandoned: Default::default(),
+            dir: self.dir.clone(),
+            writer: self.writer.clone(),
+            fence: self.fence.clone(),
+            clock: self.shared.clock.clone(),
+            gc_grace_ms: settings.gc_grace_ms,
         });
         let event_count = events.len();
         let groups = group_by_key(events);
@@ -318,13 +334,15 @@ impl PartitionProcessor {
             return Err(fenced);
         }
         // Only a writer that stalled longer than collection's grace period can have
-        // re-created a number that collection deleted: check the boundary then.
+        // re-created a number that collection deleted: check the boundary then. The void
+        // manifest stays for collection, which deletes everything below the boundary.
         if attempt_ms.saturating_sub(self.head_seen_ms) > self.shared.settings.gc_grace_ms / 2
             && manifest.seq < self.dir.gc_boundary().await?
         {
-            storage.delete(&self.dir.path(&crate::manifest::manifest_name(manifest.seq))).await?;
+            tracing::warn!(partition = self.partition(), seq = manifest.seq, "stalled past collection: commit void");
             return Err(fenced);
         }
+        self.fence.committed(manifest.seq);
         for run in &manifest.runs {
             if let Some((_, bytes)) = writes.iter().find(|(path, _)| *path == run.path) {
                 self.shared.cache.insert_whole(&self.dir, run, bytes.clone());
@@ -333,6 +351,19 @@ impl PartitionProcessor {
         self.head = manifest;
         self.head_seen_ms = attempt_ms;
         Ok(())
+    }
+
+    /// Ends this invocation's hold: if its claim took a lease, commits a `release` manifest
+    /// (the same state, no lease), so that the next invocation may claim at once. Batches
+    /// still in flight are abandoned.
+    pub async fn release(mut self) -> Result<()> {
+        if self.head.lease_until_ms.is_none() {
+            return Ok(());
+        }
+        let now = self.shared.clock.now_ms();
+        let mut release = self.head.successor(self.writer.clone(), CommitKind::Release, now);
+        release.lease_until_ms = None;
+        self.commit(release, Vec::new()).await
     }
 
     /// Merges runs while some level is full; each merge is its own fenced commit.
@@ -358,6 +389,9 @@ impl PartitionProcessor {
     /// for more if `wait`. Returns them and the position after them.
     async fn pull(&mut self, from: Position, wait: bool) -> Result<(Vec<(Position, LogEvent)>, Position)> {
         let settings = self.shared.settings.clone();
+        if self.fence.is_fenced() {
+            return Err(Error::Fenced { partition: self.partition(), seq: self.head.seq + 1 });
+        }
         let max = self.batch_limit;
         self.batch_limit = (max * 2).min(settings.max_batch_events.max(1));
         let deadline = Instant::now() + Duration::from_millis(if wait { settings.max_batch_wait_ms } else { 0 });

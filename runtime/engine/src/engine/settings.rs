@@ -45,10 +45,24 @@ pub struct EngineSettings {
     pub compaction_fanout: usize,
     /// Bytes of run indexes and blocks cached per process.
     pub run_cache_bytes: usize,
-    /// Age below which collection deletes nothing, in milliseconds; must exceed the longest
-    /// invocation (15 minutes on Lambda).
+    /// The longest an invocation may run, in milliseconds (15 minutes on Lambda).
+    pub max_invocation_ms: u64,
+    /// Age below which collection deletes nothing, in milliseconds: the one grace period of
+    /// writers and collection (docs/storage-format.md, "One grace period"). At least
+    /// `max_invocation_ms` plus 5 minutes.
     pub gc_grace_ms: u64,
+    /// Committed outputs, dead letters and their manifests are kept this long, in milliseconds.
+    pub output_retention_ms: u64,
+    /// Processed log segments are kept this long, in milliseconds; at least an hour.
+    pub log_retention_ms: u64,
 }
+
+/// What the grace period must exceed the longest invocation by.
+const GRACE_MARGIN_MS: u64 = 5 * 60 * 1000;
+
+/// The shortest log retention: appenders trust what they learned of a log's tail for a
+/// sixth of it (docs/storage-format.md, "Appends never land below the retained tail").
+pub(crate) const MIN_LOG_RETENTION_MS: u64 = 60 * 60 * 1000;
 
 impl Default for EngineSettings {
     fn default() -> Self {
@@ -65,7 +79,10 @@ impl Default for EngineSettings {
             journal_flush_window_ms: 50,
             compaction_fanout: 4,
             run_cache_bytes: 64 << 20,
+            max_invocation_ms: 15 * 60 * 1000,
             gc_grace_ms: 30 * 60 * 1000,
+            output_retention_ms: 7 * 24 * 3600 * 1000,
+            log_retention_ms: 7 * 24 * 3600 * 1000,
         }
     }
 }
@@ -73,5 +90,30 @@ impl Default for EngineSettings {
 impl EngineSettings {
     pub(crate) fn ms(ms: u64) -> Duration {
         Duration::from_millis(ms)
+    }
+
+    /// Refuses settings under which the guarantees would not hold, naming the setting.
+    ///
+    /// ```
+    /// use weir_engine::EngineSettings;
+    /// let short = EngineSettings { gc_grace_ms: 60_000, ..Default::default() };
+    /// let error = short.validate().unwrap_err().to_string();
+    /// assert!(error.contains("gc_grace_ms=60000"), "{error}");
+    /// ```
+    pub fn validate(&self) -> crate::Result<()> {
+        let floor = self.max_invocation_ms.saturating_add(GRACE_MARGIN_MS);
+        if self.gc_grace_ms < floor {
+            return Err(crate::Error::InvalidInput(format!(
+                "gc_grace_ms={} is below max_invocation_ms={} plus {GRACE_MARGIN_MS} ms: collection could delete what a running invocation still writes",
+                self.gc_grace_ms, self.max_invocation_ms
+            )));
+        }
+        if self.log_retention_ms < MIN_LOG_RETENTION_MS {
+            return Err(crate::Error::InvalidInput(format!(
+                "log_retention_ms={} is below {MIN_LOG_RETENTION_MS} ms: a warm appender could write below the retained tail",
+                self.log_retention_ms
+            )));
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ mod reader;
 mod segment;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use object_store::ObjectMeta;
@@ -18,6 +18,7 @@ use xxhash_rust::xxh3::xxh3_64;
 pub use reader::LogReader;
 pub use segment::{LogEvent, Segment};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
@@ -43,6 +44,14 @@ struct TailHint {
 
 /// How often (in segments) appenders record the tail hint.
 const TAIL_HINT_EVERY: u64 = 64;
+
+/// How long an appender trusts the next segment number it learned: a sixth of the shortest
+/// log retention, so that the number cannot have been written and collected since
+/// (docs/storage-format.md, "Appends never land below the retained tail").
+const TAIL_TRUSTED_MS: u64 = crate::engine::MIN_LOG_RETENTION_MS / 6;
+
+/// The probe object of appenders' create-if-absent check.
+const PROBE: &str = "log/create-if-absent.probe";
 
 /// Where an append put a partition's share of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +82,12 @@ pub struct Appended {
 pub struct EventLog {
     storage: Storage,
     partitions: u32,
-    /// Next segment number per partition as this process last saw it: a guess, never trusted.
-    tails: Mutex<HashMap<u32, u64>>,
+    /// Next segment number per partition as this process last saw it, and when: a guess,
+    /// never trusted for long.
+    tails: Mutex<HashMap<u32, (u64, u64)>>,
+    clock: Arc<dyn Clock>,
+    /// Whether the store was found to honour create-if-absent, checked before the first append.
+    probed: tokio::sync::OnceCell<()>,
 }
 
 impl EventLog {
@@ -94,7 +107,7 @@ impl EventLog {
                 )));
             }
         }
-        Ok(EventLog { storage, partitions, tails: Mutex::default() })
+        Ok(Self::new(storage, partitions, Arc::new(SystemClock)))
     }
 
     /// Opens an existing log.
@@ -108,7 +121,17 @@ impl EventLog {
         if config.format != 1 || config.partitions == 0 {
             return Err(Error::corrupt(&path, format!("unsupported log config {config:?}")));
         }
-        Ok(EventLog { storage, partitions: config.partitions, tails: Mutex::default() })
+        Ok(Self::new(storage, config.partitions, Arc::new(SystemClock)))
+    }
+
+    /// The same log, with appends reading time from `clock` (the system clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn new(storage: Storage, partitions: u32, clock: Arc<dyn Clock>) -> Self {
+        EventLog { storage, partitions, tails: Mutex::default(), clock, probed: tokio::sync::OnceCell::new() }
     }
 
     /// The storage the log lives in.
@@ -153,7 +176,10 @@ impl EventLog {
             segment::encode(batch_id, events).map_err(|e| Error::InvalidInput(format!("batch `{batch_id}`: {e}")))?;
         let claims =
             self.partition_dir(partition).join("batch").join(format!("{:016x}", batch_hash(batch_id, partition)));
-        let mut guess = self.tail_guess(partition).await?;
+        let probe = self.probed.get_or_try_init(|| self.storage.check_create_if_absent(PROBE));
+        let (guess, probed) = futures::future::join(self.tail_guess(partition), probe).await;
+        probed?;
+        let mut guess = guess?;
         for attempt in 0u32.. {
             let claim_path = claims.clone().join(format!("{attempt:04}.json"));
             let claim = BatchClaim { batch_id: batch_id.to_string(), seq: guess };
@@ -179,7 +205,8 @@ impl EventLog {
             let stored = self.storage.create(&segment_path, body.clone()).await?
                 || self.read_segment(partition, claim.seq).await?.is_some_and(|s| s.batch_id == batch_id);
             if stored {
-                self.tails.lock().expect("tails").insert(partition, claim.seq + 1);
+                let now = self.clock.now_ms();
+                self.tails.lock().expect("tails").insert(partition, (claim.seq + 1, now));
                 if claim.seq % TAIL_HINT_EVERY == 0 {
                     self.write_tail_hint(partition, claim.seq).await;
                 }
@@ -260,7 +287,10 @@ impl EventLog {
     }
 
     async fn tail_guess(&self, partition: u32) -> Result<u64> {
-        if let Some(&tail) = self.tails.lock().expect("tails").get(&partition) {
+        let now = self.clock.now_ms();
+        if let Some(&(tail, learned_ms)) = self.tails.lock().expect("tails").get(&partition)
+            && now.saturating_sub(learned_ms) < TAIL_TRUSTED_MS
+        {
             return Ok(tail);
         }
         self.tail(partition).await
