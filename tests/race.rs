@@ -1,5 +1,5 @@
-//! Two to sixteen invocations racing on one partition commit the same outputs as one, and
-//! each sequence number is committed once.
+//! Two to sixteen invocations racing on one partition commit the same outputs as one, each
+//! sequence number is committed once, and no at-most-once call is made twice.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -100,9 +100,19 @@ async fn racing_invocations_commit_like_one() {
             }
         }
         assert!(per_seq.values().all(|&n| n == 1), "one committed output file per sequence number");
+
+        // At-most-once calls: at most one per event, whichever racer made it.
+        let mut notifications = std::collections::HashMap::<_, usize>::new();
+        for call in agent.service.calls().into_iter().filter(|c| c.name == "notify") {
+            *notifications.entry((call.key, call.event)).or_default() += 1;
+        }
+        let twice: Vec<_> = notifications.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "{racers} racers: at-most-once calls made twice: {twice:?}");
+        let low_scores = baseline.iter().filter(|o| o.payload["score"] == 1).count();
         println!(
-            "{racers} racers: {fenced} fenced attempts, {} orphan output files",
-            out_files.len() - referenced.len()
+            "{racers} racers: {fenced} fenced attempts, {} orphan output files, {} of {low_scores} notifications made",
+            out_files.len() - referenced.len(),
+            notifications.len()
         );
     }
 }
