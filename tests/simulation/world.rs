@@ -127,7 +127,13 @@ impl World {
         // A warm appender: it keeps what it learned of the tails across appends.
         let warm_plan = Arc::new(FaultPlan::random(rng.u64(..), 0.02, vec![Fault::Error, Fault::AppliedThenError]));
         let warm_store = PolicyStore::ingest_role(Arc::new(FaultyStore::new(clocked.clone(), warm_plan)));
-        let warm_log = EventLog::open(Storage::new(Arc::new(warm_store), "")).await.unwrap().with_clock(clock.clone());
+        let warm_storage = Storage::new(Arc::new(warm_store), "");
+        let warm_log = loop {
+            // Its store fails as any other's: it opens the log when a request goes through.
+            if let Ok(log) = EventLog::open(warm_storage.clone()).await {
+                break log.with_clock(clock.clone());
+            }
+        };
         World {
             seed,
             rng: Mutex::new(rng),

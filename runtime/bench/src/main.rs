@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use weir_bench::{counted, cpu_time, peak_memory_mb, per_thousand, percentile};
 use weir_engine::store::RequestCountsSnapshot;
-use weir_engine::{ActionError, Agent, Engine, EngineSettings, EventContext, EventLog, InputEvent, LogEvent};
+use weir_engine::{ActionError, Agent, CallMode, Engine, EngineSettings, EventContext, EventLog, InputEvent, LogEvent};
 use weir_tests::backends::{Backend, fresh_storage};
 
 #[derive(Debug, Parser)]
@@ -38,6 +38,10 @@ struct Args {
     /// Latency of the agent's journaled call, in milliseconds (a stand-in for a model).
     #[arg(long, default_value_t = 0)]
     call_ms: u64,
+    /// Every Nth event also makes an at-most-once call (0: none), to measure what holding
+    /// each such call exclusively costs.
+    #[arg(long, default_value_t = 0)]
+    at_most_once_every: u32,
     /// Group-commit window of the action journal, in milliseconds.
     #[arg(long, default_value_t = 50)]
     journal_window_ms: u64,
@@ -47,9 +51,10 @@ struct Args {
 }
 
 /// The benchmark's agent: one journaled call (taking `call` to answer), a state update and
-/// an output per event.
+/// an output per event, and an instant at-most-once call on every `at_most_once_every`th.
 struct BenchAgent {
     call: Duration,
+    at_most_once_every: u32,
 }
 
 #[async_trait::async_trait]
@@ -65,6 +70,9 @@ impl Agent for BenchAgent {
                 Ok::<_, std::io::Error>(text_len % 5 + 1)
             })
             .await?;
+        if self.at_most_once_every > 0 && event.position.index % self.at_most_once_every == 0 {
+            ctx.durable_call("notify", CallMode::AtMostOnce, |_| async { Ok::<_, std::io::Error>(()) }).await?;
+        }
         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
         ctx.set_state(&count)?;
         ctx.emit(&serde_json::json!({"score": score, "count": count}))?;
@@ -87,7 +95,7 @@ fn settings(batch: usize) -> EngineSettings {
 }
 
 fn instant_agent() -> Arc<BenchAgent> {
-    Arc::new(BenchAgent { call: Duration::ZERO })
+    Arc::new(BenchAgent { call: Duration::ZERO, at_most_once_every: 0 })
 }
 
 async fn throughput(backend: Backend, name: &str, args: &Args) {
@@ -103,7 +111,8 @@ async fn throughput(backend: Backend, name: &str, args: &Args) {
     let append_secs = appended.elapsed().as_secs_f64();
     let append_requests = counts.snapshot();
 
-    let agent = Arc::new(BenchAgent { call: Duration::from_millis(args.call_ms) });
+    let agent =
+        Arc::new(BenchAgent { call: Duration::from_millis(args.call_ms), at_most_once_every: args.at_most_once_every });
     let settings = EngineSettings { journal_flush_window_ms: args.journal_window_ms, ..settings(args.batch) };
     let engine = Engine::builder(storage, "bench", agent).settings(settings).build().expect("engine");
     let cpu_before = cpu_time();

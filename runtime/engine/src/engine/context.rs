@@ -400,8 +400,7 @@ async fn take_intent<E>(
         true => fenced(),
         false => DurableError::Journal { name: name.to_string(), reason: e.to_string() },
     };
-    let checked_ms = scope.clock.now_ms();
-    with_store_retries(|| scope.fence.check()).await.map_err(failed)?;
+    let checked_ms = with_store_retries(|| scope.fence.check()).await.map_err(failed)?;
     let take = || crate::intent::take(&scope.dir, call, name, idempotency_key, &scope.writer);
     if !with_store_retries(take).await.map_err(failed)? {
         return Ok(false);
@@ -426,7 +425,7 @@ mod tests {
     async fn idempotency_keys_are_the_hash_of_the_call_identity() {
         let dir = crate::manifest::PartitionDir::new(crate::Storage::from_url("memory://").unwrap(), "a", 3).unwrap();
         let writer = Writer { epoch: 1, nonce: "n".into() };
-        let fence = Arc::new(Fence::new(dir.clone(), writer.clone(), 1));
+        let fence = Arc::new(Fence::new(dir.clone(), writer.clone(), 1, Arc::new(crate::ManualClock::default())));
         let journal = Journal::start(
             dir.clone(),
             Position::new(0, 0),

@@ -128,7 +128,7 @@ impl PartitionProcessor {
         let batch_limit = shared.settings.first_batch_events.clamp(1, shared.settings.max_batch_events.max(1));
         Ok(PartitionProcessor {
             pulled: claim.position,
-            fence: Arc::new(Fence::new(dir.clone(), writer.clone(), claim.seq)),
+            fence: Arc::new(Fence::new(dir.clone(), writer.clone(), claim.seq, shared.clock.clone())),
             shared,
             dir,
             head: claim,
