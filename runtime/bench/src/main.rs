@@ -70,7 +70,7 @@ impl Agent for BenchAgent {
                 Ok::<_, std::io::Error>(text_len % 5 + 1)
             })
             .await?;
-        if self.at_most_once_every > 0 && event.position.index % self.at_most_once_every == 0 {
+        if self.at_most_once_every > 0 && event.position.index.is_multiple_of(self.at_most_once_every) {
             ctx.durable_call("notify", CallMode::AtMostOnce, |_| async { Ok::<_, std::io::Error>(()) }).await?;
         }
         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
