@@ -5,5 +5,5 @@ pub mod agent;
 pub mod backends;
 pub mod moto;
 
-pub use agent::{ExternalService, ServiceCall, TestAgent, review_events, reviews_path};
+pub use agent::{ExternalService, ServiceCall, TestAgent, find_reviews, review_events, reviews_path};
 pub use backends::Backend;
