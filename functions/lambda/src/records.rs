@@ -91,8 +91,10 @@ impl RecordParser {
         }
     }
 
-    /// The events of JSON lines, and the lines refused; blank lines are skipped.
+    /// The events of JSON lines, and the lines refused; a byte-order mark at the start and
+    /// blank lines are skipped.
     pub fn parse_lines(&self, text: &str) -> (Vec<LogEvent>, Vec<RefusedRecord>) {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let (mut events, mut refusals) = (Vec::new(), Vec::new());
         for (n, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
             match parse_record(line).and_then(|record| self.event(&record)) {

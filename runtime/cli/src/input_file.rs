@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
+use parquet::file::reader::FileReader as _;
 use serde_json::{Map, Value};
 use weir_functions::records::parse_record;
 
@@ -108,7 +109,6 @@ pub fn open(path: &Path, format: InputFormat, max_record_bytes: usize) -> Result
         InputFormat::Parquet => {
             let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
                 .map_err(|e| malformed("footer", format!("not a Parquet file: {e}")))?;
-            use parquet::file::reader::FileReader as _;
             let total = u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
             Box::new(ParquetRows { path: path.to_path_buf(), rows: reader.into_iter(), number: 0, total })
         }
