@@ -122,7 +122,7 @@ fn build_functions(dir: &Path, binaries: &[&str]) -> Result<()> {
     }
     eprintln!(
         "weir: building the function binaries {} once, with the dependencies weir was built with, so this \
-         compiles only their own code and links them (about a minute): cargo build{} -p {CLI_PACKAGE} -p {}",
+         compiles only their own code and links them: cargo build{} -p {CLI_PACKAGE} -p {}",
         binaries.join(", "),
         if profile == "release" { " --release" } else { "" },
         FUNCTION_PACKAGES.join(" -p ")
