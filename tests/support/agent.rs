@@ -134,13 +134,32 @@ pub fn review_events(n: usize, key_per_review: bool) -> Vec<LogEvent> {
 /// Where the shared product reviews are: `$WEIR_REVIEWS`, else `shared/data/product_review.jsonl`
 /// beside the repository (or beside any folder above it).
 pub fn reviews_path() -> std::path::PathBuf {
+    find_reviews().unwrap_or_else(|missing| panic!("{missing}"))
+}
+
+/// The shared product reviews' path as [`reviews_path`] finds it, or one line saying what is
+/// missing and where to put it, for programs that should not panic over it.
+pub fn find_reviews() -> Result<std::path::PathBuf, String> {
     if let Some(path) = std::env::var_os("WEIR_REVIEWS") {
-        return path.into();
+        let path = std::path::PathBuf::from(path);
+        return match path.is_file() {
+            true => Ok(path),
+            false => Err(format!(
+                "WEIR_REVIEWS names {}, which is not a file: point it at the product reviews (JSON lines \
+                 with `id` and `review`)",
+                path.display()
+            )),
+        };
     }
     let relative = std::path::Path::new("shared/data/product_review.jsonl");
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join(relative))
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("no {} beside the repository: set WEIR_REVIEWS to its path", relative.display()))
+    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(path) = manifest_dir.ancestors().map(|dir| dir.join(relative)).find(|path| path.exists()) {
+        return Ok(path);
+    }
+    let beside = manifest_dir.parent().and_then(std::path::Path::parent).unwrap_or(manifest_dir).join(relative);
+    Err(format!(
+        "the product reviews (JSON lines with `id` and `review`) are not found: put them at {} or set \
+         WEIR_REVIEWS to their path",
+        beside.display()
+    ))
 }

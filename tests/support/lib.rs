@@ -6,6 +6,6 @@ pub mod backends;
 pub mod moto;
 pub mod policy;
 
-pub use agent::{ExternalService, ServiceCall, TestAgent, review_events, reviews_path};
+pub use agent::{ExternalService, ServiceCall, TestAgent, find_reviews, review_events, reviews_path};
 pub use backends::Backend;
 pub use policy::{Gate, PolicyStore};

@@ -206,6 +206,10 @@ async fn scale(keys: usize) {
 async fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
+    if let Err(missing) = weir_tests::find_reviews() {
+        eprintln!("engine-bench: {missing}");
+        std::process::exit(2);
+    }
     println!(
         "Throughput ({} events over {} keys, {}-event batches, {}-event appends, 1 partition, {} ms call, {} ms journal window):\n",
         args.events, args.keys, args.batch, args.append, args.call_ms, args.journal_window_ms

@@ -11,6 +11,12 @@ const INGEST_BINARY: &str = "weir-ingest";
 const DISPATCH_BINARY: &str = "weir-dispatch";
 /// The packages whose binaries are the functions.
 const FUNCTION_PACKAGES: [&str; 2] = ["weir-functions", "weir-review-analysis"];
+/// The package of `weir` itself. Built with the functions, it makes cargo resolve the
+/// dependencies' features as it did for `weir`, so that the dependencies `weir` was built
+/// with are used again as they are: built alone, the functions ask for fewer features (no
+/// Parquet JSON, no tokio signals), and cargo would compile object_store, parquet, rmcp and
+/// everything above tokio a second time.
+const CLI_PACKAGE: &str = "weir-cli";
 
 /// Where the function binaries are, when not next to `weir`.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,8 +50,8 @@ impl BinaryArgs {
         for path in [&binaries.ingest, &binaries.process, &binaries.dispatch] {
             if !path.is_file() {
                 return Err(CliError::Binary(format!(
-                    "function binary {} not found; build it with `cargo build --release -p {}` or name it with \
-                     --ingest-bin, --process-bin or --dispatch-bin",
+                    "function binary {} not found; build it with `cargo build --release -p {CLI_PACKAGE} -p {}` \
+                     or name it with --ingest-bin, --process-bin or --dispatch-bin",
                     path.display(),
                     FUNCTION_PACKAGES.join(" -p ")
                 )));
@@ -58,8 +64,15 @@ impl BinaryArgs {
     /// directory and profile `weir` itself was built in.
     pub fn locate_or_build(&self, process: &str) -> Result<FunctionBinaries> {
         let binaries = self.paths(process)?;
-        if ![&binaries.ingest, &binaries.process, &binaries.dispatch].iter().all(|p| p.is_file()) {
-            build_functions(&exe_dir()?)?;
+        let defaults = [
+            (&self.ingest_bin, &binaries.ingest, INGEST_BINARY),
+            (&self.process_bin, &binaries.process, process),
+            (&self.dispatch_bin, &binaries.dispatch, DISPATCH_BINARY),
+        ];
+        let missing: Vec<&str> =
+            defaults.iter().filter(|(given, path, _)| given.is_none() && !path.is_file()).map(|d| d.2).collect();
+        if !missing.is_empty() {
+            build_functions(&exe_dir()?, &missing)?;
         }
         self.locate(process)
     }
@@ -81,9 +94,9 @@ fn exe_dir() -> Result<PathBuf> {
     Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
-/// Runs `cargo build -p weir-functions -p weir-review-analysis` for the profile whose
-/// output directory is `dir` (`target/release` or `target/debug`).
-fn build_functions(dir: &Path) -> Result<()> {
+/// Runs `cargo build -p weir-cli -p weir-functions -p weir-review-analysis --bin …` for the
+/// profile whose output directory is `dir` (`target/release` or `target/debug`).
+fn build_functions(dir: &Path, binaries: &[&str]) -> Result<()> {
     let (profile, target_dir) = match (dir.file_name().and_then(|n| n.to_str()), dir.parent()) {
         (Some(profile @ ("release" | "debug")), Some(target_dir)) => (profile, target_dir),
         _ => {
@@ -101,11 +114,16 @@ fn build_functions(dir: &Path) -> Result<()> {
     if profile == "release" {
         command.arg("--release");
     }
-    for package in FUNCTION_PACKAGES {
+    for package in std::iter::once(CLI_PACKAGE).chain(FUNCTION_PACKAGES) {
         command.args(["-p", package]);
     }
+    for binary in binaries {
+        command.args(["--bin", binary]);
+    }
     eprintln!(
-        "weir: building the function binaries once: cargo build{} -p {}",
+        "weir: building the function binaries {} once, with the dependencies weir was built with, so this \
+         compiles only their own code and links them: cargo build{} -p {CLI_PACKAGE} -p {}",
+        binaries.join(", "),
         if profile == "release" { " --release" } else { "" },
         FUNCTION_PACKAGES.join(" -p ")
     );

@@ -36,6 +36,9 @@ pub enum CliError {
     /// A function binary is missing or could not be built.
     #[error("{0}")]
     Binary(String),
+    /// Some input records were refused and set aside; the rest was used.
+    #[error("{0}")]
+    Refused(String),
     /// A function failed, or the work did not finish in time.
     #[error("{0}")]
     Function(String),
@@ -45,6 +48,17 @@ impl CliError {
     /// A file error naming `path`.
     pub fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         CliError::File { path: path.into(), source }
+    }
+}
+
+impl CliError {
+    /// The exit code: 3 when records were refused but the rest was ingested, so that a script
+    /// can tell it from a failure (1) and from a usage error (2, clap's).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Refused(_) => 3,
+            _ => 1,
+        }
     }
 }
 

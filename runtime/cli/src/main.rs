@@ -24,6 +24,7 @@ mod ingest;
 mod input_file;
 mod inspect;
 mod outputs;
+mod rejects;
 mod run;
 mod store;
 
@@ -94,7 +95,7 @@ async fn main() -> std::process::ExitCode {
         Err(e) => {
             // One line, whatever the error's sources said.
             eprintln!("error: {}", e.to_string().replace('\n', " "));
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

@@ -93,6 +93,10 @@ impl StoreKind {
 async fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
+    if let Err(missing) = weir_tests::find_reviews() {
+        eprintln!("agent-bench: {missing}");
+        std::process::exit(2);
+    }
     let delay = Duration::from_millis(args.model_delay_ms);
     let fake = FakeModelServer::start(delay, args.tool_every).unwrap_or_else(|e| panic!("fake model server: {e}"));
     let knobs = Knobs {
