@@ -11,6 +11,7 @@ use object_store::ObjectMeta;
 use crate::clock::Clock;
 use crate::engine::EngineSettings;
 use crate::error::Result;
+use crate::layout;
 use crate::log::EventLog;
 use crate::manifest::{Manifest, PartitionDir};
 use crate::position::Position;
@@ -51,7 +52,7 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &EngineSettings, cl
 
     // A run numbered after the head may belong to a commit still to come (a stalled
     // writer's): whatever its age, it is spared.
-    for object in storage.list_after(&dir.path("state"), None).await? {
+    for object in storage.list_after(&dir.path(layout::STATE), None).await? {
         let relative = relative_to(dir.base(), &object.location);
         let committed = file_seq(&object).is_some_and(|seq| seq <= head.seq);
         if old(&object) && committed && !head.runs.iter().any(|r| r.path == relative) {
@@ -60,10 +61,10 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &EngineSettings, cl
         }
     }
 
-    for (folder, count) in [("journal", &mut report.journal_files), ("intent", &mut report.intents)] {
+    for (folder, count) in [(layout::JOURNAL, &mut report.journal_files), (layout::INTENTS, &mut report.intents)] {
         for object in storage.list_after(&dir.path(folder), None).await? {
             let relative = relative_to(dir.base(), &object.location);
-            let position = relative.split('/').nth(1).and_then(parse_position);
+            let position = layout::prefix_position(&relative);
             if old(&object) && position.is_some_and(|p| p < head.position) {
                 doomed.push(object.location);
                 *count += 1;
@@ -87,7 +88,7 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &EngineSettings, cl
         if let Some(manifest) = &manifest {
             doomed.extend(manifest.outputs.iter().chain(&manifest.dead_letters).map(|f| dir.path(&f.path)));
         }
-        doomed.push(dir.path(&crate::manifest::manifest_name(seq)));
+        doomed.push(dir.path(&layout::manifest(seq)));
         report.manifests += 1;
         new_boundary = seq + 1;
         manifests.insert(seq, manifest);
@@ -100,7 +101,7 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &EngineSettings, cl
 
     // Output and dead-letter files that no manifest names: losers of a commit race, or
     // files of a stalled writer.
-    for folder in ["out", "dead"] {
+    for folder in [layout::OUTPUTS, layout::DEAD_LETTERS] {
         for object in storage.list_after(&dir.path(folder), None).await? {
             let Some(seq) = file_seq(&object) else { continue };
             if seq > head.seq || !old(&object) {
@@ -155,16 +156,11 @@ pub async fn collect_log(log: &EventLog, settings: &EngineSettings, clock: &dyn 
 }
 
 async fn agent_names(storage: &Storage) -> Result<Vec<String>> {
-    let listing = storage.store().list_with_delimiter(Some(&storage.path("agents"))).await?;
+    let listing = storage.store().list_with_delimiter(Some(&storage.path(layout::AGENTS))).await?;
     Ok(listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect())
 }
 
-/// The manifest sequence number a commit's file is named after: `<seq>-<nonce>.<ext>`.
+/// The manifest sequence number a commit's file is named after.
 fn file_seq(object: &ObjectMeta) -> Option<u64> {
-    object.location.filename()?.split('-').next()?.parse().ok()
-}
-
-fn parse_position(name: &str) -> Option<Position> {
-    let (segment, index) = name.split_once('-')?;
-    Some(Position::new(segment.parse().ok()?, index.parse().ok()?))
+    layout::commit_file_seq(object.location.filename()?)
 }

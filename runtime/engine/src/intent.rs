@@ -22,11 +22,6 @@ struct Intent<'a> {
     step: u32,
 }
 
-/// The directory of the intents of calls made for events at `position`.
-pub(crate) fn intent_prefix(position: Position) -> String {
-    format!("intent/{}", position.object_name())
-}
-
 /// Takes the at-most-once call `call` for `writer`: `Ok(true)` if this writer holds it (it
 /// created the object now, or a retried request of its own did), `Ok(false)` if another
 /// invocation took it first.
@@ -37,7 +32,7 @@ pub(crate) async fn take(
     idempotency_key: &str,
     writer: &Writer,
 ) -> Result<bool> {
-    let path = dir.path(&format!("{}/{idempotency_key}.json", intent_prefix(call.event)));
+    let path = dir.path(&crate::layout::intent(call.event, idempotency_key));
     let intent = Intent {
         writer: writer.clone(),
         name,

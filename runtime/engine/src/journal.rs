@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::engine::Fence;
 use crate::error::{Error, Result};
+use crate::layout;
 use crate::manifest::PartitionDir;
 use crate::position::Position;
 
@@ -123,7 +124,7 @@ impl Serialize for JournalEntry {
 /// The journal of one batch: what earlier attempts recorded, plus what this one records.
 pub(crate) struct Journal {
     dir: PartitionDir,
-    prefix: String,
+    position: Position,
     nonce: String,
     known: Mutex<HashMap<CallId, JournalEntry>>,
     /// Lines waiting for the next flush.
@@ -136,20 +137,15 @@ pub(crate) struct Journal {
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Journal").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("Journal").field("position", &self.position).finish_non_exhaustive()
     }
-}
-
-/// The directory of the journal of a batch starting at `position`.
-pub(crate) fn journal_prefix(position: Position) -> String {
-    format!("journal/{}", position.object_name())
 }
 
 /// Reads every entry any earlier attempt recorded under `position` or a later position:
 /// batches that ran ahead of the last commit journaled under their own start.
 pub(crate) async fn load(dir: &PartitionDir, position: Position) -> Result<HashMap<CallId, JournalEntry>> {
-    let from = dir.path(&journal_prefix(position));
-    let files = dir.storage().list_after(&dir.path("journal"), Some(&from)).await?;
+    let from = dir.path(&layout::journal_dir(position));
+    let files = dir.storage().list_after(&dir.path(layout::JOURNAL), Some(&from)).await?;
     let reads = files.iter().map(|f| dir.storage().get(&f.location));
     let mut entries = HashMap::new();
     for (file, bytes) in files.iter().zip(futures::future::try_join_all(reads).await?) {
@@ -179,7 +175,7 @@ impl Journal {
     ) -> Arc<Self> {
         let journal = Arc::new(Journal {
             dir,
-            prefix: journal_prefix(position),
+            position,
             nonce,
             known: Mutex::new(replayed),
             pending: Mutex::default(),
@@ -219,7 +215,7 @@ impl Journal {
         if lines.is_empty() {
             return;
         }
-        let path = self.dir.path(&format!("{}/{}-{file:06}.jnl", self.prefix, self.nonce));
+        let path = self.dir.path(&layout::journal_file(self.position, &self.nonce, file));
         let (written, _) =
             futures::future::join(self.dir.storage().put(&path, Bytes::from(lines)), self.fence.check()).await;
         if let Err(e) = written {

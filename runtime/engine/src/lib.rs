@@ -9,6 +9,7 @@ mod error;
 mod gc;
 mod intent;
 mod journal;
+pub mod layout;
 mod log;
 mod manifest;
 mod outputs;

@@ -5,6 +5,7 @@ use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::layout;
 use crate::position::Position;
 use crate::storage::Storage;
 
@@ -20,7 +21,7 @@ impl PartitionDir {
     /// The directory of `agent` for `partition`; the agent name must be a plain path segment.
     pub fn new(storage: Storage, agent: &str, partition: u32) -> Result<Self> {
         validate_agent_name(agent)?;
-        let base = storage.path(&format!("agents/{agent}/p{partition:05}"));
+        let base = storage.path(&layout::partition_dir(agent, partition));
         Ok(PartitionDir { storage, base, partition })
     }
 
@@ -45,7 +46,7 @@ impl PartitionDir {
     }
 
     fn manifest_path(&self, seq: u64) -> Path {
-        self.path(&manifest_name(seq))
+        self.path(&layout::manifest(seq))
     }
 
     /// Reads manifest `seq`; `None` if absent.
@@ -65,13 +66,13 @@ impl PartitionDir {
     /// The sequence numbers of the manifests present after `after` (all if `None`), in order.
     pub async fn manifest_seqs(&self, after: Option<u64>) -> Result<Vec<u64>> {
         let offset = after.map(|s| self.manifest_path(s));
-        let objects = self.storage.list_after(&self.path("manifest"), offset.as_ref()).await?;
+        let objects = self.storage.list_after(&self.path(layout::MANIFESTS), offset.as_ref()).await?;
         Ok(manifest_seqs(&objects))
     }
 
     /// The sequence numbers of all manifests, in order, if one listing page holds them.
     async fn manifest_seqs_in_one_page(&self) -> Result<Option<Vec<u64>>> {
-        let objects = self.storage.list_if_fewer(&self.path("manifest"), LIST_PAGE).await?;
+        let objects = self.storage.list_if_fewer(&self.path(layout::MANIFESTS), LIST_PAGE).await?;
         Ok(objects.as_deref().map(manifest_seqs))
     }
 
@@ -100,7 +101,7 @@ impl PartitionDir {
     }
 
     async fn head_hint(&self) -> Result<Option<u64>> {
-        let path = self.path("head-hint.json");
+        let path = self.path(layout::HEAD_HINT);
         match self.storage.get(&path).await? {
             Some(bytes) => {
                 Ok(Some(serde_json::from_slice::<HeadHint>(&bytes).map_err(|e| Error::corrupt(&path, e))?.seq))
@@ -113,7 +114,7 @@ impl PartitionDir {
     /// effort: a stale hint costs list pages, never correctness.
     pub async fn write_head_hint(&self, seq: u64) {
         let body = Bytes::from(serde_json::to_vec(&HeadHint { seq }).expect("hint serializes"));
-        if let Err(e) = self.storage.put(&self.path("head-hint.json"), body).await {
+        if let Err(e) = self.storage.put(&self.path(layout::HEAD_HINT), body).await {
             tracing::warn!(partition = self.partition, seq, error = %e, "could not write the head hint");
         }
     }
@@ -135,7 +136,7 @@ impl PartitionDir {
 
     /// The lowest manifest sequence number still valid, as collection last recorded it.
     pub async fn gc_boundary(&self) -> Result<u64> {
-        let path = self.path("gc-boundary.json");
+        let path = self.path(layout::GC_BOUNDARY);
         match self.storage.get(&path).await? {
             Some(bytes) => {
                 let b: GcBoundary = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e))?;
@@ -148,7 +149,7 @@ impl PartitionDir {
     /// Records a new collection boundary (collection is the only writer of this object).
     pub async fn set_gc_boundary(&self, lowest_valid_seq: u64) -> Result<()> {
         let body = serde_json::to_vec(&GcBoundary { lowest_valid_seq }).expect("boundary serializes");
-        self.storage.put(&self.path("gc-boundary.json"), Bytes::from(body)).await
+        self.storage.put(&self.path(layout::GC_BOUNDARY), Bytes::from(body)).await
     }
 }
 
@@ -157,12 +158,7 @@ const LIST_PAGE: usize = 1000;
 
 /// The sequence numbers of listed manifests, in the listing's order.
 fn manifest_seqs(objects: &[object_store::ObjectMeta]) -> Vec<u64> {
-    objects.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok()).collect()
-}
-
-/// The relative name of manifest `seq`.
-pub fn manifest_name(seq: u64) -> String {
-    format!("manifest/{seq:020}.json")
+    objects.iter().filter_map(|o| layout::manifest_seq(o.location.filename()?)).collect()
 }
 
 pub(crate) fn validate_agent_name(agent: &str) -> Result<()> {

@@ -29,7 +29,7 @@ impl Position {
 
     /// The position as a path segment whose lexical order is the log order.
     pub fn object_name(&self) -> String {
-        format!("{:020}-{:06}", self.segment, self.index)
+        crate::layout::position_name(*self)
     }
 }
 

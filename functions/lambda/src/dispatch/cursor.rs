@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
-use weir_engine::{Error, Result, Storage};
+use weir_engine::{Error, Result, Storage, layout};
 
 /// The next output to deliver: output `index` of commit `seq`, or the first output of a
 /// later commit if `seq` has no more.
@@ -58,17 +58,17 @@ impl Cursor {
     /// Reads the head of the chain of `agent`'s `partition` toward the sink `sink_id`; an
     /// absent chain starts before the first output.
     pub async fn read(storage: &Storage, agent: &str, sink_id: &str, partition: u32) -> Result<Cursor> {
-        let dir = storage.path(&format!("agents/{agent}/dispatch/{sink_id}/p{partition:05}"));
+        let dir = storage.path(&layout::dispatch_dir(agent, sink_id, partition));
         let genesis =
             CursorLink { format: 1, n: 0, writer: String::new(), next: OutputPosition::default(), outputs_before: 0 };
         let mut cursor = Cursor { storage: storage.clone(), dir, partition, head: genesis };
-        let hint = match storage.get(&cursor.dir.clone().join("cursor-hint.json")).await? {
+        let hint = match storage.get(&cursor.dir.clone().join(layout::DISPATCH_CURSOR_HINT)).await? {
             Some(bytes) => serde_json::from_slice::<CursorHint>(&bytes).ok().map(|h| h.n),
             None => None,
         };
         let offset = hint.map(|n| cursor.link_path(n));
-        let listed = storage.list_after(&cursor.dir.clone().join("cursor"), offset.as_ref()).await?;
-        let latest = listed.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok()).max();
+        let listed = storage.list_after(&cursor.dir.clone().join(layout::DISPATCH_CURSORS), offset.as_ref()).await?;
+        let latest = listed.iter().filter_map(|o| layout::dispatch_cursor_number(o.location.filename()?)).max();
         if let Some(n) = latest.or(hint) {
             cursor.head = cursor.read_link(n).await?;
         }
@@ -94,8 +94,8 @@ impl Cursor {
 
     /// Every link still present, oldest first: for inspection and tests.
     pub async fn links(&self) -> Result<Vec<CursorLink>> {
-        let listed = self.storage.list_after(&self.dir.clone().join("cursor"), None).await?;
-        let numbers = listed.iter().filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse().ok());
+        let listed = self.storage.list_after(&self.dir.clone().join(layout::DISPATCH_CURSORS), None).await?;
+        let numbers = listed.iter().filter_map(|o| layout::dispatch_cursor_number(o.location.filename()?));
         futures::future::try_join_all(numbers.map(|n| self.read_link(n))).await
     }
 
@@ -112,7 +112,7 @@ impl Cursor {
         }
         let hint = Bytes::from(serde_json::to_vec(&CursorHint { n: self.head.n }).expect("a hint serializes"));
         // Best effort: a stale hint costs list pages, never correctness.
-        if let Err(e) = self.storage.put(&self.dir.clone().join("cursor-hint.json"), hint).await {
+        if let Err(e) = self.storage.put(&self.dir.clone().join(layout::DISPATCH_CURSOR_HINT), hint).await {
             tracing::warn!(partition = self.partition, error = %e, "could not write the cursor hint");
         }
         Ok(())
@@ -128,6 +128,6 @@ impl Cursor {
     }
 
     fn link_path(&self, n: u64) -> Path {
-        self.dir.clone().join("cursor").join(format!("{n:020}.json"))
+        layout::dispatch_cursor(n).split('/').fold(self.dir.clone(), |path, part| path.join(part))
     }
 }

@@ -48,7 +48,7 @@ impl Shared {
     async fn log(&self) -> Result<&EventLog> {
         let open = async {
             let log = EventLog::open(self.storage.clone()).await?;
-            let probe = format!("agents/{}/create-if-absent.probe", self.agent_name);
+            let probe = crate::layout::agent_probe(&self.agent_name);
             self.storage.check_create_if_absent(&probe).await?;
             Ok::<_, crate::Error>(log.with_clock(self.clock.clone()))
         };

@@ -20,6 +20,7 @@ use super::fence::Fence;
 use super::{ClaimOptions, Shared};
 use crate::error::{Error, Result};
 use crate::journal::{self, CallId, Journal, JournalEntry};
+use crate::layout;
 use crate::log::{LogEvent, LogReader};
 use crate::manifest::{CommitKind, FileRef, Manifest, PartitionDir, Writer};
 use crate::outputs;
@@ -288,22 +289,22 @@ impl PartitionProcessor {
         let mut writes: Vec<(String, Bytes)> = Vec::new();
         if !state_updates.is_empty() {
             let run = state::build_run(&state_updates)?;
-            let path = format!("state/{seq:020}-{nonce}.run");
+            let path = layout::state_run(seq, &nonce);
             manifest.runs.insert(0, state::run_ref(path.clone(), 0, &run));
             writes.push((path, run.bytes));
         }
         if !outputs.is_empty() {
-            let path = format!("out/{seq:020}-{nonce}.parquet");
+            let path = layout::outputs(seq, &nonce);
             writes.push((path.clone(), outputs::encode_outputs(partition, seq, &outputs)));
             manifest.outputs = Some(FileRef { path, rows: outputs.len() as u64 });
         }
         if !dead_letters.is_empty() {
-            let path = format!("dead/{seq:020}-{nonce}.parquet");
+            let path = layout::dead_letters(seq, &nonce);
             writes.push((path.clone(), outputs::encode_dead_letters(partition, seq, &dead_letters)));
             manifest.dead_letters = Some(FileRef { path, rows: dead_letters.len() as u64 });
         }
         if !carry.is_empty() {
-            let path = format!("{}/{nonce}-carry-{seq:020}.jnl", journal::journal_prefix(next));
+            let path = layout::journal_carry(next, &nonce, seq);
             writes.push((path.clone(), journal::encode(&carry)));
             manifest.journal_carry = Some(path);
         }
@@ -375,7 +376,7 @@ impl PartitionProcessor {
             let mut writes = Vec::new();
             let mut replacement = None;
             if let Some((level, run)) = merged {
-                let path = format!("state/{:020}-{}.run", manifest.seq, self.writer.nonce);
+                let path = layout::state_run(manifest.seq, &self.writer.nonce);
                 replacement = Some(state::run_ref(path.clone(), level, &run));
                 writes.push((path, run.bytes));
             }

@@ -20,6 +20,7 @@ pub use segment::{LogEvent, Segment};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::layout;
 use crate::storage::Storage;
 
 /// The log's configuration, fixed when it is created.
@@ -49,9 +50,6 @@ const TAIL_HINT_EVERY: u64 = 64;
 /// log retention, so that the number cannot have been written and collected since
 /// (docs/storage-format.md, "Appends never land below the retained tail").
 const TAIL_TRUSTED_MS: u64 = crate::engine::MIN_LOG_RETENTION_MS / 6;
-
-/// The probe object of appenders' create-if-absent check.
-const PROBE: &str = "log/create-if-absent.probe";
 
 /// Where an append put a partition's share of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +95,7 @@ impl EventLog {
             return Err(Error::InvalidInput("a log needs at least one partition".into()));
         }
         let config = LogConfig { format: 1, partitions };
-        let path = storage.path("log/config.json");
+        let path = storage.path(layout::LOG_CONFIG);
         if !storage.create(&path, Bytes::from(serde_json::to_vec(&config).expect("config serializes"))).await? {
             let existing = Self::open(storage.clone()).await?;
             if existing.partitions != partitions {
@@ -112,7 +110,7 @@ impl EventLog {
 
     /// Opens an existing log.
     pub async fn open(storage: Storage) -> Result<Self> {
-        let path = storage.path("log/config.json");
+        let path = storage.path(layout::LOG_CONFIG);
         let bytes = storage
             .get(&path)
             .await?
@@ -174,14 +172,13 @@ impl EventLog {
         }
         let body =
             segment::encode(batch_id, events).map_err(|e| Error::InvalidInput(format!("batch `{batch_id}`: {e}")))?;
-        let claims =
-            self.partition_dir(partition).join("batch").join(format!("{:016x}", batch_hash(batch_id, partition)));
-        let probe = self.probed.get_or_try_init(|| self.storage.check_create_if_absent(PROBE));
+        let hash = batch_hash(batch_id, partition);
+        let probe = self.probed.get_or_try_init(|| self.storage.check_create_if_absent(layout::LOG_PROBE));
         let (guess, probed) = futures::future::join(self.tail_guess(partition), probe).await;
         probed?;
         let mut guess = guess?;
         for attempt in 0u32.. {
-            let claim_path = claims.clone().join(format!("{attempt:04}.json"));
+            let claim_path = self.storage.path(&layout::batch_claim(partition, hash, attempt));
             let claim = BatchClaim { batch_id: batch_id.to_string(), seq: guess };
             let claim = if self
                 .storage
@@ -227,7 +224,7 @@ impl EventLog {
     /// The sequence number the next segment of `partition` will get: one GET of the tail
     /// hint and one LIST from there.
     pub async fn tail(&self, partition: u32) -> Result<u64> {
-        let hint_path = self.partition_dir(partition).join("tail-hint.json");
+        let hint_path = self.storage.path(&layout::tail_hint(partition));
         let hint = match self.storage.get(&hint_path).await? {
             Some(bytes) => {
                 Some(serde_json::from_slice::<TailHint>(&bytes).map_err(|e| Error::corrupt(&hint_path, e))?.seq)
@@ -235,7 +232,7 @@ impl EventLog {
             None => None,
         };
         let offset = hint.map(|seq| self.segment_path(partition, seq));
-        let objects = self.storage.list_after(&self.partition_dir(partition).join("seg"), offset.as_ref()).await?;
+        let objects = self.storage.list_after(&self.segments_dir(partition), offset.as_ref()).await?;
         // The hinted segment exists or has a successor: collection always keeps the newest.
         Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).max().or(hint).map_or(0, |s| s + 1))
     }
@@ -243,7 +240,7 @@ impl EventLog {
     /// Records a recent segment so that a cold appender lists only what follows it. Best
     /// effort: a stale or missing hint costs list pages, never correctness.
     async fn write_tail_hint(&self, partition: u32, seq: u64) {
-        let path = self.partition_dir(partition).join("tail-hint.json");
+        let path = self.storage.path(&layout::tail_hint(partition));
         let body = Bytes::from(serde_json::to_vec(&TailHint { seq }).expect("hint serializes"));
         if let Err(e) = self.storage.put(&path, body).await {
             tracing::warn!(partition, seq, error = %e, "could not write the log tail hint");
@@ -257,7 +254,7 @@ impl EventLog {
 
     /// The segments that exist, in order, with their object metadata.
     pub(crate) async fn segment_objects(&self, partition: u32) -> Result<Vec<(u64, ObjectMeta)>> {
-        let objects = self.storage.list_after(&self.partition_dir(partition).join("seg"), None).await?;
+        let objects = self.storage.list_after(&self.segments_dir(partition), None).await?;
         Ok(objects.into_iter().filter_map(|o| Some((segment_seq(&o.location)?, o))).collect())
     }
 
@@ -268,7 +265,7 @@ impl EventLog {
         for &seq in seqs {
             if let Some(segment) = self.read_segment(partition, seq).await? {
                 let hash = batch_hash(&segment.batch_id, partition);
-                let dir = self.partition_dir(partition).join("batch").join(format!("{hash:016x}"));
+                let dir = self.storage.path(&layout::batch_claims(partition, hash));
                 claims.extend(self.storage.list_after(&dir, None).await?.into_iter().map(|c| c.location));
             }
         }
@@ -298,19 +295,17 @@ impl EventLog {
 
     /// The tail, knowing that segment `seq` exists: one LIST from there.
     async fn tail_after(&self, partition: u32, seq: u64) -> Result<u64> {
-        let objects = self
-            .storage
-            .list_after(&self.partition_dir(partition).join("seg"), Some(&self.segment_path(partition, seq)))
-            .await?;
+        let objects =
+            self.storage.list_after(&self.segments_dir(partition), Some(&self.segment_path(partition, seq))).await?;
         Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).max().unwrap_or(seq) + 1)
     }
 
-    fn partition_dir(&self, partition: u32) -> Path {
-        self.storage.path(&format!("log/p{partition:05}"))
+    fn segments_dir(&self, partition: u32) -> Path {
+        self.storage.path(&layout::segments(partition))
     }
 
     fn segment_path(&self, partition: u32, seq: u64) -> Path {
-        self.partition_dir(partition).join("seg").join(format!("{seq:020}.parquet"))
+        self.storage.path(&layout::segment(partition, seq))
     }
 }
 
@@ -324,5 +319,5 @@ fn batch_hash(batch_id: &str, partition: u32) -> u64 {
 }
 
 fn segment_seq(path: &Path) -> Option<u64> {
-    path.filename()?.strip_suffix(".parquet")?.parse().ok()
+    layout::segment_seq(path.filename()?)
 }

@@ -1,0 +1,184 @@
+//! Every object name weir writes under its root, formatted and parsed here and nowhere else
+//! (docs/storage-format.md, "Object layout"). Names are relative to the root, except those
+//! below a partition's directory ([`PartitionDir::path`](crate::PartitionDir::path) joins
+//! them to it), as each function says.
+//!
+//! Zero-padded numbers make lexical order the numeric order, so a LIST with a start-after
+//! offset returns what follows a known point.
+//!
+//! ```
+//! use weir_engine::{Position, layout};
+//! assert_eq!(layout::partition_dir("reviews", 3), "agents/reviews/p00003");
+//! assert_eq!(layout::position_name(Position::new(42, 7)), "00000000000000000042-000007");
+//! ```
+
+use crate::position::Position;
+
+/// The log's configuration.
+pub(crate) const LOG_CONFIG: &str = "log/config.json";
+/// Appenders' create-if-absent probe.
+pub(crate) const LOG_PROBE: &str = "log/create-if-absent.probe";
+
+/// A partition of the log.
+pub(crate) fn log_partition(partition: u32) -> String {
+    format!("log/p{partition:05}")
+}
+
+/// The folder of a log partition's segments.
+pub(crate) fn segments(partition: u32) -> String {
+    format!("{}/seg", log_partition(partition))
+}
+
+/// Segment `seq` of a log partition.
+pub(crate) fn segment(partition: u32, seq: u64) -> String {
+    format!("{}/{seq:020}.parquet", segments(partition))
+}
+
+/// The sequence number of a segment, from its file name.
+pub(crate) fn segment_seq(file_name: &str) -> Option<u64> {
+    file_name.strip_suffix(".parquet")?.parse().ok()
+}
+
+/// The claims of one producer batch (`hash`: of its id and the partition).
+pub(crate) fn batch_claims(partition: u32, hash: u64) -> String {
+    format!("{}/batch/{hash:016x}", log_partition(partition))
+}
+
+/// A producer batch's claim for its `attempt`-th segment.
+pub(crate) fn batch_claim(partition: u32, hash: u64, attempt: u32) -> String {
+    format!("{}/{attempt:04}.json", batch_claims(partition, hash))
+}
+
+/// A recent segment number of a log partition.
+pub(crate) fn tail_hint(partition: u32) -> String {
+    format!("{}/tail-hint.json", log_partition(partition))
+}
+
+/// The folder of every agent's directory.
+pub(crate) const AGENTS: &str = "agents";
+
+/// Everything of one agent.
+pub fn agent_dir(agent: &str) -> String {
+    format!("{AGENTS}/{agent}")
+}
+
+/// An engine's create-if-absent probe, in its agent's directory.
+pub(crate) fn agent_probe(agent: &str) -> String {
+    format!("{}/create-if-absent.probe", agent_dir(agent))
+}
+
+/// One agent's processing of one partition: the directory the names below are relative to.
+pub fn partition_dir(agent: &str, partition: u32) -> String {
+    format!("{}/p{partition:05}", agent_dir(agent))
+}
+
+/// A dispatcher's cursor directory for one sink and partition.
+pub fn dispatch_dir(agent: &str, sink_id: &str, partition: u32) -> String {
+    format!("{}/dispatch/{sink_id}/p{partition:05}", agent_dir(agent))
+}
+
+/// Relative to a [`dispatch_dir`]: the folder of the cursor chain.
+pub const DISPATCH_CURSORS: &str = "cursor";
+
+/// Link `n` of a dispatcher's cursor chain, relative to its [`dispatch_dir`].
+pub fn dispatch_cursor(n: u64) -> String {
+    format!("{DISPATCH_CURSORS}/{n:020}.json")
+}
+
+/// The number of a dispatcher's cursor link, from its file name.
+pub fn dispatch_cursor_number(file_name: &str) -> Option<u64> {
+    file_name.strip_suffix(".json")?.parse().ok()
+}
+
+/// Relative to a [`dispatch_dir`]: a recent link of the cursor chain.
+pub const DISPATCH_CURSOR_HINT: &str = "cursor-hint.json";
+
+/// Below a partition's directory: the commit chain's folder.
+pub(crate) const MANIFESTS: &str = "manifest";
+/// Below a partition's directory: the state runs' folder.
+pub(crate) const STATE: &str = "state";
+/// Below a partition's directory: the committed outputs' folder.
+pub(crate) const OUTPUTS: &str = "out";
+/// Below a partition's directory: the dead letters' folder.
+pub(crate) const DEAD_LETTERS: &str = "dead";
+/// Below a partition's directory: the action journal's folder.
+pub(crate) const JOURNAL: &str = "journal";
+/// Below a partition's directory: the at-most-once intents' folder.
+pub(crate) const INTENTS: &str = "intent";
+/// Below a partition's directory: a recent head of the chain.
+pub(crate) const HEAD_HINT: &str = "head-hint.json";
+/// Below a partition's directory: the lowest manifest still valid.
+pub(crate) const GC_BOUNDARY: &str = "gc-boundary.json";
+
+/// Below a partition's directory: manifest `seq`.
+pub fn manifest(seq: u64) -> String {
+    format!("{MANIFESTS}/{seq:020}.json")
+}
+
+/// The sequence number of a manifest, from its file name.
+pub(crate) fn manifest_seq(file_name: &str) -> Option<u64> {
+    file_name.strip_suffix(".json")?.parse().ok()
+}
+
+/// Below a partition's directory: the state run a commit (`seq`, by `nonce`) writes.
+pub(crate) fn state_run(seq: u64, nonce: &str) -> String {
+    format!("{STATE}/{seq:020}-{nonce}.run")
+}
+
+/// Below a partition's directory: a commit's outputs.
+pub(crate) fn outputs(seq: u64, nonce: &str) -> String {
+    format!("{OUTPUTS}/{seq:020}-{nonce}.parquet")
+}
+
+/// Below a partition's directory: a commit's dead letters.
+pub(crate) fn dead_letters(seq: u64, nonce: &str) -> String {
+    format!("{DEAD_LETTERS}/{seq:020}-{nonce}.parquet")
+}
+
+/// The manifest sequence number a commit's file (run, outputs, dead letters) is named after.
+pub(crate) fn commit_file_seq(file_name: &str) -> Option<u64> {
+    file_name.split('-').next()?.parse().ok()
+}
+
+/// A position as a path segment whose lexical order is the log order.
+pub fn position_name(position: Position) -> String {
+    format!("{:020}-{:06}", position.segment, position.index)
+}
+
+/// The position a path segment names.
+pub(crate) fn parse_position(name: &str) -> Option<Position> {
+    let (segment, index) = name.split_once('-')?;
+    Some(Position::new(segment.parse().ok()?, index.parse().ok()?))
+}
+
+/// Below a partition's directory: the journal of the batch that starts at `position`.
+pub(crate) fn journal_dir(position: Position) -> String {
+    format!("{JOURNAL}/{}", position_name(position))
+}
+
+/// The `n`-th group commit of an invocation's journal for the batch at `position`.
+pub(crate) fn journal_file(position: Position, nonce: &str, n: u32) -> String {
+    format!("{}/{nonce}-{n:06}.jnl", journal_dir(position))
+}
+
+/// The entries a commit (`seq`) carries on for events beyond its batch, under the position
+/// it moved to.
+pub(crate) fn journal_carry(position: Position, nonce: &str, seq: u64) -> String {
+    format!("{}/{nonce}-carry-{seq:020}.jnl", journal_dir(position))
+}
+
+/// Below a partition's directory: the intents of calls made for events at `position`.
+pub(crate) fn intent_dir(position: Position) -> String {
+    format!("{INTENTS}/{}", position_name(position))
+}
+
+/// The intent object of one at-most-once call.
+pub(crate) fn intent(position: Position, idempotency_key: &str) -> String {
+    format!("{}/{idempotency_key}.json", intent_dir(position))
+}
+
+/// The position of a journal or intent file, from its name relative to the partition's
+/// directory (`journal/<position>/…`).
+pub(crate) fn prefix_position(relative: &str) -> Option<Position> {
+    parse_position(relative.split('/').nth(1)?)
+}
