@@ -2,6 +2,17 @@
 //! action journal, all on object storage.
 //!
 //! The storage format and the commit protocol are described in `docs/storage-format.md`.
+//!
+//! - `layout`: every object name, formatted and parsed in one place.
+//! - `storage`: the object store under a root prefix; `log`: the partitioned event log and
+//!   its idempotent append; `position`: positions in it.
+//! - `manifest`: the commit chain; `state`: per-key snapshots in sorted runs and their
+//!   compaction; `outputs`: committed outputs and dead letters; `journal` and `intent`: the
+//!   action journal and the holders of at-most-once calls.
+//! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
+//! - `reader`: what a commit made visible; `gc`: collection and retention.
+//! - `clock`: injected time; `error`: the public error and its kind.
+//! - `store` (feature `test-support`): fault-injecting and request-counting store wrappers.
 
 mod clock;
 mod engine;
@@ -17,6 +28,7 @@ mod position;
 mod reader;
 mod state;
 mod storage;
+#[cfg(any(test, feature = "test-support"))]
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
