@@ -30,8 +30,7 @@ pub use error::{Error, Result};
 pub use invoke::LambdaInvoker;
 
 /// The allocator of every binary that links the functions (the function binaries, `weir`):
-/// an agent allocates and frees many small JSON values per event, and mimalloc serves them
-/// for about a third less CPU per event than glibc's malloc (BENCHMARKS.md), which Lambda
-/// bills by the millisecond.
+/// an agent allocates and frees many small JSON values per event, which mimalloc serves in
+/// less CPU than glibc's malloc, and Lambda bills CPU time by the millisecond.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

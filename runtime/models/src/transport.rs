@@ -3,8 +3,8 @@
 //!
 //! A model call is one request and one reply, a few hundred at once per provider. A general
 //! client (reqwest over hyper-util's pool) runs each connection as a task of its own and sends
-//! every request through redirect, retry and timeout layers; on the agent benchmark that was
-//! a fifth of the process's CPU. Here the calling task polls the connection itself, so a
+//! every request through redirect, retry and timeout layers, a cost paid on every model call.
+//! Here the calling task polls the connection itself, so a
 //! request costs no hand-off between tasks and no per-request layers. Through a proxy (the
 //! `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` variables, read as reqwest reads
 //! them) requests go through reqwest instead, which speaks to proxies.

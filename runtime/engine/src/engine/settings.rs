@@ -25,13 +25,12 @@ pub struct EngineSettings {
     /// How often to look for new segments while waiting, in milliseconds.
     pub poll_interval_ms: u64,
     /// Most keys whose events run at once, per batch. More keys than the agent's model can
-    /// serve at once only wait, each holding its request: the agent benchmark with 10,000
-    /// keys and 256 model permits ran faster, in less CPU and memory, at 256 than at 1,024.
+    /// serve at once only wait, each holding its request and its memory: keep it near the
+    /// model's concurrency limit.
     pub max_concurrent_keys: usize,
     /// Most pulled batches running at once: later batches run while the oldest finishes
-    /// its slowest keys and commits (commits stay in order); 1: one batch at a time. The
-    /// default, 3, measured a fifth more events per second than 1 in the agent benchmark
-    /// with 100 busy keys, for a few more PUTs per event (BENCHMARKS.md).
+    /// its slowest keys and commits (commits stay in order); 1: one batch at a time. More
+    /// overlap costs a few more PUTs per event (a commit per batch).
     pub max_batches_in_flight: usize,
     /// Attempts at an event's actions before it is dead-lettered.
     pub max_attempts: u32,
