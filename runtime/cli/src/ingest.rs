@@ -199,11 +199,7 @@ fn counted(n: u64, unit: &str) -> String {
 async fn open_log(args: &IngestArgs, store: &Store) -> Result<EventLog> {
     Ok(match args.partitions {
         Some(partitions) => EventLog::create(store.storage.clone(), partitions).await?,
-        None => match store.log().await {
-            Ok(log) => log,
-            Err(CliError::Input(_)) => EventLog::create(store.storage.clone(), DEFAULT_PARTITIONS).await?,
-            Err(e) => return Err(e),
-        },
+        None => EventLog::open_or_create(store.storage.clone(), DEFAULT_PARTITIONS).await?,
     })
 }
 

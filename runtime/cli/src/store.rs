@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use weir_engine::{ErrorKind, EventLog, Storage};
+use weir_engine::{EventLog, Storage};
 
 use crate::error::{CliError, Result};
 
@@ -33,7 +33,7 @@ impl Store {
     /// Opens the event log, which must exist.
     pub async fn log(&self) -> Result<EventLog> {
         match EventLog::open(self.storage.clone()).await {
-            Err(e) if e.kind() == ErrorKind::InvalidInput => Err(CliError::Input(format!(
+            Err(weir_engine::Error::NoLog { .. }) => Err(CliError::Input(format!(
                 "no event log in {}: ingest some events first (`weir ingest FILE`)",
                 self.url
             ))),

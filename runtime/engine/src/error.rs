@@ -10,9 +10,16 @@ pub enum Error {
     /// Another invocation's lease holds the partition: leave it to that invocation.
     #[error("leased: partition={partition} is held by another invocation until {until_ms} ms since the epoch")]
     Leased { partition: u32, until_ms: u64 },
-    /// A request to the object store failed (network, throttling, 5xx): retry later.
+    /// A request to the object store failed; [`Error::kind`] tells a passing failure
+    /// (network, throttling, 5xx) from a missing object or a refused permission.
     #[error("object store request failed: {0}")]
     Store(#[from] object_store::Error),
+    /// There is no event log under the store's root.
+    #[error("no event log at `{root}`: create one first")]
+    NoLog { root: String },
+    /// Work stopped before it finished (its task was cancelled): run it again.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// An object exists but cannot be understood.
     #[error("corrupt object at `{path}`: {reason}")]
     Corrupt { path: String, reason: String },
@@ -43,7 +50,23 @@ impl Error {
         match self {
             Error::Fenced { .. } => ErrorKind::Fenced,
             Error::Leased { .. } => ErrorKind::Leased,
-            Error::Store(_) => ErrorKind::Retryable,
+            Error::Store(store) => match store {
+                // A committed object that is gone: the store was damaged.
+                object_store::Error::NotFound { .. } => ErrorKind::Corrupt,
+                // Another writer changed what a conditional request relied on.
+                object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. } => {
+                    ErrorKind::Fenced
+                }
+                object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+                | object_store::Error::NotSupported { .. }
+                | object_store::Error::NotImplemented { .. }
+                | object_store::Error::UnknownConfigurationKey { .. }
+                | object_store::Error::InvalidPath { .. } => ErrorKind::InvalidInput,
+                _ => ErrorKind::Retryable,
+            },
+            Error::NoLog { .. } => ErrorKind::InvalidInput,
+            Error::Interrupted(_) => ErrorKind::Retryable,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
         }

@@ -188,7 +188,7 @@ impl PartitionProcessor {
         let outcomes = match (&mut batch.run).await {
             Ok(outcomes) => outcomes,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => return Err(Error::InvalidInput(format!("batch task ended without a result: {e}"))),
+            Err(e) => return Err(Error::Interrupted(format!("batch task ended without a result: {e}"))),
         };
         let batch = self.in_flight.pop_front().expect("the front batch");
         self.handoffs.retain(|_, (number, _)| *number != batch.number);

@@ -114,7 +114,7 @@ impl EventLog {
         let bytes = storage
             .get(&path)
             .await?
-            .ok_or_else(|| Error::InvalidInput(format!("no event log at `{}`: create one first", storage.root())))?;
+            .ok_or_else(|| Error::NoLog { root: storage.root().to_string() })?;
         let config: LogConfig = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e))?;
         if config.format != 1 || config.partitions == 0 {
             return Err(Error::corrupt(&path, format!("unsupported log config {config:?}")));
@@ -130,6 +130,24 @@ impl EventLog {
 
     fn new(storage: Storage, partitions: u32, clock: Arc<dyn Clock>) -> Self {
         EventLog { storage, partitions, tails: Mutex::default(), clock, probed: tokio::sync::OnceCell::new() }
+    }
+
+    /// Opens the log, whatever its partition count, or creates it with `partitions` if there
+    /// is none.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use weir_engine::{EventLog, Storage};
+    /// let storage = Storage::from_url("memory://").unwrap();
+    /// assert_eq!(EventLog::open_or_create(storage.clone(), 4).await.unwrap().partitions(), 4);
+    /// assert_eq!(EventLog::open_or_create(storage, 16).await.unwrap().partitions(), 4, "opened as it is");
+    /// # });
+    /// ```
+    pub async fn open_or_create(storage: Storage, partitions: u32) -> Result<Self> {
+        match Self::open(storage.clone()).await {
+            Err(Error::NoLog { .. }) => Self::create(storage, partitions).await,
+            opened => opened,
+        }
     }
 
     /// The storage the log lives in.
