@@ -550,6 +550,12 @@ impl World {
         prefixes.iter().any(|prefix| prefix.ends_with(&format!("/batch/{batch}")) && path.starts_with(&prefix[..9]))
     }
 
+    /// Whether the model and the tool are down now.
+    fn in_outage(&self) -> bool {
+        let now = self.now_ms();
+        !self.healthy.load(Ordering::SeqCst) && self.outages.iter().any(|(from, until)| (*from..*until).contains(&now))
+    }
+
     /// Whether the journal recorded `call`'s result before `started_ms`.
     async fn journaled_before(&self, partition: u32, event: Position, key: &str, name: &str, started_ms: u64) -> bool {
         let prefix = format!("agents/{AGENT}/p{partition:05}/journal").into();
@@ -584,10 +590,7 @@ struct SimAgent {
 impl SimAgent {
     async fn model(&self, event: &InputEvent, idempotency_key: String) -> Result<u64, std::io::Error> {
         let world = &self.world;
-        let now = world.now_ms();
-        if !world.healthy.load(Ordering::SeqCst)
-            && world.outages.iter().any(|(from, until)| (*from..*until).contains(&now))
-        {
+        if world.in_outage() {
             return Err(std::io::Error::other("the model is unavailable"));
         }
         let partition = weir_engine::partition_of(&event.key, PARTITIONS);
@@ -611,12 +614,17 @@ impl Agent for SimAgent {
             let world = self.world.clone();
             let held = ctx
                 .durable_call("hold", CallMode::AtMostOnce, |key| async move {
+                    if world.in_outage() {
+                        return Err(std::io::Error::other("the tool is unavailable"));
+                    }
                     let call =
                         Call { key: event.key.clone(), event: event.position, name: "hold", idempotency_key: key };
                     world.tool_calls.lock().unwrap().push(call);
                     Ok::<_, std::io::Error>(())
                 })
                 .await;
+            // A hold that failed after its intent was taken is reported interrupted on the
+            // next attempt: it may have gone out, so it is never made again.
             match held {
                 Ok(()) | Err(DurableError::Interrupted { .. }) => {}
                 Err(e) => return Err(e.into()),

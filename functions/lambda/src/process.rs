@@ -15,7 +15,7 @@ use crate::config::{FromVariables, ProcessConfig};
 use crate::error::{Error, Result};
 use crate::invoke::LambdaInvoker;
 use crate::runtime;
-use crate::work::{Deadline, Outcome, PartitionRequest, check_failures, for_each_partition};
+use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, for_each_partition};
 
 /// What one partition's drain did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,7 +31,7 @@ pub struct PartitionReport {
     /// Dead letters committed.
     pub dead_letters: usize,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: PartitionOutcome,
 }
 
 /// What an invocation did: the answer of the function.
@@ -106,7 +106,11 @@ impl ProcessFunction {
         let report = ProcessReport {
             batches: partitions.iter().map(|p| p.batches).sum(),
             events: partitions.iter().map(|p| p.events).sum(),
-            continued: partitions.iter().filter(|p| p.outcome == Outcome::Deadline).map(|p| p.partition).collect(),
+            continued: partitions
+                .iter()
+                .filter(|p| p.outcome == PartitionOutcome::Deadline)
+                .map(|p| p.partition)
+                .collect(),
             partitions,
         };
         if !report.continued.is_empty() {
@@ -125,8 +129,8 @@ impl ProcessFunction {
 async fn drain(engine: &Engine, partition: u32, head: Option<Manifest>, deadline: Deadline) -> PartitionReport {
     let result = engine.drain_until(partition, head, deadline.shift()).await;
     let (report, outcome) = match result {
-        Ok((report, Ending::CaughtUp)) => (report, Ok(Outcome::Done)),
-        Ok((report, Ending::Deadline)) => (report, Ok(Outcome::Deadline)),
+        Ok((report, Ending::CaughtUp)) => (report, Ok(PartitionOutcome::Done)),
+        Ok((report, Ending::Deadline)) => (report, Ok(PartitionOutcome::Deadline)),
         Err(e) => (DrainReport::default(), Err(e.into())),
     };
     PartitionReport {
@@ -135,7 +139,7 @@ async fn drain(engine: &Engine, partition: u32, head: Option<Manifest>, deadline
         events: report.events,
         outputs: report.outputs,
         dead_letters: report.dead_letters,
-        outcome: Outcome::of(partition, outcome),
+        outcome: PartitionOutcome::of(partition, outcome),
     }
 }
 

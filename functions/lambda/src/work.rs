@@ -63,7 +63,7 @@ impl Deadline {
 /// What became of one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum PartitionOutcome {
     /// No work left.
     Done,
     /// Work remains; the deadline came first.
@@ -85,34 +85,34 @@ where
     futures::stream::iter(partitions).map(work).buffer_unordered(PARTITIONS_AT_ONCE).collect().await
 }
 
-impl Outcome {
+impl PartitionOutcome {
     /// How a partition's work that ended with `result` went: losing the partition to
     /// another invocation is not a failure.
-    pub(crate) fn of(partition: u32, result: crate::Result<Outcome>) -> Outcome {
+    pub(crate) fn of(partition: u32, result: crate::Result<PartitionOutcome>) -> PartitionOutcome {
         match result {
             Ok(outcome) => outcome,
             Err(e) if e.kind() == weir_engine::ErrorKind::Fenced => {
                 tracing::info!(partition, error = %e, "partition taken over by another invocation");
-                Outcome::Fenced
+                PartitionOutcome::Fenced
             }
             Err(e) if e.kind() == weir_engine::ErrorKind::Leased => {
                 tracing::info!(partition, error = %e, "partition held by another invocation's lease");
-                Outcome::Leased
+                PartitionOutcome::Leased
             }
             Err(e) => {
                 tracing::error!(partition, error = %e, "partition failed");
-                Outcome::Failed(e.to_string())
+                PartitionOutcome::Failed(e.to_string())
             }
         }
     }
 }
 
 /// An error naming each failed partition, if any failed.
-pub(crate) fn check_failures<'a>(outcomes: impl IntoIterator<Item = (u32, &'a Outcome)>) -> crate::Result<()> {
+pub(crate) fn check_failures<'a>(outcomes: impl IntoIterator<Item = (u32, &'a PartitionOutcome)>) -> crate::Result<()> {
     let failures: Vec<String> = outcomes
         .into_iter()
         .filter_map(|(partition, outcome)| match outcome {
-            Outcome::Failed(e) => Some(format!("partition {partition}: {e}")),
+            PartitionOutcome::Failed(e) => Some(format!("partition {partition}: {e}")),
             _ => None,
         })
         .collect();

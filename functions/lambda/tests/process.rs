@@ -12,7 +12,7 @@ use serde_json::json;
 use weir_engine::{CommittedReader, EngineSettings, Storage};
 use weir_functions::config::ProcessConfig;
 use weir_functions::process::ProcessFunction;
-use weir_functions::work::{Deadline, Outcome, PartitionRequest};
+use weir_functions::work::{Deadline, PartitionOutcome, PartitionRequest};
 use weir_functions::{AwsClient, AwsCredentials, LambdaInvoker};
 use weir_tests::backends::{Backend, fresh_storage};
 
@@ -53,7 +53,7 @@ async fn drains_the_partitions_with_backlog_and_then_finds_none() {
 
     let report = function.handle(PartitionRequest::default(), far()).await.unwrap();
     assert_eq!(report.events, EVENTS);
-    assert!(report.partitions.iter().all(|p| p.outcome == Outcome::Done), "{report:?}");
+    assert!(report.partitions.iter().all(|p| p.outcome == PartitionOutcome::Done), "{report:?}");
     assert!(report.continued.is_empty());
     assert_eq!(committed_outputs(&storage, 4).await, EVENTS);
 
@@ -117,7 +117,9 @@ async fn invocations_racing_for_partitions_skip_the_ones_they_lose() {
     let (ra, rb) = tokio::join!(a.handle(request(), far()), b.handle(request(), far()));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     let outcomes = ra.partitions.iter().chain(&rb.partitions).map(|p| &p.outcome);
-    let skipped = |o: &Outcome| matches!(o, Outcome::Done | Outcome::Fenced | Outcome::Leased);
+    let skipped = |o: &PartitionOutcome| {
+        matches!(o, PartitionOutcome::Done | PartitionOutcome::Fenced | PartitionOutcome::Leased)
+    };
     assert!(outcomes.clone().all(skipped), "{ra:?} {rb:?}");
     assert_eq!(committed_outputs(&storage, 2).await, EVENTS, "each event committed once");
 }

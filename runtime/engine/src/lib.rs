@@ -10,11 +10,12 @@
 //!   compaction; `outputs`: committed outputs and dead letters; `journal` and `intent`: the
 //!   action journal and the holders of at-most-once calls.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
-//! - `reader`: what a commit made visible; `gc`: collection and retention.
+//! - `committed`: what a commit made visible; `gc`: collection and retention.
 //! - `clock`: injected time; `error`: the public error and its kind.
 //! - `store` (feature `test-support`): fault-injecting and request-counting store wrappers.
 
 mod clock;
+mod committed;
 mod engine;
 mod error;
 mod gc;
@@ -25,13 +26,13 @@ mod log;
 mod manifest;
 mod outputs;
 mod position;
-mod reader;
 mod state;
 mod storage;
 #[cfg(any(test, feature = "test-support"))]
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
+pub use committed::CommittedReader;
 pub use engine::{
     ActionError, Agent, BatchReport, Branch, CallCounts, CallMode, ClaimOptions, DrainReport, DurableError, Ending,
     Engine, EngineBuilder, EngineSettings, EventContext, InputEvent, PartitionProcessor, Rejected, Shift,
@@ -43,7 +44,6 @@ pub use log::{Appended, EventLog, LogEvent, LogReader, Segment, partition_of};
 pub use manifest::{CommitKind, FileRef, Manifest, PartitionDir, RunRef, Totals, Writer};
 pub use outputs::{DeadLetter, Output};
 pub use position::Position;
-pub use reader::CommittedReader;
 pub use state::{RunCache, run};
 pub use storage::Storage;
 

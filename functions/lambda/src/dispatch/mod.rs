@@ -18,7 +18,7 @@ use crate::config::{DispatchConfig, FromVariables};
 use crate::error::Result;
 use crate::runtime;
 use crate::sink::{Delivery, Sink};
-use crate::work::{Deadline, Outcome, PartitionRequest, check_failures, for_each_partition};
+use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, for_each_partition};
 
 /// What one partition's dispatch did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,7 +30,7 @@ pub struct PartitionReport {
     /// Batches delivered.
     pub batches: usize,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: PartitionOutcome,
 }
 
 /// What an invocation did: the answer of the function.
@@ -95,9 +95,9 @@ impl DispatchFunction {
     }
 
     async fn dispatch_partition(&self, partition: u32, deadline: Deadline) -> PartitionReport {
-        let mut report = PartitionReport { partition, delivered: 0, batches: 0, outcome: Outcome::Done };
+        let mut report = PartitionReport { partition, delivered: 0, batches: 0, outcome: PartitionOutcome::Done };
         let result = self.deliver_backlog(partition, deadline, &mut report).await;
-        report.outcome = Outcome::of(partition, result);
+        report.outcome = PartitionOutcome::of(partition, result);
         report
     }
 
@@ -106,13 +106,13 @@ impl DispatchFunction {
         partition: u32,
         deadline: Deadline,
         report: &mut PartitionReport,
-    ) -> Result<Outcome> {
+    ) -> Result<PartitionOutcome> {
         let (storage, agent) = (&self.config.storage, &self.config.agent);
         let dir = PartitionDir::new(storage.clone(), agent, partition)?;
         let mut cursor = self.cursor(partition).await?;
         let committed = dir.latest().await?.map_or(0, |head| head.totals.outputs);
         if committed <= cursor.head().outputs_before {
-            return Ok(Outcome::Done);
+            return Ok(PartitionOutcome::Done);
         }
         cursor.claim().await?;
         let from = cursor.head().next;
@@ -130,7 +130,7 @@ impl DispatchFunction {
             let before_commit = manifest.totals.outputs.saturating_sub(file.rows);
             while (index as usize) < outputs.len() {
                 if report.batches > 0 && deadline.reached() {
-                    return Ok(Outcome::Deadline);
+                    return Ok(PartitionOutcome::Deadline);
                 }
                 let end = outputs.len().min(index as usize + self.sink.max_batch());
                 let batch: Vec<Delivery> = (index as usize..end)
@@ -157,7 +157,7 @@ impl DispatchFunction {
                 cursor.advance(past, last.totals.outputs).await?;
             }
         }
-        Ok(Outcome::Done)
+        Ok(PartitionOutcome::Done)
     }
 }
 

@@ -111,10 +111,7 @@ impl EventLog {
     /// Opens an existing log.
     pub async fn open(storage: Storage) -> Result<Self> {
         let path = storage.path(layout::LOG_CONFIG);
-        let bytes = storage
-            .get(&path)
-            .await?
-            .ok_or_else(|| Error::NoLog { root: storage.root().to_string() })?;
+        let bytes = storage.get(&path).await?.ok_or_else(|| Error::NoLog { root: storage.root().to_string() })?;
         let config: LogConfig = serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(&path, e))?;
         if config.format != 1 || config.partitions == 0 {
             return Err(Error::corrupt(&path, format!("unsupported log config {config:?}")));
