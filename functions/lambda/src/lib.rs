@@ -16,7 +16,6 @@ pub mod dispatch;
 mod error;
 pub mod ingest;
 pub mod process;
-pub mod records;
 pub mod runtime;
 pub mod secrets;
 pub mod sink;

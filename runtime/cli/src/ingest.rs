@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use weir_engine::records::RecordParser;
 use weir_engine::{EngineSettings, EventLog, LogEvent};
-use weir_functions::records::RecordParser;
 
 use crate::error::{CliError, Result};
 use crate::input_file::{self, InputFormat, InputRecord};

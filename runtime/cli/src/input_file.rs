@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use parquet::file::reader::FileReader as _;
 use serde_json::{Map, Value};
-use weir_functions::records::parse_record;
+use weir_engine::records::parse_record;
 
 use crate::error::{CliError, Result};
 

@@ -5,7 +5,8 @@
 //!
 //! - `layout`: every object name, formatted and parsed in one place.
 //! - `storage`: the object store under a root prefix; `log`: the partitioned event log and
-//!   its idempotent append; `position`: positions in it.
+//!   its idempotent append, and `records`: how producers' records become its events;
+//!   `position`: positions in it.
 //! - `manifest`: the commit chain; `state`: per-key snapshots in sorted runs and their
 //!   compaction; `outputs`: committed outputs and dead letters; `journal` and `intent`: the
 //!   action journal and the holders of at-most-once calls.
@@ -40,6 +41,7 @@ pub use engine::{
 pub use error::{Error, ErrorKind, Result};
 pub use gc::{GcReport, collect_log, collect_partition};
 pub use journal::{CallId, JournalEntry, Outcome};
+pub use log::records;
 pub use log::{Appended, EventLog, LogEvent, LogReader, Segment, partition_of};
 pub use manifest::{CommitKind, FileRef, Manifest, PartitionDir, RunRef, Totals, Writer};
 pub use outputs::{DeadLetter, Output};

@@ -21,8 +21,8 @@ use weir_engine::{EventLog, LogEvent, Storage};
 
 use crate::config::{FromVariables, IngestConfig};
 use crate::error::{Error, Result};
-use crate::records::RecordParser;
 use crate::runtime;
+use weir_engine::records::RecordParser;
 
 /// Record groups appended at once; records of one group are appended in order.
 const GROUPS_AT_ONCE: usize = 16;

@@ -4,6 +4,7 @@
 //! once even when duplicates race.
 
 mod reader;
+pub mod records;
 mod segment;
 
 use std::collections::{BTreeMap, HashMap};

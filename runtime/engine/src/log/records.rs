@@ -4,7 +4,7 @@
 //! a guess.
 //!
 //! ```
-//! use weir_functions::records::RecordParser;
+//! use weir_engine::records::RecordParser;
 //! let parser = RecordParser::new("/user/id");
 //! let events = parser.parse_body(br#"[{"user": {"id": "u1"}, "n": 1}, {"user": {"id": 7}}]"#).unwrap();
 //! assert_eq!((events[0].key.as_str(), events[1].key.as_str()), ("u1", "7"));
@@ -15,9 +15,9 @@
 
 use std::fmt;
 
+use crate::log::LogEvent;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
-use weir_engine::LogEvent;
 
 /// A record that was refused, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
