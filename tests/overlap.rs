@@ -153,7 +153,8 @@ async fn a_lease_keeps_other_claims_out_until_released_or_expired() {
     clock.advance(Duration::from_secs(61));
     let now = clock.now_ms();
     let shift = Shift { stop_at_ms: now + 10_000, lease_until_ms: now + 60_000 };
-    let (report, _) = engine.drain_until(0, None, shift).await.unwrap();
+    let (report, ending) = engine.drain_until(0, None, shift).await;
+    ending.unwrap();
     assert_eq!(report.events, 1);
     // drain_until released its lease: the next claim need not wait.
     log.append("b1", &[LogEvent::json("card-1", &serde_json::json!({"amount": 5}))]).await.unwrap();

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use weir_engine::{Agent, DrainReport, Ending, Engine, Manifest};
+use weir_engine::{Agent, Ending, Engine, Manifest};
 
 use crate::aws::AwsClient;
 use crate::config::{FromVariables, ProcessConfig};
@@ -127,19 +127,18 @@ impl ProcessFunction {
 /// Drains `partition` for this invocation (from `head` if its chain's head was just read)
 /// until it is caught up or `deadline` is reached.
 async fn drain(engine: &Engine, partition: u32, head: Option<Manifest>, deadline: Deadline) -> PartitionReport {
-    let result = engine.drain_until(partition, head, deadline.shift()).await;
-    let (report, outcome) = match result {
-        Ok((report, Ending::CaughtUp)) => (report, Ok(PartitionOutcome::Done)),
-        Ok((report, Ending::Deadline)) => (report, Ok(PartitionOutcome::Deadline)),
-        Err(e) => (DrainReport::default(), Err(e.into())),
-    };
+    let (report, ending) = engine.drain_until(partition, head, deadline.shift()).await;
+    let outcome = ending.map(|ending| match ending {
+        Ending::CaughtUp => PartitionOutcome::Done,
+        Ending::Deadline => PartitionOutcome::Deadline,
+    });
     PartitionReport {
         partition,
         batches: report.batches,
         events: report.events,
         outputs: report.outputs,
         dead_letters: report.dead_letters,
-        outcome: PartitionOutcome::of(partition, outcome),
+        outcome: PartitionOutcome::of(partition, outcome.map_err(Into::into)),
     }
 }
 

@@ -338,52 +338,65 @@ impl Engine {
     /// Claims `partition` for one invocation's `shift` (from `head` if its chain's head was
     /// just read) and commits batches until it is caught up or the shift's stop time has
     /// come; then releases it. Every claim commits at least one batch when there is
-    /// backlog, so that an invocation makes progress however short its time.
+    /// backlog, so that an invocation makes progress however short its time. Returns what
+    /// was committed with how the drain ended, also when it ended in an error.
     pub async fn drain_until(
         &self,
         partition: u32,
         head: Option<Manifest>,
         shift: Shift,
-    ) -> Result<(DrainReport, Ending)> {
+    ) -> (DrainReport, Result<Ending>) {
         let lease = |head| ClaimOptions { head, lease_until_ms: Some(shift.lease_until_ms) };
-        let mut processor = match head {
+        let claimed = match head {
             // A head read before other partitions were drained may be stale by now: a claim
             // fenced for that reads the chain again, as it would have without the head.
             Some(head) => match self.claim_with(partition, lease(Some(head))).await {
-                Err(e) if e.kind() == ErrorKind::Fenced => self.claim_with(partition, lease(None)).await?,
-                claimed => claimed?,
+                Err(e) if e.kind() == ErrorKind::Fenced => self.claim_with(partition, lease(None)).await,
+                claimed => claimed,
             },
-            None => self.claim_with(partition, lease(None)).await?,
+            None => self.claim_with(partition, lease(None)).await,
+        };
+        let mut processor = match claimed {
+            Ok(processor) => processor,
+            Err(e) => return (DrainReport::default(), Err(e)),
         };
         let mut report = DrainReport::default();
-        let ending = loop {
-            let batch = processor.process_batch().await?;
-            if batch.events == 0 {
-                break Ending::CaughtUp;
+        let ending = self.run_batches(&mut processor, &mut report, Some(shift.stop_at_ms)).await;
+        if ending.is_ok() {
+            // The batches are committed whatever becomes of the release: a lease that could
+            // not be let go only runs out at the shift's end.
+            if let Err(e) = processor.release().await {
+                tracing::warn!(partition, error = %e, "could not release the partition's lease");
             }
-            report.add(&batch);
-            if self.shared.clock.now_ms() >= shift.stop_at_ms {
-                break Ending::Deadline;
-            }
-        };
-        // The batches are committed whatever becomes of the release: a lease that could not
-        // be let go only runs out at the shift's end.
-        if let Err(e) = processor.release().await {
-            tracing::warn!(partition, error = %e, "could not release the partition's lease");
         }
-        Ok((report, ending))
+        (report, ending)
     }
 
     /// Claims `partition` and processes batches until it is caught up.
     pub async fn drain_partition(&self, partition: u32) -> Result<DrainReport> {
         let mut processor = self.claim(partition).await?;
         let mut report = DrainReport::default();
+        self.run_batches(&mut processor, &mut report, None).await?;
+        Ok(report)
+    }
+
+    /// Commits batches into `report` until the partition is caught up or, past the first
+    /// batch, `stop_at_ms` has come.
+    async fn run_batches(
+        &self,
+        processor: &mut PartitionProcessor,
+        report: &mut DrainReport,
+        stop_at_ms: Option<u64>,
+    ) -> Result<Ending> {
         loop {
             let batch = processor.process_batch().await?;
             if batch.events == 0 {
-                return Ok(report);
+                return Ok(Ending::CaughtUp);
             }
             report.add(&batch);
+            if stop_at_ms.is_some_and(|stop| self.shared.clock.now_ms() >= stop) {
+                return Ok(Ending::Deadline);
+            }
         }
     }
 
