@@ -357,7 +357,7 @@ impl World {
             });
             let mut continued = Vec::new();
             for (p, drained) in futures::future::join_all(drains).await {
-                if let Ok((_, Ending::Deadline)) = drained {
+                if let (_, Ok(Ending::Deadline)) = drained {
                     continued.push(p);
                 }
             }
@@ -505,6 +505,8 @@ impl World {
                 .map(String::from)
                 .collect();
         let mut waiting_prefixes = Vec::new();
+        // Per partition, the batch its newest segment holds: its claims stay with it.
+        let mut kept_batches = Vec::new();
         let log = EventLog::open(storage.clone()).await.unwrap();
         for p in 0..PARTITIONS {
             let base = format!("agents/{AGENT}/p{p:05}");
@@ -516,7 +518,7 @@ impl World {
                 allowed.extend(head.journal_carry.iter().map(|path| format!("{base}/{path}")));
                 // What the next invocation replays, at or after the head's position.
                 for folder in ["journal", "intent"] {
-                    waiting_prefixes.push(format!("{base}/{folder}/{}", head.position.object_name()));
+                    waiting_prefixes.push((format!("{base}/{folder}/"), head.position.object_name()));
                 }
             }
             for name in ["head-hint.json", "gc-boundary.json"] {
@@ -527,27 +529,28 @@ impl World {
                 allowed.insert(format!("log/p{p:05}/seg/{newest:020}.parquet"));
                 allowed.insert(format!("log/p{p:05}/tail-hint.json"));
                 let batch = log.read_segment(p, *newest).await.unwrap().unwrap().batch_id;
-                waiting_prefixes.push(format!("log/p{p:05}/batch/{batch}"));
+                kept_batches.push((format!("log/p{p:05}/batch/"), batch));
             }
         }
         let objects: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(self.memory.list(None)).await.unwrap();
         for object in objects {
             let path = object.location.to_string();
-            let claim_of_newest =
-                path.contains("/batch/") && self.claim_names_a_kept_batch(&path, &waiting_prefixes).await;
-            let waiting = waiting_prefixes.iter().any(|prefix| path >= *prefix && !prefix.contains("/batch/"));
+            let claim_of_newest = path.contains("/batch/") && self.claim_names_a_kept_batch(&path, &kept_batches).await;
+            let waiting = waiting_prefixes.iter().any(|(folder, from)| {
+                path.strip_prefix(folder.as_str()).is_some_and(|position| position >= from.as_str())
+            });
             if !(allowed.contains(&path) || claim_of_newest || waiting) {
                 self.violation(format!("storage still holds `{path}` (seed {})", self.seed));
             }
         }
     }
 
-    /// Whether a batch claim belongs to the batch stored in a partition's newest segment.
-    async fn claim_names_a_kept_batch(&self, path: &str, prefixes: &[String]) -> bool {
+    /// Whether a batch claim belongs to the batch stored in its partition's newest segment.
+    async fn claim_names_a_kept_batch(&self, path: &str, kept: &[(String, String)]) -> bool {
         let Ok(result) = self.memory.get(&path.into()).await else { return false };
         let claim: serde_json::Value = serde_json::from_slice(&result.bytes().await.unwrap()).unwrap_or_default();
         let batch = claim["batch_id"].as_str().unwrap_or_default();
-        prefixes.iter().any(|prefix| prefix.ends_with(&format!("/batch/{batch}")) && path.starts_with(&prefix[..9]))
+        kept.iter().any(|(claims, kept_batch)| path.starts_with(claims.as_str()) && batch == kept_batch)
     }
 
     /// Whether the model and the tool are down now.
