@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use object_store::memory::InMemory;
 use tokio::sync::Notify;
+use weir_engine::format::PartitionDir;
 use weir_engine::{
     ActionError, Agent, CallMode, ClaimOptions, Clock, CommittedReader, DurableError, Engine, EngineSettings,
-    ErrorKind, EventContext, EventLog, InputEvent, LogEvent, ManualClock, PartitionDir, Shift, Storage, SystemClock,
-    collect_log, collect_partition,
+    ErrorKind, EventContext, EventLog, LogEvent, LogInput, ManualClock, Shift, Storage, SystemClock, collect_log,
+    collect_partition,
 };
 use weir_tests::{Gate, PolicyStore};
 
@@ -30,7 +31,7 @@ struct Notifier {
 
 #[async_trait::async_trait]
 impl Agent for Notifier {
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let hold = self.hold.clone();
         let scoring = self.scoring.clone();
         let score: u64 = ctx
@@ -177,9 +178,8 @@ async fn collection_spares_the_run_a_stalled_commit_will_name() {
     gate.wait_held().await;
 
     // An hour on, collection finds the run that no manifest names yet.
-    let dir = PartitionDir::new(storage.clone(), "cards", 0).unwrap();
     let later = ManualClock::new(SystemClock.now_ms() + 3_600_000);
-    let report = collect_partition(&dir, &EngineSettings::default(), later.as_ref()).await.unwrap();
+    let report = collect_partition(&storage, "cards", 0, &EngineSettings::default(), later.as_ref()).await.unwrap();
     assert_eq!(report.runs, 0, "{report:?}");
 
     gate.open();

@@ -4,12 +4,15 @@
 //!   event log, idempotently (binary `weir-ingest`).
 //! - [`process`]: claims partitions with backlog and runs an agent over their micro-batches
 //!   until the invocation's deadline approaches, then continues in a fresh invocation (a
-//!   library: the `weir-process` binary links an agent and calls [`process::run`]).
+//!   library: the `weir-process` binary links an agent and calls [`process::serve`]).
 //! - [`dispatch`]: delivers committed outputs to a webhook, SQS, SNS or another agent's log,
 //!   exactly once in effect (binary `weir-dispatch`; see `docs/dispatch.md`).
 //!
 //! Every function reads its configuration once from the environment ([`config`], the
 //! contract in `docs/configuration.md`) and exposes a handler that tests call directly.
+//! Beside the three: `sink`, where dispatch delivers; `work`, the partitions of a request
+//! and a deadline; `runtime`, the Lambda runtime loop and init; `secrets`, API keys from
+//! Secrets Manager or SSM; `aws` and `invoke`, signed requests to AWS services.
 
 pub mod config;
 pub mod dispatch;

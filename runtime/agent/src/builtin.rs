@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use crate::action::{ActionError, Handler};
 use crate::context::Context;
 use crate::event::Event;
-use crate::events::{RetrievalRequestEvent, RetrievalResponseEvent, ToolRequestEvent, ToolResponseEvent};
+use crate::event::builtin::{RetrievalRequestEvent, RetrievalResponseEvent, ToolRequestEvent, ToolResponseEvent};
 
 /// Runs the calls of a [`ToolRequestEvent`] concurrently and answers a [`ToolResponseEvent`].
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use weir_models::{ChatMessage, ChatRequest, ChatResponse, ToolCall, ToolSpec, Us
 
 use crate::agent::AgentCore;
 use crate::error::AgentError;
-use crate::events::{ChatRequestEvent, ToolResult};
+use crate::event::builtin::{ChatRequestEvent, ToolResult};
 use crate::memory::Memory;
 use crate::metrics::CallEnd;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use weir_engine::{Clock, EventContext, InputEvent as LogInput, SystemClock};
+use weir_engine::{Clock, EventContext, LogInput, SystemClock};
 use weir_models::{ChatModel, EmbeddingModel};
 use weir_tools::Tool;
 
@@ -18,11 +18,11 @@ use crate::builtin::{RetrievalAction, ToolAction};
 use crate::chat::Turn;
 use crate::context::Context;
 use crate::error::AgentError;
-use crate::event::{Event, EventType};
-use crate::events::{
+use crate::event::builtin::{
     ActionFailedEvent, ActionFinishedEvent, ActionStartedEvent, ChatRequestEvent, ChatResponseEvent, InputEvent,
     OutputEvent, RetrievalRequestEvent, ToolRequestEvent,
 };
+use crate::event::{Event, EventType};
 use crate::memory::{Memory, StoredMemory};
 use crate::metrics::{CallEnd, MetricsSnapshot};
 use crate::prompt::Prompt;
@@ -219,7 +219,7 @@ impl WorkflowAgent {
     }
 
     /// Runs the actions subscribed to `event`, with notifications around each.
-    async fn dispatch(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
+    async fn route(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         for action in self.actions.iter().filter(|a| a.subscribes_to(&event.kind)) {
             self.notify(|| ActionStartedEvent::of(&action.name, event), engine, run).await?;
             let started = std::time::Instant::now();
@@ -330,11 +330,11 @@ impl weir_engine::Agent for WorkflowAgent {
                 }
                 self.chat(requests.clone(), engine, &mut run).await?;
                 for request in &requests {
-                    self.dispatch(request, engine, &mut run).await?;
+                    self.route(request, engine, &mut run).await?;
                 }
                 continue;
             }
-            self.dispatch(&event, engine, &mut run).await?;
+            self.route(&event, engine, &mut run).await?;
         }
         if let Some(stored) = run.memory.into_stored() {
             engine.set_state(&stored)?;

@@ -30,9 +30,6 @@ pub enum CliError {
     /// Input that cannot be used as given: a malformed record, a bad flag value.
     #[error("{0}")]
     Input(String),
-    /// Outputs could not be encoded as Parquet.
-    #[error("cannot write Parquet: {0}")]
-    Parquet(String),
     /// A function binary is missing or could not be built.
     #[error("{0}")]
     Binary(String),

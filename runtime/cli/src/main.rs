@@ -3,6 +3,12 @@
 //! Every command works on a store (`--store`, a URL or a directory; `./weir-data` by
 //! default) and most on an agent (`--agent`, a built-in agent's name or a declarative agent
 //! file). A failure is one line on standard error and a non-zero exit code.
+//!
+//! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`, `gc`,
+//! `functions`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
+//! choice), `committed` (what an agent committed, read through the engine), `input_file` and
+//! `rejects` (ingest's reading and setting aside), `binaries` (building the function
+//! binaries), `error`.
 
 /// Prints a line (visible to the modules below); a closed stdout (`weir outputs | head`) is not an error worth a panic.
 macro_rules! say {

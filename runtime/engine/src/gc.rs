@@ -39,10 +39,17 @@ fn older_than(object: &ObjectMeta, now_ms: u64, age_ms: u64) -> bool {
     now_ms.saturating_sub(modified) > age_ms
 }
 
-/// Collects one agent's objects on one partition, keeping what `settings` retain and
-/// nothing younger than their grace period (refused below its floor).
-pub async fn collect_partition(dir: &PartitionDir, settings: &EngineSettings, clock: &dyn Clock) -> Result<GcReport> {
+/// Collects `agent`'s objects on `partition`, keeping what `settings` retain and nothing
+/// younger than their grace period (refused below its floor).
+pub async fn collect_partition(
+    storage: &Storage,
+    agent: &str,
+    partition: u32,
+    settings: &EngineSettings,
+    clock: &dyn Clock,
+) -> Result<GcReport> {
     settings.validate()?;
+    let dir = &PartitionDir::new(storage.clone(), agent, partition)?;
     let mut report = GcReport::default();
     let Some(head) = dir.latest().await? else { return Ok(report) };
     let storage = dir.storage();

@@ -22,6 +22,13 @@
 //! let model = config.build().unwrap();
 //! assert_eq!(model.name(), "llama3.2");
 //! ```
+//!
+//! Modules: `message` and `chat`, the shared vocabulary and the [`ChatModel`] and
+//! [`EmbeddingModel`] traits; `openai`, `anthropic`, `ollama` and the two `*_embeddings`, one
+//! per provider: its config, its requests and the parsing of its replies; `config`, the agent
+//! file's model declaration; `http` over `transport`, `retry` and `stats`, the one HTTP layer;
+//! `wire`, rules every wire format follows; `env`, where a provider is by default; `secret`,
+//! keys that never print; `error`, [`ModelError`].
 
 mod anthropic;
 mod chat;

@@ -149,7 +149,7 @@ async fn append_records(log: &EventLog, records: Vec<SourceRecord>) -> Vec<(Stri
 
 /// Runs the ingest function: reads the configuration, opens or creates the log (failing the
 /// init if either is wrong), then serves invocations.
-pub async fn run() -> Result<()> {
+pub async fn serve() -> Result<()> {
     runtime::init_tracing();
     let function = runtime::init(async { IngestFunction::new(IngestConfig::from_env()?).await }).await?;
     runtime::serve(|event: Value, _context| function.handle(event)).await

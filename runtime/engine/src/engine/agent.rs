@@ -32,9 +32,11 @@ impl Rejected {
     }
 }
 
-/// An input event as the agent sees it: decoded JSON with its key and log position.
+/// An event of the log as an agent receives it: the producer's payload decoded as JSON,
+/// with its key and position. (The agent crate's `InputEvent` is the event a workflow run
+/// starts from; it is made from this.)
 #[derive(Debug, Clone, PartialEq)]
-pub struct InputEvent {
+pub struct LogInput {
     /// The key: this agent's events of one key run in log order.
     pub key: String,
     /// Where the event is in the log; stable across replays.
@@ -50,14 +52,14 @@ pub struct InputEvent {
 /// [`EventContext::durable`], which replays recorded results instead of calling again.
 ///
 /// ```
-/// use weir_engine::{ActionError, Agent, EventContext, InputEvent};
+/// use weir_engine::{ActionError, Agent, EventContext, LogInput};
 ///
 /// /// Counts events per key and emits the running count.
 /// struct Counter;
 ///
 /// #[async_trait::async_trait]
 /// impl Agent for Counter {
-///     async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+///     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
 ///         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
 ///         ctx.set_state(&count)?;
 ///         ctx.emit(&serde_json::json!({"key": event.key, "count": count}))?;
@@ -69,5 +71,5 @@ pub struct InputEvent {
 pub trait Agent: Send + Sync + 'static {
     /// Handles one event; state changes and outputs made through `ctx` commit only if it
     /// returns `Ok`.
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError>;
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError>;
 }

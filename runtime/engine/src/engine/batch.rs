@@ -11,7 +11,7 @@ use futures::future::Shared;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use super::agent::{Agent, InputEvent, Rejected};
+use super::agent::{Agent, LogInput, Rejected};
 use super::context::{CallScope, EventContext};
 use super::settings::EngineSettings;
 use crate::outputs::{DeadLetter, Output};
@@ -138,7 +138,7 @@ async fn run_key(
                 continue;
             }
         };
-        let event = InputEvent { key: group.key.clone(), position, payload: decoded };
+        let event = LogInput { key: group.key.clone(), position, payload: decoded };
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -18,6 +18,7 @@ use super::batch::{Handoff, KeyOutcome, KeyRun, StartState, group_by_key, run_ba
 use super::context::CallScope;
 use super::fence::Fence;
 use super::{ClaimOptions, Shared};
+use crate::committed::Commit;
 use crate::error::{Error, Result};
 use crate::journal::{self, CallId, Journal, JournalEntry};
 use crate::layout;
@@ -104,7 +105,7 @@ impl PartitionProcessor {
         let dir = PartitionDir::new(shared.storage.clone(), &shared.agent_name, partition)?;
         let head = async {
             match known {
-                Some(head) => Ok(head),
+                Some(head) => Ok(head.into_manifest()),
                 None => dir.latest().await.map(|head| head.unwrap_or_else(Manifest::genesis)),
             }
         };
@@ -150,9 +151,9 @@ impl PartitionProcessor {
         self.dir.partition()
     }
 
-    /// The last manifest this invocation committed.
-    pub fn head(&self) -> &Manifest {
-        &self.head
+    /// The last commit this invocation made.
+    pub fn head(&self) -> Commit {
+        Commit::new(self.head.clone())
     }
 
     /// Commits the next micro-batch: the oldest in flight, after pulling and starting batches
@@ -295,7 +296,7 @@ impl PartitionProcessor {
         }
         if !outputs.is_empty() {
             let path = layout::outputs(seq, &nonce);
-            writes.push((path.clone(), outputs::encode_outputs(partition, seq, &outputs)));
+            writes.push((path.clone(), outputs::encode_outputs(outputs.iter().map(|o| (partition, seq, o)))));
             manifest.outputs = Some(FileRef { path, rows: outputs.len() as u64 });
         }
         if !dead_letters.is_empty() {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use weir_models::{ChatMessage, OutputSchema, ToolCall, Usage};
 
-use crate::event::{Event, EventType};
+use super::{Event, EventType};
 
 macro_rules! event_type {
     ($ty:ty, $name:literal) => {
