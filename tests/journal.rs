@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weir_engine::{
-    ActionError, Agent, CallId, CallMode, CommittedReader, DurableError, Engine, EngineSettings, EventContext,
+    ActionError, Agent, CallId, CallMode, CommittedReader, Durable, DurableError, Engine, EngineSettings, EventContext,
     EventLog, JournalEntry, LogEvent, LogInput, Outcome, Position, Storage,
 };
 

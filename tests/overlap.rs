@@ -12,7 +12,7 @@ use object_store::memory::InMemory;
 use tokio::sync::Notify;
 use weir_engine::format::PartitionDir;
 use weir_engine::{
-    ActionError, Agent, CallMode, ClaimOptions, Clock, CommittedReader, DurableError, Engine, EngineSettings,
+    ActionError, Agent, CallMode, ClaimOptions, Clock, CommittedReader, Durable, DurableError, Engine, EngineSettings,
     ErrorKind, EventContext, EventLog, LogEvent, LogInput, ManualClock, Shift, Storage, SystemClock, collect_log,
     collect_partition,
 };

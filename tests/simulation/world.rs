@@ -11,9 +11,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use weir_engine::format::PartitionDir;
 use weir_engine::store::{Fault, FaultPlan, FaultyStore};
 use weir_engine::{
-    ActionError, Agent, CallMode, Clock, Commit, CommittedReader, DurableError, Ending, Engine, EngineSettings,
-    EventContext, EventLog, JournalEntry, LogEvent, LogInput, Outcome, Position, Shift, Storage, TokioClock,
-    collect_log, collect_partition,
+    ActionError, Agent, CallMode, Clock, Commit, CommittedReader, Durable, DurableError, Ending, Engine,
+    EngineSettings, EventContext, EventLog, JournalEntry, LogEvent, LogInput, Outcome, Position, Shift, Storage,
+    TokioClock, collect_log, collect_partition,
 };
 use weir_tests::PolicyStore;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use weir_engine::{ActionError, Agent, CallMode, DurableError, EventContext, LogEvent, LogInput, Position};
+use weir_engine::{ActionError, Agent, CallMode, Durable, DurableError, EventContext, LogEvent, LogInput, Position};
 
 /// One call the external service received.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The built-in tool and retrieval actions.
 
 use futures::future::BoxFuture;
+use weir_engine::Durable;
 
 use crate::action::{ActionError, Handler};
 use crate::context::Context;

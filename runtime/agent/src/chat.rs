@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use weir_engine::{Branch, CallMode, DurableError};
+use weir_engine::{Branch, CallMode, Durable, DurableError};
 use weir_models::{ChatMessage, ChatRequest, ChatResponse, ToolCall, ToolSpec, Usage};
 
 use crate::agent::AgentCore;

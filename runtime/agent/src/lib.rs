@@ -60,6 +60,7 @@ pub use react::{ReActAgent, ReActAgentBuilder};
 pub use resources::Resources;
 pub use retrieval::{InMemoryVectorStore, VectorStore};
 pub use tool_binding::{ArgumentSource, ToolBinding};
+pub use weir_engine::{CallMode, Durable, DurableError};
 pub use workflow::{CHAT_ACTION, WorkflowAgent, WorkflowAgentBuilder};
 
 /// Compiles the examples of `docs/agents.md`, so that the guide cannot drift from the API.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use weir_engine::{Clock, EventContext, LogInput, SystemClock};
+use weir_engine::{Clock, Durable, EventContext, LogInput, SystemClock};
 use weir_models::{ChatModel, EmbeddingModel};
 use weir_tools::Tool;
 

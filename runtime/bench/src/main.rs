@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use weir_bench::{counted, cpu_time, peak_memory_mb, per_thousand, percentile};
 use weir_engine::store::RequestCountsSnapshot;
-use weir_engine::{ActionError, Agent, CallMode, Engine, EngineSettings, EventContext, EventLog, LogEvent, LogInput};
+use weir_engine::{
+    ActionError, Agent, CallMode, Durable, Engine, EngineSettings, EventContext, EventLog, LogEvent, LogInput,
+};
 use weir_tests::backends::{Backend, fresh_storage};
 
 #[derive(Debug, Parser)]

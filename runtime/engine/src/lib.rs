@@ -37,8 +37,9 @@ pub mod store;
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use committed::{Commit, CommittedOutputs, CommittedReader};
 pub use engine::{
-    ActionError, Agent, BatchReport, Branch, CallCounts, CallMode, ClaimOptions, DrainReport, DurableError, Ending,
-    Engine, EngineBuilder, EngineSettings, EventContext, LogInput, PartitionProcessor, Rejected, Shift,
+    ActionError, Agent, BatchReport, Branch, CallCounts, CallMode, Calls, ClaimOptions, DrainReport, Durable,
+    DurableError, Ending, Engine, EngineBuilder, EngineSettings, EventContext, LogInput, PartitionProcessor, Rejected,
+    Shift,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use gc::{GcReport, collect_log, collect_partition};

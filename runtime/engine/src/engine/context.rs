@@ -167,48 +167,6 @@ impl EventContext {
         Ok(())
     }
 
-    /// The idempotency key the next durable call will carry.
-    pub fn next_idempotency_key(&self) -> String {
-        self.calls.next_idempotency_key(self)
-    }
-
-    /// Runs `call` once for this event: its result is journaled, and a replay returns the
-    /// journaled result without running it again.
-    ///
-    /// Calls are numbered in the order `durable` is called, so several may run at once
-    /// (`futures::join!`) as long as the order of the calls is deterministic. Where it is
-    /// not (a loop whose next call depends on which of several concurrent calls ends first),
-    /// give each concurrent part its own [`branch`](Self::branch).
-    pub fn durable<'a, T, E, F>(
-        &'a self,
-        name: &str,
-        call: F,
-    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
-    where
-        T: Serialize + DeserializeOwned + Send + 'a,
-        E: 'a,
-        F: Future<Output = Result<T, E>> + Send + 'a,
-    {
-        self.calls.durable_call(self, name, CallMode::AtLeastOnce, |_| call)
-    }
-
-    /// Like [`durable`](Self::durable), with the call's idempotency key handed to it and a
-    /// choice of [`CallMode`].
-    pub fn durable_call<'a, T, E, F, C>(
-        &'a self,
-        name: &str,
-        mode: CallMode,
-        call: C,
-    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
-    where
-        T: Serialize + DeserializeOwned + Send + 'a,
-        E: 'a,
-        F: Future<Output = Result<T, E>> + Send + 'a,
-        C: FnOnce(String) -> F + Send + 'a,
-    {
-        self.calls.durable_call(self, name, mode, call)
-    }
-
     /// A branch of this event's handling with calls numbered on their own, so that
     /// concurrent branches may interleave in any order and still replay.
     ///
@@ -218,6 +176,8 @@ impl EventContext {
     ///
     /// ```
     /// # async fn demo(ctx: &weir_engine::EventContext) -> Result<(), weir_engine::DurableError<std::io::Error>> {
+    /// use weir_engine::Durable;
+    ///
     /// let (a, b) = (ctx.branch("chat-0"), ctx.branch("chat-1"));
     /// let (x, y) = futures::join!(
     ///     a.durable("ask", async { Ok::<_, std::io::Error>(1) }),
@@ -245,14 +205,53 @@ pub struct Branch<'a> {
     calls: CallSequence,
 }
 
-impl Branch<'_> {
-    /// The idempotency key the branch's next durable call will carry.
-    pub fn next_idempotency_key(&self) -> String {
-        self.calls.next_idempotency_key(self.ctx)
+impl Durable for EventContext {
+    fn calls(&self) -> Calls<'_> {
+        Calls { ctx: self, sequence: &self.calls }
+    }
+}
+
+impl Durable for Branch<'_> {
+    fn calls(&self) -> Calls<'_> {
+        Calls { ctx: self.ctx, sequence: &self.calls }
+    }
+}
+
+/// Durable calls, written once for every handle that makes them: an [`EventContext`], a
+/// [`Branch`], and contexts built on them (the agent crate's). An implementor only says
+/// where its calls are numbered.
+///
+/// ```
+/// use weir_engine::{ActionError, Agent, Durable, EventContext, LogInput};
+///
+/// struct Scorer;
+///
+/// #[async_trait::async_trait]
+/// impl Agent for Scorer {
+///     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
+///         let score: u64 = ctx.durable("score", async { Ok::<_, std::io::Error>(4) }).await?;
+///         ctx.emit(&serde_json::json!({"key": event.key, "score": score}))?;
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Durable {
+    /// Where this handle's calls are numbered.
+    fn calls(&self) -> Calls<'_>;
+
+    /// The idempotency key the next durable call will carry.
+    fn next_idempotency_key(&self) -> String {
+        self.calls().next_idempotency_key()
     }
 
-    /// [`EventContext::durable`] within this branch.
-    pub fn durable<'a, T, E, F>(
+    /// Runs `call` once for this event: its result is journaled, and a replay returns the
+    /// journaled result without running it again.
+    ///
+    /// Calls are numbered in the order `durable` is called, so several may run at once
+    /// (`futures::join!`) as long as the order of the calls is deterministic. Where it is
+    /// not (a loop whose next call depends on which of several concurrent calls ends first),
+    /// give each concurrent part its own [`branch`](EventContext::branch).
+    fn durable<'a, T, E, F>(
         &'a self,
         name: &str,
         call: F,
@@ -262,11 +261,12 @@ impl Branch<'_> {
         E: 'a,
         F: Future<Output = Result<T, E>> + Send + 'a,
     {
-        self.calls.durable_call(self.ctx, name, CallMode::AtLeastOnce, |_| call)
+        self.calls().durable_call(name, CallMode::AtLeastOnce, |_| call)
     }
 
-    /// [`EventContext::durable_call`] within this branch.
-    pub fn durable_call<'a, T, E, F, C>(
+    /// Like [`durable`](Self::durable), with the call's idempotency key handed to it and a
+    /// choice of [`CallMode`].
+    fn durable_call<'a, T, E, F, C>(
         &'a self,
         name: &str,
         mode: CallMode,
@@ -278,8 +278,15 @@ impl Branch<'_> {
         F: Future<Output = Result<T, E>> + Send + 'a,
         C: FnOnce(String) -> F + Send + 'a,
     {
-        self.calls.durable_call(self.ctx, name, mode, call)
+        self.calls().durable_call(name, mode, call)
     }
+}
+
+/// Where a handle's durable calls are numbered: an event and one sequence of its calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Calls<'a> {
+    ctx: &'a EventContext,
+    sequence: &'a CallSequence,
 }
 
 /// Numbers the durable calls of one branch and runs them through the journal.
@@ -294,10 +301,6 @@ impl CallSequence {
         CallSequence { branch, next_step: AtomicU32::new(0) }
     }
 
-    fn next_idempotency_key(&self, ctx: &EventContext) -> String {
-        self.idempotency_key(ctx, self.next_step.load(Ordering::SeqCst))
-    }
-
     /// Keys of the unnamed branch leave the branch out, as they did before branches existed.
     fn idempotency_key(&self, ctx: &EventContext, step: u32) -> String {
         let (prefix, key, event) = (&ctx.scope.key_prefix, &ctx.key, ctx.event);
@@ -307,10 +310,15 @@ impl CallSequence {
         };
         format!("{:032x}", xxh3_128(id.as_bytes()))
     }
+}
 
-    fn durable_call<'a, T, E, F, C>(
-        &'a self,
-        ctx: &'a EventContext,
+impl<'a> Calls<'a> {
+    fn next_idempotency_key(self) -> String {
+        self.sequence.idempotency_key(self.ctx, self.sequence.next_step.load(Ordering::SeqCst))
+    }
+
+    fn durable_call<T, E, F, C>(
+        self,
         name: &str,
         mode: CallMode,
         call: C,
@@ -321,9 +329,10 @@ impl CallSequence {
         F: Future<Output = Result<T, E>> + Send + 'a,
         C: FnOnce(String) -> F + Send + 'a,
     {
-        let step = self.next_step.fetch_add(1, Ordering::SeqCst);
-        let id = CallId { event: ctx.event, key: ctx.key.clone(), branch: self.branch.clone(), step };
-        let idempotency_key = self.idempotency_key(ctx, step);
+        let (ctx, sequence) = (self.ctx, self.sequence);
+        let step = sequence.next_step.fetch_add(1, Ordering::SeqCst);
+        let id = CallId { event: ctx.event, key: ctx.key.clone(), branch: sequence.branch.clone(), step };
+        let idempotency_key = sequence.idempotency_key(ctx, step);
         let name = name.to_string();
         async move {
             let scope = &ctx.scope;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use agent::{ActionError, Agent, LogInput, Rejected};
-pub use context::{Branch, CallCounts, CallMode, DurableError, EventContext};
+pub use context::{Branch, CallCounts, CallMode, Calls, Durable, DurableError, EventContext};
 pub use processor::{BatchReport, PartitionProcessor};
 pub use settings::EngineSettings;
 pub(crate) use settings::MIN_LOG_RETENTION_MS;
