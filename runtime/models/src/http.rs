@@ -185,8 +185,7 @@ impl Endpoint {
             bytes = reply.body.len(),
             "model reply"
         );
-        serde_json::from_slice(&reply.body)
-            .map_err(|error| Failure { error: self.malformed(error.to_string()), retry: Retry::No })
+        parse_reply(&reply.body).map_err(|problem| Failure { error: self.malformed(problem), retry: Retry::No })
     }
 
     /// A failure to send or to read the reply: worth retrying, as timeouts and resets pass.
@@ -211,6 +210,17 @@ impl Endpoint {
             None => text.to_owned(),
         }
     }
+}
+
+/// A reply body as `T`, or what was wrong with it and where, such as
+/// ``content[0]: missing field `input` ``.
+fn parse_reply<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)).map_err(|error| {
+        match error.path().to_string().as_str() {
+            "." => error.inner().to_string(),
+            path => format!("{path}: {}", error.inner()),
+        }
+    })
 }
 
 /// `{base}/{path}?{query}`, or a configuration error naming the bad base URL.
@@ -264,6 +274,28 @@ mod tests {
         assert_eq!(provider_message(StatusCode::BAD_GATEWAY, "<html>bad gateway</html>"), "<html>bad gateway</html>");
         assert_eq!(provider_message(StatusCode::SERVICE_UNAVAILABLE, ""), "Service Unavailable");
         assert_eq!(provider_message(StatusCode::BAD_GATEWAY, &"x".repeat(2000)).len(), MAX_ERROR_BODY_CHARS);
+    }
+
+    #[test]
+    fn a_malformed_reply_names_where_it_is_wrong() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Reply {
+            content: Vec<Block>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Block {
+            input: Value,
+        }
+        let problem = |body: &str| parse_reply::<Reply>(body.as_bytes()).unwrap_err();
+        for (body, start) in [
+            (r#"{"content": [{"input": {}}, {}]}"#, "content[1]: missing field `input` at line 1"),
+            (r#"{"contents": []}"#, "missing field `content` at line 1"),
+            ("<html>", "expected value at line 1"),
+        ] {
+            assert!(problem(body).starts_with(start), "{body}: {}", problem(body));
+        }
     }
 
     #[test]

@@ -24,11 +24,15 @@
 //! ```
 //!
 //! Modules: `message` and `chat`, the shared vocabulary and the [`ChatModel`] and
-//! [`EmbeddingModel`] traits; `openai`, `anthropic`, `ollama` and the two `*_embeddings`, one
-//! per provider: its config, its requests and the parsing of its replies; `config`, the agent
-//! file's model declaration; `http` over `transport`, `retry` and `stats`, the one HTTP layer;
-//! `wire`, rules every wire format follows; `env`, where a provider is by default; `secret`,
-//! keys that never print; `error`, [`ModelError`].
+//! [`EmbeddingModel`] traits; `openai`, `anthropic` and `ollama`, one per provider and all of
+//! one shape: its config ([`OpenAiConfig`], [`AnthropicConfig`], [`OllamaConfig`], each generic
+//! over its options, with `with_options` and `chat`), its chat client, the request body as
+//! structs borrowing the request, and the reply as structs read by a parser that fails with
+//! [`ModelError::Malformed`] saying what was wrong; `openai_embeddings` and
+//! `ollama_embeddings`, the same for embeddings; `config`, the agent file's model declaration;
+//! `http` over `transport`, `retry` and `stats`, the one HTTP layer; `wire`, rules every wire
+//! format follows and the pieces two providers share; `env`, where a provider is by default;
+//! `secret`, keys that never print; `error`, [`ModelError`].
 
 mod anthropic;
 mod chat;
