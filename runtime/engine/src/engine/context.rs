@@ -68,7 +68,6 @@ pub enum DurableError<E> {
     Interrupted {
         /// The call's name.
         name: String,
-        /// Its idempotency key.
         idempotency_key: String,
     },
     /// A newer invocation claimed the partition: this one makes no more calls, and its
@@ -442,6 +441,7 @@ mod tests {
             std::time::Duration::ZERO,
             Default::default(),
             fence.clone(),
+            &crate::engine::Tasks::default(),
         );
         let scope = Arc::new(CallScope {
             journal,

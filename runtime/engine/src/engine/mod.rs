@@ -6,6 +6,7 @@ mod context;
 mod fence;
 mod processor;
 mod settings;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ pub use context::{Branch, CallCounts, CallMode, Calls, Durable, DurableError, Ev
 pub use processor::{BatchReport, PartitionProcessor};
 pub use settings::EngineSettings;
 pub(crate) use settings::MIN_LOG_RETENTION_MS;
+pub(crate) use tasks::Tasks;
 
 pub(crate) use fence::Fence;
 
@@ -376,6 +378,7 @@ impl Engine {
         let mut processor = self.claim(partition).await?;
         let mut report = DrainReport::default();
         self.run_batches(&mut processor, &mut report, None).await?;
+        processor.release().await?;
         Ok(report)
     }
 
