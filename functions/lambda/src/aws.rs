@@ -47,7 +47,6 @@ pub struct AwsClient {
 pub struct AwsResponse {
     /// The HTTP status.
     pub status: reqwest::StatusCode,
-    /// The body.
     pub body: Bytes,
 }
 

@@ -20,7 +20,6 @@ use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, 
 /// What one partition's drain did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionReport {
-    /// The partition.
     pub partition: u32,
     /// Batches committed.
     pub batches: usize,

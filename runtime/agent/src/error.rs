@@ -71,7 +71,6 @@ pub enum AgentError {
     Interrupted {
         /// The call.
         name: String,
-        /// Its idempotency key.
         idempotency_key: String,
     },
     /// An agent file is invalid; the message names the file, the line and the field.

@@ -89,7 +89,6 @@ fn rows(file: &Option<FileRef>) -> u64 {
 /// The outputs of one commit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommittedOutputs {
-    /// The partition.
     pub partition: u32,
     /// The commit's sequence number.
     pub seq: u64,

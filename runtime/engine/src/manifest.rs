@@ -25,12 +25,10 @@ impl PartitionDir {
         Ok(PartitionDir { storage, base, partition })
     }
 
-    /// The storage.
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
 
-    /// The partition.
     pub fn partition(&self) -> u32 {
         self.partition
     }

@@ -23,7 +23,6 @@ use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, 
 /// What one partition's dispatch did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionReport {
-    /// The partition.
     pub partition: u32,
     /// Outputs delivered (redeliveries included).
     pub delivered: usize,

@@ -56,7 +56,6 @@ const TAIL_TRUSTED_MS: u64 = crate::engine::MIN_LOG_RETENTION_MS / 6;
 /// Where an append put a partition's share of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
-    /// The partition.
     pub partition: u32,
     /// The segment that holds the events.
     pub segment: u64,
