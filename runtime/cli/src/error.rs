@@ -50,10 +50,12 @@ impl CliError {
 
 impl CliError {
     /// The exit code: 3 when records were refused but the rest was ingested, so that a script
-    /// can tell it from a failure (1) and from a usage error (2, clap's).
+    /// can tell it from a failure (1) and from a usage error (2, clap's); 75 (`EX_TEMPFAIL`)
+    /// when something the events need is down and nothing was lost: run it again later.
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Refused(_) => 3,
+            CliError::Engine(e) if e.kind() == weir_engine::ErrorKind::Unavailable => 75,
             _ => 1,
         }
     }

@@ -39,7 +39,7 @@ pub use committed::{Commit, CommittedOutputs, CommittedReader};
 pub use engine::{
     ActionError, Agent, BatchReport, Branch, CallCounts, CallMode, Calls, ClaimOptions, DrainReport, Durable,
     DurableError, Ending, Engine, EngineBuilder, EngineSettings, EventContext, LogInput, PartitionProcessor, Rejected,
-    Shift,
+    Shift, Unavailable,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use gc::{GcReport, collect_log, collect_partition};

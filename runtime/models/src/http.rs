@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::breaker::Breaker;
 use crate::error::ModelError;
 use crate::retry::{is_retryable, retry_delay};
 use crate::secret::ApiKey;
@@ -41,6 +42,12 @@ pub struct HttpSettings {
     pub max_backoff_ms: u64,
     /// Most requests of this client in flight at once.
     pub max_concurrency: usize,
+    /// Consecutive failed calls (after their retries) that open the circuit breaker: while
+    /// it is open, calls fail at once without a request. 0: never opens.
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before one call probes the provider, in
+    /// milliseconds; doubled at each failed probe, up to ten times this.
+    pub breaker_cooldown_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -52,6 +59,8 @@ impl Default for HttpSettings {
             initial_backoff_ms: 500,
             max_backoff_ms: 30_000,
             max_concurrency: 8,
+            breaker_failures: 3,
+            breaker_cooldown_ms: 30_000,
         }
     }
 }
@@ -70,6 +79,7 @@ struct Shared {
     transport: Transport,
     permits: Semaphore,
     stats: StatsRecorder,
+    breaker: Breaker,
 }
 
 /// An attempt's failure, and whether another attempt may succeed.
@@ -111,6 +121,7 @@ impl Endpoint {
             settings: settings.clone(),
             transport,
             stats: StatsRecorder::default(),
+            breaker: Breaker::new(settings.breaker_failures, Duration::from_millis(settings.breaker_cooldown_ms)),
         };
         Ok(Endpoint { shared: Arc::new(shared) })
     }
@@ -128,8 +139,23 @@ impl Endpoint {
         convert: impl FnOnce(Reply) -> Result<Out, ModelError>,
     ) -> Result<Out, ModelError> {
         let started = Instant::now();
+        let shared = &*self.shared;
+        if let Err(wait) = shared.breaker.admit() {
+            shared.stats.call_ended(started.elapsed(), true);
+            let message = format!("not asked: it failed repeatedly; the next try is in {} ms", wait.as_millis());
+            return Err(ModelError::Unavailable { provider: shared.provider.to_owned(), message });
+        }
         let result = self.post_with_retries(body).await.and_then(convert);
-        self.shared.stats.call_ended(started.elapsed(), result.is_err());
+        match &result {
+            Err(error) if error.is_unavailable() => {
+                if shared.breaker.failed() {
+                    tracing::warn!(provider = shared.provider, %error, "circuit breaker open: the provider is not asked for a while");
+                }
+            }
+            // Answered, even with an error of the request's own: the provider is up.
+            _ => shared.breaker.succeeded(),
+        }
+        shared.stats.call_ended(started.elapsed(), result.is_err());
         result
     }
 

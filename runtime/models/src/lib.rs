@@ -35,6 +35,7 @@
 //! `secret`, keys that never print; `error`, [`ModelError`].
 
 mod anthropic;
+mod breaker;
 mod chat;
 mod config;
 mod env;

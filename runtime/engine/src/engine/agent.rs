@@ -32,6 +32,32 @@ impl Rejected {
     }
 }
 
+/// An action error that is not the event's fault: a model, tool or service it needs cannot
+/// be reached, or answers 5xx or 429 after its client's retries. The event is neither
+/// retried now nor dead-lettered: its batch does not commit, and the partition waits at its
+/// last commit for a later invocation (`docs/storage-format.md`, "Dead letters, and failures
+/// that are not the event's fault").
+///
+/// ```
+/// use weir_engine::{ActionError, Unavailable};
+///
+/// let error: ActionError = Unavailable::new("the scoring service answered 503 three times").into();
+/// assert!(error.is::<Unavailable>());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Unavailable {
+    /// What cannot be reached, and how it failed.
+    pub reason: String,
+}
+
+impl Unavailable {
+    /// A failure of something the event needs, for `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Unavailable { reason: reason.into() }
+    }
+}
+
 /// An event of the log as an agent receives it: the producer's payload decoded as JSON,
 /// with its key and position. (The agent crate's `InputEvent` is the event a workflow run
 /// starts from; it is made from this.)

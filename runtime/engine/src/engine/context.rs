@@ -88,6 +88,15 @@ pub enum DurableError<E> {
         /// The name the journal recorded at this step.
         journaled: String,
     },
+    /// The store could not be reached to make the call safely (its fence check or its
+    /// intent): the event is not at fault, and its batch will not commit.
+    #[error("durable call `{name}` not made: the store is unavailable: {reason}")]
+    Unavailable {
+        /// The call's name.
+        name: String,
+        /// The store's error.
+        reason: String,
+    },
     /// The journal could not record or replay the call.
     #[error("journal of durable call `{name}`: {reason}")]
     Journal {
@@ -117,6 +126,9 @@ pub struct EventContext {
     state_changed: bool,
     outputs: Vec<serde_json::Value>,
     calls: CallSequence,
+    /// Set when a durable call could not reach the store: whatever the action returns then,
+    /// its failure is not the event's fault.
+    unavailable: std::sync::Mutex<Option<String>>,
 }
 
 impl EventContext {
@@ -129,6 +141,7 @@ impl EventContext {
             state_changed: false,
             outputs: Vec::new(),
             calls: CallSequence::new(String::new()),
+            unavailable: Default::default(),
         }
     }
 
@@ -188,6 +201,11 @@ impl EventContext {
     /// ```
     pub fn branch(&self, label: &str) -> Branch<'_> {
         Branch { ctx: self, calls: CallSequence::new(label.to_string()) }
+    }
+
+    /// Why a durable call of this attempt could not reach the store, if one could not.
+    pub(crate) fn unavailable(&self) -> Option<String> {
+        self.unavailable.lock().expect("unavailable").clone()
     }
 
     /// The state and outputs this attempt produced.
@@ -352,7 +370,7 @@ impl<'a> Calls<'a> {
             if scope.stopped() {
                 return Err(stopped(scope, name));
             }
-            if mode == CallMode::AtMostOnce && !take_intent(scope, &id, &name, &idempotency_key).await? {
+            if mode == CallMode::AtMostOnce && !take_intent(ctx, &id, &name, &idempotency_key).await? {
                 return Err(DurableError::Interrupted { name, idempotency_key });
             }
             scope.counts.executed.fetch_add(1, Ordering::Relaxed);
@@ -363,26 +381,6 @@ impl<'a> Calls<'a> {
             Ok(value)
         }
     }
-}
-
-/// Runs `request` again after a store error, a few times: the requests before an
-/// at-most-once call are safe to repeat (a GET, and a create whose retried success is
-/// recognised), and a store that fails for a moment should not fail the event.
-async fn with_store_retries<T, F, Fut>(request: F) -> crate::Result<T>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = crate::Result<T>>,
-{
-    const TRIES: u32 = 3;
-    for attempt in 1.. {
-        match request().await {
-            Err(e) if e.kind() == crate::ErrorKind::Retryable && attempt < TRIES => {
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-            }
-            result => return result,
-        }
-    }
-    unreachable!("the loop returns by its last try")
 }
 
 /// Why a call of a batch that can no longer commit was not made.
@@ -398,19 +396,23 @@ fn stopped<E>(scope: &CallScope, name: String) -> DurableError<E> {
 /// fenced (docs/storage-format.md, "Exclusive at-most-once calls" and the rules after it).
 /// `Ok(false)`: another invocation holds the call.
 async fn take_intent<E>(
-    scope: &CallScope,
+    ctx: &EventContext,
     call: &CallId,
     name: &str,
     idempotency_key: &str,
 ) -> Result<bool, DurableError<E>> {
-    let fenced = || DurableError::Fenced { name: name.to_string() };
-    let failed = |e: crate::Error| match scope.fence.is_fenced() {
-        true => fenced(),
-        false => DurableError::Journal { name: name.to_string(), reason: e.to_string() },
+    let scope = &ctx.scope;
+    // The store client retries passing failures itself; one that persists is not the
+    // event's fault.
+    let failed = |e: crate::Error| {
+        if scope.fence.is_fenced() {
+            return DurableError::Fenced { name: name.to_string() };
+        }
+        *ctx.unavailable.lock().expect("unavailable") = Some(e.to_string());
+        DurableError::Unavailable { name: name.to_string(), reason: e.to_string() }
     };
-    let checked_ms = with_store_retries(|| scope.fence.check()).await.map_err(failed)?;
-    let take = || crate::intent::take(&scope.dir, call, name, idempotency_key, &scope.writer);
-    if !with_store_retries(take).await.map_err(failed)? {
+    let checked_ms = scope.fence.check().await.map_err(failed)?;
+    if !crate::intent::take(&scope.dir, call, name, idempotency_key, &scope.writer).await.map_err(failed)? {
         return Ok(false);
     }
     // Journaled too, but not waited for: an attempt of this invocation that meets the
@@ -418,7 +420,7 @@ async fn take_intent<E>(
     let intent = JournalEntry { call: call.clone(), name: name.to_string(), outcome: Outcome::Intent };
     scope.journal.record(intent);
     if scope.clock.now_ms().saturating_sub(checked_ms) > scope.gc_grace_ms / 2 {
-        with_store_retries(|| scope.fence.check()).await.map_err(failed)?;
+        scope.fence.check().await.map_err(failed)?;
     }
     Ok(true)
 }

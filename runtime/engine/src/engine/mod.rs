@@ -11,7 +11,7 @@ mod tasks;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use agent::{ActionError, Agent, LogInput, Rejected};
+pub use agent::{ActionError, Agent, LogInput, Rejected, Unavailable};
 pub use context::{Branch, CallCounts, CallMode, Calls, Durable, DurableError, EventContext};
 pub use processor::{BatchReport, PartitionProcessor};
 pub use settings::EngineSettings;
@@ -363,7 +363,9 @@ impl Engine {
         };
         let mut report = DrainReport::default();
         let ending = self.run_batches(&mut processor, &mut report, Some(shift.stop_at_ms)).await;
-        if ending.is_ok() {
+        // A partition that waits for something its events need is let go too, so that the
+        // next scheduled invocation, not only the end of this one's lease, tries again.
+        if ending.as_ref().is_ok() || ending.as_ref().is_err_and(|e| e.kind() == ErrorKind::Unavailable) {
             // The batches are committed whatever becomes of the release: a lease that could
             // not be let go only runs out at the shift's end.
             if let Err(e) = processor.release().await {

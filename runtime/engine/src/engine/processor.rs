@@ -192,6 +192,9 @@ impl PartitionProcessor {
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => return Err(Error::Interrupted(format!("batch task ended without a result: {e}"))),
         };
+        if let Some(reason) = outcomes.iter().find_map(|o| o.unavailable.clone()) {
+            return Err(Error::Unavailable { partition: self.partition(), reason });
+        }
         let batch = self.in_flight.pop_front().expect("the front batch");
         self.handoffs.retain(|_, (number, _)| *number != batch.number);
         self.commit_batch(batch, outcomes).await
