@@ -9,7 +9,7 @@ use common::provider::{Mode, Provider};
 use common::{TempDir, ok, outputs, shared_reviews, weir};
 
 /// Reviews ingested.
-const REVIEWS: usize = 200;
+const REVIEWS: usize = 1000;
 /// `weir run`s during the outage.
 const RUNS_IN_OUTAGE: usize = 2;
 
@@ -35,7 +35,7 @@ async fn an_outage_dead_letters_nothing_and_every_review_is_output_once_after_it
     let refused = provider.refused();
     eprintln!("{refused} requests refused during the outage, {REVIEWS} reviews waiting");
     assert!(refused > 0, "the runs asked the provider");
-    assert!(refused < REVIEWS, "{refused} requests for {REVIEWS} waiting reviews: the breaker held them back");
+    assert!(refused * 3 < REVIEWS, "{refused} requests for {REVIEWS} waiting reviews: the breaker held them back");
     assert!(outputs(&store).is_empty(), "nothing committed during the outage");
 
     provider.set(Mode::Scoring);

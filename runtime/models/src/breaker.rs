@@ -50,6 +50,13 @@ impl Breaker {
         Ok(())
     }
 
+    /// How long the breaker stays open, if it is: a call admitted before it opened (one
+    /// that waited for a concurrency permit) checks again before each request.
+    pub(crate) fn open_for(&self) -> Option<Duration> {
+        let until = self.state.lock().expect("breaker").open_until?;
+        until.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
+    }
+
     /// A call that reached the provider and was answered: the provider is up.
     pub(crate) fn succeeded(&self) {
         *self.state.lock().expect("breaker") = State::default();

@@ -126,6 +126,12 @@ impl Endpoint {
         Ok(Endpoint { shared: Arc::new(shared) })
     }
 
+    /// The error of a call its breaker holds back for `wait` more.
+    fn breaker_open(&self, wait: Duration) -> ModelError {
+        let message = format!("not asked: it failed repeatedly; the next try is in {} ms", wait.as_millis());
+        ModelError::Unavailable { provider: self.shared.provider.to_owned(), message }
+    }
+
     /// What this endpoint has done so far.
     pub(crate) fn stats(&self) -> ModelStats {
         self.shared.stats.snapshot()
@@ -142,8 +148,7 @@ impl Endpoint {
         let shared = &*self.shared;
         if let Err(wait) = shared.breaker.admit() {
             shared.stats.call_ended(started.elapsed(), true);
-            let message = format!("not asked: it failed repeatedly; the next try is in {} ms", wait.as_millis());
-            return Err(ModelError::Unavailable { provider: shared.provider.to_owned(), message });
+            return Err(self.breaker_open(wait));
         }
         let result = self.post_with_retries(body).await.and_then(convert);
         match &result {
@@ -192,6 +197,9 @@ impl Endpoint {
         let shared = &*self.shared;
         // Held until the reply is read: the limit is on requests the provider is working on.
         let _permit = shared.permits.acquire().await.expect("the semaphore is never closed");
+        if let Some(wait) = shared.breaker.open_for() {
+            return Err(Failure { error: self.breaker_open(wait), retry: Retry::No });
+        }
         shared.stats.request_sent();
         let reply = shared.transport.post(body.clone()).await.map_err(|error| self.transport(error))?;
         if !reply.status.is_success() {
