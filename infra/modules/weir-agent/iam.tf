@@ -93,6 +93,24 @@ data "aws_iam_policy_document" "ingest" {
       resources = ["arn:${data.aws_partition.current.partition}:s3:::${statement.value.bucket}/${statement.value.prefix}*"]
     }
   }
+  # `{"requeue_dead_letters": ...}` reads the agent's commits to find its dead letters.
+  statement {
+    sid       = "ListCommitsForRequeue"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.agent_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadCommitsForRequeue"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/${local.agent_prefix}/*"]
+  }
 }
 
 data "aws_iam_policy_document" "process" {

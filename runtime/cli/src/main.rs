@@ -21,6 +21,7 @@ macro_rules! say {
 mod agents;
 mod binaries;
 mod committed;
+mod dead_letters;
 mod demo;
 mod dev;
 mod error;
@@ -71,6 +72,8 @@ enum Command {
     /// Shows the log's partitions, the agent's manifests, a key's state and journal, and
     /// dead letters.
     Inspect(inspect::InspectArgs),
+    /// Lists the agent's dead letters, or requeues chosen ones into the log (each once).
+    DeadLetters(dead_letters::DeadLettersArgs),
     /// Deletes what no commit needs any more: superseded state, journals, expired outputs
     /// and processed log segments.
     Gc(gc::GcArgs),
@@ -87,6 +90,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Outputs(args) => outputs::run(args, store, agent()?).await,
         Command::Inspect(args) => inspect::run(args, store, agent()?).await,
         Command::Gc(args) => gc::run(args, store, agent()?).await,
+        Command::DeadLetters(args) => dead_letters::run(args, store, agent()?).await,
     }
 }
 

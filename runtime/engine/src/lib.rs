@@ -11,6 +11,7 @@
 //!   compaction; `outputs`: committed outputs and dead letters; `journal` and `intent`: the
 //!   action journal and the holders of at-most-once calls.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
+//! - `redrive`: dead letters listed and requeued into the log, each once.
 //! - `committed`: what a commit made visible, the only way other crates read it; `gc`:
 //!   collection and retention.
 //! - `clock`: injected time; `error`: the public error and its kind.
@@ -29,6 +30,7 @@ mod log;
 mod manifest;
 mod outputs;
 mod position;
+mod redrive;
 mod state;
 mod storage;
 #[cfg(any(test, feature = "test-support"))]
@@ -49,6 +51,7 @@ pub use log::{Appended, EventLog, LogEvent, LogReader, Segment, partition_of};
 pub use manifest::{CommitKind, Totals, validate_agent_name};
 pub use outputs::{DeadLetter, Output, outputs_parquet};
 pub use position::Position;
+pub use redrive::{DeadLetterFilter, PartitionDeadLetter, dead_letters, requeue_dead_letters};
 pub use state::RunCache;
 pub use storage::Storage;
 
