@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 use crate::breaker::Breaker;
 use crate::error::ModelError;
-use crate::retry::{is_retryable, retry_delay};
+use crate::retry::RetryPolicy;
 use crate::secret::ApiKey;
 use crate::stats::{ModelStats, StatsRecorder};
 use crate::transport::{Transport, TransportError};
@@ -179,7 +179,7 @@ impl Endpoint {
             if attempt >= self.shared.settings.max_retries {
                 return Err(failure.error);
             }
-            let delay = retry_delay(attempt, headers.as_ref(), &self.shared.settings);
+            let delay = self.shared.settings.retry_policy().delay(attempt, headers.as_ref());
             tracing::warn!(
                 provider = self.shared.provider,
                 attempt,
@@ -209,8 +209,11 @@ impl Endpoint {
                 status: reply.status.as_u16(),
                 message: self.scrub(&provider_message(reply.status, &text)),
             };
-            let retry =
-                if is_retryable(reply.status, &reply.headers) { Retry::After(Some(reply.headers)) } else { Retry::No };
+            let retry = if RetryPolicy::is_retryable(reply.status, &reply.headers) {
+                Retry::After(Some(reply.headers))
+            } else {
+                Retry::No
+            };
             return Err(Failure { error, retry });
         }
         tracing::debug!(
