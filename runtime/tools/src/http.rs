@@ -260,9 +260,11 @@ impl Tool for HttpTool {
                 Ok(result) => return Ok(result),
                 Err(failure) => failure,
             };
-            let Some(headers) = failure.retry.filter(|_| retries < self.retry.max_retries) else {
-                return Err(failure.error);
-            };
+            let Some(headers) = failure.retry else { return Err(failure.error) };
+            if retries >= self.retry.max_retries {
+                // Still failing in a way another attempt might not: the tool is down.
+                return Err(ToolError::unavailable(failure.error.message));
+            }
             let delay = self.retry.delay(retries, headers.as_ref());
             tracing::warn!(tool = %self.spec.name, retries, delay_ms = delay.as_millis() as u64, error = %failure.error, "HTTP tool call failed; retrying");
             tokio::time::sleep(delay).await;

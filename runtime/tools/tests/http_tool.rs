@@ -144,6 +144,7 @@ async fn a_server_error_that_lasts_is_a_tool_error_after_the_retries() {
     let (base, endpoint) = serve().await;
     let error = tool(&base, "down", json!({"retries": 1})).call(json!({}), "call-3").await.unwrap_err();
     assert_eq!(error.message, "`orders` answered 503 Service Unavailable: down for maintenance");
+    assert!(error.is_unavailable(), "still failing after the retries: the tool is down");
     assert_eq!(endpoint.keys(), ["call-3", "call-3"]);
 }
 
