@@ -258,7 +258,8 @@ pub trait Durable {
 
     /// The idempotency key the next durable call will carry.
     fn next_idempotency_key(&self) -> String {
-        self.calls().next_idempotency_key()
+        let Calls { ctx, sequence } = self.calls();
+        sequence.idempotency_key(ctx, sequence.next_step.load(Ordering::SeqCst))
     }
 
     /// Runs `call` once for this event: its result is journaled, and a replay returns the
@@ -278,7 +279,7 @@ pub trait Durable {
         E: 'a,
         F: Future<Output = Result<T, E>> + Send + 'a,
     {
-        self.calls().durable_call(name, CallMode::AtLeastOnce, |_| call)
+        self.durable_call(name, CallMode::AtLeastOnce, |_| call)
     }
 
     /// Like [`durable`](Self::durable), with the call's idempotency key handed to it and a
@@ -295,58 +296,7 @@ pub trait Durable {
         F: Future<Output = Result<T, E>> + Send + 'a,
         C: FnOnce(String) -> F + Send + 'a,
     {
-        self.calls().durable_call(name, mode, call)
-    }
-}
-
-/// Where a handle's durable calls are numbered: an event and one sequence of its calls.
-#[derive(Debug, Clone, Copy)]
-pub struct Calls<'a> {
-    ctx: &'a EventContext,
-    sequence: &'a CallSequence,
-}
-
-/// Numbers the durable calls of one branch and runs them through the journal.
-#[derive(Debug)]
-struct CallSequence {
-    branch: String,
-    next_step: AtomicU32,
-}
-
-impl CallSequence {
-    fn new(branch: String) -> Self {
-        CallSequence { branch, next_step: AtomicU32::new(0) }
-    }
-
-    /// Keys of the unnamed branch leave the branch out, as they did before branches existed.
-    fn idempotency_key(&self, ctx: &EventContext, step: u32) -> String {
-        let (prefix, key, event) = (&ctx.scope.key_prefix, &ctx.key, ctx.event);
-        let id = match self.branch.as_str() {
-            "" => format!("{prefix}\0{key}\0{event}\0{step}"),
-            branch => format!("{prefix}\0{key}\0{event}\0{branch}\0{step}"),
-        };
-        format!("{:032x}", xxh3_128(id.as_bytes()))
-    }
-}
-
-impl<'a> Calls<'a> {
-    fn next_idempotency_key(self) -> String {
-        self.sequence.idempotency_key(self.ctx, self.sequence.next_step.load(Ordering::SeqCst))
-    }
-
-    fn durable_call<T, E, F, C>(
-        self,
-        name: &str,
-        mode: CallMode,
-        call: C,
-    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
-    where
-        T: Serialize + DeserializeOwned + Send + 'a,
-        E: 'a,
-        F: Future<Output = Result<T, E>> + Send + 'a,
-        C: FnOnce(String) -> F + Send + 'a,
-    {
-        let (ctx, sequence) = (self.ctx, self.sequence);
+        let Calls { ctx, sequence } = self.calls();
         let step = sequence.next_step.fetch_add(1, Ordering::SeqCst);
         let id = CallId { event: ctx.event, key: ctx.key.clone(), branch: sequence.branch.clone(), step };
         let idempotency_key = sequence.idempotency_key(ctx, step);
@@ -380,6 +330,36 @@ impl<'a> Calls<'a> {
             scope.journal.record(JournalEntry { call: id, name, outcome: recorded });
             Ok(value)
         }
+    }
+}
+
+/// Where a handle's durable calls are numbered: an event and one sequence of its calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Calls<'a> {
+    ctx: &'a EventContext,
+    sequence: &'a CallSequence,
+}
+
+/// Numbers the durable calls of one branch and runs them through the journal.
+#[derive(Debug)]
+struct CallSequence {
+    branch: String,
+    next_step: AtomicU32,
+}
+
+impl CallSequence {
+    fn new(branch: String) -> Self {
+        CallSequence { branch, next_step: AtomicU32::new(0) }
+    }
+
+    /// Keys of the unnamed branch leave the branch out, as they did before branches existed.
+    fn idempotency_key(&self, ctx: &EventContext, step: u32) -> String {
+        let (prefix, key, event) = (&ctx.scope.key_prefix, &ctx.key, ctx.event);
+        let id = match self.branch.as_str() {
+            "" => format!("{prefix}\0{key}\0{event}\0{step}"),
+            branch => format!("{prefix}\0{key}\0{event}\0{branch}\0{step}"),
+        };
+        format!("{:032x}", xxh3_128(id.as_bytes()))
     }
 }
 
