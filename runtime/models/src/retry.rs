@@ -20,7 +20,7 @@ use crate::http::HttpSettings;
 /// let policy = RetryPolicy { max_retries: 2, initial_backoff_ms: 200, max_backoff_ms: 30_000 };
 /// let mut asked = HeaderMap::new();
 /// asked.insert("retry-after", HeaderValue::from_static("3"));
-/// assert!(RetryPolicy::RetryPolicy::is_retryable(StatusCode::TOO_MANY_REQUESTS, &asked));
+/// assert!(RetryPolicy::is_retryable(StatusCode::TOO_MANY_REQUESTS, &asked));
 /// assert_eq!(policy.delay(0, Some(&asked)), Duration::from_secs(3), "as the server asks");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
