@@ -24,7 +24,7 @@ pub mod work;
 mod aws;
 mod invoke;
 
-pub use aws::{AwsClient, AwsCredentials};
+pub use aws::AwsClients;
 pub use error::{Error, Result};
 pub use invoke::LambdaInvoker;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use weir_engine::{Agent, Ending, Engine, Manifest};
 
-use crate::aws::AwsClient;
+use crate::aws::AwsClients;
 use crate::config::{FromVariables, ProcessConfig};
 use crate::error::{Error, Result};
 use crate::invoke::LambdaInvoker;
@@ -55,11 +55,11 @@ pub struct ProcessReport {
 /// use weir_functions::config::{FromVariables, ProcessConfig};
 /// use weir_functions::process::ProcessFunction;
 /// use weir_functions::work::{Deadline, PartitionRequest};
-/// use weir_functions::{AwsClient, LambdaInvoker};
+/// use weir_functions::{AwsClients, LambdaInvoker};
 ///
 /// let config = ProcessConfig::from_env()?;
 /// let margin = config.deadline_margin;
-/// let function = ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?))?;
+/// let function = ProcessFunction::new(config, agent, LambdaInvoker::new(&AwsClients::from_env().await))?;
 /// let deadline = Deadline::new(std::time::SystemTime::now() + std::time::Duration::from_secs(60), margin);
 /// let report = function.handle(PartitionRequest::default(), deadline).await?;
 /// println!("{} events, continued with {:?}", report.events, report.continued);
@@ -157,7 +157,7 @@ pub async fn serve_with_model_env<A: Agent>(
     build: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> Result<A, weir_agent::AgentError>,
 ) -> std::process::ExitCode {
     let load = async {
-        let env = crate::secrets::ModelEnvironment::load(AwsClient::from_env).await?;
+        let env = crate::secrets::ModelEnvironment::load(AwsClients::from_env).await?;
         let agent = build(&|name| env.get(name))
             .map_err(|e| Error::Config { variable: "WEIR_MODEL_PROVIDER", reason: e.to_string() })?;
         Ok(Arc::new(agent) as Arc<dyn Agent>)
@@ -172,7 +172,7 @@ pub async fn run_loaded(load: impl Future<Output = Result<Arc<dyn Agent>, Error>
     let function = runtime::init(async {
         let config = ProcessConfig::from_env()?;
         let agent = load.await?;
-        ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?))
+        ProcessFunction::new(config, agent, LambdaInvoker::new(&AwsClients::from_env().await))
     })
     .await?;
     let margin = function.config.deadline_margin;
