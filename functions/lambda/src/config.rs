@@ -86,6 +86,20 @@ pub struct DispatchConfig {
     pub deadline_margin: Duration,
 }
 
+/// What `weir-collect` needs.
+#[derive(Debug, Clone)]
+pub struct CollectConfig {
+    /// The store of the log and the commits (`WEIR_STORE`).
+    pub storage: Storage,
+    /// The agent whose objects are collected (`WEIR_AGENT`).
+    pub agent: String,
+    /// The engine settings process runs with (`WEIR_ENGINE_SETTINGS`): the grace period and
+    /// the retention of outputs and log segments.
+    pub settings: EngineSettings,
+    /// Stop starting partitions this long before the deadline (`WEIR_DEADLINE_MARGIN_MS`).
+    pub deadline_margin: Duration,
+}
+
 impl FromVariables for IngestConfig {
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let vars = Vars(&lookup);
@@ -101,10 +115,7 @@ impl FromVariables for ProcessConfig {
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let vars = Vars(&lookup);
         let storage = vars.storage()?;
-        let settings = match vars.optional(ENGINE_SETTINGS) {
-            Some(json) => serde_json::from_str(&json).map_err(|e| Error::config(ENGINE_SETTINGS, e))?,
-            None => EngineSettings::default(),
-        };
+        let settings = vars.engine_settings()?;
         let continuation_function = vars.optional(CONTINUATION_FUNCTION).or_else(|| vars.optional(FUNCTION_NAME));
         Ok(ProcessConfig {
             agent: vars.agent(&storage)?,
@@ -113,6 +124,19 @@ impl FromVariables for ProcessConfig {
             deadline_margin: vars.deadline_margin()?,
             continuation_function: continuation_function
                 .ok_or_else(|| Error::config(CONTINUATION_FUNCTION, format!("is not set, nor is {FUNCTION_NAME}")))?,
+        })
+    }
+}
+
+impl FromVariables for CollectConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let vars = Vars(&lookup);
+        let storage = vars.storage()?;
+        Ok(CollectConfig {
+            agent: vars.agent(&storage)?,
+            storage,
+            settings: vars.engine_settings()?,
+            deadline_margin: vars.deadline_margin()?,
         })
     }
 }
@@ -173,6 +197,13 @@ impl Vars<'_> {
         let agent = self.required(AGENT)?;
         PartitionDir::new(storage.clone(), &agent, 0).map_err(|e| Error::config(AGENT, e))?;
         Ok(agent)
+    }
+
+    fn engine_settings(&self) -> Result<EngineSettings> {
+        match self.optional(ENGINE_SETTINGS) {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::config(ENGINE_SETTINGS, e)),
+            None => Ok(EngineSettings::default()),
+        }
     }
 
     fn partitions(&self) -> Result<u32> {

@@ -5,12 +5,15 @@
 //! - [`process`]: claims partitions with backlog and runs an agent over their micro-batches
 //!   until the invocation's deadline approaches, then continues in a fresh invocation (a
 //!   library: the `weir-process` binary links an agent and calls [`process::run`]).
+//! - [`collect`]: garbage collection of the agent's objects and the log, on a schedule
+//!   (binary `weir-collect`).
 //! - [`dispatch`]: delivers committed outputs to a webhook, SQS, SNS or another agent's log,
 //!   exactly once in effect (binary `weir-dispatch`; see `docs/dispatch.md`).
 //!
 //! Every function reads its configuration once from the environment ([`config`], the
 //! contract in `docs/configuration.md`) and exposes a handler that tests call directly.
 
+pub mod collect;
 pub mod config;
 pub mod dispatch;
 mod error;

@@ -1,4 +1,4 @@
-# The three functions (docs/configuration.md): one `bootstrap` binary each, built by
+# The four functions (docs/configuration.md): one `bootstrap` binary each, built by
 # infra/package, configured by environment variables only. Optional variables are left out
 # when null, so the function's own default applies.
 
@@ -31,6 +31,15 @@ locals {
         WEIR_MODEL                = var.model
         WEIR_MODEL_BASE_URL       = var.model_base_url
         WEIR_MODEL_API_KEY_SECRET = var.model_api_key_secret_arn
+      })
+    }
+    # Garbage collection, with process's engine settings: the same grace period.
+    collect = {
+      binary      = "weir-collect"
+      description = "weir ${var.agent}: deletes what no commit needs any more, and processed log segments past retention"
+      environment = merge(local.common_environment, {
+        WEIR_AGENT           = var.agent
+        WEIR_ENGINE_SETTINGS = var.engine_settings == null ? null : jsonencode(var.engine_settings)
       })
     }
     dispatch = {

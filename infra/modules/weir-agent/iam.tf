@@ -40,6 +40,7 @@ locals {
     ingest   = data.aws_iam_policy_document.ingest.json
     process  = data.aws_iam_policy_document.process.json
     dispatch = data.aws_iam_policy_document.dispatch.json
+    collect  = data.aws_iam_policy_document.collect.json
   }
 }
 
@@ -163,5 +164,41 @@ data "aws_iam_policy_document" "dispatch" {
     sid       = "KeepCursor"
     actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = ["${local.bucket_arn}/${local.dispatch_prefix}/*"]
+  }
+}
+
+# Collection reads every agent's progress in the store (a log segment goes only once all
+# have processed it), and deletes this agent's superseded objects and the processed log.
+data "aws_iam_policy_document" "collect" {
+  source_policy_documents = [data.aws_iam_policy_document.function_base["collect"].json]
+
+  statement {
+    sid       = "ListLogAndAgents"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.log_prefix}/*", "${local.agents_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadAgentsProgress"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/${local.log_prefix}/*", "${local.bucket_arn}/${local.agents_prefix}/*"]
+  }
+
+  statement {
+    sid       = "CollectAgent"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/${local.agent_prefix}/*"]
+  }
+
+  statement {
+    sid       = "CollectLog"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/${local.log_prefix}/*"]
   }
 }

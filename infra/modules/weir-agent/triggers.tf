@@ -1,5 +1,5 @@
 # What invokes the functions: ingest from its queue, from S3 notifications or through its
-# function URL; process and dispatch on schedules. Process also invokes itself while backlog
+# function URL; process, dispatch and collect on schedules. Process also invokes itself while backlog
 # remains (its role allows exactly that: iam.tf).
 
 resource "aws_lambda_event_source_mapping" "ingest_queue" {
@@ -53,6 +53,7 @@ locals {
   schedules = {
     process  = var.process_schedule
     dispatch = var.dispatch_schedule
+    collect  = var.collect_schedule
   }
 }
 
