@@ -1,9 +1,8 @@
 //! An OpenAI-compatible Chat Completions server on 127.0.0.1 that answers every request with
-//! the same assistant message, in OpenAI's wire format, and counts the requests: the model of
-//! declarative agents started as Lambda functions in tests.
+//! the same assistant message, in OpenAI's wire format, and records the API key each request
+//! came with: the model of declarative agents started as Lambda functions in tests.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
@@ -11,7 +10,8 @@ use serde_json::json;
 #[derive(Debug)]
 pub struct FakeOpenAi {
     url: String,
-    requests: Arc<AtomicUsize>,
+    /// The `Authorization` header of each request, in order.
+    authorizations: Arc<Mutex<Vec<String>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -19,10 +19,11 @@ impl FakeOpenAi {
     /// Starts a server whose every chat completion's content is `content` (for an agent with
     /// an output schema, the JSON text that meets it).
     pub async fn start(content: impl Into<String>) -> FakeOpenAi {
-        let (content, requests) = (content.into(), Arc::new(AtomicUsize::new(0)));
-        let counter = requests.clone();
-        let app = axum::Router::new().fallback(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
+        let (content, authorizations) = (content.into(), Arc::new(Mutex::new(Vec::new())));
+        let record = authorizations.clone();
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+            let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            record.lock().expect("not poisoned").push(authorization.to_string());
             let reply = json!({
                 "id": "chatcmpl-weir-test",
                 "object": "chat.completion",
@@ -42,7 +43,7 @@ impl FakeOpenAi {
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("the fake model serves");
         });
-        FakeOpenAi { url, requests, server }
+        FakeOpenAi { url, authorizations, server }
     }
 
     /// The base URL, `http://127.0.0.1:PORT/v1` (`WEIR_MODEL_BASE_URL`).
@@ -52,7 +53,12 @@ impl FakeOpenAi {
 
     /// Chat completions answered so far.
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.authorizations.lock().expect("not poisoned").len()
+    }
+
+    /// The `Authorization` header of each request so far (empty when there was none).
+    pub fn authorizations(&self) -> Vec<String> {
+        self.authorizations.lock().expect("not poisoned").clone()
     }
 }
 

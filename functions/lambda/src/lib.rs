@@ -13,6 +13,7 @@
 //! Every function reads its configuration once from the environment ([`config`], the
 //! contract in `docs/configuration.md`) and exposes a handler that tests call directly.
 
+pub mod agent_file;
 pub mod collect;
 pub mod config;
 pub mod dispatch;

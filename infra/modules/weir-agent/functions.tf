@@ -24,7 +24,7 @@ locals {
       # keeps out the common ones).
       environment = merge(local.common_environment, var.agent_environment, {
         WEIR_AGENT                = var.agent
-        WEIR_AGENT_FILE           = var.agent_file
+        WEIR_AGENT_FILE           = local.agent_file_url
         WEIR_ENGINE_SETTINGS      = var.engine_settings == null ? null : jsonencode(var.engine_settings)
         WEIR_DEADLINE_MARGIN_MS   = var.deadline_margin_ms == null ? null : tostring(var.deadline_margin_ms)
         WEIR_MODEL_PROVIDER       = var.model_provider
@@ -99,10 +99,15 @@ resource "aws_lambda_function" "this" {
       condition     = var.ingest_source != "s3" || var.s3_source != null
       error_message = "s3_source: required when ingest_source is \"s3\"."
     }
+    precondition {
+      condition     = var.process_binary != null || var.agent_file != null
+      error_message = "agent_file: required when process_binary is null (weir-process runs a declarative agent file)."
+    }
   }
 
-  # The log group exists first so that Lambda does not create an unmanaged one.
-  depends_on = [aws_cloudwatch_log_group.this]
+  # The log group exists first so that Lambda does not create an unmanaged one; the agent
+  # file before process's first cold start.
+  depends_on = [aws_cloudwatch_log_group.this, aws_s3_object.agent_file]
 }
 
 # Asynchronous invocations (schedules, continuations, S3 notifications) that still fail

@@ -262,9 +262,14 @@ variable "key_field" {
 }
 
 variable "agent_file" {
-  description = "Path, inside the process function, of a declarative agent file (`WEIR_AGENT_FILE`); null when the agent is linked into the binary."
+  description = "Path, where Terraform runs, of a declarative agent file (YAML or TOML) for `weir-process`: the module uploads it into the agent's prefix of the store, and the function reads it from there at cold start (`WEIR_AGENT_FILE` is its `s3://` URL). Required when `process_binary` is null; null when the agent is linked into the binary."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.agent_file == null || can(regex("\\.(ya?ml|toml)$", var.agent_file))
+    error_message = "agent_file: a .yaml, .yml or .toml file."
+  }
 }
 
 variable "engine_settings" {
