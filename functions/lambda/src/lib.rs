@@ -23,6 +23,7 @@ pub mod process;
 pub mod runtime;
 pub mod secrets;
 pub mod sink;
+pub mod trigger;
 pub mod work;
 
 mod aws;

@@ -15,6 +15,7 @@ use crate::config::{FromVariables, ProcessConfig};
 use crate::error::{Error, Result};
 use crate::invoke::LambdaInvoker;
 use crate::runtime;
+use crate::trigger::Trigger;
 use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, for_each_partition};
 
 /// What one partition's drain did.
@@ -69,6 +70,8 @@ pub struct ProcessReport {
 pub struct ProcessFunction {
     config: ProcessConfig,
     invoker: LambdaInvoker,
+    /// Dispatch, invoked for the partitions outputs were committed to.
+    dispatch: Option<Trigger>,
     /// Opens the log at its first claim: at cold start the log may not exist yet.
     engine: Engine,
 }
@@ -78,11 +81,13 @@ impl ProcessFunction {
     pub fn new(config: ProcessConfig, agent: Arc<dyn Agent>, invoker: LambdaInvoker) -> Result<Self> {
         let engine =
             Engine::builder(config.storage.clone(), &config.agent, agent).settings(config.settings.clone()).build()?;
-        Ok(ProcessFunction { config, invoker, engine })
+        let dispatch = config.dispatch_function.as_ref().map(|function| Trigger::new(invoker.clone(), function));
+        Ok(ProcessFunction { config, invoker, dispatch, engine })
     }
 
     /// Handles one invocation: drains the requested partitions (or every one with backlog
-    /// that no other invocation holds) until `deadline`, then invokes the continuation
+    /// that no other invocation holds) until `deadline`, then invokes dispatch
+    /// (`dispatch_function`) for the partitions it committed outputs to, and the continuation
     /// function with those left over.
     ///
     /// Every claimed partition gets at least one batch, so that an invocation makes
@@ -113,6 +118,10 @@ impl ProcessFunction {
                 .collect(),
             partitions,
         };
+        let with_outputs = report.partitions.iter().filter(|p| p.outputs > 0).map(|p| p.partition).collect();
+        if let Some(dispatch) = &self.dispatch {
+            dispatch.fire(with_outputs).await;
+        }
         if !report.continued.is_empty() {
             let payload = serde_json::to_value(PartitionRequest { partitions: Some(report.continued.clone()) })
                 .expect("a request serializes");

@@ -15,27 +15,16 @@ use weir_emulator::{Emulator, FunctionSpec};
 use weir_tests::backends::tempfile_guard::TempDir;
 use weir_tests::fake_openai::FakeOpenAi;
 
+mod common;
+
+use common::invoke;
+
 /// How long the simulation runs, and how often a batch of events arrives.
 const SIMULATED_HOURS: u64 = 5;
 const ARRIVAL_EVERY_MINUTES: u64 = 5;
 const EVENTS_PER_ARRIVAL: usize = 40;
 /// Live state: events are spread over this many keys, whatever the history.
 const KEYS: usize = 25;
-/// How long a test waits for one invocation, before failing instead of hanging.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-const AGENT_FILE: &str = r#"
-name: scorer
-kind: react
-models:
-  default: {provider: openai, options: {model: fake}, base_url: "BASE_URL", api_key_env: FAKE_OPENAI_KEY}
-prompt:
-  - {role: user, content: "Score this review from 1 to 5: {review}"}
-output_schema:
-  type: object
-  required: [score]
-  properties: {score: {type: integer}}
-"#;
 
 /// The default of a variable of the module, as written in its `variables.tf`.
 fn module_default(variable: &str) -> String {
@@ -83,12 +72,6 @@ fn age(root: &Path, by: Duration) {
     }
 }
 
-async fn invoke(emulator: &Emulator, function: &str, payload: Value) -> Value {
-    let output = tokio::time::timeout(PATIENCE, emulator.invoke(function, payload.to_string())).await.unwrap().unwrap();
-    assert_eq!(output.function_error, None, "{function}: {}", String::from_utf8_lossy(&output.payload));
-    serde_json::from_slice(&output.payload).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_stays_bounded_with_the_modules_collection_schedule() {
     let (process_every, collect_every) =
@@ -96,8 +79,7 @@ async fn storage_stays_bounded_with_the_modules_collection_schedule() {
     assert!(ARRIVAL_EVERY_MINUTES.is_multiple_of(process_every) && collect_every.is_multiple_of(process_every));
     let model = FakeOpenAi::start(r#"{"score": 4}"#).await;
     let (store, config) = (TempDir::new(), TempDir::new());
-    let agent_file = config.path().join("scorer.yaml");
-    std::fs::write(&agent_file, AGENT_FILE.replace("BASE_URL", model.base_url())).unwrap();
+    let agent_file = common::scorer_agent_file(config.path(), model.base_url());
     let store_url = format!("file://{}", store.path().display());
     // The engine's default grace (30 minutes) and the shortest log retention (1 hour);
     // outputs are kept no time, so that the plateau shows within the simulated hours.

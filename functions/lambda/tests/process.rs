@@ -26,6 +26,7 @@ async fn function(storage: &Storage, invoke_api: &str, max_batch_events: usize) 
         settings: EngineSettings { max_batch_events, ..Default::default() },
         deadline_margin: Duration::from_secs(10),
         continuation_function: "weir-process-test".into(),
+        dispatch_function: None,
     };
     let credentials = aws_sdk_lambda::config::Credentials::new("AKIDTEST", "secret", None, None, "test");
     let loader = AwsClients::defaults().endpoint_url(invoke_api).credentials_provider(credentials);

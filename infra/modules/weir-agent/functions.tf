@@ -15,6 +15,8 @@ locals {
       environment = merge(local.common_environment, {
         WEIR_PARTITIONS = tostring(var.partitions)
         WEIR_KEY_FIELD  = var.key_field
+        # Event-driven: each append invokes process for its partitions at once.
+        WEIR_PROCESS_FUNCTION = "${var.name}-process"
       })
     }
     process = {
@@ -31,6 +33,8 @@ locals {
         WEIR_MODEL                = var.model
         WEIR_MODEL_BASE_URL       = var.model_base_url
         WEIR_MODEL_API_KEY_SECRET = var.model_api_key_secret_arn
+        # Event-driven: each commit with outputs invokes dispatch for its partitions.
+        WEIR_DISPATCH_FUNCTION = "${var.name}-dispatch"
       })
     }
     # Garbage collection, with process's engine settings: the same grace period.

@@ -77,6 +77,12 @@ data "aws_iam_policy_document" "ingest" {
     data.aws_iam_policy_document.log_appender["ingest"].json,
   ]
 
+  statement {
+    sid       = "TriggerProcess"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.this["process"].arn]
+  }
+
   dynamic "statement" {
     for_each = var.ingest_source == "sqs" ? [aws_sqs_queue.ingest[0].arn] : []
     content {
@@ -127,9 +133,9 @@ data "aws_iam_policy_document" "process" {
   }
 
   statement {
-    sid       = "ContinueItself"
+    sid       = "ContinueItselfAndTriggerDispatch"
     actions   = ["lambda:InvokeFunction"]
-    resources = [aws_lambda_function.this["process"].arn]
+    resources = [aws_lambda_function.this["process"].arn, aws_lambda_function.this["dispatch"].arn]
   }
 }
 
