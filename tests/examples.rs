@@ -32,7 +32,7 @@ use deployment::{Example, Function};
 use object_store::ObjectStoreExt;
 use object_store::aws::AmazonS3Builder;
 use serde_json::{Value, json};
-use tools::{printed, repository, run};
+use tools::{package_lock, printed, repository, run};
 use weir_emulator::{Emulator, FunctionSpec};
 use weir_tests::backends::tempfile_guard::TempDir;
 use weir_tests::fake_openai::FakeOpenAi;
@@ -53,6 +53,7 @@ fn sample_record(key_field: &str, n: usize) -> Value {
 
 /// `infra/package` with the test profile; each binary's extracted `bootstrap`.
 fn packaged_binaries(into: &Path) -> HashMap<String, PathBuf> {
+    let _package = package_lock();
     let output = run(Command::new(repository().join("infra/package")).args(["--profile", "lambda-check"]));
     assert!(output.status.success(), "infra/package: {}", printed(&output));
     let mut binaries = HashMap::new();
