@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
+use weir_engine::format::{Manifest, PartitionDir, Writer};
 use weir_engine::{
-    CommitKind, CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, LogEvent, Manifest, PartitionDir,
-    Position, Storage, SystemClock, Writer, collect_log, collect_partition,
+    Commit, CommitKind, CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, LogEvent, Position, Storage,
+    SystemClock, collect_log, collect_partition,
 };
 use weir_tests::backends::fresh_storage;
 use weir_tests::{Backend, TestAgent, review_events};
@@ -153,14 +154,14 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     let count_objects = || async { storage.list_after(&storage.path("agents"), None).await.unwrap().len() };
     // Within the grace period, nothing goes: an invocation may still need it.
     let before = count_objects().await;
-    let cautious = collect_partition(&dir, &EngineSettings::default(), &SystemClock).await.unwrap();
+    let cautious = collect_partition(&storage, "reviews", 0, &EngineSettings::default(), &SystemClock).await.unwrap();
     assert_eq!(cautious, Default::default());
     assert_eq!(count_objects().await, before);
 
     // Two hours later, with no output retention, everything but live state goes.
     let later = weir_engine::ManualClock::new(weir_engine::Clock::now_ms(&SystemClock) + 2 * 3_600_000);
     let eager = EngineSettings { output_retention_ms: 0, log_retention_ms: 3_600_000, ..Default::default() };
-    let report = collect_partition(&dir, &eager, later.as_ref()).await.unwrap();
+    let report = collect_partition(&storage, "reviews", 0, &eager, later.as_ref()).await.unwrap();
     let calls = report.journal_files + report.intents;
     assert!(report.runs > 0 && calls > 0 && report.manifests > 0, "{report:?}");
     let head = dir.latest().await.unwrap().unwrap();
@@ -244,10 +245,10 @@ async fn a_claim_from_a_known_head_reads_nothing_again() {
     let counted = storage.with_store(counting);
     let engine = engine(&counted, &TestAgent::new(), 10);
     engine.log().await.unwrap();
-    let dir = PartitionDir::new(counted, "reviews", 0).unwrap();
-    let head = dir.latest().await.unwrap().unwrap_or_else(Manifest::genesis);
+    let reader = CommittedReader::new(counted, "reviews", 0).unwrap();
+    let head = reader.head().await.unwrap().unwrap_or_else(Commit::genesis);
     let before = counts.snapshot();
-    assert_eq!(engine.claim_from(0, head).await.unwrap().head().seq, 1);
+    assert_eq!(engine.claim_from(0, head).await.unwrap().head().seq(), 1);
     let claim = counts.snapshot() - before;
     assert_eq!((claim.put, claim.total()), (1, 1), "{claim:?}");
 }
@@ -321,10 +322,9 @@ async fn retention_expires_a_prefix_of_the_chain() {
     log.append("new", &events[20..]).await.unwrap();
     run(clock.clone()).await;
 
-    let dir = PartitionDir::new(storage.clone(), "reviews", 0).unwrap();
     let settings =
         EngineSettings { output_retention_ms: 11 * 3_600_000, log_retention_ms: u64::MAX, ..Default::default() };
-    collect_partition(&dir, &settings, &SystemClock).await.unwrap();
+    collect_partition(&storage, "reviews", 0, &settings, &SystemClock).await.unwrap();
     let outputs = CommittedReader::new(storage.clone(), "reviews", 0).unwrap().outputs().await.unwrap();
     let first_kept = outputs.first().unwrap().event;
     assert_eq!(outputs.len(), 40, "the ten-hour-old commit is within retention, so nothing after it expires");

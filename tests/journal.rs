@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weir_engine::{
-    ActionError, Agent, CallId, CallMode, CommittedReader, DurableError, Engine, EngineSettings, EventContext,
-    EventLog, InputEvent, JournalEntry, LogEvent, Outcome, Position, Storage,
+    ActionError, Agent, CallId, CallMode, CommittedReader, Durable, DurableError, Engine, EngineSettings, EventContext,
+    EventLog, JournalEntry, LogEvent, LogInput, Outcome, Position, Storage,
 };
 
 /// Makes three durable calls per event: two at once, then an at-most-once one; fails the
@@ -36,7 +36,7 @@ impl ThreeCalls {
 
 #[async_trait::async_trait]
 impl Agent for ThreeCalls {
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         {
@@ -154,7 +154,7 @@ struct TwoBranches {
 
 #[async_trait::async_trait]
 impl Agent for TwoBranches {
-    async fn on_event(&self, _: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+    async fn on_event(&self, _: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let run = |label: &'static str| {
             let branch = ctx.branch(label);
             async move {
@@ -202,7 +202,7 @@ struct Refuses;
 
 #[async_trait::async_trait]
 impl Agent for Refuses {
-    async fn on_event(&self, _: &InputEvent, _: &mut EventContext) -> Result<(), ActionError> {
+    async fn on_event(&self, _: &LogInput, _: &mut EventContext) -> Result<(), ActionError> {
         Err(weir_engine::Rejected::new("never valid").into())
     }
 }

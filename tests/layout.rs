@@ -1,6 +1,8 @@
-//! The storage format has one owner: no object name is formatted outside the engine's
-//! layout module (issue 14). Scans the sources of every crate that touches the store for
-//! string literals that name a folder or a file of the format.
+//! The storage format has one owner. No object name is formatted outside the engine's
+//! layout module: the sources of every crate that touches the store are scanned for string
+//! literals that name a folder or a file of the format. And no crate that ships reads the
+//! format's objects itself: the format's types are public only under the engine's
+//! `test-support` feature, which only test and benchmark crates enable.
 
 use std::path::{Path, PathBuf};
 
@@ -68,4 +70,24 @@ fn no_object_name_is_formatted_outside_the_layout_module() {
         "object names formatted outside runtime/engine/src/layout.rs:\n{}",
         offences.join("\n")
     );
+}
+
+/// The crates that may enable `test-support`: they never ship in a function or the CLI.
+const TEST_CRATES: [&str; 2] = ["tests/Cargo.toml", "runtime/bench/Cargo.toml"];
+
+#[test]
+fn only_test_crates_see_the_format_types() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let workspace = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let members = workspace.split("members = [").nth(1).unwrap().split(']').next().unwrap();
+    let mut offences = Vec::new();
+    for member in members.split(',').map(|m| m.trim().trim_matches('"')).filter(|m| !m.is_empty()) {
+        let manifest = format!("{member}/Cargo.toml");
+        let text = std::fs::read_to_string(root.join(&manifest)).unwrap();
+        let enables = text.lines().any(|line| line.starts_with("weir-engine") && line.contains("test-support"));
+        if enables && !TEST_CRATES.contains(&manifest.as_str()) {
+            offences.push(manifest);
+        }
+    }
+    assert!(offences.is_empty(), "crates that ship but enable weir-engine's test-support: {offences:?}");
 }

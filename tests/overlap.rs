@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use object_store::memory::InMemory;
 use tokio::sync::Notify;
+use weir_engine::format::PartitionDir;
 use weir_engine::{
-    ActionError, Agent, CallMode, ClaimOptions, Clock, CommittedReader, DurableError, Engine, EngineSettings,
-    ErrorKind, EventContext, EventLog, InputEvent, LogEvent, ManualClock, PartitionDir, Shift, Storage, SystemClock,
-    collect_log, collect_partition,
+    ActionError, Agent, CallMode, ClaimOptions, Clock, CommittedReader, Durable, DurableError, Engine, EngineSettings,
+    ErrorKind, EventContext, EventLog, LogEvent, LogInput, ManualClock, Shift, Storage, SystemClock, collect_log,
+    collect_partition,
 };
 use weir_tests::{Gate, PolicyStore};
 
@@ -30,7 +31,7 @@ struct Notifier {
 
 #[async_trait::async_trait]
 impl Agent for Notifier {
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let hold = self.hold.clone();
         let scoring = self.scoring.clone();
         let score: u64 = ctx
@@ -161,11 +162,13 @@ async fn a_lease_keeps_other_claims_out_until_released_or_expired() {
     assert_eq!(engine.drain_partition(0).await.unwrap().events, 1);
 }
 
-/// A writer that wrote its state run and stalled past the grace period before its commit:
-/// collection leaves the run (it is numbered after the head), so the commit names a run
-/// that exists.
+/// A writer that wrote its state run and then stalled, or died, before its commit, on a
+/// partition nothing else claims. Within the grace period collection spares the run (it is
+/// numbered after the head: the commit may still come). Past it, collection takes that
+/// number itself, which fences the writer, and the run goes: nothing is left numbered after
+/// the head. The event is not lost: the next invocation processes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn collection_spares_the_run_a_stalled_commit_will_name() {
+async fn collection_takes_the_number_of_a_commit_that_never_came() {
     let memory: Arc<InMemory> = Arc::new(InMemory::new());
     let storage = Storage::new(memory.clone(), "");
     log_with_one_event(&storage).await;
@@ -175,17 +178,29 @@ async fn collection_spares_the_run_a_stalled_commit_will_name() {
     let mut writer = engine(&gated, Notifier::default()).claim(0).await.unwrap();
     let stalled = tokio::spawn(async move { writer.process_batch().await });
     gate.wait_held().await;
+    let state_runs = || async {
+        let listed = storage.list_after(&storage.path("agents/cards/p00000/state"), None).await.unwrap();
+        listed.len()
+    };
+    assert_eq!(state_runs().await, 1, "the stalled commit's run");
 
-    // An hour on, collection finds the run that no manifest names yet.
-    let dir = PartitionDir::new(storage.clone(), "cards", 0).unwrap();
-    let later = ManualClock::new(SystemClock.now_ms() + 3_600_000);
-    let report = collect_partition(&dir, &EngineSettings::default(), later.as_ref()).await.unwrap();
-    assert_eq!(report.runs, 0, "{report:?}");
+    let settings = EngineSettings::default();
+    let within = ManualClock::new(SystemClock.now_ms() + settings.gc_grace_ms / 2);
+    let report = collect_partition(&storage, "cards", 0, &settings, within.as_ref()).await.unwrap();
+    assert_eq!((report.runs, state_runs().await), (0, 1), "spared within the grace period: {report:?}");
+
+    let past = ManualClock::new(SystemClock.now_ms() + settings.gc_grace_ms + 60_000);
+    let report = collect_partition(&storage, "cards", 0, &settings, past.as_ref()).await.unwrap();
+    assert_eq!((report.runs, state_runs().await), (1, 0), "taken past it: {report:?}");
+    let reader = CommittedReader::new(storage.clone(), "cards", 0).unwrap();
+    let head = reader.head().await.unwrap().unwrap();
+    assert_eq!((head.seq(), head.kind()), (2, weir_engine::CommitKind::Release), "collection took number 2");
 
     gate.open();
-    assert_eq!(stalled.await.unwrap().unwrap().seq, Some(2));
-    let reader = CommittedReader::new(storage.clone(), "cards", 0).unwrap();
-    assert_eq!(reader.state("card-1").await.unwrap().as_deref(), Some(&b"1"[..]), "the committed run is there");
+    let fenced = stalled.await.unwrap().unwrap_err();
+    assert_eq!(fenced.kind(), ErrorKind::Fenced, "the writer cannot commit over collection's number");
+    assert_eq!(engine(&storage, Notifier::default()).drain().await.unwrap().events, 1, "the event is processed");
+    assert_eq!(reader.state("card-1").await.unwrap().as_deref(), Some(&b"1"[..]));
 }
 
 /// An appender that learned the tail, then came back after retention collected every

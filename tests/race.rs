@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::memory::InMemory;
+use weir_engine::format::PartitionDir;
 use weir_engine::store::{Fault, FaultPlan, FaultyStore};
-use weir_engine::{CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, Output, PartitionDir, Storage};
+use weir_engine::{CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, Output, Storage};
 use weir_tests::{TestAgent, review_events};
 
 fn settings() -> EngineSettings {

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::memory::InMemory;
+use weir_engine::format::PartitionDir;
 use weir_engine::{
-    Clock, CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, ManualClock, PartitionDir, Storage,
-    SystemClock, collect_partition,
+    Clock, CommittedReader, Engine, EngineSettings, ErrorKind, EventLog, ManualClock, Storage, SystemClock,
+    collect_partition,
 };
 use weir_tests::{PolicyStore, TestAgent, review_events};
 
@@ -30,7 +31,7 @@ async fn a_stalled_writer_cannot_commit_over_collected_history() {
         .unwrap();
     // The zombie claims (manifest 1) and then stalls.
     let mut zombie = zombie_engine.claim(0).await.unwrap();
-    assert_eq!(zombie.head().seq, 1);
+    assert_eq!(zombie.head().seq(), 1);
 
     // Meanwhile a healthy invocation takes over and commits manifests 2.. and more.
     let healthy = Engine::builder(storage.clone(), "reviews", Arc::new(TestAgent::new()))
@@ -46,7 +47,7 @@ async fn a_stalled_writer_cannot_commit_over_collected_history() {
     let later = ManualClock::new(SystemClock.now_ms() + 3_600_000);
     let dir = PartitionDir::new(storage.clone(), "reviews", 0).unwrap();
     let eager = EngineSettings { output_retention_ms: 0, ..Default::default() };
-    collect_partition(&dir, &eager, later.as_ref()).await.unwrap();
+    collect_partition(&storage, "reviews", 0, &eager, later.as_ref()).await.unwrap();
     assert_eq!(dir.read_manifest(2).await.unwrap(), None);
     let head = dir.latest().await.unwrap().unwrap();
 
@@ -60,9 +61,9 @@ async fn a_stalled_writer_cannot_commit_over_collected_history() {
     // readers skip it, until collection deletes it.
     let void = dir.read_manifest(2).await.unwrap().expect("left for collection");
     assert!(void.seq < dir.gc_boundary().await.unwrap());
-    let manifests = CommittedReader::new(storage.clone(), "reviews", 0).unwrap().manifests().await.unwrap();
-    assert!(manifests.iter().all(|m| m.seq != 2), "readers skip it");
+    let commits = CommittedReader::new(storage.clone(), "reviews", 0).unwrap().commits().await.unwrap();
+    assert!(commits.iter().all(|c| c.seq() != 2), "readers skip it");
     later.advance(Duration::from_millis(settings.gc_grace_ms));
-    collect_partition(&dir, &eager, later.as_ref()).await.unwrap();
+    collect_partition(&storage, "reviews", 0, &eager, later.as_ref()).await.unwrap();
     assert_eq!(dir.read_manifest(2).await.unwrap(), None, "collected");
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
+use weir_engine::format::PartitionDir;
 use weir_engine::store::{Fault, FaultPlan, FaultyStore};
 use weir_engine::{
-    ActionError, Agent, CallMode, Clock, CommittedReader, DurableError, Ending, Engine, EngineSettings, EventContext,
-    EventLog, InputEvent, JournalEntry, LogEvent, Manifest, Outcome, PartitionDir, Position, Shift, Storage,
+    ActionError, Agent, CallMode, Clock, Commit, CommittedReader, Durable, DurableError, Ending, Engine,
+    EngineSettings, EventContext, EventLog, JournalEntry, LogEvent, LogInput, Outcome, Position, Shift, Storage,
     TokioClock, collect_log, collect_partition,
 };
 use weir_tests::PolicyStore;
@@ -347,7 +348,7 @@ impl World {
             lease_until_ms: started_ms + INVOCATION_TIMEOUT_MS,
         };
         let work = async {
-            let claims: Vec<(u32, Option<Manifest>)> = match partitions {
+            let claims: Vec<(u32, Option<Commit>)> = match partitions {
                 Some(partitions) => partitions.into_iter().map(|p| (p, None)).collect(),
                 None => engine.backlog().await?.into_iter().map(|(p, head)| (p, Some(head))).collect(),
             };
@@ -382,8 +383,7 @@ impl World {
         let settings = Self::settings();
         let work = async {
             for p in 0..PARTITIONS {
-                let dir = PartitionDir::new(storage.clone(), AGENT, p)?;
-                collect_partition(&dir, &settings, self.clock.as_ref()).await?;
+                collect_partition(&storage, AGENT, p, &settings, self.clock.as_ref()).await?;
             }
             let log = EventLog::open(storage.clone()).await?;
             collect_log(&log, &settings, self.clock.as_ref()).await
@@ -591,7 +591,7 @@ struct SimAgent {
 }
 
 impl SimAgent {
-    async fn model(&self, event: &InputEvent, idempotency_key: String) -> Result<u64, std::io::Error> {
+    async fn model(&self, event: &LogInput, idempotency_key: String) -> Result<u64, std::io::Error> {
         let world = &self.world;
         if world.in_outage() {
             return Err(std::io::Error::other("the model is unavailable"));
@@ -610,7 +610,7 @@ impl SimAgent {
 
 #[async_trait::async_trait]
 impl Agent for SimAgent {
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
         let verdict: u64 = ctx.durable_call("model", CallMode::AtLeastOnce, |key| self.model(event, key)).await?;
         if verdict == 0 {

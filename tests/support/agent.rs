@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use weir_engine::{ActionError, Agent, CallMode, DurableError, EventContext, InputEvent, LogEvent, Position};
+use weir_engine::{ActionError, Agent, CallMode, Durable, DurableError, EventContext, LogEvent, LogInput, Position};
 
 /// One call the external service received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl ExternalService {
         self.calls.lock().unwrap().clear();
     }
 
-    fn call(&self, name: &str, event: &InputEvent, idempotency_key: String) -> u64 {
+    fn call(&self, name: &str, event: &LogInput, idempotency_key: String) -> u64 {
         self.calls.lock().unwrap().push(ServiceCall {
             name: name.into(),
             key: event.key.clone(),
@@ -81,7 +81,7 @@ impl Default for TestAgent {
 
 #[async_trait::async_trait]
 impl Agent for TestAgent {
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
         let service = self.service.clone();
         let score: u64 = ctx

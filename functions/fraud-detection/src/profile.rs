@@ -24,7 +24,6 @@ const HISTORY_FOR_AMOUNTS: u64 = 3;
 /// Where and when a card was used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Place {
-    /// The city.
     pub city: String,
     /// Its country code.
     pub country: String,

@@ -67,7 +67,6 @@ pub struct BlockedMerchant {
 pub struct ReferenceData {
     /// Merchants by id.
     pub merchants: BTreeMap<String, Merchant>,
-    /// The blocklist.
     pub blocklist: Vec<BlockedMerchant>,
 }
 
@@ -83,9 +82,9 @@ impl ReferenceData {
 /// The three tools the analyst model may call.
 #[derive(Debug, Clone)]
 pub struct FraudTools {
-    /// `check_blocklist`.
+    /// Whether a merchant is on the blocklist; read-only.
     pub check_blocklist: Arc<dyn Tool>,
-    /// `lookup_merchant`.
+    /// A merchant's category and risk; read-only.
     pub lookup_merchant: Arc<dyn Tool>,
     /// `hold_card`; it must be at-most-once. The agent hides its `card_id` from the model.
     pub hold_card: Arc<dyn Tool>,

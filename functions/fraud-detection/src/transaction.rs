@@ -45,7 +45,6 @@ pub struct Verdict {
 /// The agent's output for every transaction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FraudDecision {
-    /// The card.
     pub card: String,
     /// The transaction.
     pub transaction_id: String,

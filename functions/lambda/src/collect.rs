@@ -8,7 +8,7 @@
 //! the init.
 
 use serde::Serialize;
-use weir_engine::{EventLog, GcReport, PartitionDir, SystemClock, collect_log, collect_partition};
+use weir_engine::{EventLog, GcReport, SystemClock, collect_log, collect_partition};
 
 use crate::config::{CollectConfig, FromVariables};
 use crate::error::{Error, Result};
@@ -78,13 +78,9 @@ impl CollectFunction {
             if deadline.reached() {
                 return (partition, Ok(PartitionOutcome::Deadline), GcReport::default());
             }
-            let collected = async {
-                let dir = PartitionDir::new(storage.clone(), &self.config.agent, partition)?;
-                Ok::<_, Error>(collect_partition(&dir, settings, &SystemClock).await?)
-            };
-            match collected.await {
+            match collect_partition(storage, &self.config.agent, partition, settings, &SystemClock).await {
                 Ok(deleted) => (partition, Ok(PartitionOutcome::Done), deleted),
-                Err(e) => (partition, Err(e), GcReport::default()),
+                Err(e) => (partition, Err(e.into()), GcReport::default()),
             }
         };
         let mut report = CollectReport::default();

@@ -16,7 +16,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use weir_engine::{EngineSettings, PartitionDir, Storage};
+use weir_engine::{EngineSettings, Storage, validate_agent_name};
 
 use crate::error::{Error, Result};
 use crate::sink::SinkTarget;
@@ -133,7 +133,7 @@ impl FromVariables for ProcessConfig {
         let settings = vars.engine_settings()?;
         let continuation_function = vars.optional(CONTINUATION_FUNCTION).or_else(|| vars.optional(FUNCTION_NAME));
         Ok(ProcessConfig {
-            agent: vars.agent(&storage)?,
+            agent: vars.agent()?,
             storage,
             settings,
             deadline_margin: vars.deadline_margin()?,
@@ -149,7 +149,7 @@ impl FromVariables for CollectConfig {
         let vars = Vars(&lookup);
         let storage = vars.storage()?;
         Ok(CollectConfig {
-            agent: vars.agent(&storage)?,
+            agent: vars.agent()?,
             storage,
             settings: vars.engine_settings()?,
             deadline_margin: vars.deadline_margin()?,
@@ -162,7 +162,7 @@ impl FromVariables for DispatchConfig {
         let vars = Vars(&lookup);
         let storage = vars.storage()?;
         Ok(DispatchConfig {
-            agent: vars.agent(&storage)?,
+            agent: vars.agent()?,
             storage,
             sink: SinkTarget::parse(&vars.required(SINK)?).map_err(|e| Error::config(SINK, e))?,
             partitions: vars.partitions()?,
@@ -209,9 +209,9 @@ impl Vars<'_> {
         Storage::from_url(&self.required(STORE)?).map_err(|e| Error::config(STORE, e))
     }
 
-    fn agent(&self, storage: &Storage) -> Result<String> {
+    fn agent(&self) -> Result<String> {
         let agent = self.required(AGENT)?;
-        PartitionDir::new(storage.clone(), &agent, 0).map_err(|e| Error::config(AGENT, e))?;
+        validate_agent_name(&agent).map_err(|e| Error::config(AGENT, e))?;
         Ok(agent)
     }
 

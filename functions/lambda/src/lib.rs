@@ -4,7 +4,7 @@
 //!   event log, idempotently (binary `weir-ingest`).
 //! - [`process`]: claims partitions with backlog and runs an agent over their micro-batches
 //!   until the invocation's deadline approaches, then continues in a fresh invocation (a
-//!   library: the `weir-process` binary links an agent and calls [`process::run`]).
+//!   library: the `weir-process` binary links an agent and calls [`process::serve`]).
 //! - [`collect`]: garbage collection of the agent's objects and the log, on a schedule
 //!   (binary `weir-collect`).
 //! - [`dispatch`]: delivers committed outputs to a webhook, SQS, SNS or another agent's log,
@@ -12,6 +12,10 @@
 //!
 //! Every function reads its configuration once from the environment ([`config`], the
 //! contract in `docs/configuration.md`) and exposes a handler that tests call directly.
+//! Beside them: `sink`, where dispatch delivers; `work`, the partitions of a request and a
+//! deadline; `runtime`, the Lambda runtime loop and init; `secrets`, API keys from Secrets
+//! Manager or SSM; `aws` and `invoke`, the AWS SDK's clients; `trigger`, the event-driven
+//! invocations of the next function; `agent_file`, where `weir-process` finds its agent.
 
 pub mod agent_file;
 pub mod collect;

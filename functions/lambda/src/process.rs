@@ -2,13 +2,13 @@
 //! micro-batches until the invocation's deadline approaches, then hands what remains to a
 //! fresh invocation of itself.
 //!
-//! This is a library: the `weir-process` binary links an agent and calls [`run`].
+//! This is a library: the `weir-process` binary links an agent and calls [`serve`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use weir_engine::{Agent, Ending, Engine, Manifest};
+use weir_engine::{Agent, Commit, Ending, Engine};
 
 use crate::aws::AwsClients;
 use crate::config::{FromVariables, ProcessConfig};
@@ -21,7 +21,6 @@ use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, 
 /// What one partition's drain did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionReport {
-    /// The partition.
     pub partition: u32,
     /// Batches committed.
     pub batches: usize,
@@ -99,7 +98,7 @@ impl ProcessFunction {
         let (partitions, heads) = match request.partitions {
             Some(partitions) => (partitions, HashMap::new()),
             None => {
-                let heads: HashMap<u32, Manifest> = engine.backlog().await?.into_iter().collect();
+                let heads: HashMap<u32, Commit> = engine.backlog().await?.into_iter().collect();
                 let mut partitions: Vec<u32> = heads.keys().copied().collect();
                 partitions.sort_unstable();
                 (partitions, heads)
@@ -135,7 +134,7 @@ impl ProcessFunction {
 
 /// Drains `partition` for this invocation (from `head` if its chain's head was just read)
 /// until it is caught up or `deadline` is reached.
-async fn drain(engine: &Engine, partition: u32, head: Option<Manifest>, deadline: Deadline) -> PartitionReport {
+async fn drain(engine: &Engine, partition: u32, head: Option<Commit>, deadline: Deadline) -> PartitionReport {
     let (report, ending) = engine.drain_until(partition, head, deadline.shift()).await;
     let outcome = ending.map(|ending| match ending {
         Ending::CaughtUp => PartitionOutcome::Done,
@@ -154,8 +153,8 @@ async fn drain(engine: &Engine, partition: u32, head: Option<Manifest>, deadline
 /// Runs the process function for `agent`: reads the configuration (failing the init with
 /// the variable's name if it is wrong), then serves invocations until Lambda stops the
 /// environment.
-pub async fn run(agent: Arc<dyn Agent>) -> Result<(), Error> {
-    run_loaded(async { Ok(agent) }).await
+pub async fn serve(agent: Arc<dyn Agent>) -> Result<(), Error> {
+    serve_loaded(async { Ok(agent) }).await
 }
 
 /// The `main` of an agent crate's process binary: builds the agent with `build` from the
@@ -171,12 +170,12 @@ pub async fn serve_with_model_env<A: Agent>(
             .map_err(|e| Error::Config { variable: "WEIR_MODEL_PROVIDER", reason: e.to_string() })?;
         Ok(Arc::new(agent) as Arc<dyn Agent>)
     };
-    crate::runtime::exit_status(run_loaded(load).await)
+    crate::runtime::exit_status(serve_loaded(load).await)
 }
 
-/// Like [`run`], with the agent loaded during the init (from a file, with MCP servers to
+/// Like [`serve`], with the agent loaded during the init (from a file, with MCP servers to
 /// connect), so that a failure to load it is the function's init error.
-pub async fn run_loaded(load: impl Future<Output = Result<Arc<dyn Agent>, Error>>) -> Result<(), Error> {
+pub async fn serve_loaded(load: impl Future<Output = Result<Arc<dyn Agent>, Error>>) -> Result<(), Error> {
     runtime::init_tracing();
     let function = runtime::init(async {
         let config = ProcessConfig::from_env()?;

@@ -72,6 +72,9 @@ pub enum PartitionOutcome {
     Fenced,
     /// Another invocation holds the partition's lease: it carries on.
     Leased,
+    /// Something its events need (a model, a tool, the store) is down: it waits at its last
+    /// commit, with no continuation, for the next scheduled invocation.
+    Unavailable(String),
     /// It failed with this error.
     Failed(String),
 }
@@ -98,6 +101,10 @@ impl PartitionOutcome {
             Err(e) if e.kind() == weir_engine::ErrorKind::Leased => {
                 tracing::info!(partition, error = %e, "partition held by another invocation's lease");
                 PartitionOutcome::Leased
+            }
+            Err(e) if e.kind() == weir_engine::ErrorKind::Unavailable => {
+                tracing::warn!(partition, error = %e, "partition waits: something its events need is down");
+                PartitionOutcome::Unavailable(e.to_string())
             }
             Err(e) => {
                 tracing::error!(partition, error = %e, "partition failed");

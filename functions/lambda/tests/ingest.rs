@@ -191,3 +191,32 @@ async fn unknown_events_are_refused_with_what_was_expected() {
     let error = ingest.handle(json!({"detail-type": "Scheduled Event"})).await.unwrap_err();
     assert!(error.to_string().contains("SQS, Kinesis or S3"), "{error}");
 }
+
+/// A direct invocation requeues an agent's dead letters into the log, each once however
+/// often it runs; one that chooses nothing is refused with what to give.
+#[tokio::test]
+async fn requeued_dead_letters_are_appended_once() {
+    let (ingest, _dir) = fresh_ingest(Backend::File).await;
+    let log = ingest.log();
+    // A Counter dead-letters what is not JSON.
+    log.append("poison", &[weir_engine::LogEvent { key: "a".into(), payload: "{oops".into() }]).await.unwrap();
+    let engine =
+        weir_engine::Engine::builder(log.storage().clone(), "counter", Arc::new(common::Counter)).build().unwrap();
+    assert_eq!(engine.drain().await.unwrap().dead_letters, 1);
+
+    let request = json!({"requeue_dead_letters": {"agent": "counter", "reason": "not JSON"}});
+    for _ in 0..2 {
+        let answer = ingest.handle(request.clone()).await.unwrap();
+        assert_eq!(answer["requeued"], 1, "{answer}");
+        assert_eq!(answer["dead_letters"][0]["key"], "a", "{answer}");
+    }
+    let mut segments = 0;
+    for p in 0..log.partitions() {
+        segments += log.segments(p).await.unwrap().len();
+    }
+    assert_eq!(segments, 2, "the poison's segment and one requeue, not two");
+    assert_eq!(engine.drain().await.unwrap().dead_letters, 1, "processed (and refused) once more, once");
+
+    let refused = ingest.handle(json!({"requeue_dead_letters": {"agent": "counter"}})).await.unwrap_err();
+    assert!(refused.to_string().contains("\"all\": true"), "{refused}");
+}

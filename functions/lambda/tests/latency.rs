@@ -17,7 +17,7 @@ use axum::http::HeaderMap;
 use common::invoke;
 use serde_json::json;
 use weir_emulator::{Emulator, FunctionSpec};
-use weir_engine::{PartitionDir, Storage};
+use weir_engine::{CommittedReader, Storage};
 use weir_tests::backends::moto_storage;
 use weir_tests::backends::tempfile_guard::TempDir;
 use weir_tests::fake_openai::FakeOpenAi;
@@ -43,12 +43,12 @@ async fn webhook() -> (String, Arc<Mutex<HashMap<String, Instant>>>) {
     (url, arrivals)
 }
 
-/// Outputs committed over all partitions, as the manifests count them.
+/// Outputs committed over all partitions, as their heads count them.
 async fn committed(storage: &Storage) -> u64 {
     let mut outputs = 0;
     for partition in 0..PARTITIONS {
-        let dir = PartitionDir::new(storage.clone(), "scorer", partition).unwrap();
-        outputs += dir.latest().await.unwrap().map_or(0, |head| head.totals.outputs);
+        let reader = CommittedReader::new(storage.clone(), "scorer", partition).unwrap();
+        outputs += reader.head().await.unwrap().map_or(0, |head| head.totals().outputs);
     }
     outputs
 }

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 use axum::http::StatusCode;
 use common::{Counter, Recorder, seeded_log};
 use serde_json::json;
-use weir_engine::{CommittedReader, EngineSettings, ErrorKind, Storage};
+use weir_engine::{
+    ActionError, Agent, CommittedReader, EngineSettings, ErrorKind, EventContext, LogInput, Storage, Unavailable,
+};
 use weir_functions::config::ProcessConfig;
 use weir_functions::process::ProcessFunction;
 use weir_functions::work::{Deadline, PartitionOutcome, PartitionRequest};
@@ -20,6 +22,15 @@ use weir_tests::backends::{Backend, fresh_storage};
 const EVENTS: usize = 24;
 
 async fn function(storage: &Storage, invoke_api: &str, max_batch_events: usize) -> ProcessFunction {
+    function_of(Arc::new(Counter), storage, invoke_api, max_batch_events).await
+}
+
+async fn function_of(
+    agent: Arc<dyn Agent>,
+    storage: &Storage,
+    invoke_api: &str,
+    max_batch_events: usize,
+) -> ProcessFunction {
     let config = ProcessConfig {
         storage: storage.clone(),
         agent: "counter".into(),
@@ -31,7 +42,7 @@ async fn function(storage: &Storage, invoke_api: &str, max_batch_events: usize) 
     let credentials = aws_sdk_lambda::config::Credentials::new("AKIDTEST", "secret", None, None, "test");
     let loader = AwsClients::defaults().endpoint_url(invoke_api).credentials_provider(credentials);
     let aws = AwsClients::load(loader.region(aws_config::Region::new("eu-west-1"))).await;
-    ProcessFunction::new(config, Arc::new(Counter), LambdaInvoker::new(&aws)).unwrap()
+    ProcessFunction::new(config, agent, LambdaInvoker::new(&aws)).unwrap()
 }
 
 fn far() -> Deadline {
@@ -157,4 +168,54 @@ async fn invocations_racing_for_partitions_skip_the_ones_they_lose() {
     };
     assert!(outcomes.clone().all(skipped), "{ra:?} {rb:?}");
     assert_eq!(committed_outputs(&storage, 2).await, EVENTS, "each event committed once");
+}
+
+/// [`Counter`] behind a dependency that can be down: while it is, every event fails with
+/// [`Unavailable`].
+struct BehindAService {
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl Agent for BehindAService {
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Unavailable::new("the scoring service answered 503 after its retries").into());
+        }
+        Counter.on_event(event, ctx).await
+    }
+}
+
+/// While a service the events need is down, partitions wait at their last commit: no dead
+/// letter, no continuation, no error of the function; once it is back, every event is
+/// processed once.
+#[tokio::test]
+async fn partitions_wait_while_a_service_is_down_and_go_on_once_it_is_back() {
+    let (storage, _dir) = fresh_storage(Backend::File);
+    seeded_log(&storage, 4, EVENTS).await;
+    let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let function = function_of(Arc::new(BehindAService { down: down.clone() }), &storage, &invoke_api.url, 1000).await;
+
+    for _ in 0..2 {
+        let report = function.handle(PartitionRequest::default(), far()).await.unwrap();
+        assert!(!report.partitions.is_empty());
+        let waiting = report
+            .partitions
+            .iter()
+            .all(|p| matches!(&p.outcome, PartitionOutcome::Unavailable(r) if r.contains("503")));
+        assert!(waiting, "{report:?}");
+        assert_eq!((report.events, report.continued.len()), (0, 0), "{report:?}");
+    }
+    assert!(invoke_api.received().is_empty(), "no continuation while waiting");
+
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let report = function.handle(PartitionRequest::default(), far()).await.unwrap();
+    assert!(report.partitions.iter().all(|p| p.outcome == PartitionOutcome::Done), "{report:?}");
+    assert_eq!(report.events, EVENTS);
+    assert_eq!(committed_outputs(&storage, 4).await, EVENTS);
+    for p in 0..4 {
+        let dead = CommittedReader::new(storage.clone(), "counter", p).unwrap().dead_letters().await.unwrap();
+        assert!(dead.is_empty(), "partition {p}: {dead:?}");
+    }
 }

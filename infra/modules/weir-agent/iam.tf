@@ -71,10 +71,33 @@ data "aws_iam_policy_document" "function_base" {
   }
 }
 
+# Reading what the agent committed: dispatch delivers it; ingest requeues its dead letters
+# (`{"requeue_dead_letters": ...}`).
+data "aws_iam_policy_document" "commit_reader" {
+  statement {
+    sid       = "ListCommits"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.agent_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadCommits"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/${local.agent_prefix}/*"]
+  }
+}
+
 data "aws_iam_policy_document" "ingest" {
   source_policy_documents = [
     data.aws_iam_policy_document.function_base["ingest"].json,
     data.aws_iam_policy_document.log_appender["ingest"].json,
+    data.aws_iam_policy_document.commit_reader.json,
   ]
 
   statement {
@@ -144,27 +167,10 @@ data "aws_iam_policy_document" "dispatch" {
     [
       data.aws_iam_policy_document.function_base["dispatch"].json,
       data.aws_iam_policy_document.sink.json,
+      data.aws_iam_policy_document.commit_reader.json,
     ],
     [for appender, document in data.aws_iam_policy_document.log_appender : document.json if appender == "dispatch"],
   )
-
-  statement {
-    sid       = "ListCommits"
-    actions   = ["s3:ListBucket"]
-    resources = [local.bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.agent_prefix}/*"]
-    }
-  }
-
-  statement {
-    sid       = "ReadCommits"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.bucket_arn}/${local.agent_prefix}/*"]
-  }
 
   statement {
     sid       = "KeepCursor"

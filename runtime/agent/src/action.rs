@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::event::{Event, EventType};
 
 /// What an action returns on failure: any error. It fails the run, which the engine retries.
-pub type ActionError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use weir_engine::ActionError;
 
 /// An action's code. Async functions of `(&Event, &mut Context)` are handlers:
 ///

@@ -1,11 +1,12 @@
 //! The built-in tool and retrieval actions.
 
 use futures::future::BoxFuture;
+use weir_engine::Durable;
 
 use crate::action::{ActionError, Handler};
 use crate::context::Context;
 use crate::event::Event;
-use crate::events::{RetrievalRequestEvent, RetrievalResponseEvent, ToolRequestEvent, ToolResponseEvent};
+use crate::event::builtin::{RetrievalRequestEvent, RetrievalResponseEvent, ToolRequestEvent, ToolResponseEvent};
 
 /// Runs the calls of a [`ToolRequestEvent`] concurrently and answers a [`ToolResponseEvent`].
 #[derive(Debug)]

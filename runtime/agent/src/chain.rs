@@ -12,7 +12,7 @@ use crate::action::{Action, ActionError, Handler};
 use crate::context::Context;
 use crate::error::AgentError;
 use crate::event::Event;
-use crate::events::{ChatRequestEvent, ChatResponseEvent, InputEvent};
+use crate::event::builtin::{ChatRequestEvent, ChatResponseEvent, InputEvent};
 use crate::output::OutputValidator;
 use crate::prompt::Prompt;
 

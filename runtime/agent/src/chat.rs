@@ -1,17 +1,16 @@
 //! Durable model and tool calls, and the conversation loop of the built-in chat action.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use weir_engine::{Branch, CallMode, DurableError};
+use weir_engine::{Branch, CallMode, Durable, DurableError};
 use weir_models::{ChatMessage, ChatRequest, ChatResponse, ToolCall, ToolSpec, Usage};
 
 use crate::agent::AgentCore;
 use crate::error::AgentError;
-use crate::events::{ChatRequestEvent, ToolResult};
+use crate::event::builtin::{ChatRequestEvent, ToolResult};
 use crate::memory::Memory;
 use crate::metrics::CallEnd;
 
@@ -98,10 +97,12 @@ impl Turn<'_> {
             .calls
             .durable_call(&format!("tool:{}", call.name), mode, move |idempotency_key| async move {
                 made.store(true, Ordering::Relaxed);
-                Ok::<_, Infallible>(match tool.call(arguments, &idempotency_key).await {
-                    Ok(content) => ToolOutcome { content, is_error: false },
-                    Err(e) => ToolOutcome { content: Value::String(e.message), is_error: true },
-                })
+                match tool.call(arguments, &idempotency_key).await {
+                    Ok(content) => Ok(ToolOutcome { content, is_error: false }),
+                    // Not journaled: the event waits for the tool, then calls it again.
+                    Err(e) if e.is_unavailable() => Err(e),
+                    Err(e) => Ok(ToolOutcome { content: Value::String(e.message), is_error: true }),
+                }
             })
             .await;
         let metrics = &self.core.metrics;
@@ -120,7 +121,12 @@ impl Turn<'_> {
                  it may or may not have taken effect",
                 call.name
             ))),
-            Err(e) => Err(AgentError::from_durable(e, |_, never: Infallible| match never {})),
+            Err(e) => {
+                metrics.tool_call(&call.name, CallEnd::Failed);
+                Err(AgentError::from_durable(e, |_, down| {
+                    AgentError::Unavailable(format!("tool `{}`: {down}", call.name))
+                }))
+            }
         }
     }
 

@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use weir_engine::{Branch, CallMode, DurableError, EventContext, Position};
+use weir_engine::{Branch, Calls, Durable, EventContext, Position};
 use weir_models::{ChatModel, ChatRequest, ChatResponse, ToolCall};
 
 use crate::agent::AgentCore;
 use crate::chat::{Conversation, Turn};
 use crate::error::AgentError;
+use crate::event::builtin::{ChatRequestEvent, OutputEvent, ToolResult};
 use crate::event::{Event, EventType};
-use crate::events::{ChatRequestEvent, OutputEvent, ToolResult};
 use crate::memory::Memory;
 use crate::metrics::Metrics;
 use crate::prompt::Prompt;
@@ -125,42 +125,6 @@ impl<'a> Context<'a> {
         &self.core.metrics
     }
 
-    /// Runs `call` once: its result is journaled and replayed after a crash.
-    ///
-    /// ```
-    /// # async fn demo(ctx: &weir_agent::Context<'_>) -> Result<(), weir_agent::ActionError> {
-    /// let rate: f64 = ctx.durable("exchange-rate", async { Ok::<_, std::io::Error>(1.08) }).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn durable<'c, T, E, F>(
-        &'c self,
-        name: &str,
-        call: F,
-    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'c
-    where
-        T: Serialize + DeserializeOwned + Send + 'c,
-        E: 'c,
-        F: Future<Output = Result<T, E>> + Send + 'c,
-    {
-        self.calls.durable(name, call)
-    }
-
-    /// Like [`durable`](Self::durable), with the call's idempotency key and a [`CallMode`].
-    pub fn durable_call<'c, T, E, F, C>(
-        &'c self,
-        name: &str,
-        mode: CallMode,
-        call: C,
-    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'c
-    where
-        T: Serialize + DeserializeOwned + Send + 'c,
-        E: 'c,
-        F: Future<Output = Result<T, E>> + Send + 'c,
-        C: FnOnce(String) -> F + Send + 'c,
-    {
-        self.calls.durable_call(name, mode, call)
-    }
-
     /// One durable model call (no tool loop).
     pub fn chat<'c>(
         &'c self,
@@ -195,5 +159,20 @@ impl<'a> Context<'a> {
 
     fn turn<'t>(&'t self, calls: &'t Branch<'t>) -> Turn<'t> {
         Turn { core: self.core, calls, action: self.action, key: self.engine.key(), memory: &self.run.memory }
+    }
+}
+
+/// Durable calls of an action, numbered within its handling of the event.
+///
+/// ```
+/// # async fn demo(ctx: &weir_agent::Context<'_>) -> Result<(), weir_agent::ActionError> {
+/// use weir_agent::Durable;
+///
+/// let rate: f64 = ctx.durable("exchange-rate", async { Ok::<_, std::io::Error>(1.08) }).await?;
+/// # Ok(()) }
+/// ```
+impl Durable for Context<'_> {
+    fn calls(&self) -> Calls<'_> {
+        self.calls.calls()
     }
 }

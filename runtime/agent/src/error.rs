@@ -66,12 +66,14 @@ pub enum AgentError {
     /// The journal could not record or replay a call.
     #[error("{0}")]
     Journal(String),
+    /// Something a call needs (the store) could not be reached: not the event's fault.
+    #[error("{0}")]
+    Unavailable(String),
     /// An at-most-once call was interrupted in an earlier attempt and is not made again.
     #[error("at-most-once call `{name}` was interrupted in an earlier attempt (idempotency key {idempotency_key})")]
     Interrupted {
         /// The call.
         name: String,
-        /// Its idempotency key.
         idempotency_key: String,
     },
     /// An agent file is invalid; the message names the file, the line and the field.
@@ -83,12 +85,26 @@ pub enum AgentError {
 }
 
 impl AgentError {
+    /// Whether the failure is not the event's fault: a model that cannot be reached or
+    /// answers 408, 429 or 5xx after its retries, a breaker that is open, the store down.
+    /// The engine then lets the event wait instead of dead-lettering it.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            AgentError::Model { source, .. } => source.is_unavailable(),
+            AgentError::Unavailable(_) => true,
+            _ => false,
+        }
+    }
+
     /// Maps a durable call's error, keeping a failed call's own error.
     pub(crate) fn from_durable<E>(error: DurableError<E>, failed: impl FnOnce(String, E) -> AgentError) -> Self {
         match error {
             DurableError::Failed { name, source } => failed(name, source),
             DurableError::Interrupted { name, idempotency_key } => AgentError::Interrupted { name, idempotency_key },
             DurableError::Journal { name, reason } => AgentError::Journal(format!("journal of `{name}`: {reason}")),
+            DurableError::Unavailable { name, reason } => {
+                AgentError::Unavailable(format!("`{name}` not made: the store is unavailable: {reason}"))
+            }
             DurableError::Fenced { name } => {
                 AgentError::Journal(format!("`{name}` not made: the invocation was fenced by a newer one"))
             }

@@ -4,6 +4,20 @@
 //! An agent is made of [`Action`]s that react to [`Event`]s. It runs on the durable engine:
 //! every model, tool and MCP call goes through the engine's journal, so a crash repeats
 //! none of them, and outputs and memory commit with the batch, once. See `docs/agents.md`.
+//!
+//! Modules:
+//! - `event`: [`Event`] and its typed form; `event::builtin`, the events weir's own actions
+//!   send and answer (input, output, chat, tools, retrieval, action notifications).
+//! - `action`: actions and their handlers; `context`: what a handler may do ([`Context`]),
+//!   every call durable through the engine's event context.
+//! - `workflow`: [`WorkflowAgent`], which routes each event of a run to the actions that
+//!   subscribe to its type; `run`: one input's run (its queue of events, memory, outputs);
+//!   `react` and `chain`: ReAct agents and chat steps in order; `builtin`: the tool and
+//!   retrieval actions; `chat`: the chat loop with tools.
+//! - `agent`, `resources`, `metrics`: what every agent shares: settings, named resources,
+//!   counters. `memory`, `prompt`, `output`, `retrieval`, `tool_binding`: the pieces
+//!   actions use.
+//! - `declarative`: agents declared in a file; `testing`: running an agent in a test.
 
 mod action;
 mod agent;
@@ -14,7 +28,6 @@ mod context;
 pub mod declarative;
 mod error;
 mod event;
-mod events;
 mod memory;
 mod metrics;
 mod output;
@@ -33,12 +46,12 @@ pub use agent::AgentSettings;
 pub use chat::Conversation;
 pub use context::Context;
 pub use error::AgentError;
-pub use event::{Event, EventType, Lineage};
-pub use events::{
+pub use event::builtin::{
     ActionFailedEvent, ActionFinishedEvent, ActionStartedEvent, ChatRequestEvent, ChatResponseEvent, Document,
     InputEvent, OutputEvent, RetrievalRequestEvent, RetrievalResponseEvent, ToolRequestEvent, ToolResponseEvent,
     ToolResult,
 };
+pub use event::{Event, EventType, Lineage};
 pub use memory::Memory;
 pub use metrics::{CallMetrics, Metrics, MetricsSnapshot};
 pub use output::{OutputValidator, schema_of};
@@ -47,6 +60,7 @@ pub use react::{ReActAgent, ReActAgentBuilder};
 pub use resources::Resources;
 pub use retrieval::{InMemoryVectorStore, VectorStore};
 pub use tool_binding::{ArgumentSource, ToolBinding};
+pub use weir_engine::{CallMode, Durable, DurableError};
 pub use workflow::{CHAT_ACTION, WorkflowAgent, WorkflowAgentBuilder};
 
 /// Compiles the examples of `docs/agents.md`, so that the guide cannot drift from the API.

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use weir_models::{EmbeddingModel, ModelError};
 
-use crate::events::Document;
+use crate::event::builtin::Document;
 
 /// A store of documents searchable by meaning.
 #[async_trait]

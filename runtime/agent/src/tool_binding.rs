@@ -53,7 +53,6 @@ impl ToolBinding {
         self
     }
 
-    /// The tool.
     pub fn tool(&self) -> &Arc<dyn Tool> {
         &self.tool
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use weir_engine::{Clock, EventContext, InputEvent as LogInput, SystemClock};
+use weir_engine::{Clock, Durable, DurableError, EventContext, LogInput, SystemClock, Unavailable};
+use weir_models::ModelError;
 use weir_models::{ChatModel, EmbeddingModel};
 use weir_tools::Tool;
 
@@ -18,11 +19,11 @@ use crate::builtin::{RetrievalAction, ToolAction};
 use crate::chat::Turn;
 use crate::context::Context;
 use crate::error::AgentError;
-use crate::event::{Event, EventType};
-use crate::events::{
+use crate::event::builtin::{
     ActionFailedEvent, ActionFinishedEvent, ActionStartedEvent, ChatRequestEvent, ChatResponseEvent, InputEvent,
     OutputEvent, RetrievalRequestEvent, ToolRequestEvent,
 };
+use crate::event::{Event, EventType};
 use crate::memory::{Memory, StoredMemory};
 use crate::metrics::{CallEnd, MetricsSnapshot};
 use crate::prompt::Prompt;
@@ -219,7 +220,7 @@ impl WorkflowAgent {
     }
 
     /// Runs the actions subscribed to `event`, with notifications around each.
-    async fn dispatch(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
+    async fn route(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         for action in self.actions.iter().filter(|a| a.subscribes_to(&event.kind)) {
             self.notify(|| ActionStartedEvent::of(&action.name, event), engine, run).await?;
             let started = std::time::Instant::now();
@@ -313,6 +314,30 @@ impl WorkflowAgent {
 #[async_trait]
 impl weir_engine::Agent for WorkflowAgent {
     async fn on_event(&self, input: &LogInput, engine: &mut EventContext) -> Result<(), ActionError> {
+        self.run(input, engine).await.map_err(not_the_events_fault)
+    }
+}
+
+/// An action's error as the engine should see it: a failure of a model (or the store) that
+/// is down becomes [`Unavailable`], so that the event waits instead of being dead-lettered.
+fn not_the_events_fault(error: ActionError) -> ActionError {
+    let unavailable = match error.downcast_ref::<AgentError>() {
+        Some(agent_error) => agent_error.is_unavailable(),
+        None => error.downcast_ref::<DurableError<ModelError>>().is_some_and(|e| match e {
+            DurableError::Failed { source, .. } => source.is_unavailable(),
+            DurableError::Unavailable { .. } => true,
+            _ => false,
+        }),
+    };
+    match unavailable {
+        true => Box::new(Unavailable::new(error.to_string())),
+        false => error,
+    }
+}
+
+impl WorkflowAgent {
+    /// One input's run: its events through the actions, then its memory and outputs.
+    async fn run(&self, input: &LogInput, engine: &mut EventContext) -> Result<(), ActionError> {
         let stored: Option<StoredMemory> = engine.state()?;
         let now_ms = self.now_ms(engine, &stored).await?;
         let memory = Memory::restore(stored, now_ms, self.core.settings.memory_ttl_ms);
@@ -330,11 +355,11 @@ impl weir_engine::Agent for WorkflowAgent {
                 }
                 self.chat(requests.clone(), engine, &mut run).await?;
                 for request in &requests {
-                    self.dispatch(request, engine, &mut run).await?;
+                    self.route(request, engine, &mut run).await?;
                 }
                 continue;
             }
-            self.dispatch(&event, engine, &mut run).await?;
+            self.route(&event, engine, &mut run).await?;
         }
         if let Some(stored) = run.memory.into_stored() {
             engine.set_state(&stored)?;

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use serde_json::json;
 use tokio::sync::Notify;
 use weir_agent::testing::{AgentTest, FakeModel};
-use weir_agent::{Action, ActionError, ChatRequestEvent, ChatResponseEvent, Context, Event, InputEvent, WorkflowAgent};
+use weir_agent::{
+    Action, ActionError, ChatRequestEvent, ChatResponseEvent, Context, Durable, Event, InputEvent, WorkflowAgent,
+};
 use weir_engine::{EngineSettings, Storage};
 use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError};
 use weir_tools::{Tool, ToolError, ToolSpec};

@@ -117,6 +117,37 @@ async fn tool_errors_and_unknown_tools_go_back_to_the_model_as_error_results() {
     assert_eq!(run.outputs()[0]["answer"], "I could not find it.");
 }
 
+/// A tool that is down is not the input's fault: the event waits (the drain reports the
+/// partition unavailable), nothing is committed or dead-lettered, and once the tool is back
+/// the same event is answered; the model's reply asking for the tool was journaled and is
+/// not asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_that_is_down_makes_the_event_wait_not_fail() {
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let is_down = down.clone();
+    let parameters = json!({"type": "object", "properties": {"order_id": {"type": "string"}}});
+    let lookup = Arc::new(FakeTool::new("lookup_order", parameters, move |_| {
+        match is_down.load(std::sync::atomic::Ordering::SeqCst) {
+            true => Err(ToolError::unavailable("`lookup_order` answered 503 after 2 retries")),
+            false => Ok(json!({"status": "shipped"})),
+        }
+    }));
+    let model = Arc::new(FakeModel::scripted(
+        "fake",
+        [FakeModel::tool_call("c1", "lookup_order", json!({"order_id": "o-1"})), FakeModel::text("It has shipped.")],
+    ));
+    let test = AgentTest::new(Arc::new(agent(model.clone(), lookup))).await;
+    let waiting = test.run([("cust-7", json!({"question": "Where is o-1?"}))]).await.unwrap_err();
+    assert!(waiting.to_string().contains("503"), "{waiting}");
+    let committed = test.committed().await.unwrap();
+    assert!(committed.outputs.is_empty() && committed.dead_letters.is_empty(), "{committed:?}");
+
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let run = test.drain().await.unwrap();
+    assert_eq!(run.outputs()[0]["answer"], "It has shipped.");
+    assert_eq!(model.requests().len(), 2, "the journaled first reply is not asked again");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_that_never_stops_calling_tools_fails_at_the_step_limit_and_is_dead_lettered() {
     let model = Arc::new(FakeModel::answering("fake", |_| Ok(FakeModel::tool_call("c", "hold_card", json!({})))));

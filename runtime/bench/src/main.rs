@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use weir_bench::{counted, cpu_time, peak_memory_mb, per_thousand, percentile};
 use weir_engine::store::RequestCountsSnapshot;
-use weir_engine::{ActionError, Agent, CallMode, Engine, EngineSettings, EventContext, EventLog, InputEvent, LogEvent};
+use weir_engine::{
+    ActionError, Agent, CallMode, Durable, Engine, EngineSettings, EventContext, EventLog, LogEvent, LogInput,
+};
 use weir_tests::backends::{Backend, fresh_storage};
 
 #[derive(Debug, Parser)]
@@ -59,7 +61,7 @@ struct BenchAgent {
 
 #[async_trait::async_trait]
 impl Agent for BenchAgent {
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let text_len = event.payload["review"].as_str().map_or(0, str::len) as u64;
         let call = self.call;
         let score: u64 = ctx
@@ -158,8 +160,13 @@ async fn scale(keys: usize) {
     }
     engine.drain().await.expect("load");
     let load_secs = loaded.elapsed().as_secs_f64();
-    let runs =
-        weir_engine::CommittedReader::new(storage.clone(), "bench", 0).unwrap().head().await.unwrap().unwrap().runs;
+    let runs = weir_engine::CommittedReader::new(storage.clone(), "bench", 0)
+        .unwrap()
+        .head()
+        .await
+        .unwrap()
+        .unwrap()
+        .state_runs();
 
     // 1,000 events over 100 keys spread across the key space.
     let touched: Vec<LogEvent> = (0..1000)
@@ -199,7 +206,7 @@ async fn scale(keys: usize) {
         assert_eq!((batch.events, batch.keys), (1000, 100));
         row.push(format!("{} PUT, {} GET, {} LIST", used.put, used.get + used.head, used.list));
     }
-    println!("| {keys} | {} | {load_secs:.1} | {} | {} |", runs.len(), row[0], row[1]);
+    println!("| {keys} | {} | {load_secs:.1} | {} | {} |", runs, row[0], row[1]);
 }
 
 #[tokio::main]

@@ -61,7 +61,6 @@ pub enum AgentChoice {
 pub struct LoadedAgent {
     /// The agent's name.
     pub name: String,
-    /// The agent.
     pub agent: Arc<dyn Agent>,
 }
 

@@ -1,7 +1,7 @@
 //! Everything an agent committed, over every partition.
 
 use futures::{StreamExt, TryStreamExt};
-use weir_engine::{CommittedReader, DeadLetter, EventLog, Output};
+use weir_engine::{CommittedOutputs, CommittedReader, DeadLetter, EventLog, Output};
 
 use crate::error::Result;
 
@@ -11,8 +11,8 @@ const PARTITIONS_AT_ONCE: usize = 8;
 /// An agent's committed outputs and dead letters, by partition, in commit order.
 #[derive(Debug, Default)]
 pub struct Committed {
-    /// Each output with its partition.
-    pub outputs: Vec<(u32, Output)>,
+    /// Each commit's outputs, partition by partition.
+    pub commits: Vec<CommittedOutputs>,
     /// Each dead letter with its partition.
     pub dead_letters: Vec<(u32, DeadLetter)>,
 }
@@ -22,15 +22,23 @@ impl Committed {
     pub async fn read(log: &EventLog, agent: &str) -> Result<Self> {
         let reads = (0..log.partitions()).map(|partition| async move {
             let reader = CommittedReader::new(log.storage().clone(), agent, partition)?;
-            let (outputs, dead_letters) = futures::try_join!(reader.outputs(), reader.dead_letters())?;
+            let outputs = reader.outputs_from(0).try_collect::<Vec<_>>();
+            let (outputs, dead_letters) = futures::try_join!(outputs, reader.dead_letters())?;
             Ok::<_, weir_engine::Error>((partition, outputs, dead_letters))
         });
         let partitions: Vec<_> = futures::stream::iter(reads).buffered(PARTITIONS_AT_ONCE).try_collect().await?;
         let mut committed = Committed::default();
         for (partition, outputs, dead_letters) in partitions {
-            committed.outputs.extend(outputs.into_iter().map(|o| (partition, o)));
+            committed.commits.extend(outputs);
             committed.dead_letters.extend(dead_letters.into_iter().map(|d| (partition, d)));
         }
         Ok(committed)
+    }
+
+    /// Each output with its partition, in commit order.
+    pub fn outputs(&self) -> impl ExactSizeIterator<Item = (u32, &Output)> + '_ {
+        let rows: Vec<(u32, &Output)> =
+            self.commits.iter().flat_map(|c| c.outputs.iter().map(move |o| (c.partition, o))).collect();
+        rows.into_iter()
     }
 }

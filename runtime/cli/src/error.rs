@@ -30,9 +30,6 @@ pub enum CliError {
     /// Input that cannot be used as given: a malformed record, a bad flag value.
     #[error("{0}")]
     Input(String),
-    /// Outputs could not be encoded as Parquet.
-    #[error("cannot write Parquet: {0}")]
-    Parquet(String),
     /// A function binary is missing or could not be built.
     #[error("{0}")]
     Binary(String),
@@ -53,10 +50,12 @@ impl CliError {
 
 impl CliError {
     /// The exit code: 3 when records were refused but the rest was ingested, so that a script
-    /// can tell it from a failure (1) and from a usage error (2, clap's).
+    /// can tell it from a failure (1) and from a usage error (2, clap's); 75 (`EX_TEMPFAIL`)
+    /// when something the events need is down and nothing was lost: run it again later.
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Refused(_) => 3,
+            CliError::Engine(e) if e.kind() == weir_engine::ErrorKind::Unavailable => 75,
             _ => 1,
         }
     }

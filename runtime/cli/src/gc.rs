@@ -1,6 +1,6 @@
 //! `weir gc`: garbage collection of an agent's partitions and of the log.
 
-use weir_engine::{EngineSettings, GcReport, PartitionDir, SystemClock, collect_log, collect_partition};
+use weir_engine::{EngineSettings, GcReport, SystemClock, collect_log, collect_partition};
 
 use crate::agents::AgentChoice;
 use crate::error::Result;
@@ -35,8 +35,7 @@ pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
     let agent = agent.name().await?;
     let mut total = GcReport::default();
     for partition in 0..log.partitions() {
-        let dir = PartitionDir::new(log.storage().clone(), &agent, partition)?;
-        total += collect_partition(&dir, &settings, &SystemClock).await?;
+        total += collect_partition(log.storage(), &agent, partition, &settings, &SystemClock).await?;
     }
     total += collect_log(&log, &settings, &SystemClock).await?;
     say!(

@@ -1,9 +1,7 @@
 //! `weir inspect`: the log's partitions, the agent's commit chains, a key's state and
 //! journal, and dead letters.
 
-use std::collections::BTreeSet;
-
-use weir_engine::{CommittedReader, EventLog, Manifest, PartitionDir, Position};
+use weir_engine::{Commit, CommittedReader, EventLog};
 
 use crate::agents::AgentChoice;
 use crate::committed::Committed;
@@ -44,11 +42,11 @@ pub async fn run(args: InspectArgs, store: Store, agent: AgentChoice) -> Result<
         match CommittedReader::new(log.storage().clone(), &agent, partition)?.head().await? {
             Some(head) => say!(
                 "{partition:>9}  {tail:>8}  {:>10}  {:>6}  {:>7}  {:>7}  {:>12}",
-                head.position.to_string(),
-                head.seq,
-                head.totals.events,
-                head.totals.outputs,
-                head.totals.dead_letters
+                head.position().to_string(),
+                head.seq(),
+                head.totals().events,
+                head.totals().outputs,
+                head.totals().dead_letters
             ),
             None => say!("{partition:>9}  {tail:>8}  {:>10}", "unclaimed"),
         }
@@ -56,10 +54,7 @@ pub async fn run(args: InspectArgs, store: Store, agent: AgentChoice) -> Result<
     if args.manifests {
         let partitions = args.partition.map_or(0..log.partitions(), |p| p..p + 1);
         for partition in partitions {
-            print_manifests(
-                partition,
-                &CommittedReader::new(log.storage().clone(), &agent, partition)?.manifests().await?,
-            );
+            print_commits(partition, &CommittedReader::new(log.storage().clone(), &agent, partition)?.commits().await?);
         }
     }
     if let Some(key) = &args.key {
@@ -79,19 +74,18 @@ pub async fn run(args: InspectArgs, store: Store, agent: AgentChoice) -> Result<
     Ok(())
 }
 
-fn print_manifests(partition: u32, manifests: &[Manifest]) {
-    say!("\npartition {partition}: {} manifests", manifests.len());
+fn print_commits(partition: u32, commits: &[Commit]) {
+    say!("\npartition {partition}: {} manifests", commits.len());
     say!("  {:>6}  {:<10}  {:>10}  {:>7}  {:>4}  {:>4}", "seq", "kind", "position", "outputs", "dead", "runs");
-    for m in manifests {
-        let rows = |file: &Option<weir_engine::FileRef>| file.as_ref().map_or(0, |f| f.rows);
+    for c in commits {
         say!(
             "  {:>6}  {:<10}  {:>10}  {:>7}  {:>4}  {:>4}",
-            m.seq,
-            format!("{:?}", m.kind).to_lowercase(),
-            m.position.to_string(),
-            rows(&m.outputs),
-            rows(&m.dead_letters),
-            m.runs.len()
+            c.seq(),
+            format!("{:?}", c.kind()).to_lowercase(),
+            c.position().to_string(),
+            c.outputs(),
+            c.dead_letters(),
+            c.state_runs()
         );
     }
 }
@@ -101,7 +95,8 @@ fn print_manifests(partition: u32, manifests: &[Manifest]) {
 async fn print_key(log: &EventLog, agent: &str, key: &str) -> Result<()> {
     let partition = log.partition_of(key);
     say!("\nkey {key} (partition {partition})");
-    let state = CommittedReader::new(log.storage().clone(), agent, partition)?.state(key).await?;
+    let reader = CommittedReader::new(log.storage().clone(), agent, partition)?;
+    let state = reader.state(key).await?;
     match state {
         Some(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(json) => say!("  state: {json}"),
@@ -109,12 +104,7 @@ async fn print_key(log: &EventLog, agent: &str, key: &str) -> Result<()> {
         },
         None => say!("  state: none"),
     }
-    let dir = PartitionDir::new(log.storage().clone(), agent, partition)?;
-    let mut entries = Vec::new();
-    for batch in journal_batches(&dir).await? {
-        entries.extend(weir_engine::journal_entries(&dir, batch).await?.into_iter().filter(|e| e.call.key == key));
-    }
-    entries.sort_by(|a, b| a.call.cmp(&b.call));
+    let entries = reader.journal(key).await?;
     say!("  journal: {} entries", entries.len());
     for entry in entries {
         let branch =
@@ -123,19 +113,4 @@ async fn print_key(log: &EventLog, agent: &str, key: &str) -> Result<()> {
         say!("    event {}{branch} step {} `{}`: {outcome}", entry.call.event, entry.call.step, entry.name);
     }
     Ok(())
-}
-
-/// The batches (by their first position) that have journal files.
-async fn journal_batches(dir: &PartitionDir) -> Result<BTreeSet<Position>> {
-    let journal = dir.path("journal");
-    let files = dir.storage().list_after(&journal, None).await?;
-    let batch_names =
-        files.iter().filter_map(|f| Some(f.location.prefix_match(&journal)?.next()?.as_ref().to_string()));
-    Ok(batch_names.filter_map(|name| parse_position(&name)).collect())
-}
-
-/// A batch's journal folder name, `<segment:020>-<index:06>`.
-fn parse_position(name: &str) -> Option<Position> {
-    let (segment, index) = name.split_once('-')?;
-    Some(Position::new(segment.parse().ok()?, index.parse().ok()?))
 }

@@ -3,6 +3,12 @@
 //! Every command works on a store (`--store`, a URL or a directory; `./weir-data` by
 //! default) and most on an agent (`--agent`, a built-in agent's name or a declarative agent
 //! file). A failure is one line on standard error and a non-zero exit code.
+//!
+//! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`, `gc`,
+//! `functions`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
+//! choice), `committed` (what an agent committed, read through the engine), `input_file` and
+//! `rejects` (ingest's reading and setting aside), `binaries` (building the function
+//! binaries), `error`.
 
 /// Prints a line (visible to the modules below); a closed stdout (`weir outputs | head`) is not an error worth a panic.
 macro_rules! say {
@@ -15,6 +21,7 @@ macro_rules! say {
 mod agents;
 mod binaries;
 mod committed;
+mod dead_letters;
 mod demo;
 mod dev;
 mod error;
@@ -65,6 +72,8 @@ enum Command {
     /// Shows the log's partitions, the agent's manifests, a key's state and journal, and
     /// dead letters.
     Inspect(inspect::InspectArgs),
+    /// Lists the agent's dead letters, or requeues chosen ones into the log (each once).
+    DeadLetters(dead_letters::DeadLettersArgs),
     /// Deletes what no commit needs any more: superseded state, journals, expired outputs
     /// and processed log segments.
     Gc(gc::GcArgs),
@@ -81,6 +90,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Outputs(args) => outputs::run(args, store, agent()?).await,
         Command::Inspect(args) => inspect::run(args, store, agent()?).await,
         Command::Gc(args) => gc::run(args, store, agent()?).await,
+        Command::DeadLetters(args) => dead_letters::run(args, store, agent()?).await,
     }
 }
 

@@ -1,12 +1,8 @@
 //! `weir outputs`: an agent's committed outputs as JSON lines, a table or Parquet.
 
+use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
-
-use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
-use arrow_schema::{DataType, Field, Schema};
-use serde_json::json;
 use weir_engine::Output;
 
 use crate::agents::AgentChoice;
@@ -44,12 +40,12 @@ pub async fn run(args: OutputsArgs, store: Store, agent: AgentChoice) -> Result<
     let log = store.log().await?;
     let committed = Committed::read(&log, &agent.name().await?).await?;
     let bytes = match args.format {
-        OutputFormat::Jsonl => jsonl(&committed.outputs),
-        OutputFormat::Table => table(&committed.outputs).into_bytes(),
+        OutputFormat::Jsonl => jsonl(committed.outputs()),
+        OutputFormat::Table => table(committed.outputs()).into_bytes(),
         OutputFormat::Parquet if args.out.is_none() && std::io::stdout().is_terminal() => {
             return Err(CliError::Input("Parquet is binary: give --out FILE or redirect standard output".into()));
         }
-        OutputFormat::Parquet => parquet(&committed.outputs)?,
+        OutputFormat::Parquet => weir_engine::outputs_parquet(&committed.commits).into(),
     };
     match &args.out {
         Some(path) => std::fs::write(path, bytes).map_err(|e| CliError::file(path, e)),
@@ -61,7 +57,7 @@ pub async fn run(args: OutputsArgs, store: Store, agent: AgentChoice) -> Result<
     }
 }
 
-fn jsonl(outputs: &[(u32, Output)]) -> Vec<u8> {
+fn jsonl<'a>(outputs: impl Iterator<Item = (u32, &'a Output)>) -> Vec<u8> {
     let mut lines = Vec::new();
     for (partition, output) in outputs {
         let line = json!({
@@ -77,9 +73,8 @@ fn jsonl(outputs: &[(u32, Output)]) -> Vec<u8> {
     lines
 }
 
-fn table(outputs: &[(u32, Output)]) -> String {
+fn table<'a>(outputs: impl Iterator<Item = (u32, &'a Output)>) -> String {
     let rows: Vec<[String; 4]> = outputs
-        .iter()
         .map(|(partition, o)| {
             [partition.to_string(), o.event.to_string(), o.key.clone(), shorten(&o.payload.to_string())]
         })
@@ -107,30 +102,4 @@ fn shorten(text: &str) -> String {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_string(),
     }
-}
-
-fn parquet(outputs: &[(u32, Output)]) -> Result<Vec<u8>> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("partition", DataType::UInt32, false),
-        Field::new("key", DataType::Utf8, false),
-        Field::new("event_segment", DataType::UInt64, false),
-        Field::new("event_index", DataType::UInt32, false),
-        Field::new("output_index", DataType::UInt32, false),
-        Field::new("output", DataType::Utf8, false),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(outputs.iter().map(|(p, _)| *p).collect::<UInt32Array>()),
-        Arc::new(outputs.iter().map(|(_, o)| Some(o.key.as_str())).collect::<StringArray>()),
-        Arc::new(outputs.iter().map(|(_, o)| o.event.segment).collect::<UInt64Array>()),
-        Arc::new(outputs.iter().map(|(_, o)| o.event.index).collect::<UInt32Array>()),
-        Arc::new(outputs.iter().map(|(_, o)| o.index).collect::<UInt32Array>()),
-        Arc::new(outputs.iter().map(|(_, o)| Some(o.payload.to_string())).collect::<StringArray>()),
-    ];
-    let failed = |e: &dyn std::fmt::Display| CliError::Parquet(e.to_string());
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| failed(&e))?;
-    let mut bytes = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).map_err(|e| failed(&e))?;
-    writer.write(&batch).map_err(|e| failed(&e))?;
-    writer.close().map_err(|e| failed(&e))?;
-    Ok(bytes)
 }

@@ -26,7 +26,11 @@ pub async fn run(args: RunArgs, store: Store, agent: AgentChoice) -> Result<()> 
     store.log().await?;
     let agent = agent.load().await?;
     let engine = Engine::builder(store.storage, &agent.name, agent.agent).settings(settings).build()?;
-    let report = engine.drain().await?;
+    let report = engine.drain().await.inspect_err(|e| {
+        if e.kind() == weir_engine::ErrorKind::Unavailable {
+            say!("{}: waiting, nothing lost; run again later (a schedule does)", agent.name);
+        }
+    })?;
     say!(
         "{}: {} events in {} batches, {} outputs, {} dead letters",
         agent.name,

@@ -104,8 +104,8 @@ fn outputs_print_as_a_table_and_write_parquet_that_duckdb_reads() {
     let parquet = dir.join("outputs.parquet");
     ok(weir(&["outputs", "--format", "parquet", "--out", parquet.to_str().unwrap(), "--store", &store]));
     let rows = duckdb(&format!(
-        "select count(*), count(distinct (partition, event_segment, event_index)), min(json_extract(output, '$.score')::int), \
-         max(json_extract(output, '$.score')::int) from read_parquet('{}')",
+        "select count(*), count(distinct (partition, commit_seq, event_segment, event_index)), \
+         min(json_extract(payload, '$.score')::int), max(json_extract(payload, '$.score')::int) from read_parquet('{}')",
         parquet.display()
     ));
     let [count, distinct, min, max]: [u64; 4] =

@@ -63,8 +63,8 @@ async fn end_to_end(dir: &TempDir, store: &str, env: Vec<(String, String)>) {
     ok(export.arg(&parquet).envs(env));
     let query = format!(
         "select count(*), count(distinct (partition, event_segment, event_index)), \
-         min(cast(json_extract(output, '$.score') as integer)), max(cast(json_extract(output, '$.score') as integer)), \
-         sum(case when json_extract(output, '$.shipping_complaint') = 'true' then 1 else 0 end) \
+         min(cast(json_extract(payload, '$.score') as integer)), max(cast(json_extract(payload, '$.score') as integer)), \
+         sum(case when json_extract(payload, '$.shipping_complaint') = 'true' then 1 else 0 end) \
          from read_parquet('{}')",
         parquet.display()
     );
@@ -86,6 +86,10 @@ async fn ingest_process_and_dispatch_on_a_directory() {
     let raw =
         duckdb(&format!("select count(distinct (partition, event_segment, event_index)) from read_parquet('{files}')"));
     assert_eq!(raw.trim(), sample_reviews().to_string());
+    // `weir outputs --format parquet` writes the schema of the committed files.
+    let columns =
+        |from: &str| duckdb(&format!("select column_name from (describe select * from read_parquet('{from}'))"));
+    assert_eq!(columns(&dir.join("outputs.parquet").display().to_string()), columns(&files));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use crate::dispatcher::Dispatcher;
 use crate::environment::Host;
 use crate::error::{Error, Result};
 use crate::function::{Function, WhenBusy};
@@ -17,6 +16,7 @@ use crate::invocation::InvokeOutput;
 use crate::invoke_api;
 use crate::logs::{LOG_BUFFER, LogLine};
 use crate::spec::FunctionSpec;
+use crate::switchboard::Switchboard;
 use crate::trigger::Trigger;
 
 /// Sets up an [`Emulator`]: the functions it runs, what triggers them, where it listens.
@@ -73,21 +73,21 @@ impl EmulatorBuilder {
         let host = Host { region: self.region, invoke_url: invoke_url.clone(), logs: logs.clone() };
         let functions =
             self.functions.into_iter().map(|spec| (spec.name.clone(), Function::new(spec, host.clone()))).collect();
-        let dispatcher = Arc::new(Dispatcher::new(functions));
+        let switchboard = Arc::new(Switchboard::new(functions));
 
-        let server = axum::serve(listener, invoke_api::router(Arc::clone(&dispatcher)))
-            .with_graceful_shutdown(dispatcher.stopping.clone().cancelled_owned());
-        let killing = dispatcher.killing.clone();
-        dispatcher.background.spawn(async move {
+        let server = axum::serve(listener, invoke_api::router(Arc::clone(&switchboard)))
+            .with_graceful_shutdown(switchboard.stopping.clone().cancelled_owned());
+        let killing = switchboard.killing.clone();
+        switchboard.background.spawn(async move {
             if let Some(Err(e)) = killing.run_until_cancelled(server.into_future()).await {
                 tracing::error!(error = %e, "the Invoke API stopped");
             }
         });
         for trigger in self.triggers {
-            dispatcher.background.spawn(trigger.run(Arc::clone(&dispatcher)));
+            switchboard.background.spawn(trigger.run(Arc::clone(&switchboard)));
         }
         tracing::info!(%invoke_url, "Lambda emulator listening");
-        Ok(Emulator { dispatcher, invoke_url, logs, shutdown_grace: self.shutdown_grace })
+        Ok(Emulator { switchboard, invoke_url, logs, shutdown_grace: self.shutdown_grace })
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -134,7 +134,7 @@ impl EmulatorBuilder {
 /// ```
 #[derive(Debug)]
 pub struct Emulator {
-    dispatcher: Arc<Dispatcher>,
+    switchboard: Arc<Switchboard>,
     invoke_url: String,
     logs: broadcast::Sender<LogLine>,
     shutdown_grace: Duration,
@@ -161,12 +161,12 @@ impl Emulator {
     /// Invokes `function` and waits for its answer, as a `RequestResponse` invocation. Unlike
     /// the Invoke API, which throttles, it waits for a free environment.
     pub async fn invoke(&self, function: &str, payload: impl Into<Bytes>) -> Result<InvokeOutput> {
-        self.dispatcher.invoke(function, payload.into(), None, WhenBusy::Wait).await
+        self.switchboard.invoke(function, payload.into(), None, WhenBusy::Wait).await
     }
 
     /// Queues an `Event` invocation of `function` and returns its request id at once.
     pub fn invoke_in_background(&self, function: &str, payload: impl Into<Bytes>) -> Result<String> {
-        self.dispatcher.invoke_in_background(function, payload.into(), None)
+        self.switchboard.invoke_in_background(function, payload.into(), None)
     }
 
     /// Every line functions write from now on, labelled with function and request id.
@@ -178,15 +178,15 @@ impl Emulator {
     /// Stops the triggers and the Invoke API, waits for invocations in flight (up to the
     /// grace period), then kills every process and waits until they are gone.
     pub async fn shutdown(self) {
-        let dispatcher = &self.dispatcher;
-        dispatcher.stopping.cancel();
-        dispatcher.background.close();
-        if tokio::time::timeout(self.shutdown_grace, dispatcher.background.wait()).await.is_err() {
+        let switchboard = &self.switchboard;
+        switchboard.stopping.cancel();
+        switchboard.background.close();
+        if tokio::time::timeout(self.shutdown_grace, switchboard.background.wait()).await.is_err() {
             tracing::warn!(grace = ?self.shutdown_grace, "invocations still running after the grace period: killing them");
-            dispatcher.killing.cancel();
-            dispatcher.background.wait().await;
+            switchboard.killing.cancel();
+            switchboard.background.wait().await;
         }
-        for function in dispatcher.functions() {
+        for function in switchboard.functions() {
             function.stop_idle().await;
         }
         tracing::info!(invoke_url = %self.invoke_url, "Lambda emulator stopped");
@@ -195,9 +195,9 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        self.dispatcher.stopping.cancel();
-        self.dispatcher.killing.cancel();
-        for function in self.dispatcher.functions() {
+        self.switchboard.stopping.cancel();
+        self.switchboard.killing.cancel();
+        for function in self.switchboard.functions() {
             function.kill_idle();
         }
     }

@@ -25,7 +25,6 @@ pub enum Error {
     /// it with a 429 (`TooManyRequestsException`) rather than queue it.
     #[error("function `{function}` is already running its {concurrency} concurrent invocations")]
     Throttled {
-        /// The function.
         function: String,
         /// Its concurrency, all in use.
         concurrency: usize,

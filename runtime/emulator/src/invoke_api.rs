@@ -13,22 +13,22 @@ use axum::routing::post;
 use base64::Engine;
 use serde_json::json;
 
-use crate::dispatcher::Dispatcher;
 use crate::error::Error;
 use crate::function::WhenBusy;
 use crate::runtime_api::MAX_PAYLOAD_BYTES;
+use crate::switchboard::Switchboard;
 
-/// The Invoke API over `dispatcher`.
-pub(crate) fn router(dispatcher: Arc<Dispatcher>) -> Router {
+/// The Invoke API over `switchboard`.
+pub(crate) fn router(switchboard: Arc<Switchboard>) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         // Checked by the handler, to answer in Lambda's words.
         .layer(DefaultBodyLimit::disable())
-        .with_state(dispatcher)
+        .with_state(switchboard)
 }
 
 async fn invoke(
-    State(dispatcher): State<Arc<Dispatcher>>,
+    State(switchboard): State<Arc<Switchboard>>,
     Path(function): Path<String>,
     headers: HeaderMap,
     payload: Bytes,
@@ -45,7 +45,7 @@ async fn invoke(
     let invocation_type = headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok());
     let result = match invocation_type.unwrap_or("RequestResponse") {
         "RequestResponse" => {
-            dispatcher.invoke(function, payload, client_context, WhenBusy::Throttle).await.map(|output| {
+            switchboard.invoke(function, payload, client_context, WhenBusy::Throttle).await.map(|output| {
                 let mut response = (
                     StatusCode::OK,
                     [
@@ -61,10 +61,10 @@ async fn invoke(
                 with_request_id(response, &output.request_id)
             })
         }
-        "Event" => dispatcher
+        "Event" => switchboard
             .invoke_in_background(function, payload, client_context)
             .map(|request_id| with_request_id(StatusCode::ACCEPTED.into_response(), &request_id)),
-        "DryRun" => dispatcher.check(function).map(|()| StatusCode::NO_CONTENT.into_response()),
+        "DryRun" => switchboard.check(function).map(|()| StatusCode::NO_CONTENT.into_response()),
         other => {
             let message = format!("X-Amz-Invocation-Type `{other}` is not one of RequestResponse, Event or DryRun");
             return service_error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", &message);

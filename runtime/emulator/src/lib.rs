@@ -15,8 +15,13 @@
 //! - [`Trigger`]s invoke functions when the weir event log grows, or on a schedule.
 //!
 //! Start one with [`Emulator::builder`].
+//!
+//! Modules: `emulator`, the builder and handle; `switchboard`, the one place invocations go
+//! through, and the owner of background work and its shutdown; `function` and
+//! `environment`, a function's execution environments and their processes; `runtime_api`
+//! and `invoke_api`, the two HTTP APIs; `invocation`, an invocation and its answer;
+//! `trigger`, log and schedule triggers; `logs`, labelled output; `spec`, `ids`, `error`.
 
-mod dispatcher;
 mod emulator;
 mod environment;
 mod error;
@@ -27,6 +32,7 @@ mod invoke_api;
 mod logs;
 mod runtime_api;
 mod spec;
+mod switchboard;
 mod trigger;
 
 pub use emulator::{Emulator, EmulatorBuilder};

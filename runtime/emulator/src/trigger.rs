@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use weir_engine::{ErrorKind, EventLog, Storage};
 
-use crate::dispatcher::Dispatcher;
+use crate::switchboard::Switchboard;
 
 /// A source of asynchronous invocations. The payload shapes are documented in
 /// `docs/configuration.md`, "Invocation payloads".
@@ -64,16 +64,16 @@ impl Trigger {
         }
     }
 
-    /// Invokes through `dispatcher` until shutdown begins.
-    pub(crate) async fn run(self, dispatcher: Arc<Dispatcher>) {
-        let stopping = dispatcher.stopping.clone();
+    /// Invokes through `switchboard` until shutdown begins.
+    pub(crate) async fn run(self, switchboard: Arc<Switchboard>) {
+        let stopping = switchboard.stopping.clone();
         match self {
             Trigger::LogSegments { function, storage, poll_every } => {
                 let mut watcher = LogWatcher { storage, log: None, seen: BTreeMap::new() };
                 loop {
                     let moved = watcher.moved_partitions().await;
                     if !moved.is_empty() {
-                        invoke(&dispatcher, &function, &json!({ "partitions": moved }));
+                        invoke(&switchboard, &function, &json!({ "partitions": moved }));
                     }
                     if stopping.run_until_cancelled(tokio::time::sleep(poll_every)).await.is_none() {
                         return;
@@ -84,16 +84,16 @@ impl Trigger {
                 let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 while stopping.run_until_cancelled(ticks.tick()).await.is_some() {
-                    invoke(&dispatcher, &function, &payload);
+                    invoke(&switchboard, &function, &payload);
                 }
             }
         }
     }
 }
 
-fn invoke(dispatcher: &Arc<Dispatcher>, function: &str, payload: &Value) {
+fn invoke(switchboard: &Arc<Switchboard>, function: &str, payload: &Value) {
     let payload = Bytes::from(serde_json::to_vec(payload).expect("JSON serializes"));
-    match dispatcher.invoke_in_background(function, payload, None) {
+    match switchboard.invoke_in_background(function, payload, None) {
         Ok(request_id) => tracing::debug!(%function, %request_id, "trigger invoked"),
         Err(e) => tracing::warn!(%function, error = %e, "trigger could not invoke"),
     }

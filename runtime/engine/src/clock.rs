@@ -10,7 +10,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     fn now_ms(&self) -> u64;
 }
 
-/// The system clock.
+/// Time as the operating system tells it: what every engine uses unless a test sets another.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 

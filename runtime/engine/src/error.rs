@@ -17,6 +17,10 @@ pub enum Error {
     /// There is no event log under the store's root.
     #[error("no event log at `{root}`: create one first")]
     NoLog { root: String },
+    /// Something the partition's events need (a model, a tool, the store) cannot be reached:
+    /// the partition stays at its last commit; try again after a while.
+    #[error("unavailable: partition={partition} waits at its last commit: {reason}")]
+    Unavailable { partition: u32, reason: String },
     /// Work stopped before it finished (its task was cancelled): run it again.
     #[error("interrupted: {0}")]
     Interrupted(String),
@@ -38,6 +42,8 @@ pub enum ErrorKind {
     Leased,
     /// A transient failure: run the invocation again.
     Retryable,
+    /// A dependency is down: nothing was lost; back off, then run the invocation again.
+    Unavailable,
     /// Fix the input or configuration; retrying will not help.
     InvalidInput,
     /// Stored data is damaged or of an unknown format: needs an operator.
@@ -66,6 +72,7 @@ impl Error {
                 _ => ErrorKind::Retryable,
             },
             Error::NoLog { .. } => ErrorKind::InvalidInput,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Interrupted(_) => ErrorKind::Retryable,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,

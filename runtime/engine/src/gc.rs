@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use object_store::ObjectMeta;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::clock::Clock;
 use crate::engine::EngineSettings;
 use crate::error::Result;
 use crate::layout;
 use crate::log::EventLog;
-use crate::manifest::{Manifest, PartitionDir};
+use crate::manifest::{CommitKind, Manifest, PartitionDir, Writer};
 use crate::position::Position;
 use crate::storage::{Storage, relative_to};
 
@@ -50,20 +51,35 @@ fn older_than(object: &ObjectMeta, now_ms: u64, age_ms: u64) -> bool {
     now_ms.saturating_sub(modified) > age_ms
 }
 
-/// Collects one agent's objects on one partition, keeping what `settings` retain and
-/// nothing younger than their grace period (refused below its floor).
-pub async fn collect_partition(dir: &PartitionDir, settings: &EngineSettings, clock: &dyn Clock) -> Result<GcReport> {
+/// Collects `agent`'s objects on `partition`, keeping what `settings` retain and nothing
+/// younger than their grace period (refused below its floor).
+pub async fn collect_partition(
+    storage: &Storage,
+    agent: &str,
+    partition: u32,
+    settings: &EngineSettings,
+    clock: &dyn Clock,
+) -> Result<GcReport> {
     settings.validate()?;
+    let dir = &PartitionDir::new(storage.clone(), agent, partition)?;
     let mut report = GcReport::default();
     let Some(head) = dir.latest().await? else { return Ok(report) };
     let storage = dir.storage();
     let now = clock.now_ms();
     let old = |o: &ObjectMeta| older_than(o, now, settings.gc_grace_ms);
     let mut doomed = Vec::new();
+    let [runs, outputs, dead_letters] = [layout::STATE, layout::OUTPUTS, layout::DEAD_LETTERS].map(|f| dir.path(f));
+    let (runs, outputs, dead_letters) = futures::future::try_join3(
+        storage.list_after(&runs, None),
+        storage.list_after(&outputs, None),
+        storage.list_after(&dead_letters, None),
+    )
+    .await?;
+    let head = release_dead_writer(dir, head, [&runs, &outputs, &dead_letters], settings, now).await?;
 
     // A run numbered after the head may belong to a commit still to come (a stalled
-    // writer's): whatever its age, it is spared.
-    for object in storage.list_after(&dir.path(layout::STATE), None).await? {
+    // writer's): it is spared until collection has taken its number.
+    for object in runs {
         let relative = relative_to(dir.base(), &object.location);
         let committed = file_seq(&object).is_some_and(|seq| seq <= head.seq);
         if old(&object) && committed && !head.runs.iter().any(|r| r.path == relative) {
@@ -112,8 +128,8 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &EngineSettings, cl
 
     // Output and dead-letter files that no manifest names: losers of a commit race, or
     // files of a stalled writer.
-    for folder in [layout::OUTPUTS, layout::DEAD_LETTERS] {
-        for object in storage.list_after(&dir.path(folder), None).await? {
+    for files in [outputs, dead_letters] {
+        for object in files {
             let Some(seq) = file_seq(&object) else { continue };
             if seq > head.seq || !old(&object) {
                 continue;
@@ -134,6 +150,37 @@ pub async fn collect_partition(dir: &PartitionDir, settings: &EngineSettings, cl
     storage.delete_all(doomed).await?;
     tracing::info!(partition = dir.partition(), ?report, "collected");
     Ok(report)
+}
+
+/// Takes number `head.seq + 1` when files numbered after the head exist and all are older
+/// than the grace period: their writer died between writing a commit's files and creating
+/// its manifest, and on an idle partition no claim would ever take that number. Creating it
+/// as a `release` of the head (same state, no lease) fences a writer that is only stalled,
+/// and leaves those files at most the head's number, where collection takes them
+/// (`docs/storage-format.md`, "Garbage collection"). Returns the head as it is after.
+async fn release_dead_writer(
+    dir: &PartitionDir,
+    head: Manifest,
+    listed: [&[ObjectMeta]; 3],
+    settings: &EngineSettings,
+    now: u64,
+) -> Result<Manifest> {
+    let mut after_head = listed.into_iter().flatten().filter(|o| file_seq(o).is_some_and(|seq| seq > head.seq));
+    let Some(first) = after_head.next() else { return Ok(head) };
+    if !std::iter::once(first).chain(after_head).all(|o| older_than(o, now, settings.gc_grace_ms)) {
+        return Ok(head);
+    }
+    let seq = head.seq + 1;
+    // Deterministic, so that a simulation replays it; unique enough among collections.
+    let nonce = format!("{:016x}", xxh3_64(format!("collection\0{}\0{seq}\0{now}", dir.base()).as_bytes()));
+    let mut release = head.successor(Writer { epoch: seq, nonce }, CommitKind::Release, now);
+    release.lease_until_ms = None;
+    if dir.commit(&release).await? {
+        tracing::warn!(partition = dir.partition(), seq, "took the number of a commit its writer never made");
+        return Ok(release);
+    }
+    // Another invocation took the number meanwhile: its commit decides.
+    Ok(dir.latest().await?.unwrap_or(head))
 }
 
 /// Collects log segments that every agent has processed and that are past retention.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
-use crate::engine::Fence;
+use crate::engine::{Fence, Tasks};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::manifest::PartitionDir;
@@ -26,7 +26,6 @@ use crate::position::Position;
 pub struct CallId {
     /// The input event.
     pub event: Position,
-    /// The key.
     pub key: String,
     /// The branch of the handling that made the call; empty for the handling itself. Calls of
     /// different branches may interleave in any order without changing their numbers.
@@ -132,7 +131,7 @@ pub(crate) struct Journal {
     /// Checked with every flush, so that a fenced invocation learns it soon.
     fence: Arc<Fence>,
     wake: Arc<Notify>,
-    flusher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    flusher: Mutex<Option<tokio::task::JoinHandle<Option<()>>>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -172,6 +171,7 @@ impl Journal {
         window: Duration,
         replayed: HashMap<CallId, JournalEntry>,
         fence: Arc<Fence>,
+        tasks: &Tasks,
     ) -> Arc<Self> {
         let journal = Arc::new(Journal {
             dir,
@@ -185,7 +185,7 @@ impl Journal {
         });
         let weak = Arc::downgrade(&journal);
         let wake = journal.wake.clone();
-        let handle = tokio::spawn(async move {
+        let handle = tasks.spawn(async move {
             for file in 0u32.. {
                 wake.notified().await;
                 tokio::time::sleep(window).await;

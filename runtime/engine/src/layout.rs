@@ -1,15 +1,15 @@
 //! Every object name weir writes under its root, formatted and parsed here and nowhere else
 //! (docs/storage-format.md, "Object layout"). Names are relative to the root, except those
-//! below a partition's directory ([`PartitionDir::path`](crate::PartitionDir::path) joins
-//! them to it), as each function says.
+//! below a partition's directory (`PartitionDir::path` joins them to it), as each function
+//! says. Public are only the names another crate keeps (the dispatcher's cursor).
 //!
 //! Zero-padded numbers make lexical order the numeric order, so a LIST with a start-after
 //! offset returns what follows a known point.
 //!
 //! ```
-//! use weir_engine::{Position, layout};
-//! assert_eq!(layout::partition_dir("reviews", 3), "agents/reviews/p00003");
-//! assert_eq!(layout::position_name(Position::new(42, 7)), "00000000000000000042-000007");
+//! use weir_engine::layout;
+//! assert_eq!(layout::dispatch_dir("reviews", "webhook-1", 3), "agents/reviews/dispatch/webhook-1/p00003");
+//! assert_eq!(layout::dispatch_cursor_number(&layout::dispatch_cursor(7)["cursor/".len()..]), Some(7));
 //! ```
 
 use crate::position::Position;
@@ -58,7 +58,7 @@ pub(crate) fn tail_hint(partition: u32) -> String {
 pub(crate) const AGENTS: &str = "agents";
 
 /// Everything of one agent.
-pub fn agent_dir(agent: &str) -> String {
+pub(crate) fn agent_dir(agent: &str) -> String {
     format!("{AGENTS}/{agent}")
 }
 
@@ -68,7 +68,7 @@ pub(crate) fn agent_probe(agent: &str) -> String {
 }
 
 /// One agent's processing of one partition: the directory the names below are relative to.
-pub fn partition_dir(agent: &str, partition: u32) -> String {
+pub(crate) fn partition_dir(agent: &str, partition: u32) -> String {
     format!("{}/p{partition:05}", agent_dir(agent))
 }
 
@@ -111,7 +111,7 @@ pub(crate) const HEAD_HINT: &str = "head-hint.json";
 pub(crate) const GC_BOUNDARY: &str = "gc-boundary.json";
 
 /// Below a partition's directory: manifest `seq`.
-pub fn manifest(seq: u64) -> String {
+pub(crate) fn manifest(seq: u64) -> String {
     format!("{MANIFESTS}/{seq:020}.json")
 }
 
@@ -141,7 +141,7 @@ pub(crate) fn commit_file_seq(file_name: &str) -> Option<u64> {
 }
 
 /// A position as a path segment whose lexical order is the log order.
-pub fn position_name(position: Position) -> String {
+pub(crate) fn position_name(position: Position) -> String {
     format!("{:020}-{:06}", position.segment, position.index)
 }
 

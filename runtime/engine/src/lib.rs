@@ -11,9 +11,12 @@
 //!   compaction; `outputs`: committed outputs and dead letters; `journal` and `intent`: the
 //!   action journal and the holders of at-most-once calls.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
-//! - `committed`: what a commit made visible; `gc`: collection and retention.
+//! - `redrive`: dead letters listed and requeued into the log, each once.
+//! - `committed`: what a commit made visible, the only way other crates read it; `gc`:
+//!   collection and retention.
 //! - `clock`: injected time; `error`: the public error and its kind.
-//! - `store` (feature `test-support`): fault-injecting and request-counting store wrappers.
+//! - Feature `test-support`: `store`, fault-injecting and request-counting store wrappers,
+//!   and `format`, the format's types for tests that check it directly.
 
 mod clock;
 mod committed;
@@ -27,32 +30,38 @@ mod log;
 mod manifest;
 mod outputs;
 mod position;
+mod redrive;
 mod state;
 mod storage;
 #[cfg(any(test, feature = "test-support"))]
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
-pub use committed::CommittedReader;
+pub use committed::{Commit, CommittedOutputs, CommittedReader};
 pub use engine::{
-    ActionError, Agent, BatchReport, Branch, CallCounts, CallMode, ClaimOptions, DrainReport, DurableError, Ending,
-    Engine, EngineBuilder, EngineSettings, EventContext, InputEvent, PartitionProcessor, Rejected, Shift,
+    ActionError, Agent, BatchReport, Branch, CallCounts, CallMode, Calls, ClaimOptions, DrainReport, Durable,
+    DurableError, Ending, Engine, EngineBuilder, EngineSettings, EventContext, LogInput, PartitionProcessor, Rejected,
+    Shift, Unavailable,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use gc::{GcReport, collect_log, collect_partition};
 pub use journal::{CallId, JournalEntry, Outcome};
 pub use log::records;
 pub use log::{Appended, EventLog, LogEvent, LogReader, Segment, partition_of};
-pub use manifest::{CommitKind, FileRef, Manifest, PartitionDir, RunRef, Totals, Writer};
-pub use outputs::{DeadLetter, Output};
+pub use manifest::{CommitKind, Totals, validate_agent_name};
+pub use outputs::{DeadLetter, Output, outputs_parquet};
 pub use position::Position;
-pub use state::{RunCache, run};
+pub use redrive::{DeadLetterFilter, PartitionDeadLetter, dead_letters, requeue_dead_letters};
+pub use state::RunCache;
 pub use storage::Storage;
 
-/// Reads the journal entries recorded for the batch that starts at `position`, for
-/// inspection and tests.
-pub async fn journal_entries(dir: &PartitionDir, position: Position) -> Result<Vec<JournalEntry>> {
-    Ok(journal::load(dir, position).await?.into_values().collect())
+/// The storage format's own types, for tests that write or check it directly. Nothing but
+/// the engine reads or writes the format in production: use [`CommittedReader`] and
+/// [`Engine`] instead.
+#[cfg(any(test, feature = "test-support"))]
+pub mod format {
+    pub use crate::manifest::{FileRef, Manifest, PartitionDir, RunRef, Writer};
+    pub use crate::state::run;
 }
 
 /// Compiles the README's example, so that it cannot drift from the API.

@@ -25,12 +25,10 @@ impl PartitionDir {
         Ok(PartitionDir { storage, base, partition })
     }
 
-    /// The storage.
     pub fn storage(&self) -> &Storage {
         &self.storage
     }
 
-    /// The partition.
     pub fn partition(&self) -> u32 {
         self.partition
     }
@@ -161,7 +159,14 @@ fn manifest_seqs(objects: &[object_store::ObjectMeta]) -> Vec<u64> {
     objects.iter().filter_map(|o| layout::manifest_seq(o.location.filename()?)).collect()
 }
 
-pub(crate) fn validate_agent_name(agent: &str) -> Result<()> {
+/// Checks that `agent` can name an agent's directory: 1 to 64 ASCII letters, digits, `-` or
+/// `_`, not starting with `-`.
+///
+/// ```
+/// assert!(weir_engine::validate_agent_name("review-analysis").is_ok());
+/// assert!(weir_engine::validate_agent_name("../etc").is_err());
+/// ```
+pub fn validate_agent_name(agent: &str) -> Result<()> {
     let ok = !agent.is_empty()
         && agent.len() <= 64
         && agent.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')

@@ -9,6 +9,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::WriterProperties;
 
+use crate::committed::CommittedOutputs;
 use crate::position::Position;
 
 /// An event an agent emitted, as committed.
@@ -73,23 +74,38 @@ fn write_parquet(batch: RecordBatch) -> Bytes {
     Bytes::from(buffer)
 }
 
-/// Encodes one commit's outputs.
-pub fn encode_outputs(partition: u32, commit_seq: u64, outputs: &[Output]) -> Bytes {
-    let n = outputs.len();
+/// Encodes outputs as rows of `(partition, commit sequence number, output)`: one commit's
+/// when a batch commits, many commits' for an export.
+pub(crate) fn encode_outputs<'a>(rows: impl Iterator<Item = (u32, u64, &'a Output)>) -> Bytes {
+    let rows: Vec<(u32, u64, &Output)> = rows.collect();
     let columns: Vec<Arc<dyn Array>> = vec![
-        Arc::new(UInt32Array::from(vec![partition; n])),
-        Arc::new(UInt64Array::from(vec![commit_seq; n])),
-        Arc::new(StringArray::from_iter_values(outputs.iter().map(|o| o.key.as_str()))),
-        Arc::new(UInt64Array::from_iter_values(outputs.iter().map(|o| o.event.segment))),
-        Arc::new(UInt32Array::from_iter_values(outputs.iter().map(|o| o.event.index))),
-        Arc::new(UInt32Array::from_iter_values(outputs.iter().map(|o| o.index))),
-        Arc::new(StringArray::from_iter_values(outputs.iter().map(|o| o.payload.to_string()))),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.0))),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.1))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2.key.as_str()))),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.2.event.segment))),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.2.event.index))),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.2.index))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2.payload.to_string()))),
     ];
     write_parquet(RecordBatch::try_new(output_schema(), columns).expect("columns match schema"))
 }
 
+/// The outputs of `commits` as one Parquet file, in the schema of the committed outputs
+/// files (`docs/storage-format.md`): what `weir outputs --format parquet` writes.
+///
+/// ```
+/// use weir_engine::{CommittedOutputs, Output, Position};
+///
+/// let output = Output { key: "k".into(), event: Position::new(0, 0), index: 0, payload: serde_json::json!({"ok": true}) };
+/// let commit = CommittedOutputs { partition: 0, seq: 2, outputs_before: 0, outputs: vec![output] };
+/// assert!(weir_engine::outputs_parquet(&[commit]).starts_with(b"PAR1"));
+/// ```
+pub fn outputs_parquet(commits: &[CommittedOutputs]) -> Bytes {
+    encode_outputs(commits.iter().flat_map(|c| c.outputs.iter().map(move |o| (c.partition, c.seq, o))))
+}
+
 /// Encodes one commit's dead letters.
-pub fn encode_dead_letters(partition: u32, commit_seq: u64, letters: &[DeadLetter]) -> Bytes {
+pub(crate) fn encode_dead_letters(partition: u32, commit_seq: u64, letters: &[DeadLetter]) -> Bytes {
     let n = letters.len();
     let columns: Vec<Arc<dyn Array>> = vec![
         Arc::new(UInt32Array::from(vec![partition; n])),
@@ -117,7 +133,7 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, S
 }
 
 /// Decodes an outputs file.
-pub fn decode_outputs(bytes: Bytes) -> Result<Vec<Output>, String> {
+pub(crate) fn decode_outputs(bytes: Bytes) -> Result<Vec<Output>, String> {
     let mut outputs = Vec::new();
     for batch in read_batches(bytes)? {
         let keys = column::<StringArray>(&batch, "key")?;
@@ -138,7 +154,7 @@ pub fn decode_outputs(bytes: Bytes) -> Result<Vec<Output>, String> {
 }
 
 /// Decodes a dead-letter file.
-pub fn decode_dead_letters(bytes: Bytes) -> Result<Vec<DeadLetter>, String> {
+pub(crate) fn decode_dead_letters(bytes: Bytes) -> Result<Vec<DeadLetter>, String> {
     let mut letters = Vec::new();
     for batch in read_batches(bytes)? {
         let keys = column::<StringArray>(&batch, "key")?;

@@ -33,6 +33,22 @@ impl Position {
     }
 }
 
+/// Parses what [`Display`](std::fmt::Display) writes, `SEGMENT:INDEX`.
+///
+/// ```
+/// use weir_engine::Position;
+/// assert_eq!("42:7".parse::<Position>().unwrap(), Position::new(42, 7));
+/// assert!("42".parse::<Position>().is_err());
+/// ```
+impl std::str::FromStr for Position {
+    type Err = crate::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let parsed = text.split_once(':').and_then(|(s, i)| Some(Position::new(s.parse().ok()?, i.parse().ok()?)));
+        parsed.ok_or_else(|| crate::Error::InvalidInput(format!("`{text}` is not a log position: write SEGMENT:INDEX")))
+    }
+}
+
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.segment, self.index)

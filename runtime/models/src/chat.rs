@@ -193,7 +193,7 @@ pub struct EmbeddingOptions {
     pub extra: Map<String, Value>,
 }
 
-/// An embedding model.
+/// Turns texts into vectors, one per text, in the order given.
 #[async_trait]
 pub trait EmbeddingModel: Debug + Send + Sync + 'static {
     /// The model's name, for metrics and logs.

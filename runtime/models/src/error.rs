@@ -25,6 +25,14 @@ pub enum ModelError {
         /// What went wrong.
         message: String,
     },
+    /// The provider is not asked: its circuit breaker is open after repeated failures.
+    #[error("{provider} unavailable: {message}")]
+    Unavailable {
+        /// The provider's name.
+        provider: String,
+        /// Why, and when it will be asked again.
+        message: String,
+    },
     /// The provider's reply could not be understood.
     #[error("{provider} sent a malformed reply: {message}")]
     Malformed {
@@ -33,4 +41,25 @@ pub enum ModelError {
         /// What was wrong with it.
         message: String,
     },
+}
+
+impl ModelError {
+    /// Whether the failure is the provider's, not the request's: it could not be reached,
+    /// timed out, answered 408, 429 or 5xx after the retries, or its breaker is open. Such a
+    /// failure says nothing about the event that asked, which should wait, not be given up.
+    ///
+    /// ```
+    /// use weir_models::ModelError;
+    ///
+    /// let overloaded = ModelError::Status { provider: "openai".into(), status: 503, message: "busy".into() };
+    /// let refused = ModelError::Status { provider: "openai".into(), status: 400, message: "bad".into() };
+    /// assert!(overloaded.is_unavailable() && !refused.is_unavailable());
+    /// ```
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ModelError::Status { status, .. } => matches!(status, 408 | 429) || *status >= 500,
+            ModelError::Transport { .. } | ModelError::Unavailable { .. } => true,
+            ModelError::Config(_) | ModelError::Malformed { .. } => false,
+        }
+    }
 }

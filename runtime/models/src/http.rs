@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::breaker::Breaker;
 use crate::error::ModelError;
-use crate::retry::{is_retryable, retry_delay};
+use crate::retry::RetryPolicy;
 use crate::secret::ApiKey;
 use crate::stats::{ModelStats, StatsRecorder};
 use crate::transport::{Transport, TransportError};
@@ -41,6 +42,12 @@ pub struct HttpSettings {
     pub max_backoff_ms: u64,
     /// Most requests of this client in flight at once.
     pub max_concurrency: usize,
+    /// Consecutive failed calls (after their retries) that open the circuit breaker: while
+    /// it is open, calls fail at once without a request. 0: never opens.
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before one call probes the provider, in
+    /// milliseconds; doubled at each failed probe, up to ten times this.
+    pub breaker_cooldown_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -52,6 +59,8 @@ impl Default for HttpSettings {
             initial_backoff_ms: 500,
             max_backoff_ms: 30_000,
             max_concurrency: 8,
+            breaker_failures: 3,
+            breaker_cooldown_ms: 30_000,
         }
     }
 }
@@ -70,6 +79,7 @@ struct Shared {
     transport: Transport,
     permits: Semaphore,
     stats: StatsRecorder,
+    breaker: Breaker,
 }
 
 /// An attempt's failure, and whether another attempt may succeed.
@@ -111,8 +121,15 @@ impl Endpoint {
             settings: settings.clone(),
             transport,
             stats: StatsRecorder::default(),
+            breaker: Breaker::new(settings.breaker_failures, Duration::from_millis(settings.breaker_cooldown_ms)),
         };
         Ok(Endpoint { shared: Arc::new(shared) })
+    }
+
+    /// The error of a call its breaker holds back for `wait` more.
+    fn breaker_open(&self, wait: Duration) -> ModelError {
+        let message = format!("not asked: it failed repeatedly; the next try is in {} ms", wait.as_millis());
+        ModelError::Unavailable { provider: self.shared.provider.to_owned(), message }
     }
 
     /// What this endpoint has done so far.
@@ -128,8 +145,22 @@ impl Endpoint {
         convert: impl FnOnce(Reply) -> Result<Out, ModelError>,
     ) -> Result<Out, ModelError> {
         let started = Instant::now();
+        let shared = &*self.shared;
+        if let Err(wait) = shared.breaker.admit() {
+            shared.stats.call_ended(started.elapsed(), true);
+            return Err(self.breaker_open(wait));
+        }
         let result = self.post_with_retries(body).await.and_then(convert);
-        self.shared.stats.call_ended(started.elapsed(), result.is_err());
+        match &result {
+            Err(error) if error.is_unavailable() => {
+                if shared.breaker.failed() {
+                    tracing::warn!(provider = shared.provider, %error, "circuit breaker open: the provider is not asked for a while");
+                }
+            }
+            // Answered, even with an error of the request's own: the provider is up.
+            _ => shared.breaker.succeeded(),
+        }
+        shared.stats.call_ended(started.elapsed(), result.is_err());
         result
     }
 
@@ -148,7 +179,7 @@ impl Endpoint {
             if attempt >= self.shared.settings.max_retries {
                 return Err(failure.error);
             }
-            let delay = retry_delay(attempt, headers.as_ref(), &self.shared.settings);
+            let delay = self.shared.settings.retry_policy().delay(attempt, headers.as_ref());
             tracing::warn!(
                 provider = self.shared.provider,
                 attempt,
@@ -166,6 +197,9 @@ impl Endpoint {
         let shared = &*self.shared;
         // Held until the reply is read: the limit is on requests the provider is working on.
         let _permit = shared.permits.acquire().await.expect("the semaphore is never closed");
+        if let Some(wait) = shared.breaker.open_for() {
+            return Err(Failure { error: self.breaker_open(wait), retry: Retry::No });
+        }
         shared.stats.request_sent();
         let reply = shared.transport.post(body.clone()).await.map_err(|error| self.transport(error))?;
         if !reply.status.is_success() {
@@ -175,8 +209,11 @@ impl Endpoint {
                 status: reply.status.as_u16(),
                 message: self.scrub(&provider_message(reply.status, &text)),
             };
-            let retry =
-                if is_retryable(reply.status, &reply.headers) { Retry::After(Some(reply.headers)) } else { Retry::No };
+            let retry = if RetryPolicy::is_retryable(reply.status, &reply.headers) {
+                Retry::After(Some(reply.headers))
+            } else {
+                Retry::No
+            };
             return Err(Failure { error, retry });
         }
         tracing::debug!(
@@ -185,8 +222,7 @@ impl Endpoint {
             bytes = reply.body.len(),
             "model reply"
         );
-        serde_json::from_slice(&reply.body)
-            .map_err(|error| Failure { error: self.malformed(error.to_string()), retry: Retry::No })
+        parse_reply(&reply.body).map_err(|problem| Failure { error: self.malformed(problem), retry: Retry::No })
     }
 
     /// A failure to send or to read the reply: worth retrying, as timeouts and resets pass.
@@ -211,6 +247,17 @@ impl Endpoint {
             None => text.to_owned(),
         }
     }
+}
+
+/// A reply body as `T`, or what was wrong with it and where, such as
+/// ``content[0]: missing field `input` ``.
+fn parse_reply<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)).map_err(|error| {
+        match error.path().to_string().as_str() {
+            "." => error.inner().to_string(),
+            path => format!("{path}: {}", error.inner()),
+        }
+    })
 }
 
 /// `{base}/{path}?{query}`, or a configuration error naming the bad base URL.
@@ -264,6 +311,28 @@ mod tests {
         assert_eq!(provider_message(StatusCode::BAD_GATEWAY, "<html>bad gateway</html>"), "<html>bad gateway</html>");
         assert_eq!(provider_message(StatusCode::SERVICE_UNAVAILABLE, ""), "Service Unavailable");
         assert_eq!(provider_message(StatusCode::BAD_GATEWAY, &"x".repeat(2000)).len(), MAX_ERROR_BODY_CHARS);
+    }
+
+    #[test]
+    fn a_malformed_reply_names_where_it_is_wrong() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Reply {
+            content: Vec<Block>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Block {
+            input: Value,
+        }
+        let problem = |body: &str| parse_reply::<Reply>(body.as_bytes()).unwrap_err();
+        for (body, start) in [
+            (r#"{"content": [{"input": {}}, {}]}"#, "content[1]: missing field `input` at line 1"),
+            (r#"{"contents": []}"#, "missing field `content` at line 1"),
+            ("<html>", "expected value at line 1"),
+        ] {
+            assert!(problem(body).starts_with(start), "{body}: {}", problem(body));
+        }
     }
 
     #[test]

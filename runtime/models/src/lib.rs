@@ -22,8 +22,20 @@
 //! let model = config.build().unwrap();
 //! assert_eq!(model.name(), "llama3.2");
 //! ```
+//!
+//! Modules: `message` and `chat`, the shared vocabulary and the [`ChatModel`] and
+//! [`EmbeddingModel`] traits; `openai`, `anthropic` and `ollama`, one per provider and all of
+//! one shape: its config ([`OpenAiConfig`], [`AnthropicConfig`], [`OllamaConfig`], each generic
+//! over its options, with `with_options` and `chat`), its chat client, the request body as
+//! structs borrowing the request, and the reply as structs read by a parser that fails with
+//! [`ModelError::Malformed`] saying what was wrong; `openai_embeddings` and
+//! `ollama_embeddings`, the same for embeddings; `config`, the agent file's model declaration;
+//! `http` over `transport`, `retry` (the [`RetryPolicy`] HTTP tools share) and `stats`, the one HTTP layer; `wire`, rules every wire
+//! format follows and the pieces two providers share; `env`, where a provider is by default;
+//! `secret`, keys that never print; `error`, [`ModelError`].
 
 mod anthropic;
+mod breaker;
 mod chat;
 mod config;
 mod env;
@@ -53,5 +65,6 @@ pub use ollama::{OllamaChat, OllamaConfig, OllamaEmbeddingConfig};
 pub use ollama_embeddings::OllamaEmbeddings;
 pub use openai::{OpenAiAuth, OpenAiChat, OpenAiConfig, OpenAiEmbeddingConfig};
 pub use openai_embeddings::OpenAiEmbeddings;
+pub use retry::RetryPolicy;
 pub use secret::ApiKey;
 pub use stats::ModelStats;

@@ -1,18 +1,20 @@
 //! Ollama's native chat API.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingOptions, StopReason, Usage};
 use crate::env::{Env, ProviderDefaults};
 use crate::error::ModelError;
 use crate::http::{Endpoint, HttpSettings, endpoint_url, secret_header};
-use crate::message::{ChatMessage, Role, ToolCall};
+use crate::message::{ChatMessage, Role};
 use crate::secret::ApiKey;
 use crate::stats::ModelStats;
-use crate::wire::{merge_extra, stop_reason, tool_result_text};
+use crate::wire::{FunctionTool, WithExtra, stop_reason, tool_call, tool_result_text};
 
 /// The provider's name in errors and logs.
 const PROVIDER: &str = "ollama";
@@ -117,43 +119,30 @@ impl OllamaChat {
         Ok(OllamaChat { endpoint, options: config.options.clone() })
     }
 
-    fn body(&self, request: &ChatRequest) -> Map<String, Value> {
+    /// The request body, borrowing the request: a tool result names its tool, found from its
+    /// call id earlier in the conversation, as Ollama's tool calls have no ids.
+    fn body<'r>(&'r self, request: &'r ChatRequest) -> WithExtra<'r, Body<'r>> {
         let options = &self.options;
-        let mut body = Map::new();
-        body.insert("model".into(), json!(options.model));
-        let messages =
-            request.messages.iter().enumerate().map(|(at, message)| wire_message(message, &request.messages[..at]));
-        body.insert("messages".into(), messages.collect());
-        body.insert("stream".into(), json!(false));
-        if !request.tools.is_empty() {
-            let tools = request.tools.iter().map(|tool| {
-                json!({"type": "function", "function": {
-                    "name": tool.name, "description": tool.description, "parameters": tool.parameters,
-                }})
-            });
-            body.insert("tools".into(), tools.collect());
-        }
-        if let Some(schema) = &request.output_schema {
-            body.insert("format".into(), Value::clone(&schema.schema));
-        }
-        let mut sampling = Map::new();
-        if let Some(temperature) = options.temperature {
-            sampling.insert("temperature".into(), json!(temperature));
-        }
-        if let Some(top_p) = options.top_p {
-            sampling.insert("top_p".into(), json!(top_p));
-        }
-        if let Some(max_tokens) = options.max_tokens {
-            sampling.insert("num_predict".into(), json!(max_tokens));
-        }
-        if !options.stop.is_empty() {
-            sampling.insert("stop".into(), json!(options.stop));
-        }
-        if !sampling.is_empty() {
-            body.insert("options".into(), Value::Object(sampling));
-        }
-        merge_extra(&mut body, &options.extra);
-        body
+        let sampling = Sampling {
+            temperature: options.temperature,
+            top_p: options.top_p,
+            num_predict: options.max_tokens,
+            stop: &options.stop,
+        };
+        let body = Body {
+            model: &options.model,
+            messages: request
+                .messages
+                .iter()
+                .enumerate()
+                .map(|(at, message)| wire_message(message, &request.messages[..at]))
+                .collect(),
+            stream: false,
+            tools: request.tools.iter().map(FunctionTool::new).collect(),
+            format: request.output_schema.as_ref().map(|schema| &*schema.schema),
+            options: (!sampling.is_empty()).then_some(sampling),
+        };
+        WithExtra::new(body, &options.extra)
     }
 }
 
@@ -164,7 +153,7 @@ impl ChatModel for OllamaChat {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
-        self.endpoint.call(&self.body(request), |reply| Ok(response(reply))).await
+        self.endpoint.call(&self.body(request), |reply| self.response(reply)).await
     }
 
     fn stats(&self) -> ModelStats {
@@ -172,29 +161,90 @@ impl ChatModel for OllamaChat {
     }
 }
 
+/// A `/api/chat` request body.
+#[derive(Serialize)]
+struct Body<'r> {
+    model: &'r str,
+    messages: Vec<WireMessage<'r>>,
+    /// One reply, not a stream of chunks.
+    stream: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<FunctionTool<'r>>,
+    /// The output schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<&'r Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<Sampling<'r>>,
+}
+
+/// The body's `options`: Ollama's names for the sampling options.
+#[derive(Serialize)]
+struct Sampling<'r> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_predict: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'r [String],
+}
+
+impl Sampling<'_> {
+    fn is_empty(&self) -> bool {
+        self.temperature.is_none() && self.top_p.is_none() && self.num_predict.is_none() && self.stop.is_empty()
+    }
+}
+
+/// A message as Ollama takes it: tool calls with object arguments and no ids, a tool result
+/// with the name of its tool.
+#[derive(Serialize)]
+struct WireMessage<'r> {
+    role: Role,
+    content: Cow<'r, str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<WireCall<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_name: Option<&'r str>,
+}
+
+#[derive(Serialize)]
+struct WireCall<'r> {
+    function: WireCallFunction<'r>,
+}
+
+#[derive(Serialize)]
+struct WireCallFunction<'r> {
+    name: &'r str,
+    arguments: &'r Value,
+}
+
 /// `message` on the wire; `earlier` is the conversation before it, where a tool result's call
 /// is found.
-fn wire_message(message: &ChatMessage, earlier: &[ChatMessage]) -> Value {
+fn wire_message<'r>(message: &'r ChatMessage, earlier: &'r [ChatMessage]) -> WireMessage<'r> {
+    let plain = WireMessage {
+        role: message.role,
+        content: Cow::Borrowed(&message.content),
+        tool_calls: Vec::new(),
+        tool_name: None,
+    };
     match message.role {
         Role::Tool => {
-            let mut wire = json!({"role": "tool", "content": tool_result_text(message)});
             let call_id = message.tool_call_id.as_deref();
-            let calls = earlier.iter().rev().flat_map(|earlier| &earlier.tool_calls);
-            if let Some(call) = calls.into_iter().find(|call| Some(call.id.as_str()) == call_id) {
-                wire["tool_name"] = json!(call.name);
+            let mut calls = earlier.iter().rev().flat_map(|earlier| &earlier.tool_calls);
+            let call = calls.find(|call| Some(call.id.as_str()) == call_id);
+            WireMessage {
+                content: Cow::Owned(tool_result_text(message)),
+                tool_name: call.map(|call| call.name.as_str()),
+                ..plain
             }
-            wire
         }
         _ => {
-            let mut wire = json!({"role": message.role, "content": message.content});
-            if !message.tool_calls.is_empty() {
-                let calls = message
-                    .tool_calls
-                    .iter()
-                    .map(|call| json!({"function": {"name": call.name, "arguments": call.arguments}}));
-                wire["tool_calls"] = calls.collect();
-            }
-            wire
+            let calls = message
+                .tool_calls
+                .iter()
+                .map(|call| WireCall { function: WireCallFunction { name: &call.name, arguments: &call.arguments } });
+            WireMessage { tool_calls: calls.collect(), ..plain }
         }
     }
 }
@@ -231,30 +281,29 @@ struct WireToolCall {
 #[derive(Debug, Deserialize)]
 struct WireFunction {
     name: String,
+    /// An object; a string of JSON from some compatible servers.
     #[serde(default)]
     arguments: Value,
 }
 
-fn response(reply: Reply) -> ChatResponse {
-    let calls = reply.message.tool_calls.unwrap_or_default().into_iter().enumerate();
-    let tool_calls: Vec<ToolCall> = calls
-        .map(|(at, call)| ToolCall {
-            id: call.id.unwrap_or_else(|| format!("call_{at}")),
-            name: call.function.name,
-            arguments: match call.function.arguments {
-                Value::Null => Value::Object(Map::new()),
-                arguments => arguments,
-            },
+impl OllamaChat {
+    fn response(&self, reply: Reply) -> Result<ChatResponse, ModelError> {
+        let calls = reply.message.tool_calls.unwrap_or_default().into_iter().enumerate();
+        let tool_calls = calls
+            .map(|(at, WireToolCall { id, function })| {
+                tool_call(id.unwrap_or_else(|| format!("call_{at}")), function.name, function.arguments)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| self.endpoint.malformed(problem))?;
+        let reported = match reply.done_reason.as_deref() {
+            Some("length") => StopReason::MaxTokens,
+            _ => StopReason::EndTurn,
+        };
+        Ok(ChatResponse {
+            stop_reason: stop_reason(reported, &tool_calls),
+            message: ChatMessage { tool_calls, ..ChatMessage::assistant(reply.message.content) },
+            usage: Usage { input_tokens: reply.prompt_eval_count, output_tokens: reply.eval_count },
+            model: reply.model,
         })
-        .collect();
-    let reported = match reply.done_reason.as_deref() {
-        Some("length") => StopReason::MaxTokens,
-        _ => StopReason::EndTurn,
-    };
-    ChatResponse {
-        stop_reason: stop_reason(reported, &tool_calls),
-        message: ChatMessage { tool_calls, ..ChatMessage::assistant(reply.message.content) },
-        usage: Usage { input_tokens: reply.prompt_eval_count, output_tokens: reply.eval_count },
-        model: reply.model,
     }
 }

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::chat::{EmbeddingModel, EmbeddingOptions};
 use crate::error::ModelError;
@@ -10,7 +9,7 @@ use crate::http::Endpoint;
 use crate::ollama::OllamaEmbeddingConfig;
 use crate::secret::ApiKey;
 use crate::stats::ModelStats;
-use crate::wire::embedding_body;
+use crate::wire::{EmbeddingBody, WithExtra};
 
 impl OllamaEmbeddingConfig {
     /// The embedding model `model` on the local Ollama, with every other setting at its default.
@@ -54,18 +53,8 @@ impl EmbeddingModel for OllamaEmbeddings {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let body = embedding_body(&self.options, texts);
-        self.endpoint
-            .call(&Value::Object(body), |reply: EmbedReply| {
-                if reply.embeddings.len() == texts.len() {
-                    Ok(reply.embeddings)
-                } else {
-                    let message =
-                        format!("{} texts were sent but {} vectors came back", texts.len(), reply.embeddings.len());
-                    Err(self.endpoint.malformed(message))
-                }
-            })
-            .await
+        let body = EmbeddingBody::new(&self.options, texts, None);
+        self.endpoint.call(&WithExtra::new(body, &self.options.extra), |reply| self.vectors(reply, texts.len())).await
     }
 
     fn stats(&self) -> ModelStats {
@@ -76,4 +65,15 @@ impl EmbeddingModel for OllamaEmbeddings {
 #[derive(Debug, Deserialize)]
 struct EmbedReply {
     embeddings: Vec<Vec<f32>>,
+}
+
+impl OllamaEmbeddings {
+    /// The vectors, one for each of the `inputs` texts.
+    fn vectors(&self, reply: EmbedReply, inputs: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+        if reply.embeddings.len() != inputs {
+            let problem = format!("{inputs} texts were sent but {} vectors came back", reply.embeddings.len());
+            return Err(self.endpoint.malformed(problem));
+        }
+        Ok(reply.embeddings)
+    }
 }

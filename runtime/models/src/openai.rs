@@ -7,16 +7,16 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingOptions, StopReason, Usage};
 use crate::env::{Env, ProviderDefaults};
 use crate::error::ModelError;
 use crate::http::{Endpoint, HttpSettings, endpoint_url, secret_header};
-use crate::message::{ChatMessage, Role, ToolCall};
+use crate::message::{ChatMessage, Role};
 use crate::secret::ApiKey;
 use crate::stats::ModelStats;
-use crate::wire::{stop_reason, tool_result_text, with_extra};
+use crate::wire::{FunctionTool, WithExtra, stop_reason, tool_call, tool_result_text};
 
 /// The provider's name in errors and logs.
 const PROVIDER: &str = "openai";
@@ -152,30 +152,23 @@ impl OpenAiChat {
 
     /// The request body, borrowing the request: a conversation's messages, schema and tool
     /// parameters are written straight to the wire, not copied into a JSON tree first.
-    fn body<'r>(&'r self, request: &'r ChatRequest) -> Body<'r> {
+    fn body<'r>(&'r self, request: &'r ChatRequest) -> WithExtra<'r, Body<'r>> {
         let options = &self.options;
-        let tools = request.tools.iter().map(|tool| WireTool {
-            kind: "function",
-            function: WireFunctionSpec {
-                name: &tool.name,
-                description: &tool.description,
-                parameters: &tool.parameters,
-            },
-        });
         let response_format = request.output_schema.as_ref().map(|schema| ResponseFormat {
             kind: "json_schema",
             json_schema: JsonSchemaFormat { name: &schema.name, schema: &schema.schema, strict: true },
         });
-        Body {
+        let body = Body {
             model: &options.model,
             messages: request.messages.iter().map(wire_message).collect(),
-            tools: tools.collect(),
+            tools: request.tools.iter().map(FunctionTool::new).collect(),
             response_format,
             temperature: options.temperature,
             top_p: options.top_p,
             max_completion_tokens: options.max_tokens,
             stop: &options.stop,
-        }
+        };
+        WithExtra::new(body, &options.extra)
     }
 }
 
@@ -186,9 +179,7 @@ impl ChatModel for OpenAiChat {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
-        let body = with_extra(self.body(request), &self.options.extra)
-            .map_err(|error| self.endpoint.malformed(format!("cannot encode request: {error}")))?;
-        self.endpoint.call(&body, |completion| self.response(completion)).await
+        self.endpoint.call(&self.body(request), |completion| self.response(completion)).await
     }
 
     fn stats(&self) -> ModelStats {
@@ -202,7 +193,7 @@ struct Body<'r> {
     model: &'r str,
     messages: Vec<WireMessage<'r>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<WireTool<'r>>,
+    tools: Vec<FunctionTool<'r>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_format: Option<ResponseFormat<'r>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -213,20 +204,6 @@ struct Body<'r> {
     max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop: &'r [String],
-}
-
-#[derive(Serialize)]
-struct WireTool<'r> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: WireFunctionSpec<'r>,
-}
-
-#[derive(Serialize)]
-struct WireFunctionSpec<'r> {
-    name: &'r str,
-    description: &'r str,
-    parameters: &'r Value,
 }
 
 #[derive(Serialize)]
@@ -328,8 +305,9 @@ struct WireToolCall {
 #[derive(Debug, Deserialize)]
 struct WireFunction {
     name: String,
+    /// A string of JSON.
     #[serde(default)]
-    arguments: String,
+    arguments: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -346,7 +324,10 @@ impl OpenAiChat {
             return Err(self.endpoint.malformed("the reply has no choices"));
         };
         let tool_calls = choice.message.tool_calls.unwrap_or_default().into_iter();
-        let tool_calls = tool_calls.map(|call| self.tool_call(call)).collect::<Result<Vec<_>, _>>()?;
+        let tool_calls = tool_calls
+            .map(|WireToolCall { id, function }| tool_call(id, function.name, function.arguments))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| self.endpoint.malformed(problem))?;
         let refused = choice.message.refusal.is_some();
         let reported = match choice.finish_reason.as_deref() {
             _ if refused => StopReason::ContentFilter,
@@ -366,17 +347,5 @@ impl OpenAiChat {
             usage,
             model: completion.model,
         })
-    }
-
-    fn tool_call(&self, call: WireToolCall) -> Result<ToolCall, ModelError> {
-        let WireToolCall { id, function: WireFunction { name, arguments } } = call;
-        let arguments = if arguments.trim().is_empty() {
-            Value::Object(Map::new())
-        } else {
-            serde_json::from_str(&arguments).map_err(|error| {
-                self.endpoint.malformed(format!("the arguments of tool call `{name}` are not JSON: {error}"))
-            })?
-        };
-        Ok(ToolCall { id, name, arguments })
     }
 }

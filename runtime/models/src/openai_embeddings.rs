@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::chat::{EmbeddingModel, EmbeddingOptions};
 use crate::error::ModelError;
@@ -10,7 +9,7 @@ use crate::http::Endpoint;
 use crate::openai::OpenAiEmbeddingConfig;
 use crate::secret::ApiKey;
 use crate::stats::ModelStats;
-use crate::wire::embedding_body;
+use crate::wire::{EmbeddingBody, WithExtra};
 
 impl OpenAiEmbeddingConfig {
     /// The embedding model `model` on api.openai.com, with every other setting at its default.
@@ -54,10 +53,9 @@ impl EmbeddingModel for OpenAiEmbeddings {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut body = embedding_body(&self.options, texts);
         // Floats, not base64: the only encoding this client reads.
-        body.insert("encoding_format".into(), json!("float"));
-        self.endpoint.call(&Value::Object(body), |reply: EmbeddingList| self.vectors(reply, texts.len())).await
+        let body = EmbeddingBody::new(&self.options, texts, Some("float"));
+        self.endpoint.call(&WithExtra::new(body, &self.options.extra), |reply| self.vectors(reply, texts.len())).await
     }
 
     fn stats(&self) -> ModelStats {

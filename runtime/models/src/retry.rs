@@ -1,4 +1,5 @@
-//! When to retry a request and how long to wait first.
+//! When to retry an HTTP request and how long to wait first: one policy for the model
+//! clients and the HTTP tools.
 
 use std::time::{Duration, SystemTime};
 
@@ -7,24 +8,72 @@ use reqwest::header::HeaderMap;
 
 use crate::http::HttpSettings;
 
-/// Whether a failed status is worth another attempt: timeouts (408), lock conflicts (409),
-/// rate limits (429) and server errors, Anthropic's 529 "overloaded" among them. A provider's
-/// `x-should-retry` header (OpenAI, Anthropic) overrides the status.
-pub(crate) fn is_retryable(status: StatusCode, headers: &HeaderMap) -> bool {
-    match headers.get("x-should-retry").and_then(|value| value.to_str().ok()) {
-        Some("true") => true,
-        Some("false") => false,
-        _ => matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error(),
+/// How a client retries: how often, and how long it waits before each retry when the
+/// server does not say.
+///
+/// ```
+/// use std::time::Duration;
+/// use reqwest::StatusCode;
+/// use reqwest::header::{HeaderMap, HeaderValue};
+/// use weir_models::RetryPolicy;
+///
+/// let policy = RetryPolicy { max_retries: 2, initial_backoff_ms: 200, max_backoff_ms: 30_000 };
+/// let mut asked = HeaderMap::new();
+/// asked.insert("retry-after", HeaderValue::from_static("3"));
+/// assert!(RetryPolicy::RetryPolicy::is_retryable(StatusCode::TOO_MANY_REQUESTS, &asked));
+/// assert_eq!(policy.delay(0, Some(&asked)), Duration::from_secs(3), "as the server asks");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after the first.
+    pub max_retries: u32,
+    /// Wait before the first retry when the server does not say, doubled for each further
+    /// one, with jitter; in milliseconds.
+    pub initial_backoff_ms: u64,
+    /// Longest wait before a retry, also bounding a server's `Retry-After`; in milliseconds.
+    pub max_backoff_ms: u64,
+}
+
+impl RetryPolicy {
+    /// Whether a failed status is worth another attempt: timeouts (408), lock conflicts
+    /// (409), rate limits (429) and server errors, Anthropic's 529 "overloaded" among them. A
+    /// server's `x-should-retry` header (OpenAI, Anthropic) overrides the status.
+    pub fn is_retryable(status: StatusCode, headers: &HeaderMap) -> bool {
+        match headers.get("x-should-retry").and_then(|value| value.to_str().ok()) {
+            Some("true") => true,
+            Some("false") => false,
+            _ => matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error(),
+        }
+    }
+
+    /// How long to wait before attempt `attempt + 1` (`attempt` counts from 0): what the
+    /// server asked for in `headers` if it said (`retry-after-ms`, `Retry-After` as seconds
+    /// or a date), else a jittered exponential backoff; never more than `max_backoff_ms`, so
+    /// that a far-off `Retry-After` cannot stall a function past its deadline.
+    pub fn delay(&self, attempt: u32, headers: Option<&HeaderMap>) -> Duration {
+        let max = Duration::from_millis(self.max_backoff_ms);
+        let asked = headers.and_then(|headers| server_delay(headers, SystemTime::now()));
+        asked.unwrap_or_else(|| self.backoff(attempt)).min(max)
+    }
+
+    /// `initial_backoff_ms` doubled per attempt, capped, then scaled by a random factor in
+    /// [0.5, 1] so that clients throttled together do not retry together.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponential = self.initial_backoff_ms.saturating_mul(1u64 << attempt.min(32));
+        let capped = Duration::from_millis(exponential.min(self.max_backoff_ms));
+        capped.mul_f64(0.5 + fastrand::f64() / 2.0)
     }
 }
 
-/// How long to wait before attempt `attempt + 1` (`attempt` counts from 0): what the server
-/// asked for in `headers` if it said, else a jittered exponential backoff; never more than
-/// `max_backoff_ms`, so a far-off `Retry-After` cannot stall a function past its deadline.
-pub(crate) fn retry_delay(attempt: u32, headers: Option<&HeaderMap>, settings: &HttpSettings) -> Duration {
-    let max = Duration::from_millis(settings.max_backoff_ms);
-    let asked = headers.and_then(|headers| server_delay(headers, SystemTime::now()));
-    asked.unwrap_or_else(|| backoff(attempt, settings)).min(max)
+impl HttpSettings {
+    /// The retry policy these settings describe.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_retries,
+            initial_backoff_ms: self.initial_backoff_ms,
+            max_backoff_ms: self.max_backoff_ms,
+        }
+    }
 }
 
 /// The wait a server asks for: OpenAI's `retry-after-ms`, else `Retry-After` as seconds or as
@@ -42,14 +91,6 @@ fn server_delay(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             Some(at.duration_since(now).unwrap_or(Duration::ZERO))
         }
     }
-}
-
-/// `initial_backoff_ms` doubled per attempt, capped, then scaled by a random factor in
-/// [0.5, 1] so that clients throttled together do not retry together.
-fn backoff(attempt: u32, settings: &HttpSettings) -> Duration {
-    let exponential = settings.initial_backoff_ms.saturating_mul(1u64 << attempt.min(32));
-    let capped = Duration::from_millis(exponential.min(settings.max_backoff_ms));
-    capped.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
 #[cfg(test)]
@@ -87,9 +128,9 @@ mod tests {
     fn the_wait_is_capped_and_backoff_grows_within_its_jitter() {
         let settings = HttpSettings { initial_backoff_ms: 100, max_backoff_ms: 1000, ..HttpSettings::default() };
         let far = headers(&[("retry-after", "3600")]);
-        assert_eq!(retry_delay(0, Some(&far), &settings), Duration::from_secs(1));
+        assert_eq!(settings.retry_policy().delay(0, Some(&far)), Duration::from_secs(1));
         for (attempt, full) in [(0, 100), (1, 200), (2, 400), (3, 800), (4, 1000), (40, 1000)] {
-            let delay = retry_delay(attempt, None, &settings);
+            let delay = settings.retry_policy().delay(attempt, None);
             let full = Duration::from_millis(full);
             assert!(delay >= full / 2 && delay <= full, "attempt {attempt}: {delay:?}");
         }
@@ -99,12 +140,12 @@ mod tests {
     fn statuses_worth_retrying() {
         let none = HeaderMap::new();
         for status in [408, 409, 429, 500, 502, 503, 504, 529] {
-            assert!(is_retryable(StatusCode::from_u16(status).unwrap(), &none), "{status}");
+            assert!(RetryPolicy::is_retryable(StatusCode::from_u16(status).unwrap(), &none), "{status}");
         }
         for status in [400, 401, 403, 404, 422] {
-            assert!(!is_retryable(StatusCode::from_u16(status).unwrap(), &none), "{status}");
+            assert!(!RetryPolicy::is_retryable(StatusCode::from_u16(status).unwrap(), &none), "{status}");
         }
-        assert!(!is_retryable(StatusCode::TOO_MANY_REQUESTS, &headers(&[("x-should-retry", "false")])));
-        assert!(is_retryable(StatusCode::BAD_REQUEST, &headers(&[("x-should-retry", "true")])));
+        assert!(!RetryPolicy::is_retryable(StatusCode::TOO_MANY_REQUESTS, &headers(&[("x-should-retry", "false")])));
+        assert!(RetryPolicy::is_retryable(StatusCode::BAD_REQUEST, &headers(&[("x-should-retry", "true")])));
     }
 }

@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Response, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use weir_models::ToolSpec;
+use weir_models::{RetryPolicy, ToolSpec};
 
 use crate::config_value::{ConfigValue, MissingEnvVar};
 use crate::tool::{Tool, ToolError};
@@ -17,8 +17,10 @@ use crate::tool::{Tool, ToolError};
 /// The header carrying the journal's idempotency key, the same on every attempt of one call.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 
-/// Pause before the first retry; the n-th retry waits n times as long.
-const RETRY_BACKOFF: Duration = Duration::from_millis(200);
+/// Pause before the first retry when the server does not say, doubled for each further one.
+const INITIAL_BACKOFF_MS: u64 = 200;
+/// Longest pause before a retry, also bounding a server's `Retry-After`.
+const MAX_BACKOFF_MS: u64 = 10_000;
 
 /// How much of an error reply's body goes into the error.
 const BODY_EXCERPT_CHARS: usize = 300;
@@ -56,7 +58,10 @@ pub struct HttpToolConfig {
     /// How long one attempt may take, in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Attempts made again after a 5xx reply or a transport error, with the same key.
+    /// Attempts made again, with the same key, after a transport error or a reply worth
+    /// another attempt (408, 409, 429, 5xx, as `x-should-retry` may say otherwise), after
+    /// the wait the server asks for (`Retry-After`) or a jittered backoff: the model
+    /// clients' [`RetryPolicy`](weir_models::RetryPolicy).
     #[serde(default = "default_retries")]
     pub retries: u32,
     /// Never call twice for one call: no retries, and no new attempt after a crash.
@@ -133,7 +138,7 @@ pub struct HttpTool {
     url: Url,
     headers: HeaderMap,
     client: Client,
-    attempts: u32,
+    retry: RetryPolicy,
     at_most_once: bool,
 }
 
@@ -167,7 +172,11 @@ impl HttpTool {
             url,
             headers,
             client,
-            attempts: if config.at_most_once { 1 } else { config.retries + 1 },
+            retry: RetryPolicy {
+                max_retries: if config.at_most_once { 0 } else { config.retries },
+                initial_backoff_ms: INITIAL_BACKOFF_MS,
+                max_backoff_ms: MAX_BACKOFF_MS,
+            },
             at_most_once: config.at_most_once,
         })
     }
@@ -187,9 +196,11 @@ impl HttpTool {
         if status.is_success() {
             return read_result(response).await.map_err(|error| self.transport_failure(error));
         }
+        let headers = response.headers().clone();
         let body = response.text().await.unwrap_or_default();
         let error = ToolError::new(format!("`{}` answered {status}: {}", self.spec.name, excerpt(&body)));
-        Err(Failure { error, retryable: status.is_server_error() })
+        let retry = RetryPolicy::is_retryable(status, &headers).then_some(Some(headers));
+        Err(Failure { error, retry })
     }
 
     fn transport_failure(&self, error: reqwest::Error) -> Failure {
@@ -203,14 +214,15 @@ impl HttpTool {
             message.push_str(&format!(": {inner}"));
             cause = inner.source();
         }
-        Failure { error: ToolError::new(message), retryable }
+        Failure { error: ToolError::new(message), retry: retryable.then_some(None) }
     }
 }
 
 /// A failed attempt.
 struct Failure {
     error: ToolError,
-    retryable: bool,
+    /// `Some` if another attempt may succeed, with the reply's headers if there was a reply.
+    retry: Option<Option<HeaderMap>>,
 }
 
 /// The body of a 2xx reply: its JSON, else its text; nothing at all is `null`.
@@ -242,18 +254,21 @@ impl Tool for HttpTool {
     }
 
     async fn call(&self, arguments: Value, idempotency_key: &str) -> Result<Value, ToolError> {
-        let mut attempt = 1;
+        let mut retries = 0;
         loop {
             let failure = match self.attempt(&arguments, idempotency_key).await {
                 Ok(result) => return Ok(result),
                 Err(failure) => failure,
             };
-            if !failure.retryable || attempt >= self.attempts {
-                return Err(failure.error);
+            let Some(headers) = failure.retry else { return Err(failure.error) };
+            if retries >= self.retry.max_retries {
+                // Still failing in a way another attempt might not: the tool is down.
+                return Err(ToolError::unavailable(failure.error.message));
             }
-            tracing::warn!(tool = %self.spec.name, attempt, error = %failure.error, "HTTP tool call failed; retrying");
-            tokio::time::sleep(RETRY_BACKOFF * attempt).await;
-            attempt += 1;
+            let delay = self.retry.delay(retries, headers.as_ref());
+            tracing::warn!(tool = %self.spec.name, retries, delay_ms = delay.as_millis() as u64, error = %failure.error, "HTTP tool call failed; retrying");
+            tokio::time::sleep(delay).await;
+            retries += 1;
         }
     }
 }
@@ -262,7 +277,7 @@ impl fmt::Debug for HttpTool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpTool")
             .field("name", &self.spec.name)
-            .field("attempts", &self.attempts)
+            .field("retry", &self.retry)
             .field("at_most_once", &self.at_most_once)
             .finish_non_exhaustive()
     }

@@ -4,6 +4,10 @@
 //! idempotency key the agent's journal gave the call. Tools come from Rust functions
 //! ([`FunctionTool`]), HTTP endpoints ([`HttpTool`]) and MCP servers ([`mcp::McpClient`]);
 //! [`HiddenArguments`] lets the agent fill some arguments itself.
+//!
+//! Modules: `tool`, the [`Tool`] trait; `function`, `http` and `mcp`, the three kinds of tool;
+//! `schema`, JSON Schemas of Rust argument types; `hidden`, arguments the agent fills;
+//! `config_value`, values from the agent file or the environment.
 
 mod config_value;
 mod function;

@@ -6,18 +6,38 @@ use async_trait::async_trait;
 use serde_json::Value;
 use weir_models::ToolSpec;
 
-/// A tool call's failure; its message goes back to the model as an error result.
+/// A tool call's failure. Its message goes back to the model as an error result, unless
+/// the tool is unavailable (it could not be reached, or answered 408, 429 or 5xx after its
+/// retries): then the event waits for it instead (`docs/agents.md`, "Failure").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ToolError {
     /// What went wrong, for the model and the logs.
     pub message: String,
+    unavailable: bool,
 }
 
 impl ToolError {
-    /// A tool error with `message`.
+    /// A tool error with `message`, for the model to hear.
     pub fn new(message: impl Into<String>) -> Self {
-        ToolError { message: message.into() }
+        ToolError { message: message.into(), unavailable: false }
+    }
+
+    /// The tool itself is down: not the call's fault, and not something the model should
+    /// answer without.
+    ///
+    /// ```
+    /// let error = weir_tools::ToolError::unavailable("`orders` answered 503 after 2 retries");
+    /// assert!(error.is_unavailable());
+    /// assert!(!weir_tools::ToolError::new("no order 42").is_unavailable());
+    /// ```
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ToolError { message: message.into(), unavailable: true }
+    }
+
+    /// Whether the tool was down, rather than the call wrong.
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
     }
 }
 

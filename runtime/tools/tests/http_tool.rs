@@ -41,7 +41,8 @@ fn header(headers: &HeaderMap, name: &str) -> String {
 }
 
 /// Answers by path: `echo` returns the arguments, `flaky` fails its first request with a
-/// 503, `down` always does, `missing` is a 404, `text` answers plain text, `slow` never
+/// 503, `throttled` with a 429 asking to retry at once, `refused` is a 429 that says not
+/// to retry, `down` always does, `missing` is a 404, `text` answers plain text, `slow` never
 /// answers in time.
 async fn handle(
     State(endpoint): State<Arc<Endpoint>>,
@@ -59,6 +60,11 @@ async fn handle(
         "echo" => axum::Json(json!({"received": body.0})).into_response(),
         "flaky" if earlier == 0 => (StatusCode::SERVICE_UNAVAILABLE, "warming up").into_response(),
         "flaky" => axum::Json(json!({"ok": true})).into_response(),
+        "throttled" if earlier == 0 => {
+            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "slow down").into_response()
+        }
+        "throttled" => axum::Json(json!({"ok": true})).into_response(),
+        "refused" => (StatusCode::TOO_MANY_REQUESTS, [("x-should-retry", "false")], "quota exhausted").into_response(),
         "down" => (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response(),
         "missing" => (StatusCode::NOT_FOUND, "no order 42").into_response(),
         "text" => "plain answer".into_response(),
@@ -118,11 +124,27 @@ async fn a_503_is_retried_with_the_same_key() {
     assert_eq!(endpoint.keys(), ["call-2", "call-2"]);
 }
 
+/// Rate limits are retried as the model clients retry them: the same policy, which waits
+/// what the server's `Retry-After` asks and heeds its `x-should-retry`.
+#[tokio::test]
+async fn a_429_is_retried_as_the_server_asks() {
+    let (base, endpoint) = serve().await;
+    let result = tool(&base, "throttled", json!({})).call(json!({}), "call-9").await.unwrap();
+    assert_eq!(result, json!({"ok": true}));
+    assert_eq!(endpoint.keys(), ["call-9", "call-9"]);
+
+    let (base, endpoint) = serve().await;
+    let error = tool(&base, "refused", json!({})).call(json!({}), "call-10").await.unwrap_err();
+    assert!(error.message.contains("429") && error.message.contains("quota exhausted"), "{error}");
+    assert_eq!(endpoint.keys(), ["call-10"], "x-should-retry: false is heeded");
+}
+
 #[tokio::test]
 async fn a_server_error_that_lasts_is_a_tool_error_after_the_retries() {
     let (base, endpoint) = serve().await;
     let error = tool(&base, "down", json!({"retries": 1})).call(json!({}), "call-3").await.unwrap_err();
     assert_eq!(error.message, "`orders` answered 503 Service Unavailable: down for maintenance");
+    assert!(error.is_unavailable(), "still failing after the retries: the tool is down");
     assert_eq!(endpoint.keys(), ["call-3", "call-3"]);
 }
 

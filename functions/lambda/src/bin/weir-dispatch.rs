@@ -3,5 +3,5 @@
 /// Errors are logged where they happen (as JSON, for Lambda); the exit status reports them.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    weir_functions::runtime::exit_status(weir_functions::dispatch::run().await)
+    weir_functions::runtime::exit_status(weir_functions::dispatch::serve().await)
 }

@@ -1,7 +1,7 @@
 //! `weir-process`: the process function for a declarative agent, read from `WEIR_AGENT_FILE`
 //! (a path, or a store URL the module uploaded it to). Its `environment` models get the API
 //! key from the secret `WEIR_MODEL_API_KEY_SECRET` names. Agents written in Rust link
-//! `weir_functions::process::run` into a binary of their own.
+//! `weir_functions::process::serve` into a binary of their own.
 
 use std::sync::Arc;
 
@@ -23,5 +23,5 @@ async fn load() -> Result<Arc<dyn Agent>, Error> {
 /// Errors are logged where they happen (as JSON, for Lambda); the exit status reports them.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    weir_functions::runtime::exit_status(weir_functions::process::run_loaded(load()).await)
+    weir_functions::runtime::exit_status(weir_functions::process::serve_loaded(load()).await)
 }

@@ -6,10 +6,10 @@
 //! log's batch id) or the receiver recognises. The protocol is in `docs/dispatch.md`.
 
 mod cursor;
-mod outputs;
 
+use futures::TryStreamExt;
 use serde::Serialize;
-use weir_engine::{EventLog, PartitionDir};
+use weir_engine::{CommittedReader, EventLog};
 
 pub use cursor::{Cursor, CursorLink, OutputPosition};
 
@@ -23,7 +23,6 @@ use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, 
 /// What one partition's dispatch did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionReport {
-    /// The partition.
     pub partition: u32,
     /// Outputs delivered (redeliveries included).
     pub delivered: usize,
@@ -108,53 +107,53 @@ impl DispatchFunction {
         report: &mut PartitionReport,
     ) -> Result<PartitionOutcome> {
         let (storage, agent) = (&self.config.storage, &self.config.agent);
-        let dir = PartitionDir::new(storage.clone(), agent, partition)?;
+        let committed = CommittedReader::new(storage.clone(), agent, partition)?;
         let mut cursor = self.cursor(partition).await?;
-        let committed = dir.latest().await?.map_or(0, |head| head.totals.outputs);
-        if committed <= cursor.head().outputs_before {
+        let total = committed.head().await?.map_or(0, |head| head.totals().outputs);
+        if total <= cursor.head().outputs_before {
             return Ok(PartitionOutcome::Done);
         }
         cursor.claim().await?;
         let from = cursor.head().next;
-        let (manifests, collected) = outputs::manifests_from(&dir, from.seq).await?;
-        if collected {
-            tracing::error!(partition, from = from.seq, "commits were collected before their outputs were delivered");
-        }
-        for manifest in &manifests {
-            let Some(file) = &manifest.outputs else { continue };
-            let mut index = if manifest.seq == from.seq { from.index } else { 0 };
-            if index >= file.rows {
-                continue;
+        let mut commits = std::pin::pin!(committed.outputs_from(from.seq));
+        let mut last = None;
+        while let Some(commit) = commits.try_next().await? {
+            if last.is_none() && commit.seq > from.seq.max(1) {
+                tracing::error!(
+                    partition,
+                    from = from.seq,
+                    "commits were collected before their outputs were delivered"
+                );
             }
-            let outputs = outputs::read_outputs(&dir, file).await?;
-            let before_commit = manifest.totals.outputs.saturating_sub(file.rows);
-            while (index as usize) < outputs.len() {
+            let outputs = &commit.outputs;
+            let mut index = if commit.seq == from.seq { from.index as usize } else { 0 };
+            while index < outputs.len() {
                 if report.batches > 0 && deadline.reached() {
                     return Ok(PartitionOutcome::Deadline);
                 }
-                let end = outputs.len().min(index as usize + self.sink.max_batch());
-                let batch: Vec<Delivery> = (index as usize..end)
+                let end = outputs.len().min(index + self.sink.max_batch());
+                let batch: Vec<Delivery> = (index..end)
                     .map(|i| Delivery {
-                        id: delivery_id(agent, partition, manifest.seq, i as u64),
-                        key: outputs[i].0.clone(),
-                        payload: outputs[i].1.clone(),
+                        id: delivery_id(agent, partition, commit.seq, i as u64),
+                        key: outputs[i].key.clone(),
+                        payload: outputs[i].payload.clone(),
                     })
                     .collect();
                 self.sink.deliver(&batch).await?;
                 let next = match end == outputs.len() {
-                    true => OutputPosition { seq: manifest.seq + 1, index: 0 },
-                    false => OutputPosition { seq: manifest.seq, index: end as u64 },
+                    true => OutputPosition { seq: commit.seq + 1, index: 0 },
+                    false => OutputPosition { seq: commit.seq, index: end as u64 },
                 };
-                cursor.advance(next, before_commit + end as u64).await?;
-                (report.delivered, report.batches, index) =
-                    (report.delivered + batch.len(), report.batches + 1, end as u64);
+                cursor.advance(next, commit.outputs_before + end as u64).await?;
+                (report.delivered, report.batches, index) = (report.delivered + batch.len(), report.batches + 1, end);
             }
+            last = Some((commit.seq, commit.outputs_before + outputs.len() as u64));
         }
         // Step over trailing commits without outputs, so the next dispatch does not read them.
-        if let Some(last) = manifests.last() {
-            let past = OutputPosition { seq: last.seq + 1, index: 0 };
+        if let Some((seq, outputs_before)) = last {
+            let past = OutputPosition { seq: seq + 1, index: 0 };
             if cursor.head().next < past {
-                cursor.advance(past, last.totals.outputs).await?;
+                cursor.advance(past, outputs_before).await?;
             }
         }
         Ok(PartitionOutcome::Done)
@@ -172,7 +171,7 @@ pub fn delivery_id(agent: &str, partition: u32, seq: u64, index: u64) -> String 
 
 /// Runs the dispatch function: reads the configuration and opens the sink (failing the init
 /// if either is wrong), then serves invocations (`{}` or `{"partitions": [...]}`).
-pub async fn run() -> Result<()> {
+pub async fn serve() -> Result<()> {
     runtime::init_tracing();
     let function = runtime::init(async {
         let config = DispatchConfig::from_env()?;

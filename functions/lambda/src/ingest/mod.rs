@@ -9,6 +9,7 @@
 
 mod http;
 mod kinesis;
+mod redrive;
 mod s3;
 mod sqs;
 
@@ -122,6 +123,10 @@ impl IngestFunction {
     async fn ingest(&self, event: Value) -> Result<Value> {
         let source = event.pointer("/Records/0/eventSource").and_then(Value::as_str).map(str::to_string);
         match source.as_deref() {
+            _ if event.get("requeue_dead_letters").is_some() => {
+                let request = event.get("requeue_dead_letters").cloned().unwrap_or_default();
+                redrive::requeue(self, parse("requeue_dead_letters", request)?).await
+            }
             _ if event.pointer("/requestContext/http").is_some() => {
                 Ok(http::ingest(self, parse("HTTP request", event)?).await)
             }
@@ -132,7 +137,7 @@ impl IngestFunction {
                 Err(Error::Event(format!("records from `{other}`; expected aws:sqs, aws:kinesis or aws:s3")))
             }
             None => Err(Error::Event(
-                "expected an HTTP request (function URL, API Gateway v2), or SQS, Kinesis or S3 records".into(),
+                "expected an HTTP request (function URL, API Gateway v2), SQS, Kinesis or S3 records, or requeue_dead_letters".into(),
             )),
         }
     }
@@ -183,7 +188,7 @@ async fn append_records(function: &IngestFunction, records: Vec<SourceRecord>) -
 
 /// Runs the ingest function: reads the configuration, opens or creates the log (failing the
 /// init if either is wrong), then serves invocations.
-pub async fn run() -> Result<()> {
+pub async fn serve() -> Result<()> {
     runtime::init_tracing();
     let function = runtime::init(async {
         let config = IngestConfig::from_env()?;

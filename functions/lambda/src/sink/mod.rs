@@ -31,25 +31,13 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkTarget {
     /// `https://…` (or `http://…`, for local receivers): POST each output.
-    Webhook {
-        /// The URL.
-        url: String,
-    },
+    Webhook { url: String },
     /// `sqs:<queue-url>`: `SendMessageBatch`.
-    Sqs {
-        /// The queue URL.
-        queue_url: String,
-    },
+    Sqs { queue_url: String },
     /// `sns:<topic-arn>`: `PublishBatch`.
-    Sns {
-        /// The topic ARN.
-        topic_arn: String,
-    },
+    Sns { topic_arn: String },
     /// `weir:<store-url>`: append to the event log in that store.
-    Log {
-        /// The store URL.
-        store_url: String,
-    },
+    Log { store_url: String },
 }
 
 impl SinkTarget {
@@ -102,7 +90,6 @@ pub struct Delivery {
 /// An open sink.
 #[derive(Debug)]
 pub enum Sink {
-    /// A webhook.
     Webhook(WebhookSink),
     /// An SQS queue.
     Sqs(SqsSink),

@@ -6,14 +6,14 @@
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode, Uri};
-use weir_engine::{ActionError, Agent, EventContext, EventLog, InputEvent, LogEvent, Storage};
+use weir_engine::{ActionError, Agent, EventContext, EventLog, LogEvent, LogInput, Storage};
 
 /// Counts events per key and emits `{"key", "count"}`.
 pub struct Counter;
 
 #[async_trait::async_trait]
 impl Agent for Counter {
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
         ctx.set_state(&count)?;
         ctx.emit(&serde_json::json!({"key": event.key, "count": count}))?;

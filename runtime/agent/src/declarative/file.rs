@@ -71,7 +71,7 @@ pub enum AgentKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ModelDecl {
-    /// `environment`.
+    /// `environment`: the model the process's environment configures.
     Environment(EnvironmentModel),
     /// A provider's configuration.
     Config(Box<ModelConfig>),
@@ -109,7 +109,6 @@ pub struct McpPromptRef {
     pub server: String,
     /// The prompt's name.
     pub name: String,
-    /// Its arguments.
     #[serde(default)]
     pub arguments: BTreeMap<String, String>,
 }
@@ -149,7 +148,6 @@ pub struct StepDecl {
     /// The model, by name in `models`.
     #[serde(default)]
     pub model: Option<String>,
-    /// The prompt.
     pub prompt: PromptDecl,
     /// The tools the model may call in this step, by name.
     #[serde(default)]

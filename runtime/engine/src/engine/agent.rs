@@ -32,9 +32,37 @@ impl Rejected {
     }
 }
 
-/// An input event as the agent sees it: decoded JSON with its key and log position.
+/// An action error that is not the event's fault: a model, tool or service it needs cannot
+/// be reached, or answers 5xx or 429 after its client's retries. The event is neither
+/// retried now nor dead-lettered: its batch does not commit, and the partition waits at its
+/// last commit for a later invocation (`docs/storage-format.md`, "Dead letters, and failures
+/// that are not the event's fault").
+///
+/// ```
+/// use weir_engine::{ActionError, Unavailable};
+///
+/// let error: ActionError = Unavailable::new("the scoring service answered 503 three times").into();
+/// assert!(error.is::<Unavailable>());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Unavailable {
+    /// What cannot be reached, and how it failed.
+    pub reason: String,
+}
+
+impl Unavailable {
+    /// A failure of something the event needs, for `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Unavailable { reason: reason.into() }
+    }
+}
+
+/// An event of the log as an agent receives it: the producer's payload decoded as JSON,
+/// with its key and position. (The agent crate's `InputEvent` is the event a workflow run
+/// starts from; it is made from this.)
 #[derive(Debug, Clone, PartialEq)]
-pub struct InputEvent {
+pub struct LogInput {
     /// The key: this agent's events of one key run in log order.
     pub key: String,
     /// Where the event is in the log; stable across replays.
@@ -50,14 +78,14 @@ pub struct InputEvent {
 /// [`EventContext::durable`], which replays recorded results instead of calling again.
 ///
 /// ```
-/// use weir_engine::{ActionError, Agent, EventContext, InputEvent};
+/// use weir_engine::{ActionError, Agent, EventContext, LogInput};
 ///
 /// /// Counts events per key and emits the running count.
 /// struct Counter;
 ///
 /// #[async_trait::async_trait]
 /// impl Agent for Counter {
-///     async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+///     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
 ///         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
 ///         ctx.set_state(&count)?;
 ///         ctx.emit(&serde_json::json!({"key": event.key, "count": count}))?;
@@ -69,5 +97,5 @@ pub struct InputEvent {
 pub trait Agent: Send + Sync + 'static {
     /// Handles one event; state changes and outputs made through `ctx` commit only if it
     /// returns `Ok`.
-    async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError>;
+    async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError>;
 }

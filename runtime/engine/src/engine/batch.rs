@@ -11,7 +11,7 @@ use futures::future::Shared;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
-use super::agent::{Agent, InputEvent, Rejected};
+use super::agent::{Agent, LogInput, Rejected, Unavailable};
 use super::context::{CallScope, EventContext};
 use super::settings::EngineSettings;
 use crate::outputs::{DeadLetter, Output};
@@ -32,6 +32,9 @@ pub(crate) struct KeyOutcome {
     pub(crate) new_state: Option<Option<Bytes>>,
     pub(crate) outputs: Vec<Output>,
     pub(crate) dead_letters: Vec<DeadLetter>,
+    /// Set when an event's actions failed for something that is not the event's fault: the
+    /// key stopped there, and the batch must not commit.
+    pub(crate) unavailable: Option<String>,
 }
 
 /// A key's snapshot once an earlier batch, still running or committing, is done with it.
@@ -138,12 +141,24 @@ async fn run_key(
                 continue;
             }
         };
-        let event = InputEvent { key: group.key.clone(), position, payload: decoded };
+        let event = LogInput { key: group.key.clone(), position, payload: decoded };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut ctx = EventContext::new(scope.clone(), group.key.clone(), position, state.clone());
             let result = AssertUnwindSafe(agent.on_event(&event, &mut ctx)).catch_unwind().await;
+            let unavailable = match &result {
+                Ok(Err(e)) if e.is::<Unavailable>() => Some(e.to_string()),
+                Ok(Err(e)) => ctx.unavailable().map(|store| format!("{e} (store: {store})")),
+                _ => None,
+            };
+            if let Some(reason) = unavailable {
+                // Not the event's fault: no attempt is counted, and the key goes no further
+                // in this batch, which will not commit.
+                tracing::warn!(key = %group.key, %position, %reason, "event waits: something it needs is unavailable");
+                outcome.unavailable = Some(reason);
+                return (outcome, state);
+            }
             let error = match result {
                 Ok(Ok(())) => {
                     let (new_state, outputs) = ctx.finish();

@@ -68,7 +68,6 @@ pub enum DurableError<E> {
     Interrupted {
         /// The call's name.
         name: String,
-        /// Its idempotency key.
         idempotency_key: String,
     },
     /// A newer invocation claimed the partition: this one makes no more calls, and its
@@ -88,6 +87,15 @@ pub enum DurableError<E> {
         name: String,
         /// The name the journal recorded at this step.
         journaled: String,
+    },
+    /// The store could not be reached to make the call safely (its fence check or its
+    /// intent): the event is not at fault, and its batch will not commit.
+    #[error("durable call `{name}` not made: the store is unavailable: {reason}")]
+    Unavailable {
+        /// The call's name.
+        name: String,
+        /// The store's error.
+        reason: String,
     },
     /// The journal could not record or replay the call.
     #[error("journal of durable call `{name}`: {reason}")]
@@ -118,6 +126,9 @@ pub struct EventContext {
     state_changed: bool,
     outputs: Vec<serde_json::Value>,
     calls: CallSequence,
+    /// Set when a durable call could not reach the store: whatever the action returns then,
+    /// its failure is not the event's fault.
+    unavailable: std::sync::Mutex<Option<String>>,
 }
 
 impl EventContext {
@@ -130,6 +141,7 @@ impl EventContext {
             state_changed: false,
             outputs: Vec::new(),
             calls: CallSequence::new(String::new()),
+            unavailable: Default::default(),
         }
     }
 
@@ -167,48 +179,6 @@ impl EventContext {
         Ok(())
     }
 
-    /// The idempotency key the next durable call will carry.
-    pub fn next_idempotency_key(&self) -> String {
-        self.calls.next_idempotency_key(self)
-    }
-
-    /// Runs `call` once for this event: its result is journaled, and a replay returns the
-    /// journaled result without running it again.
-    ///
-    /// Calls are numbered in the order `durable` is called, so several may run at once
-    /// (`futures::join!`) as long as the order of the calls is deterministic. Where it is
-    /// not (a loop whose next call depends on which of several concurrent calls ends first),
-    /// give each concurrent part its own [`branch`](Self::branch).
-    pub fn durable<'a, T, E, F>(
-        &'a self,
-        name: &str,
-        call: F,
-    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
-    where
-        T: Serialize + DeserializeOwned + Send + 'a,
-        E: 'a,
-        F: Future<Output = Result<T, E>> + Send + 'a,
-    {
-        self.calls.durable_call(self, name, CallMode::AtLeastOnce, |_| call)
-    }
-
-    /// Like [`durable`](Self::durable), with the call's idempotency key handed to it and a
-    /// choice of [`CallMode`].
-    pub fn durable_call<'a, T, E, F, C>(
-        &'a self,
-        name: &str,
-        mode: CallMode,
-        call: C,
-    ) -> impl Future<Output = Result<T, DurableError<E>>> + Send + 'a
-    where
-        T: Serialize + DeserializeOwned + Send + 'a,
-        E: 'a,
-        F: Future<Output = Result<T, E>> + Send + 'a,
-        C: FnOnce(String) -> F + Send + 'a,
-    {
-        self.calls.durable_call(self, name, mode, call)
-    }
-
     /// A branch of this event's handling with calls numbered on their own, so that
     /// concurrent branches may interleave in any order and still replay.
     ///
@@ -218,6 +188,8 @@ impl EventContext {
     ///
     /// ```
     /// # async fn demo(ctx: &weir_engine::EventContext) -> Result<(), weir_engine::DurableError<std::io::Error>> {
+    /// use weir_engine::Durable;
+    ///
     /// let (a, b) = (ctx.branch("chat-0"), ctx.branch("chat-1"));
     /// let (x, y) = futures::join!(
     ///     a.durable("ask", async { Ok::<_, std::io::Error>(1) }),
@@ -229,6 +201,11 @@ impl EventContext {
     /// ```
     pub fn branch(&self, label: &str) -> Branch<'_> {
         Branch { ctx: self, calls: CallSequence::new(label.to_string()) }
+    }
+
+    /// Why a durable call of this attempt could not reach the store, if one could not.
+    pub(crate) fn unavailable(&self) -> Option<String> {
+        self.unavailable.lock().expect("unavailable").clone()
     }
 
     /// The state and outputs this attempt produced.
@@ -245,14 +222,53 @@ pub struct Branch<'a> {
     calls: CallSequence,
 }
 
-impl Branch<'_> {
-    /// The idempotency key the branch's next durable call will carry.
-    pub fn next_idempotency_key(&self) -> String {
-        self.calls.next_idempotency_key(self.ctx)
+impl Durable for EventContext {
+    fn calls(&self) -> Calls<'_> {
+        Calls { ctx: self, sequence: &self.calls }
+    }
+}
+
+impl Durable for Branch<'_> {
+    fn calls(&self) -> Calls<'_> {
+        Calls { ctx: self.ctx, sequence: &self.calls }
+    }
+}
+
+/// Durable calls, written once for every handle that makes them: an [`EventContext`], a
+/// [`Branch`], and contexts built on them (the agent crate's). An implementor only says
+/// where its calls are numbered.
+///
+/// ```
+/// use weir_engine::{ActionError, Agent, Durable, EventContext, LogInput};
+///
+/// struct Scorer;
+///
+/// #[async_trait::async_trait]
+/// impl Agent for Scorer {
+///     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
+///         let score: u64 = ctx.durable("score", async { Ok::<_, std::io::Error>(4) }).await?;
+///         ctx.emit(&serde_json::json!({"key": event.key, "score": score}))?;
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Durable {
+    /// Where this handle's calls are numbered.
+    fn calls(&self) -> Calls<'_>;
+
+    /// The idempotency key the next durable call will carry.
+    fn next_idempotency_key(&self) -> String {
+        self.calls().next_idempotency_key()
     }
 
-    /// [`EventContext::durable`] within this branch.
-    pub fn durable<'a, T, E, F>(
+    /// Runs `call` once for this event: its result is journaled, and a replay returns the
+    /// journaled result without running it again.
+    ///
+    /// Calls are numbered in the order `durable` is called, so several may run at once
+    /// (`futures::join!`) as long as the order of the calls is deterministic. Where it is
+    /// not (a loop whose next call depends on which of several concurrent calls ends first),
+    /// give each concurrent part its own [`branch`](EventContext::branch).
+    fn durable<'a, T, E, F>(
         &'a self,
         name: &str,
         call: F,
@@ -262,11 +278,12 @@ impl Branch<'_> {
         E: 'a,
         F: Future<Output = Result<T, E>> + Send + 'a,
     {
-        self.calls.durable_call(self.ctx, name, CallMode::AtLeastOnce, |_| call)
+        self.calls().durable_call(name, CallMode::AtLeastOnce, |_| call)
     }
 
-    /// [`EventContext::durable_call`] within this branch.
-    pub fn durable_call<'a, T, E, F, C>(
+    /// Like [`durable`](Self::durable), with the call's idempotency key handed to it and a
+    /// choice of [`CallMode`].
+    fn durable_call<'a, T, E, F, C>(
         &'a self,
         name: &str,
         mode: CallMode,
@@ -278,8 +295,15 @@ impl Branch<'_> {
         F: Future<Output = Result<T, E>> + Send + 'a,
         C: FnOnce(String) -> F + Send + 'a,
     {
-        self.calls.durable_call(self.ctx, name, mode, call)
+        self.calls().durable_call(name, mode, call)
     }
+}
+
+/// Where a handle's durable calls are numbered: an event and one sequence of its calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Calls<'a> {
+    ctx: &'a EventContext,
+    sequence: &'a CallSequence,
 }
 
 /// Numbers the durable calls of one branch and runs them through the journal.
@@ -294,10 +318,6 @@ impl CallSequence {
         CallSequence { branch, next_step: AtomicU32::new(0) }
     }
 
-    fn next_idempotency_key(&self, ctx: &EventContext) -> String {
-        self.idempotency_key(ctx, self.next_step.load(Ordering::SeqCst))
-    }
-
     /// Keys of the unnamed branch leave the branch out, as they did before branches existed.
     fn idempotency_key(&self, ctx: &EventContext, step: u32) -> String {
         let (prefix, key, event) = (&ctx.scope.key_prefix, &ctx.key, ctx.event);
@@ -307,10 +327,15 @@ impl CallSequence {
         };
         format!("{:032x}", xxh3_128(id.as_bytes()))
     }
+}
 
-    fn durable_call<'a, T, E, F, C>(
-        &'a self,
-        ctx: &'a EventContext,
+impl<'a> Calls<'a> {
+    fn next_idempotency_key(self) -> String {
+        self.sequence.idempotency_key(self.ctx, self.sequence.next_step.load(Ordering::SeqCst))
+    }
+
+    fn durable_call<T, E, F, C>(
+        self,
         name: &str,
         mode: CallMode,
         call: C,
@@ -321,9 +346,10 @@ impl CallSequence {
         F: Future<Output = Result<T, E>> + Send + 'a,
         C: FnOnce(String) -> F + Send + 'a,
     {
-        let step = self.next_step.fetch_add(1, Ordering::SeqCst);
-        let id = CallId { event: ctx.event, key: ctx.key.clone(), branch: self.branch.clone(), step };
-        let idempotency_key = self.idempotency_key(ctx, step);
+        let (ctx, sequence) = (self.ctx, self.sequence);
+        let step = sequence.next_step.fetch_add(1, Ordering::SeqCst);
+        let id = CallId { event: ctx.event, key: ctx.key.clone(), branch: sequence.branch.clone(), step };
+        let idempotency_key = sequence.idempotency_key(ctx, step);
         let name = name.to_string();
         async move {
             let scope = &ctx.scope;
@@ -344,7 +370,7 @@ impl CallSequence {
             if scope.stopped() {
                 return Err(stopped(scope, name));
             }
-            if mode == CallMode::AtMostOnce && !take_intent(scope, &id, &name, &idempotency_key).await? {
+            if mode == CallMode::AtMostOnce && !take_intent(ctx, &id, &name, &idempotency_key).await? {
                 return Err(DurableError::Interrupted { name, idempotency_key });
             }
             scope.counts.executed.fetch_add(1, Ordering::Relaxed);
@@ -355,26 +381,6 @@ impl CallSequence {
             Ok(value)
         }
     }
-}
-
-/// Runs `request` again after a store error, a few times: the requests before an
-/// at-most-once call are safe to repeat (a GET, and a create whose retried success is
-/// recognised), and a store that fails for a moment should not fail the event.
-async fn with_store_retries<T, F, Fut>(request: F) -> crate::Result<T>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = crate::Result<T>>,
-{
-    const TRIES: u32 = 3;
-    for attempt in 1.. {
-        match request().await {
-            Err(e) if e.kind() == crate::ErrorKind::Retryable && attempt < TRIES => {
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-            }
-            result => return result,
-        }
-    }
-    unreachable!("the loop returns by its last try")
 }
 
 /// Why a call of a batch that can no longer commit was not made.
@@ -390,19 +396,23 @@ fn stopped<E>(scope: &CallScope, name: String) -> DurableError<E> {
 /// fenced (docs/storage-format.md, "Exclusive at-most-once calls" and the rules after it).
 /// `Ok(false)`: another invocation holds the call.
 async fn take_intent<E>(
-    scope: &CallScope,
+    ctx: &EventContext,
     call: &CallId,
     name: &str,
     idempotency_key: &str,
 ) -> Result<bool, DurableError<E>> {
-    let fenced = || DurableError::Fenced { name: name.to_string() };
-    let failed = |e: crate::Error| match scope.fence.is_fenced() {
-        true => fenced(),
-        false => DurableError::Journal { name: name.to_string(), reason: e.to_string() },
+    let scope = &ctx.scope;
+    // The store client retries passing failures itself; one that persists is not the
+    // event's fault.
+    let failed = |e: crate::Error| {
+        if scope.fence.is_fenced() {
+            return DurableError::Fenced { name: name.to_string() };
+        }
+        *ctx.unavailable.lock().expect("unavailable") = Some(e.to_string());
+        DurableError::Unavailable { name: name.to_string(), reason: e.to_string() }
     };
-    let checked_ms = with_store_retries(|| scope.fence.check()).await.map_err(failed)?;
-    let take = || crate::intent::take(&scope.dir, call, name, idempotency_key, &scope.writer);
-    if !with_store_retries(take).await.map_err(failed)? {
+    let checked_ms = scope.fence.check().await.map_err(failed)?;
+    if !crate::intent::take(&scope.dir, call, name, idempotency_key, &scope.writer).await.map_err(failed)? {
         return Ok(false);
     }
     // Journaled too, but not waited for: an attempt of this invocation that meets the
@@ -410,7 +420,7 @@ async fn take_intent<E>(
     let intent = JournalEntry { call: call.clone(), name: name.to_string(), outcome: Outcome::Intent };
     scope.journal.record(intent);
     if scope.clock.now_ms().saturating_sub(checked_ms) > scope.gc_grace_ms / 2 {
-        with_store_retries(|| scope.fence.check()).await.map_err(failed)?;
+        scope.fence.check().await.map_err(failed)?;
     }
     Ok(true)
 }
@@ -433,6 +443,7 @@ mod tests {
             std::time::Duration::ZERO,
             Default::default(),
             fence.clone(),
+            &crate::engine::Tasks::default(),
         );
         let scope = Arc::new(CallScope {
             journal,

@@ -6,19 +6,22 @@ mod context;
 mod fence;
 mod processor;
 mod settings;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use agent::{ActionError, Agent, InputEvent, Rejected};
-pub use context::{Branch, CallCounts, CallMode, DurableError, EventContext};
+pub use agent::{ActionError, Agent, LogInput, Rejected, Unavailable};
+pub use context::{Branch, CallCounts, CallMode, Calls, Durable, DurableError, EventContext};
 pub use processor::{BatchReport, PartitionProcessor};
 pub use settings::EngineSettings;
 pub(crate) use settings::MIN_LOG_RETENTION_MS;
+pub(crate) use tasks::Tasks;
 
 pub(crate) use fence::Fence;
 
 use crate::clock::{Clock, SystemClock};
+use crate::committed::Commit;
 use crate::error::{ErrorKind, Result};
 use crate::log::EventLog;
 use crate::manifest::{Manifest, PartitionDir};
@@ -72,12 +75,12 @@ impl std::fmt::Debug for dyn Agent {
 /// ```
 /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use weir_engine::{ActionError, Agent, Engine, EventContext, EventLog, InputEvent, LogEvent, Storage};
+/// use weir_engine::{ActionError, Agent, Engine, EventContext, EventLog, LogInput, LogEvent, Storage};
 ///
 /// struct Echo;
 /// #[async_trait::async_trait]
 /// impl Agent for Echo {
-///     async fn on_event(&self, event: &InputEvent, ctx: &mut EventContext) -> Result<(), ActionError> {
+///     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
 ///         ctx.emit(&event.payload)?;
 ///         Ok(())
 ///     }
@@ -163,7 +166,7 @@ impl EngineBuilder {
 pub struct ClaimOptions {
     /// The head of the chain as the caller just read it; `None`: read it now. A head that
     /// is no longer the head makes the claim fenced.
-    pub head: Option<Manifest>,
+    pub head: Option<Commit>,
     /// Until when the claiming invocation may run, in milliseconds since the epoch (its
     /// Lambda deadline): no claim takes the partition over before then, unless the holder
     /// [releases](PartitionProcessor::release) it. `None`: no lease.
@@ -260,30 +263,30 @@ impl Engine {
     }
 
     /// Claims `partition` from `head`, the head of its chain as the caller just read it
-    /// ([`PartitionDir::latest`](crate::PartitionDir::latest), [`Manifest::genesis`] for an
+    /// ([`CommittedReader::head`](crate::CommittedReader::head), [`Commit::genesis`] for an
     /// empty chain), without reading it again. If the chain has moved on since, the claim is
     /// fenced, as any claim is when another commit comes between its read and its claim.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use std::sync::Arc;
-    /// use weir_engine::{Engine, EventLog, Manifest, PartitionDir, Storage};
+    /// use weir_engine::{Commit, CommittedReader, Engine, EventLog, Storage};
     /// # struct Idle;
     /// # #[async_trait::async_trait]
     /// # impl weir_engine::Agent for Idle {
-    /// #     async fn on_event(&self, _: &weir_engine::InputEvent, _: &mut weir_engine::EventContext) -> Result<(), weir_engine::ActionError> { Ok(()) }
+    /// #     async fn on_event(&self, _: &weir_engine::LogInput, _: &mut weir_engine::EventContext) -> Result<(), weir_engine::ActionError> { Ok(()) }
     /// # }
     /// let storage = Storage::from_url("memory://").unwrap();
     /// EventLog::create(storage.clone(), 1).await.unwrap();
     /// let engine = Engine::builder(storage.clone(), "idle", Arc::new(Idle)).build().unwrap();
-    /// let dir = PartitionDir::new(storage, "idle", 0).unwrap();
-    /// let head = dir.latest().await.unwrap().unwrap_or_else(Manifest::genesis);
+    /// let reader = CommittedReader::new(storage, "idle", 0).unwrap();
+    /// let head = reader.head().await.unwrap().unwrap_or_else(Commit::genesis);
     /// let processor = engine.claim_from(0, head.clone()).await.unwrap();
-    /// assert_eq!(processor.head().seq, 1);
+    /// assert_eq!(processor.head().seq(), 1);
     /// assert!(engine.claim_from(0, head).await.is_err(), "the chain moved on: fenced");
     /// # });
     /// ```
-    pub async fn claim_from(&self, partition: u32, head: Manifest) -> Result<PartitionProcessor> {
+    pub async fn claim_from(&self, partition: u32, head: Commit) -> Result<PartitionProcessor> {
         self.claim_with(partition, ClaimOptions { head: Some(head), ..Default::default() }).await
     }
 
@@ -297,7 +300,7 @@ impl Engine {
     /// # struct Idle;
     /// # #[async_trait::async_trait]
     /// # impl weir_engine::Agent for Idle {
-    /// #     async fn on_event(&self, _: &weir_engine::InputEvent, _: &mut weir_engine::EventContext) -> Result<(), weir_engine::ActionError> { Ok(()) }
+    /// #     async fn on_event(&self, _: &weir_engine::LogInput, _: &mut weir_engine::EventContext) -> Result<(), weir_engine::ActionError> { Ok(()) }
     /// # }
     /// let storage = Storage::from_url("memory://").unwrap();
     /// EventLog::create(storage.clone(), 1).await.unwrap();
@@ -316,7 +319,7 @@ impl Engine {
     /// The partitions whose committed position is behind the log's tail and that no live
     /// lease holds, each with the head its chain had: a claim can start from it
     /// ([`drain_until`](Self::drain_until)).
-    pub async fn backlog(&self) -> Result<Vec<(u32, Manifest)>> {
+    pub async fn backlog(&self) -> Result<Vec<(u32, Commit)>> {
         use futures::{StreamExt, TryStreamExt};
         let log = self.log().await?;
         let now = self.shared.clock.now_ms();
@@ -324,14 +327,12 @@ impl Engine {
             .map(|p| async move {
                 let dir = PartitionDir::new(self.shared.storage.clone(), &self.shared.agent_name, p)?;
                 let head = dir.latest().await?.unwrap_or_else(Manifest::genesis);
-                // A position is the first unprocessed event; past a segment's end it names
-                // the next segment, so there is backlog exactly when that segment exists.
-                let backlog = log.tail(p).await? > head.position.segment;
+                let backlog = log.has_events_from(p, head.position).await?;
                 let leased = head.lease_until_ms.is_some_and(|until| until > now);
-                Ok::<_, crate::Error>((backlog && !leased).then_some((p, head)))
+                Ok::<_, crate::Error>((backlog && !leased).then_some((p, Commit::new(head))))
             })
             .buffered(PARTITIONS_AT_ONCE);
-        let found: Vec<Option<(u32, Manifest)>> = checks.try_collect().await?;
+        let found: Vec<Option<(u32, Commit)>> = checks.try_collect().await?;
         Ok(found.into_iter().flatten().collect())
     }
 
@@ -343,7 +344,7 @@ impl Engine {
     pub async fn drain_until(
         &self,
         partition: u32,
-        head: Option<Manifest>,
+        head: Option<Commit>,
         shift: Shift,
     ) -> (DrainReport, Result<Ending>) {
         let lease = |head| ClaimOptions { head, lease_until_ms: Some(shift.lease_until_ms) };
@@ -362,7 +363,9 @@ impl Engine {
         };
         let mut report = DrainReport::default();
         let ending = self.run_batches(&mut processor, &mut report, Some(shift.stop_at_ms)).await;
-        if ending.is_ok() {
+        // A partition that waits for something its events need is let go too, so that the
+        // next scheduled invocation, not only the end of this one's lease, tries again.
+        if ending.as_ref().is_ok() || ending.as_ref().is_err_and(|e| e.kind() == ErrorKind::Unavailable) {
             // The batches are committed whatever becomes of the release: a lease that could
             // not be let go only runs out at the shift's end.
             if let Err(e) = processor.release().await {
@@ -377,6 +380,7 @@ impl Engine {
         let mut processor = self.claim(partition).await?;
         let mut report = DrainReport::default();
         self.run_batches(&mut processor, &mut report, None).await?;
+        processor.release().await?;
         Ok(report)
     }
 

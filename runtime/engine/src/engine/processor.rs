@@ -17,7 +17,8 @@ use tokio::sync::oneshot;
 use super::batch::{Handoff, KeyOutcome, KeyRun, StartState, group_by_key, run_batch};
 use super::context::CallScope;
 use super::fence::Fence;
-use super::{ClaimOptions, Shared};
+use super::{ClaimOptions, Shared, Tasks};
+use crate::committed::Commit;
 use crate::error::{Error, Result};
 use crate::journal::{self, CallId, Journal, JournalEntry};
 use crate::layout;
@@ -73,6 +74,8 @@ pub struct PartitionProcessor {
     /// Whether `head-hint.json` still names a manifest older than this claim.
     hint_stale: bool,
     fence: Arc<Fence>,
+    /// What runs beside the caller: batches, their journals' flushes, the head hint.
+    tasks: Tasks,
 }
 
 /// A batch whose actions run in a task of their own.
@@ -83,16 +86,14 @@ struct RunningBatch {
     events: usize,
     keys: Vec<String>,
     scope: Arc<CallScope>,
-    run: tokio::task::JoinHandle<Vec<KeyOutcome>>,
+    /// `None` if it was stopped before it ended.
+    run: tokio::task::JoinHandle<Option<Vec<KeyOutcome>>>,
 }
 
 impl Drop for PartitionProcessor {
     fn drop(&mut self) {
-        // Batches that cannot commit any more stop making calls.
-        for batch in &self.in_flight {
-            batch.scope.abandoned.store(true, std::sync::atomic::Ordering::SeqCst);
-            batch.run.abort();
-        }
+        // The batches' tasks stop with `tasks`.
+        self.abandon_in_flight();
     }
 }
 
@@ -104,7 +105,7 @@ impl PartitionProcessor {
         let dir = PartitionDir::new(shared.storage.clone(), &shared.agent_name, partition)?;
         let head = async {
             match known {
-                Some(head) => Ok(head),
+                Some(head) => Ok(head.into_manifest()),
                 None => dir.latest().await.map(|head| head.unwrap_or_else(Manifest::genesis)),
             }
         };
@@ -142,17 +143,17 @@ impl PartitionProcessor {
             next_batch: 0,
             batch_limit,
             hint_stale: true,
+            tasks: Tasks::default(),
         })
     }
 
-    /// The partition.
     pub fn partition(&self) -> u32 {
         self.dir.partition()
     }
 
-    /// The last manifest this invocation committed.
-    pub fn head(&self) -> &Manifest {
-        &self.head
+    /// The last commit this invocation made.
+    pub fn head(&self) -> Commit {
+        Commit::new(self.head.clone())
     }
 
     /// Commits the next micro-batch: the oldest in flight, after pulling and starting batches
@@ -166,7 +167,7 @@ impl PartitionProcessor {
             // it; and it is written after the first batch, not at the claim, so that it does
             // not compete with that batch's reads on the way to the first commit.
             let (dir, seq) = (self.dir.clone(), self.head.seq);
-            tokio::spawn(async move { dir.write_head_hint(seq).await });
+            self.tasks.spawn(async move { dir.write_head_hint(seq).await });
         }
         Ok(report)
     }
@@ -186,10 +187,14 @@ impl PartitionProcessor {
             return Ok(BatchReport { position: self.head.position, ..Default::default() });
         };
         let outcomes = match (&mut batch.run).await {
-            Ok(outcomes) => outcomes,
+            Ok(Some(outcomes)) => outcomes,
+            Ok(None) => return Err(Error::Interrupted("the batch was stopped with its partition".into())),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => return Err(Error::Interrupted(format!("batch task ended without a result: {e}"))),
         };
+        if let Some(reason) = outcomes.iter().find_map(|o| o.unavailable.clone()) {
+            return Err(Error::Unavailable { partition: self.partition(), reason });
+        }
         let batch = self.in_flight.pop_front().expect("the front batch");
         self.handoffs.retain(|_, (number, _)| *number != batch.number);
         self.commit_batch(batch, outcomes).await
@@ -224,6 +229,7 @@ impl PartitionProcessor {
             Duration::from_millis(settings.journal_flush_window_ms),
             replay,
             self.fence.clone(),
+            &self.tasks,
         );
         let scope = Arc::new(CallScope {
             journal: journal.clone(),
@@ -255,7 +261,7 @@ impl PartitionProcessor {
                 KeyRun { events, start, handoff }
             })
             .collect();
-        let run = tokio::spawn(run_batch(self.shared.agent.clone(), scope.clone(), settings, runs));
+        let run = self.tasks.spawn(run_batch(self.shared.agent.clone(), scope.clone(), settings, runs));
         self.in_flight.push_back(RunningBatch { number, next, events: event_count, keys, scope, run });
         self.pulled = next;
         Ok(true)
@@ -295,7 +301,7 @@ impl PartitionProcessor {
         }
         if !outputs.is_empty() {
             let path = layout::outputs(seq, &nonce);
-            writes.push((path.clone(), outputs::encode_outputs(partition, seq, &outputs)));
+            writes.push((path.clone(), outputs::encode_outputs(outputs.iter().map(|o| (partition, seq, o)))));
             manifest.outputs = Some(FileRef { path, rows: outputs.len() as u64 });
         }
         if !dead_letters.is_empty() {
@@ -354,17 +360,32 @@ impl PartitionProcessor {
         Ok(())
     }
 
-    /// Ends this invocation's hold: if its claim took a lease, commits a `release` manifest
-    /// (the same state, no lease), so that the next invocation may claim at once. Batches
-    /// still in flight are abandoned.
+    /// Ends this invocation's hold on the partition: batches still in flight are abandoned;
+    /// if its claim took a lease, a `release` manifest (the same state, no lease) lets the
+    /// next invocation claim at once; and the partition's background writes (the head hint)
+    /// are waited for, so that none is in flight when the invocation returns.
     pub async fn release(mut self) -> Result<()> {
-        if self.head.lease_until_ms.is_none() {
-            return Ok(());
+        self.abandon_in_flight();
+        let released = match self.head.lease_until_ms {
+            None => Ok(()),
+            Some(_) => {
+                let now = self.shared.clock.now_ms();
+                let mut release = self.head.successor(self.writer.clone(), CommitKind::Release, now);
+                release.lease_until_ms = None;
+                self.commit(release, Vec::new()).await
+            }
+        };
+        self.tasks.finish().await;
+        released
+    }
+
+    /// Stops the batches in flight: they can no longer commit, so they make no more calls.
+    fn abandon_in_flight(&mut self) {
+        for batch in self.in_flight.drain(..) {
+            batch.scope.abandoned.store(true, std::sync::atomic::Ordering::SeqCst);
+            batch.run.abort();
         }
-        let now = self.shared.clock.now_ms();
-        let mut release = self.head.successor(self.writer.clone(), CommitKind::Release, now);
-        release.lease_until_ms = None;
-        self.commit(release, Vec::new()).await
+        self.handoffs.clear();
     }
 
     /// Merges runs while some level is full; each merge is its own fenced commit.

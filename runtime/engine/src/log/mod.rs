@@ -22,6 +22,7 @@ pub use segment::{LogEvent, Segment};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::layout;
+use crate::position::Position;
 use crate::storage::Storage;
 
 /// The log's configuration, fixed when it is created.
@@ -55,7 +56,6 @@ const TAIL_TRUSTED_MS: u64 = crate::engine::MIN_LOG_RETENTION_MS / 6;
 /// Where an append put a partition's share of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
-    /// The partition.
     pub partition: u32,
     /// The segment that holds the events.
     pub segment: u64,
@@ -251,6 +251,14 @@ impl EventLog {
         let objects = self.storage.list_after(&self.segments_dir(partition), offset.as_ref()).await?;
         // The hinted segment exists or has a successor: collection always keeps the newest.
         Ok(objects.iter().filter_map(|o| segment_seq(&o.location)).max().or(hint).map_or(0, |s| s + 1))
+    }
+
+    /// Whether `partition` holds events at or after `position`: the backlog of a reader
+    /// whose next event is `position`.
+    pub async fn has_events_from(&self, partition: u32, position: Position) -> Result<bool> {
+        // A position past a segment's end names the next segment, so there are events from
+        // it exactly when that segment exists.
+        Ok(self.tail(partition).await? > position.segment)
     }
 
     /// Records a recent segment so that a cold appender lists only what follows it. Best

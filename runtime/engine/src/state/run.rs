@@ -155,6 +155,7 @@ impl RunBuilder {
     }
 
     /// Number of entries pushed so far.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.key_hashes.len()
     }
@@ -243,6 +244,7 @@ pub struct RunLayout {
 
 impl RunLayout {
     /// Byte range of the index region, for a ranged GET.
+    #[cfg(test)]
     pub fn index_range(&self) -> Range<u64> {
         self.index_offset..self.index_offset + self.index_len
     }
@@ -305,11 +307,13 @@ impl RunIndex {
     }
 
     /// Number of entries in the run, tombstones included.
+    #[cfg(test)]
     pub fn key_count(&self) -> u64 {
         self.key_count
     }
 
     /// Number of data blocks.
+    #[cfg(test)]
     pub fn block_count(&self) -> usize {
         self.blocks.len()
     }
@@ -385,6 +389,7 @@ impl Block {
     }
 
     /// All entries in ascending key order.
+    #[cfg(test)]
     pub fn entries(&self) -> impl Iterator<Item = (Bytes, Option<Bytes>)> + '_ {
         self.entries.iter().cloned()
     }

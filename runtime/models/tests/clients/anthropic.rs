@@ -1,6 +1,6 @@
 //! The Anthropic client against a fake Messages API.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use weir_models::{
     ANTHROPIC_DEFAULT_MAX_TOKENS, AnthropicChat, AnthropicConfig, ApiKey, ChatModel, ModelError, StopReason, ToolCall,
     Usage,
@@ -8,7 +8,7 @@ use weir_models::{
 
 use crate::fake::{FakeServer, KEY, Reply, test_http};
 use crate::openai::full_request;
-use crate::{assert_journals, weather_tool};
+use crate::{assert_journals, assert_malformed, weather_tool};
 
 fn client(server: &FakeServer, configure: impl FnOnce(&mut AnthropicConfig)) -> AnthropicChat {
     let mut config = AnthropicConfig::chat("claude-sonnet-4-5");
@@ -134,4 +134,52 @@ async fn a_rate_limit_with_retry_after_is_retried() {
     let server = FakeServer::start(vec![limited, Reply::fixture(200, "anthropic/message_reply.json")]).await;
     client(&server, |_| {}).chat(&full_request()).await.unwrap();
     assert_eq!(server.requests().len(), 2);
+}
+
+/// The published tool-use reply after `change`.
+fn tool_use_reply_with(change: impl FnOnce(&mut Value)) -> Reply {
+    Reply::fixture_with(200, "anthropic/tool_use_reply.json", change)
+}
+
+#[tokio::test]
+async fn a_malformed_reply_is_an_error_that_says_what_is_wrong() {
+    let without = |pointer: &'static str, field: &'static str| {
+        tool_use_reply_with(move |reply| {
+            drop(reply.pointer_mut(pointer).unwrap().as_object_mut().unwrap().remove(field))
+        })
+    };
+    let server_tool_only = json!([{"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}]);
+    for (reply, problem) in [
+        (without("", "content"), "missing field `content`"),
+        (without("/content/1", "input"), "content[1]: missing field `input`"),
+        (
+            tool_use_reply_with(|reply| reply["content"][1]["input"] = json!(["San Francisco"])),
+            "the arguments of tool call `get_weather` are an array, not a JSON object",
+        ),
+        (
+            tool_use_reply_with(|reply| reply["content"] = server_tool_only),
+            "the reply's only content is 1 block(s) of types this client does not read",
+        ),
+    ] {
+        let server = FakeServer::start(vec![reply]).await;
+        let error = client(&server, |_| {}).chat(&full_request()).await.unwrap_err();
+        assert_malformed(&error, "anthropic", problem);
+        assert_eq!(server.requests().len(), 1, "a malformed reply is not retried");
+    }
+}
+
+#[tokio::test]
+async fn thinking_and_blocks_of_unrequested_features_beside_the_answer_are_skipped() {
+    let reply = Reply::fixture_with(200, "anthropic/message_reply.json", |reply| {
+        let answer = reply["content"][0].take();
+        reply["content"] = json!([
+            {"type": "thinking", "thinking": "A greeting.", "signature": "sig"},
+            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+            answer,
+        ]);
+    });
+    let server = FakeServer::start(vec![reply]).await;
+    let response = client(&server, |_| {}).chat(&full_request()).await.unwrap();
+    assert_eq!(response.message.content, "Hi! My name is Claude.");
+    assert!(response.message.tool_calls.is_empty());
 }

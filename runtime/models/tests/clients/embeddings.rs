@@ -88,3 +88,14 @@ async fn no_texts_need_no_request() {
     assert!(ollama(&server).embed(&[]).await.unwrap().is_empty());
     assert!(server.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_reply_missing_its_vectors_is_malformed() {
+    let server = FakeServer::start(vec![Reply::json(200, &json!({"object": "list", "data": [{"index": 0}]}))]).await;
+    let error = openai(&server).embed(&texts(1)).await.unwrap_err();
+    crate::assert_malformed(&error, "openai", "data[0]: missing field `embedding`");
+
+    let server = FakeServer::start(vec![Reply::json(200, &json!({"model": "all-minilm", "embedding": [0.5]}))]).await;
+    let error = ollama(&server).embed(&texts(1)).await.unwrap_err();
+    crate::assert_malformed(&error, "ollama", "missing field `embeddings`");
+}

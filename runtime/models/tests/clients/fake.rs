@@ -38,9 +38,15 @@ pub struct Reply {
 impl Reply {
     /// `status` with the fixture at `tests/fixtures/{path}` as its body.
     pub fn fixture(status: u16, path: &str) -> Self {
-        let file = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
-        let body = std::fs::read_to_string(&file).unwrap_or_else(|error| panic!("{file}: {error}"));
-        Self::raw(status, &body)
+        Self::raw(status, &read_fixture(path))
+    }
+
+    /// `status` with the fixture at `tests/fixtures/{path}` as its body, after `change`: a
+    /// published reply with one thing wrong.
+    pub fn fixture_with(status: u16, path: &str, change: impl FnOnce(&mut Value)) -> Self {
+        let mut body = serde_json::from_str(&read_fixture(path)).unwrap();
+        change(&mut body);
+        Self::json(status, &body)
     }
 
     /// `status` with `body` as it is.
@@ -64,6 +70,11 @@ impl Reply {
         self.delay = delay;
         self
     }
+}
+
+fn read_fixture(path: &str) -> String {
+    let file = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&file).unwrap_or_else(|error| panic!("{file}: {error}"))
 }
 
 /// A request as the fake received it.

@@ -11,7 +11,7 @@ mod ollama;
 mod openai;
 
 use serde_json::json;
-use weir_models::{ChatResponse, ToolSpec};
+use weir_models::{ChatResponse, ModelError, ToolSpec};
 
 /// The tool every conversation offers.
 fn weather_tool() -> ToolSpec {
@@ -27,4 +27,11 @@ fn weather_tool() -> ToolSpec {
 fn assert_journals(response: &ChatResponse) {
     let journaled = serde_json::to_string(response).unwrap();
     assert_eq!(&serde_json::from_str::<ChatResponse>(&journaled).unwrap(), response);
+}
+
+/// `error` says that `provider`'s reply was malformed, in words that contain `problem`.
+fn assert_malformed(error: &ModelError, provider: &str, problem: &str) {
+    let ModelError::Malformed { provider: from, message } = error else { panic!("not a malformed reply: {error:?}") };
+    assert_eq!(from, provider, "{error}");
+    assert!(message.contains(problem), "`{message}` does not say `{problem}`");
 }

@@ -1,11 +1,11 @@
 //! The Ollama client against a fake `/api/chat`.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use weir_models::{ApiKey, ChatModel, ModelError, OllamaChat, OllamaConfig, StopReason, ToolCall, Usage};
 
 use crate::fake::{FakeServer, KEY, Reply, test_http};
 use crate::openai::full_request;
-use crate::{assert_journals, weather_tool};
+use crate::{assert_journals, assert_malformed, weather_tool};
 
 fn client(server: &FakeServer, key: Option<ApiKey>, configure: impl FnOnce(&mut OllamaConfig)) -> OllamaChat {
     let mut config = OllamaConfig::chat("llama3.2");
@@ -101,4 +101,46 @@ async fn a_key_when_given_is_a_bearer_token() {
     let server = FakeServer::start(vec![Reply::fixture(200, "ollama/chat_reply.json")]).await;
     client(&server, Some(ApiKey::new(KEY)), |_| {}).chat(&full_request()).await.unwrap();
     assert_eq!(server.only_request().header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+}
+
+/// The published tool-call reply after `change`.
+fn tool_calls_reply_with(change: impl FnOnce(&mut Value)) -> Reply {
+    Reply::fixture_with(200, "ollama/tool_calls_reply.json", change)
+}
+
+fn arguments(reply: &mut Value) -> &mut Value {
+    &mut reply["message"]["tool_calls"][0]["function"]["arguments"]
+}
+
+#[tokio::test]
+async fn a_malformed_reply_is_an_error_that_says_what_is_wrong() {
+    let without = |pointer: &'static str, field: &'static str| {
+        tool_calls_reply_with(move |reply| {
+            drop(reply.pointer_mut(pointer).unwrap().as_object_mut().unwrap().remove(field))
+        })
+    };
+    for (reply, problem) in [
+        (without("", "message"), "missing field `message`"),
+        (without("/message/tool_calls/0/function", "name"), "message.tool_calls[0].function: missing field `name`"),
+        (
+            tool_calls_reply_with(|reply| *arguments(reply) = json!("{\"location\": ")),
+            "the arguments of tool call `get_current_weather` are not JSON",
+        ),
+        (
+            tool_calls_reply_with(|reply| *arguments(reply) = json!(["Paris"])),
+            "the arguments of tool call `get_current_weather` are an array, not a JSON object",
+        ),
+    ] {
+        let server = FakeServer::start(vec![reply]).await;
+        let error = client(&server, None, |_| {}).chat(&full_request()).await.unwrap_err();
+        assert_malformed(&error, "ollama", problem);
+    }
+}
+
+#[tokio::test]
+async fn arguments_sent_as_a_string_of_json_are_parsed() {
+    let reply = tool_calls_reply_with(|reply| *arguments(reply) = json!("{\"location\": \"Paris, FR\"}"));
+    let server = FakeServer::start(vec![reply]).await;
+    let response = client(&server, None, |_| {}).chat(&full_request()).await.unwrap();
+    assert_eq!(response.message.tool_calls[0].arguments, json!({"location": "Paris, FR"}));
 }

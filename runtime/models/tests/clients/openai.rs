@@ -9,7 +9,7 @@ use weir_models::{
 };
 
 use crate::fake::{FakeServer, KEY, Reply, test_http};
-use crate::{assert_journals, weather_tool};
+use crate::{assert_journals, assert_malformed, weather_tool};
 
 fn client(server: &FakeServer, configure: impl FnOnce(&mut OpenAiConfig)) -> OpenAiChat {
     let mut config = OpenAiConfig::chat("gpt-4o-mini");
@@ -164,4 +164,27 @@ async fn arguments_that_are_not_json_make_the_reply_malformed() {
         matches!(&error, ModelError::Malformed { message, .. } if message.contains("get_current_weather")),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_reply_without_choices_or_a_message_is_malformed() {
+    let chat_reply_with = |change: fn(&mut Value)| Reply::fixture_with(200, "openai/chat_reply.json", change);
+    for (reply, problem) in [
+        (chat_reply_with(|reply| reply["choices"] = json!([])), "the reply has no choices"),
+        (
+            chat_reply_with(|reply| drop(reply["choices"][0].as_object_mut().unwrap().remove("message"))),
+            "choices[0]: missing field `message`",
+        ),
+        (
+            chat_reply_with(|reply| {
+                let call = json!({"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "\"Paris\""}});
+                reply["choices"][0]["message"]["tool_calls"] = json!([call]);
+            }),
+            "the arguments of tool call `get_weather` are a string, not a JSON object",
+        ),
+    ] {
+        let server = FakeServer::start(vec![reply]).await;
+        let error = client(&server, |_| {}).chat(&full_request()).await.unwrap_err();
+        assert_malformed(&error, "openai", problem);
+    }
 }

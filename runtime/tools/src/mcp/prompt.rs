@@ -19,7 +19,6 @@ pub struct McpPrompt {
 /// An argument of an [`McpPrompt`]; its value is a string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpPromptArgument {
-    /// Its name.
     pub name: String,
     /// What it means.
     pub description: Option<String>,

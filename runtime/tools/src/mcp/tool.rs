@@ -57,7 +57,13 @@ impl Tool for McpTool {
             other => return Err(ToolError::new(format!("arguments must be a JSON object, not `{other}`"))),
         }
         let result = self.peer.call_tool(request).await.map_err(|error| {
-            ToolError::new(format!("MCP server `{}` could not run `{}`: {error}", self.server, self.spec.name))
+            let message = format!("MCP server `{}` could not run `{}`: {error}", self.server, self.spec.name);
+            match error {
+                // The server answered: the call was wrong, and the model should hear why.
+                rmcp::ServiceError::McpError(_) => ToolError::new(message),
+                // The server is gone, or did not answer in time.
+                _ => ToolError::unavailable(message),
+            }
         })?;
         tool_result(result)
     }

@@ -14,7 +14,7 @@ use crate::invocation::{Invocation, InvokeOutput};
 
 /// The registered functions and the background work running against them.
 #[derive(Debug)]
-pub(crate) struct Dispatcher {
+pub(crate) struct Switchboard {
     functions: HashMap<String, Function>,
     /// Cancelled when shutdown begins: triggers stop and the Invoke API takes no new connections.
     pub(crate) stopping: CancellationToken,
@@ -25,9 +25,9 @@ pub(crate) struct Dispatcher {
     pub(crate) background: TaskTracker,
 }
 
-impl Dispatcher {
+impl Switchboard {
     pub(crate) fn new(functions: HashMap<String, Function>) -> Self {
-        Dispatcher {
+        Switchboard {
             functions,
             stopping: CancellationToken::new(),
             killing: CancellationToken::new(),
@@ -60,11 +60,11 @@ impl Dispatcher {
         self.function(function)?;
         let invocation = Invocation::new(payload, client_context);
         let request_id = invocation.request_id.clone();
-        let (dispatcher, name) = (Arc::clone(self), function.to_owned());
+        let (switchboard, name) = (Arc::clone(self), function.to_owned());
         self.background.spawn(async move {
             let request_id = invocation.request_id.clone();
-            let run = dispatcher.functions[&name].invoke(invocation, WhenBusy::Wait);
-            match dispatcher.killing.run_until_cancelled(run).await {
+            let run = switchboard.functions[&name].invoke(invocation, WhenBusy::Wait);
+            match switchboard.killing.run_until_cancelled(run).await {
                 Some(Ok(InvokeOutput { function_error: Some(error), .. })) => tracing::warn!(
                     function = %name,
                     %request_id,

@@ -1,4 +1,6 @@
-//! Events: what actions react to and send.
+//! Events: what actions react to and send; `builtin`: the events weir's own actions use.
+
+pub(crate) mod builtin;
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -219,7 +221,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::events::{InputEvent, OutputEvent};
+    use crate::event::builtin::{InputEvent, OutputEvent};
 
     #[test]
     fn a_typed_event_decodes_without_json_and_serializes_like_an_untyped_one() {

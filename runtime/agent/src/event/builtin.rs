@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use weir_models::{ChatMessage, OutputSchema, ToolCall, Usage};
 
-use crate::event::{Event, EventType};
+use super::{Event, EventType};
 
 macro_rules! event_type {
     ($ty:ty, $name:literal) => {
@@ -27,7 +27,6 @@ event_type!(InputEvent, "input");
 /// An output of the agent: committed with the batch, once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputEvent {
-    /// The output.
     pub output: Value,
 }
 event_type!(OutputEvent, "output");
@@ -92,7 +91,6 @@ event_type!(ToolResponseEvent, "tool_response");
 /// The result of one tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolResult {
-    /// The call's id.
     pub call_id: String,
     /// The tool.
     pub name: String,
@@ -125,9 +123,7 @@ fn default_max_results() -> usize {
 pub struct RetrievalResponseEvent {
     /// The id of the request event.
     pub request_id: String,
-    /// The query.
     pub query: String,
-    /// The documents.
     pub documents: Vec<Document>,
 }
 event_type!(RetrievalResponseEvent, "retrieval_response");
@@ -150,7 +146,6 @@ pub struct Document {
 /// An action started handling an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionStartedEvent {
-    /// The action.
     pub action: String,
     /// The event it handles.
     pub event_id: String,
@@ -162,7 +157,6 @@ event_type!(ActionStartedEvent, "action_started");
 /// An action finished handling an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionFinishedEvent {
-    /// The action.
     pub action: String,
     /// The event it handled.
     pub event_id: String,
@@ -174,13 +168,11 @@ event_type!(ActionFinishedEvent, "action_finished");
 /// An action failed; the run fails with it and the engine retries the input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionFailedEvent {
-    /// The action.
     pub action: String,
     /// The event it handled.
     pub event_id: String,
     /// That event's type.
     pub event_type: String,
-    /// The error.
     pub error: String,
 }
 event_type!(ActionFailedEvent, "action_failed");
