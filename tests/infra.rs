@@ -23,7 +23,7 @@ use std::process::Command;
 
 use contract::{Contract, ROLES};
 use module::Module;
-use tools::{printed, python, repository, run, venv_executable};
+use tools::{package_lock, printed, python, repository, run, venv_executable};
 use weir_tests::backends::tempfile_guard::TempDir;
 
 /// The newest glibc of Amazon Linux 2023, the OS of Lambda's `provided.al2023` runtime.
@@ -240,6 +240,7 @@ fn function_binaries() -> BTreeSet<String> {
 #[test]
 fn package_builds_every_function_binary_for_amazon_linux_2023() {
     let expected = function_binaries();
+    let _package = package_lock();
     let output = run(Command::new(repository().join("infra/package")).args(["--profile", "lambda-check"]));
     assert!(output.status.success(), "infra/package: {}", printed(&output));
     let zips: Vec<PathBuf> = String::from_utf8_lossy(&output.stdout).lines().map(PathBuf::from).collect();

@@ -7,7 +7,7 @@ use std::fs;
 use super::tools::repository;
 
 /// The functions, by the role that names them in the module and the docs.
-pub const ROLES: [&str; 3] = ["ingest", "process", "dispatch"];
+pub const ROLES: [&str; 4] = ["ingest", "process", "dispatch", "collect"];
 
 /// The contract, read from the document.
 #[derive(Debug)]

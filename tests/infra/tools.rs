@@ -26,6 +26,16 @@ pub fn python(script: &str, args: &[&str]) -> Output {
     run(Command::new(venv_executable("python")).arg("-c").arg(script).args(args))
 }
 
+/// Holds, until dropped, the right to run `infra/package` and read the zips it writes: test
+/// binaries that package run at once, and one's cargo-lambda rewrites the zips another reads.
+pub fn package_lock() -> std::fs::File {
+    let path = env::temp_dir().join("weir-infra-package.lock");
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(&path);
+    let file = file.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    file.lock().unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
+    file
+}
+
 /// Runs `command`, panicking if it cannot start.
 pub fn run(command: &mut Command) -> Output {
     command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))

@@ -16,6 +16,22 @@ pub enum Backend {
     S3,
 }
 
+/// The store under `prefix` in the shared moto server's bucket: what the functions reach at
+/// `moto::shared().store_url(prefix)` with `moto::shared().env()`.
+pub fn moto_storage(prefix: &str) -> Storage {
+    let moto = crate::moto::shared();
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(moto.endpoint())
+        .with_allow_http(true)
+        .with_bucket_name(moto.bucket())
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .with_region("us-east-1")
+        .build()
+        .expect("s3 store");
+    Storage::new(Arc::new(store), Path::from(prefix))
+}
+
 /// Storage on a fresh, empty root of `backend`. Keep the returned guard alive as long as the
 /// storage is used (it owns the temporary directory).
 pub fn fresh_storage(backend: Backend) -> (Storage, Option<tempfile_guard::TempDir>) {
@@ -26,20 +42,7 @@ pub fn fresh_storage(backend: Backend) -> (Storage, Option<tempfile_guard::TempD
             let url = format!("file://{}", dir.path().display());
             (Storage::from_url(&url).expect("file store"), Some(dir))
         }
-        Backend::S3 => {
-            let moto = crate::moto::shared();
-            let store = object_store::aws::AmazonS3Builder::new()
-                .with_endpoint(moto.endpoint())
-                .with_allow_http(true)
-                .with_bucket_name(moto.bucket())
-                .with_access_key_id("testing")
-                .with_secret_access_key("testing")
-                .with_region("us-east-1")
-                .build()
-                .expect("s3 store");
-            let prefix = format!("test-{:016x}", next_unique());
-            (Storage::new(Arc::new(store), Path::from(prefix)), None)
-        }
+        Backend::S3 => (moto_storage(&format!("test-{:016x}", next_unique())), None),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod backends;
+pub mod fake_openai;
 pub mod moto;
 pub mod policy;
 

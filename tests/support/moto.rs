@@ -91,7 +91,7 @@ impl MotoServer {
         // From here on, an early return drops `server`, which stops moto.
         let mut server = MotoServer { child, lifeline, port, bucket: unique_bucket_name(), log };
         server.wait_until_up()?;
-        server.create_bucket()?;
+        server.create_bucket(&server.bucket)?;
         Ok(server)
     }
 
@@ -178,15 +178,16 @@ impl MotoServer {
         }
     }
 
-    /// Creates the bucket with a bare path-style PUT: moto does not check signatures,
-    /// and this spares the test crate an HTTP client.
-    fn create_bucket(&self) -> io::Result<()> {
+    /// Creates the bucket `bucket` with a bare path-style PUT: moto does not check
+    /// signatures, and this spares the test crate an HTTP client. Bucket names are global on
+    /// the server: give each its own.
+    pub fn create_bucket(&self, bucket: &str) -> io::Result<()> {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))?;
         stream.set_read_timeout(Some(STARTUP_TIMEOUT))?;
         write!(
             stream,
             "PUT /{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.bucket, self.port
+            bucket, self.port
         )?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response)?;
@@ -197,7 +198,7 @@ impl MotoServer {
         } else {
             Err(io::Error::other(format!(
                 "creating bucket {} on moto failed: {}",
-                self.bucket,
+                bucket,
                 response.chars().take(500).collect::<String>()
             )))
         }

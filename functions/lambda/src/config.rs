@@ -37,6 +37,10 @@ pub const DEADLINE_MARGIN_MS: &str = "WEIR_DEADLINE_MARGIN_MS";
 pub const CONTINUATION_FUNCTION: &str = "WEIR_CONTINUATION_FUNCTION";
 /// Where dispatch delivers outputs.
 pub const SINK: &str = "WEIR_SINK";
+/// The process function, which ingest invokes for the partitions it appended to.
+pub const PROCESS_FUNCTION: &str = "WEIR_PROCESS_FUNCTION";
+/// The dispatch function, which process invokes for the partitions it committed outputs to.
+pub const DISPATCH_FUNCTION: &str = "WEIR_DISPATCH_FUNCTION";
 /// Lambda's name for the running function: the default continuation.
 const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
@@ -53,6 +57,9 @@ pub struct IngestConfig {
     pub partitions: u32,
     /// JSON pointer to a record's key (`WEIR_KEY_FIELD`, default `/key`).
     pub key_field: String,
+    /// The function to invoke for the partitions appended to (`WEIR_PROCESS_FUNCTION`);
+    /// `None`: process runs on its schedule only.
+    pub process_function: Option<String>,
 }
 
 /// What the process function needs.
@@ -69,6 +76,9 @@ pub struct ProcessConfig {
     /// The function to invoke when backlog remains (`WEIR_CONTINUATION_FUNCTION`, default
     /// `AWS_LAMBDA_FUNCTION_NAME`: itself).
     pub continuation_function: String,
+    /// The function to invoke for the partitions outputs were committed to
+    /// (`WEIR_DISPATCH_FUNCTION`); `None`: dispatch runs on its schedule only.
+    pub dispatch_function: Option<String>,
 }
 
 /// What `weir-dispatch` needs.
@@ -86,6 +96,20 @@ pub struct DispatchConfig {
     pub deadline_margin: Duration,
 }
 
+/// What `weir-collect` needs.
+#[derive(Debug, Clone)]
+pub struct CollectConfig {
+    /// The store of the log and the commits (`WEIR_STORE`).
+    pub storage: Storage,
+    /// The agent whose objects are collected (`WEIR_AGENT`).
+    pub agent: String,
+    /// The engine settings process runs with (`WEIR_ENGINE_SETTINGS`): the grace period and
+    /// the retention of outputs and log segments.
+    pub settings: EngineSettings,
+    /// Stop starting partitions this long before the deadline (`WEIR_DEADLINE_MARGIN_MS`).
+    pub deadline_margin: Duration,
+}
+
 impl FromVariables for IngestConfig {
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let vars = Vars(&lookup);
@@ -93,7 +117,12 @@ impl FromVariables for IngestConfig {
         if !key_field.starts_with('/') {
             return Err(Error::config(KEY_FIELD, format!("is `{key_field}`, not a JSON pointer such as `/key`")));
         }
-        Ok(IngestConfig { storage: vars.storage()?, partitions: vars.partitions()?, key_field })
+        Ok(IngestConfig {
+            storage: vars.storage()?,
+            partitions: vars.partitions()?,
+            key_field,
+            process_function: vars.optional(PROCESS_FUNCTION),
+        })
     }
 }
 
@@ -101,10 +130,7 @@ impl FromVariables for ProcessConfig {
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let vars = Vars(&lookup);
         let storage = vars.storage()?;
-        let settings = match vars.optional(ENGINE_SETTINGS) {
-            Some(json) => serde_json::from_str(&json).map_err(|e| Error::config(ENGINE_SETTINGS, e))?,
-            None => EngineSettings::default(),
-        };
+        let settings = vars.engine_settings()?;
         let continuation_function = vars.optional(CONTINUATION_FUNCTION).or_else(|| vars.optional(FUNCTION_NAME));
         Ok(ProcessConfig {
             agent: vars.agent()?,
@@ -113,6 +139,20 @@ impl FromVariables for ProcessConfig {
             deadline_margin: vars.deadline_margin()?,
             continuation_function: continuation_function
                 .ok_or_else(|| Error::config(CONTINUATION_FUNCTION, format!("is not set, nor is {FUNCTION_NAME}")))?,
+            dispatch_function: vars.optional(DISPATCH_FUNCTION),
+        })
+    }
+}
+
+impl FromVariables for CollectConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let vars = Vars(&lookup);
+        let storage = vars.storage()?;
+        Ok(CollectConfig {
+            agent: vars.agent()?,
+            storage,
+            settings: vars.engine_settings()?,
+            deadline_margin: vars.deadline_margin()?,
         })
     }
 }
@@ -173,6 +213,13 @@ impl Vars<'_> {
         let agent = self.required(AGENT)?;
         validate_agent_name(&agent).map_err(|e| Error::config(AGENT, e))?;
         Ok(agent)
+    }
+
+    fn engine_settings(&self) -> Result<EngineSettings> {
+        match self.optional(ENGINE_SETTINGS) {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::config(ENGINE_SETTINGS, e)),
+            None => Ok(EngineSettings::default()),
+        }
     }
 
     fn partitions(&self) -> Result<u32> {

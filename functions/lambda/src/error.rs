@@ -20,7 +20,20 @@ pub enum Error {
     /// The invocation's payload is not an event this function accepts.
     #[error("unsupported event: {0}")]
     Event(String),
-    /// A request to another service (Lambda, SQS, SNS, a webhook) failed.
+    /// A call to an AWS service failed (after the SDK's retries), or a batch call refused
+    /// some of its entries.
+    #[error("{service} {operation} failed: {message}")]
+    Aws {
+        /// Which service: `sqs`, `sns`, `secretsmanager`, `ssm`, `lambda`.
+        service: &'static str,
+        /// The operation, as the service's API names it.
+        operation: &'static str,
+        /// Retry (throttling, timeouts, 5xx) or fix the configuration (any other refusal).
+        kind: ErrorKind,
+        /// The service's error code and message; never credentials.
+        message: String,
+    },
+    /// A request to another service (a webhook, the Lambda Runtime API) failed.
     #[error("{service} request failed: {reason}")]
     Request {
         /// Which service.
@@ -39,6 +52,7 @@ impl Error {
         match self {
             Error::Config { .. } | Error::Event(_) => ErrorKind::InvalidInput,
             Error::Engine(e) => e.kind(),
+            Error::Aws { kind, .. } => *kind,
             Error::Request { .. } | Error::Partitions(_) => ErrorKind::Retryable,
         }
     }

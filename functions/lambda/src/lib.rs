@@ -5,15 +5,20 @@
 //! - [`process`]: claims partitions with backlog and runs an agent over their micro-batches
 //!   until the invocation's deadline approaches, then continues in a fresh invocation (a
 //!   library: the `weir-process` binary links an agent and calls [`process::serve`]).
+//! - [`collect`]: garbage collection of the agent's objects and the log, on a schedule
+//!   (binary `weir-collect`).
 //! - [`dispatch`]: delivers committed outputs to a webhook, SQS, SNS or another agent's log,
 //!   exactly once in effect (binary `weir-dispatch`; see `docs/dispatch.md`).
 //!
 //! Every function reads its configuration once from the environment ([`config`], the
 //! contract in `docs/configuration.md`) and exposes a handler that tests call directly.
-//! Beside the three: `sink`, where dispatch delivers; `work`, the partitions of a request
-//! and a deadline; `runtime`, the Lambda runtime loop and init; `secrets`, API keys from
-//! Secrets Manager or SSM; `aws` and `invoke`, signed requests to AWS services.
+//! Beside them: `sink`, where dispatch delivers; `work`, the partitions of a request and a
+//! deadline; `runtime`, the Lambda runtime loop and init; `secrets`, API keys from Secrets
+//! Manager or SSM; `aws` and `invoke`, the AWS SDK's clients; `trigger`, the event-driven
+//! invocations of the next function; `agent_file`, where `weir-process` finds its agent.
 
+pub mod agent_file;
+pub mod collect;
 pub mod config;
 pub mod dispatch;
 mod error;
@@ -22,12 +27,13 @@ pub mod process;
 pub mod runtime;
 pub mod secrets;
 pub mod sink;
+pub mod trigger;
 pub mod work;
 
 mod aws;
 mod invoke;
 
-pub use aws::{AwsClient, AwsCredentials};
+pub use aws::AwsClients;
 pub use error::{Error, Result};
 pub use invoke::LambdaInvoker;
 

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use weir_engine::{Agent, Commit, Ending, Engine};
 
-use crate::aws::AwsClient;
+use crate::aws::AwsClients;
 use crate::config::{FromVariables, ProcessConfig};
 use crate::error::{Error, Result};
 use crate::invoke::LambdaInvoker;
 use crate::runtime;
+use crate::trigger::Trigger;
 use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, for_each_partition};
 
 /// What one partition's drain did.
@@ -54,11 +55,11 @@ pub struct ProcessReport {
 /// use weir_functions::config::{FromVariables, ProcessConfig};
 /// use weir_functions::process::ProcessFunction;
 /// use weir_functions::work::{Deadline, PartitionRequest};
-/// use weir_functions::{AwsClient, LambdaInvoker};
+/// use weir_functions::{AwsClients, LambdaInvoker};
 ///
 /// let config = ProcessConfig::from_env()?;
 /// let margin = config.deadline_margin;
-/// let function = ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?))?;
+/// let function = ProcessFunction::new(config, agent, LambdaInvoker::new(&AwsClients::from_env().await))?;
 /// let deadline = Deadline::new(std::time::SystemTime::now() + std::time::Duration::from_secs(60), margin);
 /// let report = function.handle(PartitionRequest::default(), deadline).await?;
 /// println!("{} events, continued with {:?}", report.events, report.continued);
@@ -68,6 +69,8 @@ pub struct ProcessReport {
 pub struct ProcessFunction {
     config: ProcessConfig,
     invoker: LambdaInvoker,
+    /// Dispatch, invoked for the partitions outputs were committed to.
+    dispatch: Option<Trigger>,
     /// Opens the log at its first claim: at cold start the log may not exist yet.
     engine: Engine,
 }
@@ -77,11 +80,13 @@ impl ProcessFunction {
     pub fn new(config: ProcessConfig, agent: Arc<dyn Agent>, invoker: LambdaInvoker) -> Result<Self> {
         let engine =
             Engine::builder(config.storage.clone(), &config.agent, agent).settings(config.settings.clone()).build()?;
-        Ok(ProcessFunction { config, invoker, engine })
+        let dispatch = config.dispatch_function.as_ref().map(|function| Trigger::new(invoker.clone(), function));
+        Ok(ProcessFunction { config, invoker, dispatch, engine })
     }
 
     /// Handles one invocation: drains the requested partitions (or every one with backlog
-    /// that no other invocation holds) until `deadline`, then invokes the continuation
+    /// that no other invocation holds) until `deadline`, then invokes dispatch
+    /// (`dispatch_function`) for the partitions it committed outputs to, and the continuation
     /// function with those left over.
     ///
     /// Every claimed partition gets at least one batch, so that an invocation makes
@@ -112,6 +117,10 @@ impl ProcessFunction {
                 .collect(),
             partitions,
         };
+        let with_outputs = report.partitions.iter().filter(|p| p.outputs > 0).map(|p| p.partition).collect();
+        if let Some(dispatch) = &self.dispatch {
+            dispatch.fire(with_outputs).await;
+        }
         if !report.continued.is_empty() {
             let payload = serde_json::to_value(PartitionRequest { partitions: Some(report.continued.clone()) })
                 .expect("a request serializes");
@@ -156,7 +165,7 @@ pub async fn serve_with_model_env<A: Agent>(
     build: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> Result<A, weir_agent::AgentError>,
 ) -> std::process::ExitCode {
     let load = async {
-        let env = crate::secrets::ModelEnvironment::load(AwsClient::from_env).await?;
+        let env = crate::secrets::ModelEnvironment::load(AwsClients::from_env).await?;
         let agent = build(&|name| env.get(name))
             .map_err(|e| Error::Config { variable: "WEIR_MODEL_PROVIDER", reason: e.to_string() })?;
         Ok(Arc::new(agent) as Arc<dyn Agent>)
@@ -171,7 +180,7 @@ pub async fn serve_loaded(load: impl Future<Output = Result<Arc<dyn Agent>, Erro
     let function = runtime::init(async {
         let config = ProcessConfig::from_env()?;
         let agent = load.await?;
-        ProcessFunction::new(config, agent, LambdaInvoker::new(AwsClient::from_env()?))
+        ProcessFunction::new(config, agent, LambdaInvoker::new(&AwsClients::from_env().await))
     })
     .await?;
     let margin = function.config.deadline_margin;

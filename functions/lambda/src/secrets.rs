@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use weir_engine::ErrorKind;
 
-use crate::aws::AwsClient;
+use crate::aws::{AwsClients, failure};
 use crate::error::{Error, Result};
 
 const VARIABLE: &str = "WEIR_MODEL_API_KEY_SECRET";
@@ -24,12 +24,13 @@ pub struct ModelEnvironment {
 
 impl ModelEnvironment {
     /// Reads the secret if `WEIR_MODEL_API_KEY_SECRET` is set (an error names the variable
-    /// and the ARN, never the key); otherwise the plain environment.
-    pub async fn load(aws: impl FnOnce() -> Result<AwsClient>) -> Result<Self> {
+    /// and the ARN, never the key), with the clients `aws` builds; otherwise the plain
+    /// environment, and `aws` is not called.
+    pub async fn load(aws: impl AsyncFnOnce() -> AwsClients) -> Result<Self> {
         let Some(arn) = std::env::var(VARIABLE).ok().filter(|v| !v.trim().is_empty()) else {
             return Ok(ModelEnvironment::default());
         };
-        let key = read_secret(&aws()?, arn.trim()).await?;
+        let key = read_secret(&aws().await, arn.trim()).await?;
         Ok(ModelEnvironment { overrides: KEY_VARIABLES.iter().map(|v| (*v, key.clone())).collect() })
     }
 
@@ -41,30 +42,40 @@ impl ModelEnvironment {
 
 /// Reads the secret string of a Secrets Manager secret or the decrypted value of an SSM
 /// parameter, by ARN.
-pub async fn read_secret(aws: &AwsClient, arn: &str) -> Result<String> {
+pub async fn read_secret(aws: &AwsClients, arn: &str) -> Result<String> {
     let invalid = |reason: String| Error::Config { variable: VARIABLE, reason };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let (service, resource) = match parts.as_slice() {
         ["arn", _, service, _, _, resource] => (*service, *resource),
         _ => return Err(invalid(format!("`{arn}` is not an ARN"))),
     };
-    let (service, target, body, pointer): (&'static str, _, _, _) = match service {
+    let value = match service {
         "secretsmanager" => {
-            ("secretsmanager", "secretsmanager.GetSecretValue", json!({"SecretId": arn}), "/SecretString")
+            let request = aws.secrets_manager().get_secret_value().secret_id(arn);
+            let answer =
+                request.send().await.map_err(|e| named(arn, failure("secretsmanager", "GetSecretValue", e)))?;
+            answer.secret_string
         }
         "ssm" => {
             let name =
                 resource.strip_prefix("parameter").ok_or_else(|| invalid(format!("`{arn}` is not a parameter")))?;
+            // A hierarchical parameter keeps its leading slash; a plain one has none.
             let name =
                 if name.starts_with('/') && name[1..].contains('/') { name } else { name.trim_start_matches('/') };
-            ("ssm", "AmazonSSM.GetParameter", json!({"Name": name, "WithDecryption": true}), "/Parameter/Value")
+            let request = aws.ssm().get_parameter().name(name).with_decryption(true);
+            let answer = request.send().await.map_err(|e| named(arn, failure("ssm", "GetParameter", e)))?;
+            answer.parameter.and_then(|parameter| parameter.value)
         }
         other => return Err(invalid(format!("`{arn}` is a {other} ARN, not secretsmanager or ssm"))),
     };
-    let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)];
-    let response = aws.post(service, &aws.endpoint(service), &headers, body.to_string().into_bytes()).await?;
-    let reply: Value = serde_json::from_slice(&response.body)
-        .map_err(|e| Error::Request { service, reason: format!("reply to {target} is not JSON: {e}") })?;
-    let secret = reply.pointer(pointer).and_then(Value::as_str);
-    secret.map(str::to_string).ok_or_else(|| invalid(format!("`{arn}` holds no string value")))
+    value.ok_or_else(|| invalid(format!("`{arn}` holds no string value")))
+}
+
+/// A failure that retrying cannot mend (no such secret, no permission) is the variable's:
+/// it names the variable and the ARN; a transient one stays as it is.
+fn named(arn: &str, error: Error) -> Error {
+    match error.kind() {
+        ErrorKind::InvalidInput => Error::Config { variable: VARIABLE, reason: format!("names `{arn}`: {error}") },
+        _ => error,
+    }
 }

@@ -13,11 +13,11 @@ use common::{Counter, Recorder, seeded_log};
 use serde_json::{Value, json};
 use weir_engine::store::{Fault, FaultPlan, FaultyStore};
 use weir_engine::{Engine, EngineSettings, EventLog, Storage};
+use weir_functions::AwsClients;
 use weir_functions::config::DispatchConfig;
 use weir_functions::dispatch::DispatchFunction;
-use weir_functions::sink::{Sink, SinkTarget, SqsSink, WebhookSink};
+use weir_functions::sink::{Sink, SinkTarget, SnsSink, SqsSink, WebhookSink};
 use weir_functions::work::{Deadline, PartitionRequest};
-use weir_functions::{AwsClient, AwsCredentials};
 use weir_tests::backends::tempfile_guard::TempDir;
 use weir_tests::backends::{Backend, fresh_storage};
 
@@ -147,32 +147,26 @@ async fn two_dispatchers_at_once_never_both_advance_the_cursor() {
     }
 }
 
-fn moto_aws() -> AwsClient {
-    let credentials =
-        AwsCredentials { access_key_id: "testing".into(), secret_access_key: "testing".into(), session_token: None };
-    AwsClient::new(credentials, "us-east-1").with_endpoint("sqs", weir_tests::moto::shared().endpoint())
-}
-
-async fn sqs(aws: &AwsClient, action: &str, body: Value) -> Value {
-    let endpoint = format!("{}/", weir_tests::moto::shared().endpoint());
-    let target = format!("AmazonSQS.{action}");
-    let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", target.as_str())];
-    let response = aws.post("sqs", &endpoint, &headers, body.to_string().into_bytes()).await.unwrap();
-    serde_json::from_slice(&response.body).unwrap()
+async fn moto_aws() -> AwsClients {
+    let endpoint = weir_tests::moto::shared().endpoint();
+    AwsClients::load(AwsClients::defaults().endpoint_url(endpoint).test_credentials()).await
 }
 
 /// Every message in the queue: `weir-delivery-id` to body.
-async fn drain_queue(aws: &AwsClient, queue_url: &str) -> Vec<(String, Value)> {
+async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<(String, Value)> {
     let mut messages = Vec::new();
     loop {
-        let request = json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "MessageAttributeNames": ["All"]});
-        let answer = sqs(aws, "ReceiveMessage", request).await;
-        let Some(batch) = answer["Messages"].as_array().filter(|m| !m.is_empty()) else { return messages };
+        let receive = sqs.receive_message().queue_url(queue_url).max_number_of_messages(10);
+        let answer = receive.message_attribute_names("All").send().await.unwrap();
+        let batch = answer.messages();
+        if batch.is_empty() {
+            return messages;
+        }
         for message in batch {
-            let id = message["MessageAttributes"]["weir-delivery-id"]["StringValue"].as_str().unwrap().to_string();
-            messages.push((id, serde_json::from_str(message["Body"].as_str().unwrap()).unwrap()));
-            let delete = json!({"QueueUrl": queue_url, "ReceiptHandle": message["ReceiptHandle"]});
-            sqs(aws, "DeleteMessage", delete).await;
+            let id = message.message_attributes().unwrap()["weir-delivery-id"].string_value().unwrap().to_string();
+            messages.push((id, serde_json::from_str(message.body().unwrap()).unwrap()));
+            let handle = message.receipt_handle().unwrap();
+            sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await.unwrap();
         }
     }
 }
@@ -180,21 +174,70 @@ async fn drain_queue(aws: &AwsClient, queue_url: &str) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn sqs_fifo_sink_on_moto_delivers_each_output_once_even_when_redelivered() {
     let (storage, _dir) = committed(Backend::Memory, 1, 16).await;
-    let aws = moto_aws();
+    let aws = moto_aws().await;
+    let sqs = aws.sqs(None);
     let name = format!("weir-{:08x}.fifo", fastrand::u32(..));
-    let created = sqs(&aws, "CreateQueue", json!({"QueueName": name, "Attributes": {"FifoQueue": "true"}})).await;
-    let queue_url = created["QueueUrl"].as_str().unwrap().to_string();
+    let fifo = aws_sdk_sqs::types::QueueAttributeName::FifoQueue;
+    let created = sqs.create_queue().queue_name(name).attributes(fifo, "true").send().await.unwrap();
+    let queue_url = created.queue_url().unwrap().to_string();
     let target = SinkTarget::Sqs { queue_url: queue_url.clone() };
-    let deliver = || dispatcher(&storage, target.clone(), Sink::Sqs(SqsSink::new(&queue_url, aws.clone())), 1);
+    let deliver = || dispatcher(&storage, target.clone(), Sink::Sqs(SqsSink::new(&queue_url, &aws)), 1);
 
     assert_eq!(deliver().handle(PartitionRequest::default(), far()).await.unwrap().delivered, 16);
     forget_cursors(&storage).await;
     assert_eq!(deliver().handle(PartitionRequest::default(), far()).await.unwrap().delivered, 16, "redelivered");
 
-    let messages = drain_queue(&aws, &queue_url).await;
+    let messages = drain_queue(&sqs, &queue_url).await;
     let ids: BTreeSet<&str> = messages.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!((messages.len(), ids.len()), (16, 16), "the FIFO queue dropped the repeats by their ids");
     assert!(messages.iter().all(|(_, body)| body["count"].is_u64()));
+}
+
+#[tokio::test]
+async fn sns_sink_on_moto_publishes_each_output_with_its_delivery_id() {
+    let (storage, _dir) = committed(Backend::Memory, 1, 12).await;
+    let aws = moto_aws().await;
+    let suffix = format!("{:08x}", fastrand::u32(..));
+    let topic = aws.sns().create_topic().name(format!("weir-{suffix}")).send().await.unwrap();
+    let topic_arn = topic.topic_arn().unwrap().to_string();
+    // SNS keeps nothing: a queue subscribed with raw delivery receives what was published.
+    let sqs = aws.sqs(None);
+    let queue_url = sqs.create_queue().queue_name(format!("weir-sns-{suffix}")).send().await.unwrap();
+    let queue_url = queue_url.queue_url().unwrap().to_string();
+    let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:weir-sns-{suffix}");
+    let subscribe = aws.sns().subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(queue_arn);
+    subscribe.attributes("RawMessageDelivery", "true").return_subscription_arn(true).send().await.unwrap();
+
+    let target = SinkTarget::Sns { topic_arn: topic_arn.clone() };
+    let sink = Sink::Sns(SnsSink::new(&topic_arn, &aws));
+    let report = dispatcher(&storage, target, sink, 1).handle(PartitionRequest::default(), far()).await.unwrap();
+    assert_eq!(report.delivered, 12);
+
+    let messages = drain_queue(&sqs, &queue_url).await;
+    let ids: BTreeSet<&str> = messages.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!((messages.len(), ids.len()), (12, 12), "{messages:?}");
+    assert!(ids.iter().all(|id| id.starts_with("counter-p00000-")), "{ids:?}");
+}
+
+#[tokio::test]
+async fn a_missing_queue_or_topic_fails_the_batch_as_a_configuration_error() {
+    let (storage, _dir) = committed(Backend::Memory, 1, 3).await;
+    let aws = moto_aws().await;
+    let queue_url =
+        format!("{}/123456789012/weir-absent-{:08x}", weir_tests::moto::shared().endpoint(), fastrand::u32(..));
+    let topic_arn = format!("arn:aws:sns:us-east-1:123456789012:weir-absent-{:08x}", fastrand::u32(..));
+    let sinks = [
+        (SinkTarget::Sqs { queue_url: queue_url.clone() }, Sink::Sqs(SqsSink::new(&queue_url, &aws))),
+        (SinkTarget::Sns { topic_arn: topic_arn.clone() }, Sink::Sns(SnsSink::new(&topic_arn, &aws))),
+    ];
+    for (target, sink) in sinks {
+        let batch =
+            [weir_functions::sink::Delivery { id: "counter-p00000-1-0".into(), key: "k".into(), payload: json!({}) }];
+        let error = sink.deliver(&batch).await.unwrap_err();
+        assert_eq!(error.kind(), weir_engine::ErrorKind::InvalidInput, "{target:?}: {error}");
+        let failed = dispatcher(&storage, target, sink, 1).handle(PartitionRequest::default(), far()).await;
+        assert!(failed.is_err(), "the partition's failure is the invocation's");
+    }
 }
 
 /// Deletes every cursor, as if the dispatcher had crashed before any advance.
@@ -210,7 +253,7 @@ async fn log_sink_stores_each_output_once_even_when_redelivered() {
     let url = format!("file://{}", _downstream_dir.as_ref().unwrap().path().display());
     let target = SinkTarget::parse(&format!("weir:{url}")).unwrap();
     for _ in 0..2 {
-        let sink = Sink::open(&target, 3, || unreachable!("no AWS for a log")).await.unwrap();
+        let sink = Sink::open(&target, 3, async || -> AwsClients { unreachable!("no AWS for a log") }).await.unwrap();
         let report = dispatcher(&storage, target.clone(), sink, 2).handle(PartitionRequest::default(), far()).await;
         assert_eq!(report.unwrap().delivered, 30);
         forget_cursors(&storage).await;

@@ -4,36 +4,45 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
 use common::{Counter, Recorder, seeded_log};
 use serde_json::json;
-use weir_engine::{ActionError, Agent, CommittedReader, EngineSettings, EventContext, LogInput, Storage, Unavailable};
+use weir_engine::{
+    ActionError, Agent, CommittedReader, EngineSettings, ErrorKind, EventContext, LogInput, Storage, Unavailable,
+};
 use weir_functions::config::ProcessConfig;
 use weir_functions::process::ProcessFunction;
 use weir_functions::work::{Deadline, PartitionOutcome, PartitionRequest};
-use weir_functions::{AwsClient, AwsCredentials, LambdaInvoker};
+use weir_functions::{AwsClients, LambdaInvoker};
 use weir_tests::backends::{Backend, fresh_storage};
 
 const EVENTS: usize = 24;
 
-fn function(storage: &Storage, invoke_api: &str, max_batch_events: usize) -> ProcessFunction {
-    function_of(Arc::new(Counter), storage, invoke_api, max_batch_events)
+async fn function(storage: &Storage, invoke_api: &str, max_batch_events: usize) -> ProcessFunction {
+    function_of(Arc::new(Counter), storage, invoke_api, max_batch_events).await
 }
 
-fn function_of(agent: Arc<dyn Agent>, storage: &Storage, invoke_api: &str, max_batch_events: usize) -> ProcessFunction {
+async fn function_of(
+    agent: Arc<dyn Agent>,
+    storage: &Storage,
+    invoke_api: &str,
+    max_batch_events: usize,
+) -> ProcessFunction {
     let config = ProcessConfig {
         storage: storage.clone(),
         agent: "counter".into(),
         settings: EngineSettings { max_batch_events, ..Default::default() },
         deadline_margin: Duration::from_secs(10),
         continuation_function: "weir-process-test".into(),
+        dispatch_function: None,
     };
-    let credentials =
-        AwsCredentials { access_key_id: "AKIDTEST".into(), secret_access_key: "secret".into(), session_token: None };
-    let aws = AwsClient::new(credentials, "eu-west-1").with_endpoint("lambda", invoke_api);
-    ProcessFunction::new(config, agent, LambdaInvoker::new(aws)).unwrap()
+    let credentials = aws_sdk_lambda::config::Credentials::new("AKIDTEST", "secret", None, None, "test");
+    let loader = AwsClients::defaults().endpoint_url(invoke_api).credentials_provider(credentials);
+    let aws = AwsClients::load(loader.region(aws_config::Region::new("eu-west-1"))).await;
+    ProcessFunction::new(config, agent, LambdaInvoker::new(&aws)).unwrap()
 }
 
 fn far() -> Deadline {
@@ -53,7 +62,7 @@ async fn drains_the_partitions_with_backlog_and_then_finds_none() {
     let (storage, _dir) = fresh_storage(Backend::File);
     seeded_log(&storage, 4, EVENTS).await;
     let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
-    let function = function(&storage, &invoke_api.url, 1000);
+    let function = function(&storage, &invoke_api.url, 1000).await;
 
     let report = function.handle(PartitionRequest::default(), far()).await.unwrap();
     assert_eq!(report.events, EVENTS);
@@ -71,7 +80,7 @@ async fn a_near_deadline_stops_after_one_batch_and_invokes_the_continuation() {
     let (storage, _dir) = fresh_storage(Backend::File);
     let log = seeded_log(&storage, 4, EVENTS).await;
     let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
-    let function = function(&storage, &invoke_api.url, 2);
+    let function = function(&storage, &invoke_api.url, 2).await;
     let with_backlog: Vec<u32> =
         (0..4).filter(|p| (0..8).any(|k| log.partition_of(&format!("key-{k}")) == *p)).collect();
 
@@ -100,15 +109,48 @@ async fn a_near_deadline_stops_after_one_batch_and_invokes_the_continuation() {
     assert_eq!(committed_outputs(&storage, 4).await, EVENTS);
 }
 
+/// An Invoke API that refuses every request as Lambda does: status, `x-amzn-ErrorType`
+/// and a JSON message. Returns its URL and the count of requests it received.
+async fn refusing_invoke_api(status: StatusCode, error_type: &'static str) -> (String, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let app = axum::Router::new().fallback(move || {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let body = json!({"Type": "User", "message": format!("{error_type} from the test")}).to_string();
+            (status, [("x-amzn-errortype", error_type), ("content-type", "application/json")], body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, count)
+}
+
 #[tokio::test]
-async fn a_failed_continuation_is_an_error() {
+async fn a_throttled_continuation_is_retried_with_backoff_then_a_retryable_error() {
     let (storage, _dir) = fresh_storage(Backend::Memory);
     seeded_log(&storage, 1, 4).await;
-    let invoke_api = Recorder::start(StatusCode::TOO_MANY_REQUESTS).await;
-    let function = function(&storage, &invoke_api.url, 1);
+    let (url, requests) = refusing_invoke_api(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException").await;
+    let function = function(&storage, &url, 1).await;
     let past = Deadline::new(SystemTime::now(), Duration::from_secs(10));
     let error = function.handle(PartitionRequest::default(), past).await.unwrap_err();
-    assert!(error.to_string().contains("429"), "{error}");
+    assert!(error.to_string().contains("TooManyRequestsException"), "{error}");
+    assert_eq!(error.kind(), ErrorKind::Retryable, "{error}");
+    assert!(requests.load(Ordering::SeqCst) > 1, "a throttled request is retried");
+}
+
+#[tokio::test]
+async fn a_refused_continuation_is_not_retried_and_says_to_fix_the_configuration() {
+    let (storage, _dir) = fresh_storage(Backend::Memory);
+    seeded_log(&storage, 1, 4).await;
+    let (url, requests) = refusing_invoke_api(StatusCode::FORBIDDEN, "AccessDeniedException").await;
+    let function = function(&storage, &url, 1).await;
+    let past = Deadline::new(SystemTime::now(), Duration::from_secs(10));
+    let error = function.handle(PartitionRequest::default(), past).await.unwrap_err();
+    assert!(error.to_string().contains("AccessDeniedException"), "{error}");
+    assert_eq!(error.kind(), ErrorKind::InvalidInput, "{error}");
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "a refusal is not retried");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +158,7 @@ async fn invocations_racing_for_partitions_skip_the_ones_they_lose() {
     let (storage, _dir) = fresh_storage(Backend::Memory);
     seeded_log(&storage, 2, EVENTS).await;
     let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
-    let (a, b) = (function(&storage, &invoke_api.url, 2), function(&storage, &invoke_api.url, 2));
+    let (a, b) = (function(&storage, &invoke_api.url, 2).await, function(&storage, &invoke_api.url, 2).await);
     let request = || PartitionRequest { partitions: Some(vec![0, 1]) };
     let (ra, rb) = tokio::join!(a.handle(request(), far()), b.handle(request(), far()));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
@@ -153,7 +195,7 @@ async fn partitions_wait_while_a_service_is_down_and_go_on_once_it_is_back() {
     seeded_log(&storage, 4, EVENTS).await;
     let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
     let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let function = function_of(Arc::new(BehindAService { down: down.clone() }), &storage, &invoke_api.url, 1000);
+    let function = function_of(Arc::new(BehindAService { down: down.clone() }), &storage, &invoke_api.url, 1000).await;
 
     for _ in 0..2 {
         let report = function.handle(PartitionRequest::default(), far()).await.unwrap();

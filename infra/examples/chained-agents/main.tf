@@ -24,12 +24,15 @@ module "scoring" {
   name        = "${var.name}-scoring"
   agent       = "review-scoring"
   package_dir = var.package_dir
+  # weir-process runs the agent file, which the module uploads into the agent's store.
+  agent_file = "${path.module}/agents/review-scoring.yaml"
 
   ingest_source = "sqs"
   sink          = "weir:${module.alerts.store_url}"
 
   model_provider           = var.model_provider
   model                    = var.model
+  model_base_url           = var.model_base_url
   model_api_key_secret_arn = var.model_api_key_secret_arn
   tags                     = { chain = var.name }
 }
@@ -40,6 +43,7 @@ module "alerts" {
   name        = "${var.name}-alerts"
   agent       = "review-alerts"
   package_dir = var.package_dir
+  agent_file  = "${path.module}/agents/review-alerts.yaml"
 
   # Fed by the scoring agent's dispatch, which appends to this agent's log directly.
   ingest_source = "none"
@@ -47,6 +51,7 @@ module "alerts" {
 
   model_provider           = var.model_provider
   model                    = var.model
+  model_base_url           = var.model_base_url
   model_api_key_secret_arn = var.model_api_key_secret_arn
   tags                     = { chain = var.name }
 }

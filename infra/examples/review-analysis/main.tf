@@ -33,6 +33,7 @@ module "review_analysis" {
 
   model_provider           = var.model_provider
   model                    = var.model
+  model_base_url           = var.model_base_url
   model_api_key_secret_arn = var.model_api_key_secret_arn
 
   alarm_sns_topic_arn = var.alarm_sns_topic_arn

@@ -33,6 +33,12 @@ variable "model" {
   default     = "gpt-4o-mini"
 }
 
+variable "model_base_url" {
+  description = "Base URL of an OpenAI-compatible, Anthropic or Ollama endpoint; null for the provider's own."
+  type        = string
+  default     = null
+}
+
 variable "model_api_key_secret_arn" {
   description = "ARN of the Secrets Manager secret holding the model API key; null with the `offline` provider."
   type        = string

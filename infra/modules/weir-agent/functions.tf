@@ -1,4 +1,4 @@
-# The three functions (docs/configuration.md): one `bootstrap` binary each, built by
+# The four functions (docs/configuration.md): one `bootstrap` binary each, built by
 # infra/package, configured by environment variables only. Optional variables are left out
 # when null, so the function's own default applies.
 
@@ -15,6 +15,8 @@ locals {
       environment = merge(local.common_environment, {
         WEIR_PARTITIONS = tostring(var.partitions)
         WEIR_KEY_FIELD  = var.key_field
+        # Event-driven: each append invokes process for its partitions at once.
+        WEIR_PROCESS_FUNCTION = "${var.name}-process"
       })
     }
     process = {
@@ -24,13 +26,24 @@ locals {
       # keeps out the common ones).
       environment = merge(local.common_environment, var.agent_environment, {
         WEIR_AGENT                = var.agent
-        WEIR_AGENT_FILE           = var.agent_file
+        WEIR_AGENT_FILE           = local.agent_file_url
         WEIR_ENGINE_SETTINGS      = var.engine_settings == null ? null : jsonencode(var.engine_settings)
         WEIR_DEADLINE_MARGIN_MS   = var.deadline_margin_ms == null ? null : tostring(var.deadline_margin_ms)
         WEIR_MODEL_PROVIDER       = var.model_provider
         WEIR_MODEL                = var.model
         WEIR_MODEL_BASE_URL       = var.model_base_url
         WEIR_MODEL_API_KEY_SECRET = var.model_api_key_secret_arn
+        # Event-driven: each commit with outputs invokes dispatch for its partitions.
+        WEIR_DISPATCH_FUNCTION = "${var.name}-dispatch"
+      })
+    }
+    # Garbage collection, with process's engine settings: the same grace period.
+    collect = {
+      binary      = "weir-collect"
+      description = "weir ${var.agent}: deletes what no commit needs any more, and processed log segments past retention"
+      environment = merge(local.common_environment, {
+        WEIR_AGENT           = var.agent
+        WEIR_ENGINE_SETTINGS = var.engine_settings == null ? null : jsonencode(var.engine_settings)
       })
     }
     dispatch = {
@@ -90,10 +103,15 @@ resource "aws_lambda_function" "this" {
       condition     = var.ingest_source != "s3" || var.s3_source != null
       error_message = "s3_source: required when ingest_source is \"s3\"."
     }
+    precondition {
+      condition     = var.process_binary != null || var.agent_file != null
+      error_message = "agent_file: required when process_binary is null (weir-process runs a declarative agent file)."
+    }
   }
 
-  # The log group exists first so that Lambda does not create an unmanaged one.
-  depends_on = [aws_cloudwatch_log_group.this]
+  # The log group exists first so that Lambda does not create an unmanaged one; the agent
+  # file before process's first cold start.
+  depends_on = [aws_cloudwatch_log_group.this, aws_s3_object.agent_file]
 }
 
 # Asynchronous invocations (schedules, continuations, S3 notifications) that still fail

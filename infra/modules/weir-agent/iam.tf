@@ -40,6 +40,7 @@ locals {
     ingest   = data.aws_iam_policy_document.ingest.json
     process  = data.aws_iam_policy_document.process.json
     dispatch = data.aws_iam_policy_document.dispatch.json
+    collect  = data.aws_iam_policy_document.collect.json
   }
 }
 
@@ -99,6 +100,12 @@ data "aws_iam_policy_document" "ingest" {
     data.aws_iam_policy_document.commit_reader.json,
   ]
 
+  statement {
+    sid       = "TriggerProcess"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.this["process"].arn]
+  }
+
   dynamic "statement" {
     for_each = var.ingest_source == "sqs" ? [aws_sqs_queue.ingest[0].arn] : []
     content {
@@ -149,9 +156,9 @@ data "aws_iam_policy_document" "process" {
   }
 
   statement {
-    sid       = "ContinueItself"
+    sid       = "ContinueItselfAndTriggerDispatch"
     actions   = ["lambda:InvokeFunction"]
-    resources = [aws_lambda_function.this["process"].arn]
+    resources = [aws_lambda_function.this["process"].arn, aws_lambda_function.this["dispatch"].arn]
   }
 }
 
@@ -169,5 +176,41 @@ data "aws_iam_policy_document" "dispatch" {
     sid       = "KeepCursor"
     actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = ["${local.bucket_arn}/${local.dispatch_prefix}/*"]
+  }
+}
+
+# Collection reads every agent's progress in the store (a log segment goes only once all
+# have processed it), and deletes this agent's superseded objects and the processed log.
+data "aws_iam_policy_document" "collect" {
+  source_policy_documents = [data.aws_iam_policy_document.function_base["collect"].json]
+
+  statement {
+    sid       = "ListLogAndAgents"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.log_prefix}/*", "${local.agents_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadAgentsProgress"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.bucket_arn}/${local.log_prefix}/*", "${local.bucket_arn}/${local.agents_prefix}/*"]
+  }
+
+  statement {
+    sid       = "CollectAgent"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/${local.agent_prefix}/*"]
+  }
+
+  statement {
+    sid       = "CollectLog"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.bucket_arn}/${local.log_prefix}/*"]
   }
 }

@@ -14,6 +14,7 @@ locals {
   # Sub-prefixes of the store (docs/storage-format.md): the event log, and this agent's
   # commits, of which dispatch owns the cursor.
   log_prefix      = "${var.store_prefix}/log"
-  agent_prefix    = "${var.store_prefix}/agents/${var.agent}"
+  agents_prefix   = "${var.store_prefix}/agents"
+  agent_prefix    = "${local.agents_prefix}/${var.agent}"
   dispatch_prefix = "${local.agent_prefix}/dispatch"
 }

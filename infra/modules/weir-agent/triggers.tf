@@ -1,6 +1,8 @@
 # What invokes the functions: ingest from its queue, from S3 notifications or through its
-# function URL; process and dispatch on schedules. Process also invokes itself while backlog
-# remains (its role allows exactly that: iam.tf).
+# function URL; process, dispatch and collect on schedules. The path is event-driven besides:
+# ingest invokes process for the partitions it appended to, process invokes dispatch for those
+# it committed outputs to, and itself while backlog remains (their roles allow exactly that:
+# iam.tf); the schedules are the safety net.
 
 resource "aws_lambda_event_source_mapping" "ingest_queue" {
   count = var.ingest_source == "sqs" ? 1 : 0
@@ -53,6 +55,7 @@ locals {
   schedules = {
     process  = var.process_schedule
     dispatch = var.dispatch_schedule
+    collect  = var.collect_schedule
   }
 }
 

@@ -154,6 +154,7 @@ variable "memory_size" {
     ingest   = optional(number, 256)
     process  = optional(number, 1024)
     dispatch = optional(number, 256)
+    collect  = optional(number, 256)
   })
   default = {}
 
@@ -169,6 +170,7 @@ variable "timeout" {
     ingest   = optional(number, 30)
     process  = optional(number, 900)
     dispatch = optional(number, 300)
+    collect  = optional(number, 300)
   })
   default = {}
 
@@ -179,11 +181,12 @@ variable "timeout" {
 }
 
 variable "reserved_concurrent_executions" {
-  description = "Reserved concurrency of each function; -1 leaves it unreserved, 0 stops the function. Process needs no more than the log's partitions; one dispatch at a time keeps its cursor uncontended."
+  description = "Reserved concurrency of each function; -1 leaves it unreserved, 0 stops the function. Process needs no more than the log's partitions; one dispatch at a time keeps its cursor uncontended, and one collection at a time is enough."
   type = object({
     ingest   = optional(number, -1)
     process  = optional(number, -1)
     dispatch = optional(number, 1)
+    collect  = optional(number, 1)
   })
   default = {}
 
@@ -259,15 +262,25 @@ variable "key_field" {
 }
 
 variable "agent_file" {
-  description = "Path, inside the process function, of a declarative agent file (`WEIR_AGENT_FILE`); null when the agent is linked into the binary."
+  description = "Path, where Terraform runs, of a declarative agent file (YAML or TOML) for `weir-process`: the module uploads it into the agent's prefix of the store, and the function reads it from there at cold start (`WEIR_AGENT_FILE` is its `s3://` URL). Required when `process_binary` is null; null when the agent is linked into the binary."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.agent_file == null || can(regex("\\.(ya?ml|toml)$", var.agent_file))
+    error_message = "agent_file: a .yaml, .yml or .toml file."
+  }
 }
 
 variable "engine_settings" {
-  description = "Engine settings overriding the defaults (`WEIR_ENGINE_SETTINGS`, JSON-encoded), e.g. `{ max_batch_events = 500 }`."
+  description = "Engine settings overriding the defaults (`WEIR_ENGINE_SETTINGS`, JSON-encoded), e.g. `{ max_batch_events = 500 }`; process and collect get the same. Collection waits `gc_grace_ms` (default 30 minutes) before deleting anything, and keeps outputs `output_retention_ms` and processed log segments `log_retention_ms` (default 7 days each)."
   type        = map(any)
   default     = null
+
+  validation {
+    condition     = var.engine_settings == null || try(var.engine_settings.gc_grace_ms, 1800000) >= try(var.engine_settings.max_invocation_ms, 900000) + 300000
+    error_message = "engine_settings: gc_grace_ms must be at least max_invocation_ms (default 900000, Lambda's longest timeout) plus 300000, or collection could delete what a running invocation still writes."
+  }
 }
 
 variable "deadline_margin_ms" {
@@ -426,6 +439,12 @@ variable "dispatch_schedule" {
   description = "EventBridge schedule expression invoking dispatch."
   type        = string
   default     = "rate(1 minute)"
+}
+
+variable "collect_schedule" {
+  description = "EventBridge schedule expression invoking collect (garbage collection). Nothing younger than the grace period is deleted, so collecting more often than `gc_grace_ms` only keeps storage closer to its floor."
+  type        = string
+  default     = "rate(15 minutes)"
 }
 
 ################################################################################

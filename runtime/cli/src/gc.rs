@@ -35,9 +35,9 @@ pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
     let agent = agent.name().await?;
     let mut total = GcReport::default();
     for partition in 0..log.partitions() {
-        add(&mut total, collect_partition(log.storage(), &agent, partition, &settings, &SystemClock).await?);
+        total += collect_partition(log.storage(), &agent, partition, &settings, &SystemClock).await?;
     }
-    add(&mut total, collect_log(&log, &settings, &SystemClock).await?);
+    total += collect_log(&log, &settings, &SystemClock).await?;
     say!(
         "gc: deleted {} state runs, {} journal files, {} intents, {} orphaned files, {} expired manifests, {} log segments",
         total.runs,
@@ -48,13 +48,4 @@ pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
         total.segments
     );
     Ok(())
-}
-
-fn add(total: &mut GcReport, report: GcReport) {
-    total.runs += report.runs;
-    total.journal_files += report.journal_files;
-    total.intents += report.intents;
-    total.orphan_files += report.orphan_files;
-    total.manifests += report.manifests;
-    total.segments += report.segments;
 }

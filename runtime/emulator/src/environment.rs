@@ -38,6 +38,8 @@ pub(crate) struct Environment {
     api: RuntimeApi,
     log: LogOutput,
     alive: bool,
+    /// When the process was started; taken on the first invocation, for its Init Duration.
+    started: Option<Instant>,
 }
 
 /// Why an environment stopped serving an invocation without an answer.
@@ -90,7 +92,7 @@ impl Environment {
         log.spawn_pump(process.stdout.take().expect("stdout is piped"), LogStream::Stdout);
         log.spawn_pump(process.stderr.take().expect("stderr is piped"), LogStream::Stderr);
         tracing::debug!(function = %spec.name, pid = process.id(), %log_stream, "started an execution environment");
-        Ok(Environment { process, api, log, alive: true })
+        Ok(Environment { process, api, log, alive: true, started: Some(Instant::now()) })
     }
 
     /// Whether the process can take another invocation: false once it exited or was killed.
@@ -110,7 +112,8 @@ impl Environment {
         timeout: Duration,
     ) -> InvokeOutput {
         let request_id = invocation.request_id;
-        let started = Instant::now();
+        let mut started = Instant::now();
+        let mut init = None;
         self.log.platform(&request_id, format!("START RequestId: {request_id} Version: $LATEST"));
         let (taken, deadline) = oneshot::channel();
         let (answer, output) = oneshot::channel();
@@ -126,7 +129,14 @@ impl Environment {
         };
         self.api.deliveries.send(delivery).await.expect("the Runtime API lives as long as its environment");
         let output = match self.until_taken(deadline).await {
-            Ok(deadline) => self.until_answered(output, deadline, timeout).await,
+            Ok(deadline) => {
+                // As Lambda reports it: the time until the runtime first asked for work,
+                // apart from the invocation's own duration.
+                let taken = deadline - timeout;
+                init = self.started.take().map(|spawned| taken.saturating_duration_since(spawned));
+                started = started.max(taken);
+                self.until_answered(output, deadline, timeout).await
+            }
             Err(ending) => Err(ending),
         };
         let output = match output {
@@ -135,7 +145,9 @@ impl Environment {
         };
         self.log.platform(&request_id, format!("END RequestId: {request_id}"));
         let millis = started.elapsed().as_secs_f64() * 1000.0;
-        self.log.platform(&request_id, format!("REPORT RequestId: {request_id}\tDuration: {millis:.2} ms"));
+        let init =
+            init.map(|init| format!("\tInit Duration: {:.2} ms", init.as_secs_f64() * 1000.0)).unwrap_or_default();
+        self.log.platform(&request_id, format!("REPORT RequestId: {request_id}\tDuration: {millis:.2} ms{init}"));
         output
     }
 

@@ -18,8 +18,8 @@ use crate::manifest::{CommitKind, Manifest, PartitionDir, Writer};
 use crate::position::Position;
 use crate::storage::{Storage, relative_to};
 
-/// What a collection deleted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a collection deleted; reports add up (`total += report`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
     /// Superseded or orphaned state runs.
     pub runs: usize,
@@ -33,6 +33,17 @@ pub struct GcReport {
     pub manifests: usize,
     /// Log segments.
     pub segments: usize,
+}
+
+impl std::ops::AddAssign for GcReport {
+    fn add_assign(&mut self, report: GcReport) {
+        self.runs += report.runs;
+        self.journal_files += report.journal_files;
+        self.intents += report.intents;
+        self.orphan_files += report.orphan_files;
+        self.manifests += report.manifests;
+        self.segments += report.segments;
+    }
 }
 
 fn older_than(object: &ObjectMeta, now_ms: u64, age_ms: u64) -> bool {

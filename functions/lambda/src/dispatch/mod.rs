@@ -13,7 +13,7 @@ use weir_engine::{CommittedReader, EventLog};
 
 pub use cursor::{Cursor, CursorLink, OutputPosition};
 
-use crate::aws::AwsClient;
+use crate::aws::AwsClients;
 use crate::config::{DispatchConfig, FromVariables};
 use crate::error::Result;
 use crate::runtime;
@@ -52,7 +52,7 @@ pub struct DispatchReport {
 /// use weir_functions::work::{Deadline, PartitionRequest};
 ///
 /// let config = DispatchConfig::from_env()?;
-/// let sink = Sink::open(&config.sink, config.partitions, weir_functions::AwsClient::from_env).await?;
+/// let sink = Sink::open(&config.sink, config.partitions, weir_functions::AwsClients::from_env).await?;
 /// let deadline = Deadline::new(SystemTime::now() + Duration::from_secs(60), config.deadline_margin);
 /// let report = DispatchFunction::new(config, sink).handle(PartitionRequest::default(), deadline).await?;
 /// println!("delivered {}", report.delivered);
@@ -175,7 +175,7 @@ pub async fn serve() -> Result<()> {
     runtime::init_tracing();
     let function = runtime::init(async {
         let config = DispatchConfig::from_env()?;
-        let sink = Sink::open(&config.sink, config.partitions, AwsClient::from_env).await?;
+        let sink = Sink::open(&config.sink, config.partitions, AwsClients::from_env).await?;
         Ok(DispatchFunction::new(config, sink))
     })
     .await?;

@@ -37,7 +37,7 @@ pub(super) async fn ingest(function: &IngestFunction, request: LambdaFunctionUrl
             return answer(400, json!({"error": error, "record": refused.record, "reason": refused.reason}));
         }
     };
-    match function.log.append(&batch_id, &events).await {
+    match function.append(&batch_id, &events).await {
         Ok(_) => answer(200, json!({"accepted": events.len()})),
         Err(e) => {
             tracing::error!(batch_id, error = %e, "append failed");

@@ -27,7 +27,7 @@ pub(super) async fn ingest(function: &IngestFunction, event: KinesisEvent) -> Va
         })
         .collect();
     let mut response = KinesisEventResponse::default();
-    for (sequence, _) in append_records(&function.log, records).await {
+    for (sequence, _) in append_records(function, records).await {
         response.add_failure(sequence);
     }
     serde_json::to_value(response).expect("a response serializes")

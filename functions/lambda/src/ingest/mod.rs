@@ -13,16 +13,19 @@ mod redrive;
 mod s3;
 mod sqs;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use serde_json::Value;
-use weir_engine::{EventLog, LogEvent, Storage};
+use weir_engine::{Appended, EventLog, LogEvent, Storage};
 
+use crate::aws::AwsClients;
 use crate::config::{FromVariables, IngestConfig};
 use crate::error::{Error, Result};
+use crate::invoke::LambdaInvoker;
 use crate::runtime;
+use crate::trigger::Trigger;
 use weir_engine::records::RecordParser;
 
 /// Record groups appended at once; records of one group are appended in order.
@@ -56,6 +59,10 @@ pub struct IngestFunction {
     log: Arc<EventLog>,
     records: RecordParser,
     open_bucket: BucketOpener,
+    /// Process, invoked for the partitions an invocation appended to (`WEIR_PROCESS_FUNCTION`).
+    trigger: Option<Trigger>,
+    /// The partitions appended to since the invocation began.
+    touched: Arc<Mutex<BTreeSet<u32>>>,
 }
 
 impl std::fmt::Debug for IngestFunction {
@@ -72,7 +79,23 @@ impl IngestFunction {
             log: Arc::new(log),
             records: RecordParser::new(config.key_field),
             open_bucket: Arc::new(|bucket| Storage::from_url(&format!("s3://{bucket}"))),
+            trigger: None,
+            touched: Arc::default(),
         })
+    }
+
+    /// Invokes `trigger` (the process function) after each invocation, for the partitions
+    /// it appended to.
+    pub fn with_trigger(mut self, trigger: Trigger) -> Self {
+        self.trigger = Some(trigger);
+        self
+    }
+
+    /// Appends `events` as the batch `batch_id`, noting the partitions for the trigger.
+    async fn append(&self, batch_id: &str, events: &[LogEvent]) -> weir_engine::Result<Vec<Appended>> {
+        let appended = self.log.append(batch_id, events).await?;
+        self.touched.lock().expect("not poisoned").extend(appended.iter().map(|a| a.partition));
+        Ok(appended)
     }
 
     /// Replaces how the buckets of S3 notifications are opened.
@@ -87,8 +110,17 @@ impl IngestFunction {
     }
 
     /// Handles one invocation, recognising the source by the payload's shape, and returns
-    /// the answer that source expects.
+    /// the answer that source expects; then triggers process for the partitions it appended to.
     pub async fn handle(&self, event: Value) -> Result<Value> {
+        let answer = self.ingest(event).await;
+        let touched = std::mem::take(&mut *self.touched.lock().expect("not poisoned"));
+        if let Some(trigger) = &self.trigger {
+            trigger.fire(touched).await;
+        }
+        answer
+    }
+
+    async fn ingest(&self, event: Value) -> Result<Value> {
         let source = event.pointer("/Records/0/eventSource").and_then(Value::as_str).map(str::to_string);
         match source.as_deref() {
             _ if event.get("requeue_dead_letters").is_some() => {
@@ -129,7 +161,7 @@ struct SourceRecord {
 /// Appends records, groups concurrently and each group's in order, and returns the ids of
 /// those not stored with the reason. After a failure the rest of its group is not
 /// appended, so that a redelivery keeps the group's order.
-async fn append_records(log: &EventLog, records: Vec<SourceRecord>) -> Vec<(String, String)> {
+async fn append_records(function: &IngestFunction, records: Vec<SourceRecord>) -> Vec<(String, String)> {
     let mut groups: BTreeMap<String, Vec<SourceRecord>> = BTreeMap::new();
     for record in records {
         groups.entry(record.group.clone()).or_default().push(record);
@@ -140,7 +172,9 @@ async fn append_records(log: &EventLog, records: Vec<SourceRecord>) -> Vec<(Stri
             let outcome = match (&record.events, failures.is_empty()) {
                 (_, false) => Err("an earlier record of its group was not stored".to_string()),
                 (Err(reason), true) => Err(format!("refused: {reason}")),
-                (Ok(events), true) => log.append(&record.batch_id, events).await.map(drop).map_err(|e| e.to_string()),
+                (Ok(events), true) => {
+                    function.append(&record.batch_id, events).await.map(drop).map_err(|e| e.to_string())
+                }
             };
             if let Err(reason) = outcome {
                 tracing::warn!(record = %record.id, %reason, "record not stored");
@@ -156,6 +190,17 @@ async fn append_records(log: &EventLog, records: Vec<SourceRecord>) -> Vec<(Stri
 /// init if either is wrong), then serves invocations.
 pub async fn serve() -> Result<()> {
     runtime::init_tracing();
-    let function = runtime::init(async { IngestFunction::new(IngestConfig::from_env()?).await }).await?;
+    let function = runtime::init(async {
+        let config = IngestConfig::from_env()?;
+        let trigger = config.process_function.clone();
+        let function = IngestFunction::new(config).await?;
+        Ok(match trigger {
+            Some(process) => {
+                function.with_trigger(Trigger::new(LambdaInvoker::new(&AwsClients::from_env().await), process))
+            }
+            None => function,
+        })
+    })
+    .await?;
     runtime::serve(|event: Value, _context| function.handle(event)).await
 }

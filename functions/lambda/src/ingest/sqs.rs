@@ -29,7 +29,7 @@ pub(super) async fn ingest(function: &IngestFunction, event: SqsEvent) -> Value 
         })
         .collect();
     let mut response = SqsBatchResponse::default();
-    for (id, _) in append_records(&function.log, records).await {
+    for (id, _) in append_records(function, records).await {
         response.add_failure(id);
     }
     serde_json::to_value(response).expect("a response serializes")

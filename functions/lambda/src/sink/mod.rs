@@ -15,8 +15,10 @@ pub use sns::SnsSink;
 pub use sqs::SqsSink;
 pub use webhook::WebhookSink;
 
-use crate::aws::AwsClient;
-use crate::error::Result;
+use weir_engine::ErrorKind;
+
+use crate::aws::AwsClients;
+use crate::error::{Error, Result};
 
 /// A sink as `WEIR_SINK` names it.
 ///
@@ -100,11 +102,11 @@ pub enum Sink {
 impl Sink {
     /// Opens `target`; `aws` is called only for SQS and SNS. A `weir:` log is created with
     /// `partitions` partitions if absent.
-    pub async fn open(target: &SinkTarget, partitions: u32, aws: impl FnOnce() -> Result<AwsClient>) -> Result<Sink> {
+    pub async fn open(target: &SinkTarget, partitions: u32, aws: impl AsyncFnOnce() -> AwsClients) -> Result<Sink> {
         Ok(match target {
             SinkTarget::Webhook { url } => Sink::Webhook(WebhookSink::new(url)),
-            SinkTarget::Sqs { queue_url } => Sink::Sqs(SqsSink::new(queue_url, aws()?)),
-            SinkTarget::Sns { topic_arn } => Sink::Sns(SnsSink::new(topic_arn, aws()?)),
+            SinkTarget::Sqs { queue_url } => Sink::Sqs(SqsSink::new(queue_url, &aws().await)),
+            SinkTarget::Sns { topic_arn } => Sink::Sns(SnsSink::new(topic_arn, &aws().await)),
             SinkTarget::Log { store_url } => Sink::Log(LogSink::open(store_url, partitions).await?),
         })
     }
@@ -139,4 +141,33 @@ fn fifo_group(key: &str) -> String {
         true => key.to_string(),
         false => format!("{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes())),
     }
+}
+
+/// A request the SDK would not build: a field this code sets is missing.
+fn invalid_request(service: &'static str, operation: &str, error: &dyn std::fmt::Display) -> Error {
+    Error::Request { service, reason: format!("building {operation}: {error}") }
+}
+
+/// The outcome of a batch request whose entries `refusals` lists as refused, each with its
+/// entry id (the index in `batch`), error code, message and whether the sender was at fault:
+/// none refused is success; otherwise the error names every refused delivery, and is to be
+/// fixed (not retried) if any refusal was the sender's fault.
+fn refused<'a>(
+    service: &'static str,
+    operation: &'static str,
+    batch: &[Delivery],
+    refusals: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>, bool)>,
+) -> Result<()> {
+    let mut sender_fault = false;
+    let mut reasons = Vec::new();
+    for (entry, code, message, by_sender) in refusals {
+        sender_fault |= by_sender;
+        let delivery = entry.parse::<usize>().ok().and_then(|i| batch.get(i)).map_or(entry, |d| d.id.as_str());
+        reasons.push(format!("delivery {delivery}: {code} {}", message.unwrap_or_default()).trim_end().to_string());
+    }
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    let kind = if sender_fault { ErrorKind::InvalidInput } else { ErrorKind::Retryable };
+    Err(Error::Aws { service, operation, kind, message: format!("refused {}", reasons.join("; ")) })
 }

@@ -1,14 +1,16 @@
-//! An SNS topic: `PublishBatch` (query protocol), the delivery id in the message attribute
-//! `weir-delivery-id` and, on FIFO topics, as `MessageDeduplicationId`.
+//! An SNS topic: `PublishBatch`, the delivery id in the message attribute `weir-delivery-id`
+//! and, on FIFO topics, as `MessageDeduplicationId`.
 
-use super::{Delivery, fifo_group};
-use crate::aws::AwsClient;
-use crate::error::{Error, Result};
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+
+use super::{Delivery, fifo_group, invalid_request, refused};
+use crate::aws::{AwsClients, failure};
+use crate::error::Result;
 
 /// Publishes outputs to a topic, ten per request.
 #[derive(Debug, Clone)]
 pub struct SnsSink {
-    aws: AwsClient,
+    client: aws_sdk_sns::Client,
     topic_arn: String,
 }
 
@@ -17,44 +19,28 @@ impl SnsSink {
     pub const MAX_BATCH: usize = 10;
 
     /// The topic `topic_arn`, called through `aws`.
-    pub fn new(topic_arn: &str, aws: AwsClient) -> Self {
-        SnsSink { aws, topic_arn: topic_arn.to_string() }
+    pub fn new(topic_arn: &str, aws: &AwsClients) -> Self {
+        SnsSink { client: aws.sns(), topic_arn: topic_arn.to_string() }
     }
 
     /// Publishes the batch; a message SNS refuses fails it.
     pub async fn deliver(&self, batch: &[Delivery]) -> Result<()> {
         let fifo = self.topic_arn.ends_with(".fifo");
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", "PublishBatch").append_pair("Version", "2010-03-31");
-        form.append_pair("TopicArn", &self.topic_arn);
+        let mut request = self.client.publish_batch().topic_arn(&self.topic_arn);
         for (i, delivery) in batch.iter().enumerate() {
-            let entry = format!("PublishBatchRequestEntries.member.{}", i + 1);
-            let attribute = format!("{entry}.MessageAttributes.entry.1");
-            form.append_pair(&format!("{entry}.Id"), &i.to_string())
-                .append_pair(&format!("{entry}.Message"), &delivery.payload.to_string())
-                .append_pair(&format!("{attribute}.Name"), "weir-delivery-id")
-                .append_pair(&format!("{attribute}.Value.DataType"), "String")
-                .append_pair(&format!("{attribute}.Value.StringValue"), &delivery.id);
+            let id = MessageAttributeValue::builder().data_type("String").string_value(&delivery.id).build();
+            let mut entry = PublishBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message(delivery.payload.to_string())
+                .message_attributes("weir-delivery-id", id.map_err(|e| invalid_request("sns", "PublishBatch", &e))?);
             if fifo {
-                form.append_pair(&format!("{entry}.MessageDeduplicationId"), &delivery.id)
-                    .append_pair(&format!("{entry}.MessageGroupId"), &fifo_group(&delivery.key));
+                entry = entry.message_deduplication_id(&delivery.id).message_group_id(fifo_group(&delivery.key));
             }
+            request = request
+                .publish_batch_request_entries(entry.build().map_err(|e| invalid_request("sns", "PublishBatch", &e))?);
         }
-        let headers = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
-        let endpoint = format!("{}/", self.aws.endpoint("sns"));
-        let response = self.aws.post("sns", &endpoint, &headers, form.finish().into_bytes()).await?;
-        let answer = String::from_utf8_lossy(&response.body);
-        match failed_entries(&answer) {
-            None => Ok(()),
-            Some(failed) => Err(Error::Request { service: "sns", reason: format!("PublishBatch refused {failed}") }),
-        }
+        let answer = request.send().await.map_err(|e| failure("sns", "PublishBatch", e))?;
+        let refusals = answer.failed().iter().map(|f| (f.id(), f.code(), f.message(), f.sender_fault()));
+        refused("sns", "PublishBatch", batch, refusals)
     }
-}
-
-/// The `<Failed>` section of a `PublishBatch` answer, if it lists any entry.
-fn failed_entries(answer: &str) -> Option<&str> {
-    let start = answer.find("<Failed>")?;
-    let end = answer[start..].find("</Failed>").map_or(answer.len(), |end| start + end);
-    let failed = &answer[start..end];
-    failed.contains("<member>").then_some(failed)
 }

@@ -73,3 +73,40 @@ impl Drop for Recorder {
         self.server.abort();
     }
 }
+
+/// A declarative agent scoring reviews (`{review}`) with an OpenAI-compatible model at
+/// `base_url` whose key is in `FAKE_OPENAI_KEY`: written as `scorer.yaml` in `dir`.
+pub fn scorer_agent_file(dir: &std::path::Path, base_url: &str) -> std::path::PathBuf {
+    let path = dir.join("scorer.yaml");
+    std::fs::write(&path, SCORER_AGENT.replace("BASE_URL", base_url)).unwrap();
+    path
+}
+
+const SCORER_AGENT: &str = r#"
+name: scorer
+kind: react
+models:
+  default: {provider: openai, options: {model: fake}, base_url: "BASE_URL", api_key_env: FAKE_OPENAI_KEY}
+prompt:
+  - {role: user, content: "Score this review from 1 to 5: {review}"}
+output_schema:
+  type: object
+  required: [score]
+  properties: {score: {type: integer}}
+"#;
+
+/// Invokes `function` under the emulator and answers its JSON; panics on a function error
+/// or after a minute without an answer.
+pub async fn invoke(
+    emulator: &weir_emulator::Emulator,
+    function: &str,
+    payload: serde_json::Value,
+) -> serde_json::Value {
+    let output =
+        tokio::time::timeout(std::time::Duration::from_secs(60), emulator.invoke(function, payload.to_string()))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(output.function_error, None, "{function}: {}", String::from_utf8_lossy(&output.payload));
+    serde_json::from_slice(&output.payload).unwrap()
+}

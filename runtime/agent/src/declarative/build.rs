@@ -36,6 +36,19 @@ pub struct DeclaredAgent {
 #[derive(Debug, Default)]
 pub struct Loader {
     models: BTreeMap<String, Arc<dyn ChatModel>>,
+    environment: Option<Environment>,
+}
+
+/// A source of variables: a name's value, if set.
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// Where `environment` models read their variables, when not the process environment.
+struct Environment(Arc<Lookup>);
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Environment(..)")
+    }
 }
 
 /// Loads the agent file at `path`.
@@ -65,6 +78,14 @@ impl Loader {
     /// Uses `model` for the file's model `name` instead of building it.
     pub fn model(mut self, name: impl Into<String>, model: Arc<dyn ChatModel>) -> Self {
         self.models.insert(name.into(), model);
+        self
+    }
+
+    /// Builds the file's `environment` models from the variables `env` answers (`WEIR_MODEL_*`,
+    /// the providers' API keys) instead of the process environment: a function that reads
+    /// its key from a secret answers for the key variables.
+    pub fn environment(mut self, env: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.environment = Some(Environment(Arc::new(env)));
         self
     }
 
@@ -167,18 +188,23 @@ impl Loader {
         problems: &Problems<'_>,
     ) -> Result<BTreeMap<String, Arc<dyn ChatModel>>, AgentError> {
         let mut models = BTreeMap::new();
+        let env = |name: &str| match &self.environment {
+            Some(Environment(env)) => env(name),
+            None => std::env::var(name).ok(),
+        };
         for (name, decl) in &file.models {
             let field = format!("models.{name}");
             let model = match (self.models.get(name), decl) {
                 (Some(model), _) => model.clone(),
-                (None, ModelDecl::Config(config)) => config.build().map_err(|e| problems.at(&field, name, e))?,
+                (None, ModelDecl::Config(config)) => {
+                    config.build_with_env(&env).map_err(|e| problems.at(&field, name, e))?
+                }
                 (None, ModelDecl::Environment(_)) => {
-                    let env = |name: &str| std::env::var(name).ok();
                     let config = ModelConfig::from_environment(&env).map_err(|e| problems.at(&field, name, e))?;
                     let config = config.ok_or_else(|| {
                         problems.at(&field, name, "`environment`, but no provider is configured (set OPENAI_API_KEY, ANTHROPIC_API_KEY, OLLAMA_HOST or WEIR_MODEL_PROVIDER)")
                     })?;
-                    config.build().map_err(|e| problems.at(&field, name, e))?
+                    config.build_with_env(&env).map_err(|e| problems.at(&field, name, e))?
                 }
             };
             models.insert(name.clone(), model);
