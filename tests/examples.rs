@@ -260,7 +260,9 @@ async fn every_example_starts_under_the_emulator_as_deployed() {
     }
     let counts: BTreeMap<String, usize> = deliveries.iter().map(|(path, keys)| (path.clone(), keys.len())).collect();
     assert_eq!(counts, expected_deliveries, "webhook deliveries per example: {received:?}");
-    assert!(model.requests() >= received.len(), "the agents asked the model");
+    // Distinct deliveries: a dispatcher fenced mid-batch redelivers under the same ids.
+    let distinct: usize = counts.values().sum();
+    assert!(model.requests() >= distinct, "the agents asked the model: {} requests", model.requests());
     let keys: BTreeSet<String> = model.authorizations().into_iter().collect();
     assert_eq!(keys, BTreeSet::from(["Bearer sk-from-secrets-manager".to_string()]), "the key came from the secret");
 }
