@@ -10,6 +10,7 @@ use weir_engine::{DeadLetterFilter, PartitionDeadLetter, Position};
 use crate::agents::AgentChoice;
 use crate::error::{CliError, Result};
 use crate::store::Store;
+use crate::table;
 
 /// How dead letters are listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,7 +114,6 @@ fn jsonl(letters: &[PartitionDeadLetter]) -> String {
 const TABLE_CELL_WIDTH: usize = 48;
 
 fn table(letters: &[PartitionDeadLetter]) -> String {
-    let header = ["partition", "event", "key", "attempts", "reason", "payload"].map(String::from);
     let rows: Vec<[String; 6]> = letters
         .iter()
         .map(|PartitionDeadLetter { partition, letter }| {
@@ -122,32 +122,12 @@ fn table(letters: &[PartitionDeadLetter]) -> String {
                 letter.event.to_string(),
                 letter.key.clone(),
                 letter.attempts.to_string(),
-                shorten(&letter.reason),
-                shorten(&String::from_utf8_lossy(&letter.payload)),
+                table::shorten(&letter.reason, TABLE_CELL_WIDTH),
+                table::shorten(&String::from_utf8_lossy(&letter.payload), TABLE_CELL_WIDTH),
             ]
         })
         .collect();
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut text = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-        text.push_str(cells.join("  ").trim_end());
-        text.push('\n');
-    }
+    let mut text = table::render(["partition", "event", "key", "attempts", "reason", "payload"], &rows, &[]);
     text.push_str(&format!("({} dead letters)\n", rows.len()));
     text
-}
-
-/// `text` on one line, cut to the table's width, marked with an ellipsis when cut.
-fn shorten(text: &str) -> String {
-    let line = text.replace(['\n', '\r'], " ");
-    match line.char_indices().nth(TABLE_CELL_WIDTH) {
-        Some((end, _)) => format!("{}…", &line[..end]),
-        None => line,
-    }
 }

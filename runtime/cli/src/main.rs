@@ -8,7 +8,7 @@
 //! `functions`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
 //! choice), `committed` (what an agent committed, read through the engine), `input_file` and
 //! `rejects` (ingest's reading and setting aside), `binaries` (building the function
-//! binaries), `error`.
+//! binaries), `table` (aligned text tables), `error`.
 
 /// Prints a line (visible to the modules below); a closed stdout (`weir outputs | head`) is not an error worth a panic.
 macro_rules! say {
@@ -34,6 +34,7 @@ mod outputs;
 mod rejects;
 mod run;
 mod store;
+mod table;
 
 use clap::{Parser, Subcommand};
 

@@ -9,6 +9,7 @@ use crate::agents::AgentChoice;
 use crate::committed::Committed;
 use crate::error::{CliError, Result};
 use crate::store::Store;
+use crate::table;
 
 /// The widest an output is shown in a table.
 const TABLE_OUTPUT_WIDTH: usize = 72;
@@ -76,30 +77,11 @@ fn jsonl<'a>(outputs: impl Iterator<Item = (u32, &'a Output)>) -> Vec<u8> {
 fn table<'a>(outputs: impl Iterator<Item = (u32, &'a Output)>) -> String {
     let rows: Vec<[String; 4]> = outputs
         .map(|(partition, o)| {
-            [partition.to_string(), o.event.to_string(), o.key.clone(), shorten(&o.payload.to_string())]
+            let output = table::shorten(&o.payload.to_string(), TABLE_OUTPUT_WIDTH);
+            [partition.to_string(), o.event.to_string(), o.key.clone(), output]
         })
         .collect();
-    let header = ["partition", "event", "key", "output"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut text = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let [partition, event, key, output] = row;
-        let [wp, we, wk, _] = widths;
-        text.push_str(&format!("{partition:>wp$}  {event:<we$}  {key:<wk$}  {output}\n"));
-    }
+    let mut text = table::render(["partition", "event", "key", "output"], &rows, &[0]);
     text.push_str(&format!("({} outputs)\n", rows.len()));
     text
-}
-
-/// `text` cut to the table's width, marked with an ellipsis when cut.
-fn shorten(text: &str) -> String {
-    match text.char_indices().nth(TABLE_OUTPUT_WIDTH) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_string(),
-    }
 }
