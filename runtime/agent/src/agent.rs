@@ -1,6 +1,9 @@
 //! What every kind of agent shares: resources, metrics and settings.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use weir_models::Price;
 
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::resources::Resources;
@@ -13,11 +16,42 @@ pub struct AgentSettings {
     pub max_chat_steps: u32,
     /// How long a short-term memory entry lives after it was written; `None`: forever.
     pub memory_ttl_ms: Option<u64>,
+    /// What the trace records of model and tool calls.
+    pub trace: TraceSettings,
+    /// What each model's tokens cost, by the model's name at its provider
+    /// ([`ChatModel::name`](weir_models::ChatModel::name)): model spans carry their cost.
+    pub prices: BTreeMap<String, Price>,
 }
 
 impl Default for AgentSettings {
     fn default() -> Self {
-        AgentSettings { max_chat_steps: 10, memory_ttl_ms: None }
+        AgentSettings {
+            max_chat_steps: 10,
+            memory_ttl_ms: None,
+            trace: TraceSettings::default(),
+            prices: BTreeMap::new(),
+        }
+    }
+}
+
+/// What the trace records of calls (`docs/observability.md`, "Content").
+///
+/// ```
+/// let settings: weir_agent::TraceSettings = serde_json::from_str(r#"{"redact": ["card_number"]}"#).unwrap();
+/// assert!(settings.content, "content is recorded unless turned off");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceSettings {
+    /// Whether model requests and replies and tool arguments and results are recorded.
+    pub content: bool,
+    /// JSON fields whose values are recorded as `"[redacted]"`, wherever they occur.
+    pub redact: Vec<String>,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings { content: true, redact: Vec::new() }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The built-in tool and retrieval actions.
 
 use futures::future::BoxFuture;
-use weir_engine::Durable;
+use weir_engine::{Durable, SpanEnd, SpanKind};
 
 use crate::action::{ActionError, Handler};
 use crate::context::Context;
 use crate::event::Event;
 use crate::event::builtin::{RetrievalRequestEvent, RetrievalResponseEvent, ToolRequestEvent, ToolResponseEvent};
+use crate::spans;
 
 /// Runs the calls of a [`ToolRequestEvent`] concurrently and answers a [`ToolResponseEvent`].
 #[derive(Debug)]
@@ -35,7 +36,17 @@ impl Handler for RetrievalAction {
             let request: RetrievalRequestEvent = event.decode()?;
             let store = ctx.resources().vector_store(&request.store)?.clone();
             let search = store.search(&request.query, request.max_results);
-            let documents = ctx.durable(&format!("retrieval:{}", request.store), search).await?;
+            let span = ctx.trace().start(ctx.span(), SpanKind::Retrieval, &request.store);
+            let result = ctx.durable(&format!("retrieval:{}", request.store), search).await;
+            let (end, found) = match &result {
+                Ok(documents) => (
+                    SpanEnd::ok().attribute("weir.retrieval.count", documents.len()),
+                    serde_json::to_value(documents).ok(),
+                ),
+                Err(error) => (SpanEnd::failed(error), None),
+            };
+            ctx.trace().end(span, spans::retrieval(end, ctx.settings(), &request.query, found));
+            let documents = result?;
             let response = RetrievalResponseEvent { request_id: event.id.clone(), query: request.query, documents };
             ctx.send(response)?;
             Ok(())

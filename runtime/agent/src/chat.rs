@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use weir_engine::{Branch, CallMode, Durable, DurableError};
+use weir_engine::{Branch, CallMode, Durable, DurableError, SpanEnd, SpanId, SpanKind, Trace};
 use weir_models::{ChatMessage, ChatRequest, ChatResponse, ToolCall, ToolSpec, Usage};
 
 use crate::agent::AgentCore;
@@ -13,6 +13,7 @@ use crate::error::AgentError;
 use crate::event::builtin::{ChatRequestEvent, ToolResult};
 use crate::memory::Memory;
 use crate::metrics::CallEnd;
+use crate::spans;
 
 /// The end of a conversation: the model's answer and how it got there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,12 +41,16 @@ pub(crate) struct Turn<'t> {
     pub(crate) action: &'t str,
     pub(crate) key: &'t str,
     pub(crate) memory: &'t Memory,
+    /// Where the calls' spans go, and the span of the action they are made for.
+    pub(crate) trace: &'t Trace,
+    pub(crate) parent: SpanId,
 }
 
 impl Turn<'_> {
     /// One durable model call.
     pub(crate) async fn model_call(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, AgentError> {
         let client = self.core.resources.model(model)?;
+        let span = self.trace.start(self.parent, SpanKind::Model, model);
         let made = AtomicBool::new(false);
         let started = Instant::now();
         let call = async {
@@ -56,15 +61,19 @@ impl Turn<'_> {
         let metrics = &self.core.metrics;
         match result {
             Ok(response) => {
-                let end = match made.load(Ordering::Relaxed) {
+                let made = made.load(Ordering::Relaxed);
+                let end = match made {
                     true => CallEnd::Made(started.elapsed(), response.usage),
                     false => CallEnd::Replayed,
                 };
                 metrics.model_call(model, self.action, end);
+                let settings = &self.core.settings;
+                self.trace.end(span, spans::model_call(settings, client.name(), request, &response, !made));
                 Ok(response)
             }
             Err(error) => {
                 metrics.model_call(model, self.action, CallEnd::Failed);
+                self.trace.end(span, SpanEnd::failed(&error).attribute("gen_ai.request.model", client.name()));
                 Err(AgentError::from_durable(error, |_, source| AgentError::Model { model: model.to_string(), source }))
             }
         }
@@ -74,6 +83,29 @@ impl Turn<'_> {
     /// arguments, the tool's own error, an interrupted at-most-once call) is a result, not
     /// an error: only the journal failing fails the action.
     pub(crate) async fn tool_call(&self, call: &ToolCall) -> Result<ToolResult, AgentError> {
+        let span = self.trace.start(self.parent, SpanKind::Tool, &call.name);
+        let replayed = AtomicBool::new(false);
+        let result = self.run_tool(call, &replayed).await;
+        let settings = &self.core.settings;
+        let end = match &result {
+            Ok(result) => {
+                let end = match result.is_error {
+                    true => SpanEnd::failed(
+                        result.content.as_str().map_or_else(|| result.content.to_string(), str::to_string),
+                    ),
+                    false => SpanEnd::ok(),
+                };
+                spans::tool_result(end, settings, &result.content, replayed.load(Ordering::Relaxed))
+            }
+            Err(error) => SpanEnd::failed(error),
+        };
+        self.trace.end(span, spans::tool_call(end, settings, call));
+        result
+    }
+
+    /// [`tool_call`](Self::tool_call) but for its span; `replayed` is set when the journal
+    /// answered it.
+    async fn run_tool(&self, call: &ToolCall, replayed: &AtomicBool) -> Result<ToolResult, AgentError> {
         let result = |content: Value, is_error| ToolResult {
             call_id: call.id.clone(),
             name: call.name.clone(),
@@ -108,7 +140,9 @@ impl Turn<'_> {
         let metrics = &self.core.metrics;
         match outcome {
             Ok(outcome) => {
-                let end = match (made.load(Ordering::Relaxed), outcome.is_error) {
+                let made = made.load(Ordering::Relaxed);
+                replayed.store(!made, Ordering::Relaxed);
+                let end = match (made, outcome.is_error) {
                     (false, _) => CallEnd::Replayed,
                     (true, false) => CallEnd::Made(started.elapsed(), Usage::default()),
                     (true, true) => CallEnd::Failed,

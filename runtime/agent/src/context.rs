@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use weir_engine::{Branch, Calls, Durable, EventContext, Position};
+use weir_engine::{Branch, Calls, Durable, EventContext, Position, SpanId, Trace};
 use weir_models::{ChatModel, ChatRequest, ChatResponse, ToolCall};
 
 use crate::agent::AgentCore;
@@ -34,6 +34,7 @@ pub struct Context<'a> {
     engine: &'a EventContext,
     calls: Branch<'a>,
     conversations: AtomicU32,
+    span: SpanId,
 }
 
 impl<'a> Context<'a> {
@@ -43,9 +44,10 @@ impl<'a> Context<'a> {
         run: &'a mut Run,
         action: &'a str,
         event_id: &'a str,
+        span: SpanId,
     ) -> Self {
         let calls = engine.branch(&format!("{event_id}/{action}"));
-        Context { core, run, action, event_id, engine, calls, conversations: AtomicU32::new(0) }
+        Context { core, run, action, event_id, engine, calls, conversations: AtomicU32::new(0), span }
     }
 
     /// The input's key.
@@ -66,6 +68,30 @@ impl<'a> Context<'a> {
     /// The name of the running action.
     pub fn action(&self) -> &str {
         self.action
+    }
+
+    /// The trace of this attempt at the input event: an action may add spans of its own
+    /// under [`span`](Self::span) (`docs/observability.md`).
+    ///
+    /// ```
+    /// # fn demo(ctx: &weir_agent::Context<'_>) {
+    /// use weir_engine::{SpanEnd, SpanKind};
+    ///
+    /// let lookup = ctx.trace().start(ctx.span(), SpanKind::Retrieval, "customer-history");
+    /// ctx.trace().end(lookup, SpanEnd::ok().attribute("rows", 3));
+    /// # }
+    /// ```
+    pub fn trace(&self) -> &Trace {
+        self.engine.trace()
+    }
+
+    pub(crate) fn settings(&self) -> &crate::agent::AgentSettings {
+        &self.core.settings
+    }
+
+    /// The running action's span.
+    pub fn span(&self) -> SpanId {
+        self.span
     }
 
     /// Sends a typed event; actions subscribed to it run after the current one.
@@ -158,7 +184,15 @@ impl<'a> Context<'a> {
     }
 
     fn turn<'t>(&'t self, calls: &'t Branch<'t>) -> Turn<'t> {
-        Turn { core: self.core, calls, action: self.action, key: self.engine.key(), memory: &self.run.memory }
+        Turn {
+            core: self.core,
+            calls,
+            action: self.action,
+            key: self.engine.key(),
+            memory: &self.run.memory,
+            trace: self.engine.trace(),
+            parent: self.span,
+        }
     }
 }
 

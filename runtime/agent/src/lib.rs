@@ -15,7 +15,7 @@
 //!   `react` and `chain`: ReAct agents and chat steps in order; `builtin`: the tool and
 //!   retrieval actions; `chat`: the chat loop with tools.
 //! - `agent`, `resources`, `metrics`: what every agent shares: settings, named resources,
-//!   counters. `memory`, `prompt`, `output`, `retrieval`, `tool_binding`: the pieces
+//!   counters; `spans`: what the agent's spans in the trace say. `memory`, `prompt`, `output`, `retrieval`, `tool_binding`: the pieces
 //!   actions use.
 //! - `declarative`: agents declared in a file; `testing`: running an agent in a test.
 
@@ -36,13 +36,14 @@ mod react;
 mod resources;
 mod retrieval;
 mod run;
+mod spans;
 mod tool_binding;
 mod workflow;
 
 pub mod testing;
 
 pub use action::{Action, ActionError, Handler, HandlerFn};
-pub use agent::AgentSettings;
+pub use agent::{AgentSettings, TraceSettings};
 pub use chat::Conversation;
 pub use context::Context;
 pub use error::AgentError;

@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use weir_engine::{Agent, CommittedReader, DeadLetter, Engine, EngineSettings, EventLog, LogEvent, Output, Storage};
+use weir_engine::{
+    Agent, CommittedReader, DeadLetter, Engine, EngineSettings, EventLog, EventTrace, LogEvent, Output, Storage,
+};
 use weir_models::{ChatModel, ChatRequest, ChatResponse, ModelError, ToolCall, ToolSpec, Usage};
 use weir_tools::{Tool, ToolError};
 
@@ -196,6 +198,8 @@ pub struct TestRun {
     pub outputs: Vec<Output>,
     /// The dead letters, in log order.
     pub dead_letters: Vec<DeadLetter>,
+    /// What each event's handling did, in log order (`docs/observability.md`).
+    pub traces: Vec<EventTrace>,
 }
 
 impl TestRun {
@@ -249,6 +253,7 @@ impl AgentTest {
         Ok(TestRun {
             outputs: after.outputs[before.outputs.len()..].to_vec(),
             dead_letters: after.dead_letters[before.dead_letters.len()..].to_vec(),
+            traces: after.traces[before.traces.len()..].to_vec(),
         })
     }
 
@@ -259,7 +264,9 @@ impl AgentTest {
             let reader = CommittedReader::new(self.storage.clone(), &self.name, partition)?;
             all.outputs.extend(reader.outputs().await?);
             all.dead_letters.extend(reader.dead_letters().await?);
+            all.traces.extend(reader.traces().await?);
         }
+        all.traces.sort_by_key(|t| t.event);
         all.outputs.sort_by_key(|o| (o.event, o.index));
         all.dead_letters.sort_by_key(|d| d.event);
         Ok(all)

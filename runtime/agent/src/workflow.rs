@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use weir_engine::{Clock, Durable, DurableError, EventContext, LogInput, SystemClock, Unavailable};
-use weir_models::ModelError;
+use weir_engine::{
+    Clock, Durable, DurableError, EventContext, LogInput, SpanEnd, SpanId, SpanKind, SystemClock, Unavailable,
+};
 use weir_models::{ChatModel, EmbeddingModel};
+use weir_models::{ModelError, Price};
 use weir_tools::Tool;
 
 use crate::action::{Action, ActionError};
-use crate::agent::{AgentCore, AgentSettings};
+use crate::agent::{AgentCore, AgentSettings, TraceSettings};
 use crate::builtin::{RetrievalAction, ToolAction};
 use crate::chat::Turn;
 use crate::context::Context;
@@ -157,6 +159,19 @@ impl WorkflowAgentBuilder {
         self
     }
 
+    /// What the trace records of calls.
+    pub fn trace_settings(mut self, trace: TraceSettings) -> Self {
+        self.settings.trace = trace;
+        self
+    }
+
+    /// What `model`'s tokens cost (`model` as its provider names it, as in
+    /// [`ChatModel::name`]); its calls' spans then carry their cost.
+    pub fn price(mut self, model: impl Into<String>, price: Price) -> Self {
+        self.settings.prices.insert(model.into(), price);
+        self
+    }
+
     /// The clock memory expiry reads (the system clock by default).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -224,10 +239,7 @@ impl WorkflowAgent {
         for action in self.actions.iter().filter(|a| a.subscribes_to(&event.kind)) {
             self.notify(|| ActionStartedEvent::of(&action.name, event), engine, run).await?;
             let started = std::time::Instant::now();
-            let result = {
-                let mut ctx = Context::new(&self.core, engine, run, &action.name, &event.id);
-                action.handler.handle(event, &mut ctx).await
-            };
+            let result = self.run_action(action, event, engine, run).await;
             match result {
                 Ok(()) => {
                     self.core.metrics.action_run(&action.name, CallEnd::Made(started.elapsed(), Default::default()));
@@ -258,10 +270,33 @@ impl WorkflowAgent {
         let mut event = Event::typed(notification());
         event.id = run.next_id();
         for listener in self.actions.iter().filter(|a| a.subscribes_to(T::TYPE)) {
-            let mut ctx = Context::new(&self.core, engine, run, &listener.name, &event.id);
-            listener.handler.handle(&event, &mut ctx).await?;
+            self.run_action(listener, &event, engine, run).await?;
         }
         Ok(())
+    }
+
+    /// Runs one action on `event`, in a span of its own.
+    async fn run_action(
+        &self,
+        action: &Action,
+        event: &Event,
+        engine: &EventContext,
+        run: &mut Run,
+    ) -> Result<(), ActionError> {
+        let span = engine.trace().start(SpanId::ROOT, SpanKind::Action, &action.name);
+        let result = {
+            let mut ctx = Context::new(&self.core, engine, run, &action.name, &event.id, span);
+            action.handler.handle(event, &mut ctx).await
+        };
+        let end = match &result {
+            Ok(()) => SpanEnd::ok(),
+            Err(error) => SpanEnd::failed(error),
+        };
+        engine.trace().end(
+            span,
+            end.attribute("weir.event.type", event.kind.as_str()).attribute("weir.event.id", event.id.as_str()),
+        );
+        result
     }
 
     /// Runs chat requests queued together concurrently, each in its own journal branch, and
@@ -272,13 +307,25 @@ impl WorkflowAgent {
             self.notify(|| ActionStartedEvent::of(CHAT_ACTION, event), engine, run).await?;
         }
         let branches: Vec<_> = requests.iter().map(|e| engine.branch(&format!("{}/{CHAT_ACTION}", e.id))).collect();
+        let trace = engine.trace();
+        let spans: Vec<SpanId> =
+            requests.iter().map(|_| trace.start(SpanId::ROOT, SpanKind::Action, CHAT_ACTION)).collect();
         let memory = &run.memory;
-        let conversations = futures::future::join_all(decoded.iter().zip(&branches).map(|(request, branch)| {
-            let turn = Turn { core: &self.core, calls: branch, action: CHAT_ACTION, key: engine.key(), memory };
+        let turns = decoded.iter().zip(&branches).zip(&spans).map(|((request, branch), &parent)| {
+            let key = engine.key();
+            let turn = Turn { core: &self.core, calls: branch, action: CHAT_ACTION, key, memory, trace, parent };
             async move { turn.converse(request).await }
-        }))
-        .await;
-        for ((event, request), conversation) in requests.iter().zip(decoded).zip(conversations) {
+        });
+        let conversations = futures::future::join_all(turns).await;
+        for (((event, request), conversation), span) in requests.iter().zip(decoded).zip(conversations).zip(spans) {
+            let end = match &conversation {
+                Ok(_) => SpanEnd::ok(),
+                Err(error) => SpanEnd::failed(error),
+            };
+            trace.end(
+                span,
+                end.attribute("weir.event.type", event.kind.as_str()).attribute("weir.event.id", event.id.as_str()),
+            );
             let conversation = match conversation {
                 Ok(conversation) => conversation,
                 Err(error) => {

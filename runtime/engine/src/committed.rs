@@ -11,6 +11,7 @@ use crate::manifest::{CommitKind, FileRef, Manifest, PartitionDir, Totals};
 use crate::outputs::{self, DeadLetter, Output};
 use crate::position::Position;
 use crate::storage::Storage;
+use crate::trace::{self, EventTrace};
 
 /// Commits read at once.
 const COMMITS_AT_ONCE: usize = 16;
@@ -164,13 +165,25 @@ impl CommittedReader {
 
     /// Every committed dead letter still retained, in commit order.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        let files = self.commits().await?.into_iter().filter_map(|c| c.into_manifest().dead_letters);
+        self.read_files(files.collect(), outputs::decode_dead_letters).await
+    }
+
+    /// The trace of every committed event still retained, in log order
+    /// (`docs/observability.md`).
+    pub async fn traces(&self) -> Result<Vec<EventTrace>> {
+        let files = self.commits().await?.into_iter().filter_map(|c| c.into_manifest().trace);
+        self.read_files(files.collect(), trace::decode_traces).await
+    }
+
+    /// The trace of the event at `position`, if a retained commit holds one. Reads only the
+    /// file of the commit whose batch took the event.
+    pub async fn trace(&self, position: Position) -> Result<Option<EventTrace>> {
         let commits = self.commits().await?;
-        // Owned, not borrowed: a closure over borrowed items makes the future not `Send`.
-        let files: Vec<FileRef> = commits.into_iter().filter_map(|c| c.into_manifest().dead_letters).collect();
-        let reads =
-            files.into_iter().map(|file| async move { self.read_file(&file, outputs::decode_dead_letters).await });
-        let files: Vec<Vec<DeadLetter>> = futures::stream::iter(reads).buffered(COMMITS_AT_ONCE).try_collect().await?;
-        Ok(files.into_iter().flatten().collect())
+        let batch = commits.windows(2).find(|pair| pair[0].position() <= position && position < pair[1].position());
+        let Some(file) = batch.and_then(|pair| pair[1].manifest().trace.clone()) else { return Ok(None) };
+        let traces = self.read_file(&file, trace::decode_traces).await?;
+        Ok(traces.into_iter().find(|t| t.event == position))
     }
 
     /// The current state snapshot of `key`, as the head's runs hold it.
@@ -199,6 +212,18 @@ impl CommittedReader {
             Ok::<_, Error>(reads.buffered(COMMITS_AT_ONCE).try_filter_map(|m| async move { Ok(m.map(Commit::new)) }))
         };
         futures::stream::once(listed).try_flatten().boxed()
+    }
+
+    /// Reads `files` a few at a time, their rows in the order of the files.
+    async fn read_files<T: Send>(
+        &self,
+        // Owned, not borrowed: a closure over borrowed items makes the future not `Send`.
+        files: Vec<FileRef>,
+        decode: fn(bytes::Bytes) -> Result<Vec<T>, String>,
+    ) -> Result<Vec<T>> {
+        let reads = files.into_iter().map(|file| async move { self.read_file(&file, decode).await });
+        let files: Vec<Vec<T>> = futures::stream::iter(reads).buffered(COMMITS_AT_ONCE).try_collect().await?;
+        Ok(files.into_iter().flatten().collect())
     }
 
     async fn read_file<T>(&self, file: &FileRef, decode: fn(bytes::Bytes) -> Result<Vec<T>, String>) -> Result<Vec<T>> {

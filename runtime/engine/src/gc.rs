@@ -27,9 +27,9 @@ pub struct GcReport {
     pub journal_files: usize,
     /// Intent objects of at-most-once calls of committed events.
     pub intents: usize,
-    /// Orphaned output and dead-letter files.
+    /// Orphaned output, dead-letter and trace files.
     pub orphan_files: usize,
-    /// Manifests past retention, with their outputs and dead letters.
+    /// Manifests past retention, with their outputs, dead letters and traces.
     pub manifests: usize,
     /// Log segments.
     pub segments: usize,
@@ -68,14 +68,10 @@ pub async fn collect_partition(
     let now = clock.now_ms();
     let old = |o: &ObjectMeta| older_than(o, now, settings.gc_grace_ms);
     let mut doomed = Vec::new();
-    let [runs, outputs, dead_letters] = [layout::STATE, layout::OUTPUTS, layout::DEAD_LETTERS].map(|f| dir.path(f));
-    let (runs, outputs, dead_letters) = futures::future::try_join3(
-        storage.list_after(&runs, None),
-        storage.list_after(&outputs, None),
-        storage.list_after(&dead_letters, None),
-    )
-    .await?;
-    let head = release_dead_writer(dir, head, [&runs, &outputs, &dead_letters], settings, now).await?;
+    let folders = [layout::STATE, layout::OUTPUTS, layout::DEAD_LETTERS, layout::TRACES].map(|f| dir.path(f));
+    let listed = futures::future::try_join_all(folders.iter().map(|folder| storage.list_after(folder, None))).await?;
+    let [runs, outputs, dead_letters, traces]: [Vec<ObjectMeta>; 4] = listed.try_into().expect("four folders");
+    let head = release_dead_writer(dir, head, [&runs, &outputs, &dead_letters, &traces], settings, now).await?;
 
     // A run numbered after the head may belong to a commit still to come (a stalled
     // writer's): it is spared until collection has taken its number.
@@ -113,7 +109,7 @@ pub async fn collect_partition(
             break;
         }
         if let Some(manifest) = &manifest {
-            doomed.extend(manifest.outputs.iter().chain(&manifest.dead_letters).map(|f| dir.path(&f.path)));
+            doomed.extend(manifest.commit_files().map(|f| dir.path(&f.path)));
         }
         doomed.push(dir.path(&layout::manifest(seq)));
         report.manifests += 1;
@@ -126,9 +122,9 @@ pub async fn collect_partition(
         dir.set_gc_boundary(new_boundary).await?;
     }
 
-    // Output and dead-letter files that no manifest names: losers of a commit race, or
-    // files of a stalled writer.
-    for files in [outputs, dead_letters] {
+    // Output, dead-letter and trace files that no manifest names: losers of a commit race,
+    // or files of a stalled writer.
+    for files in [outputs, dead_letters, traces] {
         for object in files {
             let Some(seq) = file_seq(&object) else { continue };
             if seq > head.seq || !old(&object) {
@@ -139,8 +135,7 @@ pub async fn collect_partition(
                 Entry::Vacant(unknown) => unknown.insert(dir.read_manifest(seq).await?),
             };
             let relative = relative_to(dir.base(), &object.location);
-            let named =
-                manifest.as_ref().is_some_and(|m| m.outputs.iter().chain(&m.dead_letters).any(|f| f.path == relative));
+            let named = manifest.as_ref().is_some_and(|m| m.commit_files().any(|f| f.path == relative));
             if !named {
                 doomed.push(object.location);
                 report.orphan_files += 1;
@@ -161,7 +156,7 @@ pub async fn collect_partition(
 async fn release_dead_writer(
     dir: &PartitionDir,
     head: Manifest,
-    listed: [&[ObjectMeta]; 3],
+    listed: [&[ObjectMeta]; 4],
     settings: &EngineSettings,
     now: u64,
 ) -> Result<Manifest> {

@@ -101,6 +101,8 @@ pub(crate) const STATE: &str = "state";
 pub(crate) const OUTPUTS: &str = "out";
 /// Below a partition's directory: the dead letters' folder.
 pub(crate) const DEAD_LETTERS: &str = "dead";
+/// Below a partition's directory: the committed traces' folder.
+pub(crate) const TRACES: &str = "trace";
 /// Below a partition's directory: the action journal's folder.
 pub(crate) const JOURNAL: &str = "journal";
 /// Below a partition's directory: the at-most-once intents' folder.
@@ -133,6 +135,11 @@ pub(crate) fn outputs(seq: u64, nonce: &str) -> String {
 /// Below a partition's directory: a commit's dead letters.
 pub(crate) fn dead_letters(seq: u64, nonce: &str) -> String {
     format!("{DEAD_LETTERS}/{seq:020}-{nonce}.parquet")
+}
+
+/// Below a partition's directory: a commit's trace.
+pub(crate) fn trace(seq: u64, nonce: &str) -> String {
+    format!("{TRACES}/{seq:020}-{nonce}.parquet")
 }
 
 /// The manifest sequence number a commit's file (run, outputs, dead letters) is named after.

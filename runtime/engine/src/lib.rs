@@ -9,7 +9,8 @@
 //!   `position`: positions in it.
 //! - `manifest`: the commit chain; `state`: per-key snapshots in sorted runs and their
 //!   compaction; `outputs`: committed outputs and dead letters; `journal` and `intent`: the
-//!   action journal and the holders of at-most-once calls.
+//!   action journal and the holders of at-most-once calls; `trace`: what each committed
+//!   event's handling did, committed with it.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
 //! - `redrive`: dead letters listed and requeued into the log, each once.
 //! - `committed`: what a commit made visible, the only way other crates read it; `gc`:
@@ -35,6 +36,7 @@ mod state;
 mod storage;
 #[cfg(any(test, feature = "test-support"))]
 pub mod store;
+mod trace;
 
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use committed::{Commit, CommittedOutputs, CommittedReader};
@@ -54,6 +56,7 @@ pub use position::Position;
 pub use redrive::{DeadLetterFilter, PartitionDeadLetter, dead_letters, requeue_dead_letters};
 pub use state::RunCache;
 pub use storage::Storage;
+pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace};
 
 /// The storage format's own types, for tests that write or check it directly. Nothing but
 /// the engine reads or writes the format in production: use [`CommittedReader`] and

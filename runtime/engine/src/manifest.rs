@@ -273,6 +273,9 @@ pub struct Manifest {
     pub outputs: Option<FileRef>,
     /// This commit's dead letters.
     pub dead_letters: Option<FileRef>,
+    /// This commit's trace (absent in manifests written before the trace existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<FileRef>,
     /// This commit's journal carry file (entries for events beyond its batch).
     pub journal_carry: Option<String>,
     /// Cumulative counts.
@@ -297,11 +300,18 @@ impl Manifest {
             runs: Vec::new(),
             outputs: None,
             dead_letters: None,
+            trace: None,
             journal_carry: None,
             totals: Totals::default(),
             created_at_ms: 0,
             lease_until_ms: None,
         }
+    }
+
+    /// The files this commit wrote that are its own (outputs, dead letters, trace): they go
+    /// when the commit expires.
+    pub(crate) fn commit_files(&self) -> impl Iterator<Item = &FileRef> {
+        self.outputs.iter().chain(&self.dead_letters).chain(&self.trace)
     }
 
     /// The next link: same state, written by `writer`, with this commit's files cleared.
@@ -312,6 +322,7 @@ impl Manifest {
             kind,
             outputs: None,
             dead_letters: None,
+            trace: None,
             journal_carry: None,
             created_at_ms: now_ms,
             ..self.clone()

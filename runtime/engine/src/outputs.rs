@@ -65,7 +65,7 @@ fn dead_letter_schema() -> Arc<Schema> {
     ]))
 }
 
-fn write_parquet(batch: RecordBatch) -> Bytes {
+pub(crate) fn write_parquet(batch: RecordBatch) -> Bytes {
     let props = WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).build();
     let mut buffer = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(props)).expect("valid schema");
@@ -120,12 +120,12 @@ pub(crate) fn encode_dead_letters(partition: u32, commit_seq: u64, letters: &[De
     write_parquet(RecordBatch::try_new(dead_letter_schema(), columns).expect("columns match schema"))
 }
 
-fn read_batches(bytes: Bytes) -> Result<Vec<RecordBatch>, String> {
+pub(crate) fn read_batches(bytes: Bytes) -> Result<Vec<RecordBatch>, String> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).and_then(|b| b.build()).map_err(|e| e.to_string())?;
     reader.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
+pub(crate) fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())

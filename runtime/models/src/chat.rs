@@ -92,6 +92,32 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
+/// What a model's tokens cost, per million, in one currency (the price table's).
+///
+/// ```
+/// use weir_models::{Price, Usage};
+///
+/// let price = Price { input_per_million: 0.15, output_per_million: 0.60 };
+/// let cost = price.cost(Usage { input_tokens: 2_000, output_tokens: 500 });
+/// assert!((cost - 0.0006).abs() < 1e-12);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// The price of a million prompt tokens.
+    pub input_per_million: f64,
+    /// The price of a million reply tokens.
+    pub output_per_million: f64,
+}
+
+impl Price {
+    /// What `usage` costs.
+    pub fn cost(&self, usage: Usage) -> f64 {
+        (usage.input_tokens as f64 * self.input_per_million + usage.output_tokens as f64 * self.output_per_million)
+            / 1e6
+    }
+}
+
 /// A model's reply. It is journaled, so it serializes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatResponse {

@@ -54,8 +54,8 @@ mod wire;
 
 pub use anthropic::{ANTHROPIC_DEFAULT_MAX_TOKENS, AnthropicChat, AnthropicConfig};
 pub use chat::{
-    ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingModel, EmbeddingOptions, OutputSchema, StopReason,
-    Usage,
+    ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingModel, EmbeddingOptions, OutputSchema, Price,
+    StopReason, Usage,
 };
 pub use config::{EmbeddingConfig, ModelConfig};
 pub use error::ModelError;

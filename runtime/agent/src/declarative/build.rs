@@ -238,6 +238,10 @@ fn finish(
     if let Some(ttl) = file.memory_ttl_ms {
         builder = builder.memory_ttl(std::time::Duration::from_millis(ttl));
     }
+    builder = builder.trace_settings(file.trace.clone());
+    for (model, price) in &file.prices {
+        builder = builder.price(model.clone(), *price);
+    }
     builder
 }
 

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use weir_models::ModelConfig;
+use weir_models::{ModelConfig, Price};
 use weir_tools::HttpToolConfig;
 use weir_tools::mcp::McpServerConfig;
 
+use crate::agent::TraceSettings;
 use crate::error::AgentError;
 use crate::prompt::{Prompt, PromptMessage};
 use crate::tool_binding::ArgumentSource;
@@ -54,6 +55,12 @@ pub struct AgentFile {
     /// Configuration entries, for hidden tool arguments.
     #[serde(default)]
     pub config: Map<String, Value>,
+    /// What the trace records of calls (content, redacted fields).
+    #[serde(default)]
+    pub trace: TraceSettings,
+    /// What each model's tokens cost, by the model's name at its provider.
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
 }
 
 /// Which kind of agent a file declares.

@@ -16,6 +16,7 @@ use super::context::{CallScope, EventContext};
 use super::settings::EngineSettings;
 use crate::outputs::{DeadLetter, Output};
 use crate::position::Position;
+use crate::trace::{EventTrace, SpanEnd, Trace};
 
 /// The events of one key in a batch, in log order.
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub(crate) struct KeyOutcome {
     pub(crate) new_state: Option<Option<Bytes>>,
     pub(crate) outputs: Vec<Output>,
     pub(crate) dead_letters: Vec<DeadLetter>,
+    /// The trace of each event the key's run decided (processed or dead-lettered).
+    pub(crate) traces: Vec<EventTrace>,
     /// Set when an event's actions failed for something that is not the event's fault: the
     /// key stopped there, and the batch must not commit.
     pub(crate) unavailable: Option<String>,
@@ -121,6 +124,11 @@ async fn run_key(
 ) -> (KeyOutcome, Option<Bytes>) {
     let mut outcome = KeyOutcome { key: group.key.clone(), ..Default::default() };
     for (position, payload) in group.events {
+        let traced = |trace: Trace, end: SpanEnd| EventTrace {
+            key: group.key.clone(),
+            event: position,
+            spans: trace.finish(end),
+        };
         let dead = |reason: String, attempts: u32| DeadLetter {
             key: group.key.clone(),
             event: position,
@@ -131,18 +139,30 @@ async fn run_key(
         if payload.len() > settings.max_event_bytes {
             let reason =
                 format!("event of {} bytes exceeds max_event_bytes={}", payload.len(), settings.max_event_bytes);
+            outcome.traces.push(traced(Trace::new(scope.clock.clone()), SpanEnd::failed(&reason)));
             outcome.dead_letters.push(dead(reason, 0));
             continue;
         }
         let decoded = match serde_json::from_slice(&payload) {
             Ok(value) => value,
             Err(e) => {
-                outcome.dead_letters.push(dead(format!("payload is not JSON: {e}"), 0));
+                let reason = format!("payload is not JSON: {e}");
+                outcome.traces.push(traced(Trace::new(scope.clock.clone()), SpanEnd::failed(&reason)));
+                outcome.dead_letters.push(dead(reason, 0));
                 continue;
             }
         };
         let event = LogInput { key: group.key.clone(), position, payload: decoded };
         let mut attempt = 0;
+        // The errors of the attempts before the one that decides the event, for its trace.
+        let mut retries: Vec<String> = Vec::new();
+        let root = |end: SpanEnd, attempt: u32, retries: &[String]| {
+            let end = end.attribute("weir.attempts", attempt);
+            match retries.is_empty() {
+                true => end,
+                false => end.attribute("weir.retries", retries.to_vec()),
+            }
+        };
         loop {
             attempt += 1;
             let mut ctx = EventContext::new(scope.clone(), group.key.clone(), position, state.clone());
@@ -161,7 +181,8 @@ async fn run_key(
             }
             let error = match result {
                 Ok(Ok(())) => {
-                    let (new_state, outputs) = ctx.finish();
+                    let (new_state, outputs, trace) = ctx.finish();
+                    outcome.traces.push(traced(trace, root(SpanEnd::ok(), attempt, &retries)));
                     if let Some(new_state) = new_state {
                         state = new_state.clone();
                         outcome.new_state = Some(new_state);
@@ -177,7 +198,9 @@ async fn run_key(
                 }
                 Ok(Err(e)) if e.is::<Rejected>() => {
                     tracing::warn!(key = %group.key, %position, reason = %e, "event rejected");
-                    outcome.dead_letters.push(dead(format!("rejected: {e}"), attempt));
+                    let reason = format!("rejected: {e}");
+                    outcome.traces.push(traced(ctx.finish().2, root(SpanEnd::failed(&reason), attempt, &retries)));
+                    outcome.dead_letters.push(dead(reason, attempt));
                     break;
                 }
                 Ok(Err(e)) => e.to_string(),
@@ -191,9 +214,12 @@ async fn run_key(
             }
             if attempt >= settings.max_attempts.max(1) {
                 tracing::warn!(key = %group.key, %position, attempts = attempt, error = %error, "dead-lettering event");
-                outcome.dead_letters.push(dead(format!("actions failed after {attempt} attempts: {error}"), attempt));
+                let reason = format!("actions failed after {attempt} attempts: {error}");
+                outcome.traces.push(traced(ctx.finish().2, root(SpanEnd::failed(&error), attempt, &retries)));
+                outcome.dead_letters.push(dead(reason, attempt));
                 break;
             }
+            retries.push(error.clone());
             tracing::debug!(key = %group.key, %position, attempt, error = %error, "retrying event");
             let backoff = settings.retry_backoff_ms.saturating_mul(1 << (attempt - 1).min(16));
             tokio::time::sleep(EngineSettings::ms(backoff)).await;

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::journal::{CallId, Journal, JournalEntry, Outcome};
 use crate::manifest::{PartitionDir, Writer};
 use crate::position::Position;
+use crate::trace::Trace;
 
 /// Counts of durable calls, over an invocation.
 #[derive(Debug, Default)]
@@ -125,6 +126,7 @@ pub struct EventContext {
     state: Option<Bytes>,
     state_changed: bool,
     outputs: Vec<serde_json::Value>,
+    trace: Trace,
     calls: CallSequence,
     /// Set when a durable call could not reach the store: whatever the action returns then,
     /// its failure is not the event's fault.
@@ -134,14 +136,15 @@ pub struct EventContext {
 impl EventContext {
     pub(crate) fn new(scope: Arc<CallScope>, key: String, event: Position, state: Option<Bytes>) -> Self {
         EventContext {
-            scope,
             key,
             event,
             state,
             state_changed: false,
             outputs: Vec::new(),
+            trace: Trace::new(scope.clock.clone()),
             calls: CallSequence::new(String::new()),
             unavailable: Default::default(),
+            scope,
         }
     }
 
@@ -179,6 +182,13 @@ impl EventContext {
         Ok(())
     }
 
+    /// The spans of this attempt at the event: what its handling records of its actions and
+    /// calls, committed with the batch when this attempt decides the event
+    /// (`docs/observability.md`).
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
     /// A branch of this event's handling with calls numbered on their own, so that
     /// concurrent branches may interleave in any order and still replay.
     ///
@@ -208,10 +218,10 @@ impl EventContext {
         self.unavailable.lock().expect("unavailable").clone()
     }
 
-    /// The state and outputs this attempt produced.
-    pub(crate) fn finish(self) -> (Option<Option<Bytes>>, Vec<serde_json::Value>) {
+    /// The state, outputs and trace this attempt produced.
+    pub(crate) fn finish(self) -> (Option<Option<Bytes>>, Vec<serde_json::Value>, Trace) {
         let state = self.state_changed.then_some(self.state);
-        (state, self.outputs)
+        (state, self.outputs, self.trace)
     }
 }
 

@@ -27,6 +27,7 @@ use crate::manifest::{CommitKind, FileRef, Manifest, PartitionDir, Writer};
 use crate::outputs;
 use crate::position::Position;
 use crate::state;
+use crate::trace;
 
 /// What one micro-batch did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -272,16 +273,18 @@ impl PartitionProcessor {
         let RunningBatch { next, events: event_count, keys, scope, .. } = batch;
         let started = Instant::now();
         let mut state_updates = BTreeMap::new();
-        let (mut outputs, mut dead_letters) = (Vec::new(), Vec::new());
+        let (mut outputs, mut dead_letters, mut traces) = (Vec::new(), Vec::new(), Vec::new());
         for outcome in outcomes {
             if let Some(new_state) = outcome.new_state {
                 state_updates.insert(outcome.key, new_state);
             }
             outputs.extend(outcome.outputs);
             dead_letters.extend(outcome.dead_letters);
+            traces.extend(outcome.traces);
         }
         outputs.sort_by_key(|o| (o.event, o.index));
         dead_letters.sort_by_key(|d| d.event);
+        traces.sort_by_key(|t| t.event);
         let carry = scope.journal.entries_from(next);
         drop(scope);
 
@@ -308,6 +311,12 @@ impl PartitionProcessor {
             let path = layout::dead_letters(seq, &nonce);
             writes.push((path.clone(), outputs::encode_dead_letters(partition, seq, &dead_letters)));
             manifest.dead_letters = Some(FileRef { path, rows: dead_letters.len() as u64 });
+        }
+        if !traces.is_empty() {
+            let path = layout::trace(seq, &nonce);
+            let rows = traces.iter().map(|t| t.spans.len() as u64).sum();
+            writes.push((path.clone(), trace::encode_traces(partition, seq, &traces)));
+            manifest.trace = Some(FileRef { path, rows });
         }
         if !carry.is_empty() {
             let path = layout::journal_carry(next, &nonce, seq);
