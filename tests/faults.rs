@@ -2,7 +2,8 @@
 //! response, conflict reported for a won create, timeout) or end the invocation abruptly
 //! there; then run again on a healthy store and check that the committed outputs are those
 //! of a fault-free run, every input exactly once, no journaled call made again, and every
-//! call made again carrying its first attempt's idempotency key.
+//! call made again carrying its first attempt's idempotency key; and that the committed
+//! trace holds each event's actions and calls once, as a fault-free run's does.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use object_store::memory::InMemory;
 use weir_engine::store::{Fault, FaultPlan, FaultyStore};
 use weir_engine::{
-    CommittedReader, Engine, EngineSettings, EventLog, JournalEntry, Outcome, Output, Position, Storage,
+    CommittedReader, Engine, EngineSettings, EventLog, EventTrace, JournalEntry, Outcome, Output, Position, Storage,
 };
 use weir_tests::{ServiceCall, TestAgent, review_events};
 
@@ -38,6 +39,14 @@ async fn seeded_storage() -> Storage {
 
 fn engine(storage: Storage, agent: &TestAgent) -> Engine {
     Engine::builder(storage, "reviews", Arc::new(agent.clone())).settings(settings()).build().unwrap()
+}
+
+/// Each committed event's spans, as (event, kind and name of each span): what the trace
+/// says happened, without timings.
+async fn traced(storage: &Storage) -> Vec<(Position, Vec<String>)> {
+    let traces = CommittedReader::new(storage.clone(), "reviews", 0).unwrap().traces().await.unwrap();
+    let shape = |t: &EventTrace| t.spans.iter().map(|s| format!("{} {}", s.kind.as_str(), s.name)).collect();
+    traces.iter().map(|t| (t.event, shape(t))).collect()
 }
 
 async fn committed(storage: &Storage) -> Vec<Output> {
@@ -89,6 +98,8 @@ async fn check_every_fault_point(fault: Fault) {
     assert_eq!(report.events, 60);
     let baseline = committed(&baseline_storage).await;
     assert_eq!(baseline.len(), 60);
+    let baseline_trace = traced(&baseline_storage).await;
+    assert_eq!(baseline_trace.len(), 60, "one trace per event");
     let requests = plan.requests();
     assert!(requests > 30, "a multi-batch run makes many requests ({requests})");
 
@@ -106,6 +117,11 @@ async fn check_every_fault_point(fault: Fault) {
 
         let outputs = committed(&storage).await;
         assert_eq!(outputs, baseline, "fault {fault:?} at request {n}: committed outputs differ from a fault-free run");
+        assert_eq!(
+            traced(&storage).await,
+            baseline_trace,
+            "fault {fault:?} at request {n}: the trace holds each event's actions and calls once"
+        );
         let calls = agent.service.calls();
         for call in &calls[before_rerun..] {
             assert!(

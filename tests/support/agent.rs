@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use weir_engine::{ActionError, Agent, CallMode, Durable, DurableError, EventContext, LogEvent, LogInput, Position};
+use weir_engine::{
+    ActionError, Agent, CallMode, Durable, DurableError, EventContext, LogEvent, LogInput, Position, SpanEnd, SpanId,
+    SpanKind,
+};
 
 /// One call the external service received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,19 +86,26 @@ impl Default for TestAgent {
 impl Agent for TestAgent {
     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
+        // Spans as an agent's actions and calls record them: the trace must hold each once.
+        let action = ctx.trace().start(SpanId::ROOT, SpanKind::Action, "review");
         let service = self.service.clone();
+        let call = ctx.trace().start(action, SpanKind::Tool, "score");
         let score: u64 = ctx
             .durable_call("score", CallMode::AtLeastOnce, |key| async move {
                 Ok::<_, std::io::Error>(service.call("score", event, key))
             })
             .await?;
+        ctx.trace().end(call, SpanEnd::ok().attribute("score", score));
+        ctx.trace().end(action, SpanEnd::ok());
         if score == 1 {
             let service = self.service.clone();
+            let call = ctx.trace().start(SpanId::ROOT, SpanKind::Tool, "notify");
             let notified = ctx
                 .durable_call("notify", CallMode::AtMostOnce, |key| async move {
                     Ok::<_, std::io::Error>(service.call("notify", event, key))
                 })
                 .await;
+            ctx.trace().end(call, SpanEnd::ok());
             // An interrupted notification may or may not have gone out: never send it twice.
             match notified {
                 Ok(_) | Err(DurableError::Interrupted { .. }) => {}

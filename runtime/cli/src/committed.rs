@@ -1,7 +1,7 @@
 //! Everything an agent committed, over every partition.
 
 use futures::{StreamExt, TryStreamExt};
-use weir_engine::{CommittedOutputs, CommittedReader, DeadLetter, EventLog, Output};
+use weir_engine::{CommittedOutputs, CommittedReader, DeadLetter, EventLog, EventTrace, Output};
 
 use crate::error::Result;
 
@@ -41,4 +41,15 @@ impl Committed {
             self.commits.iter().flat_map(|c| c.outputs.iter().map(move |o| (c.partition, o))).collect();
         rows.into_iter()
     }
+}
+
+/// Each committed event's trace still retained, with its partition, partition by partition
+/// in log order.
+pub async fn traces(log: &EventLog, agent: &str) -> Result<Vec<(u32, EventTrace)>> {
+    let reads = (0..log.partitions()).map(|partition| async move {
+        let traces = CommittedReader::new(log.storage().clone(), agent, partition)?.traces().await?;
+        Ok::<_, weir_engine::Error>(traces.into_iter().map(move |t| (partition, t)))
+    });
+    let partitions: Vec<_> = futures::stream::iter(reads).buffered(PARTITIONS_AT_ONCE).try_collect().await?;
+    Ok(partitions.into_iter().flatten().collect())
 }

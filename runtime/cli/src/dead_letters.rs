@@ -86,7 +86,8 @@ pub async fn run(args: DeadLettersArgs, store: Store, agent: AgentChoice) -> Res
     }
 }
 
-fn parse_position(text: &str) -> Result<Position, String> {
+/// A `SEGMENT:INDEX` flag value.
+pub fn parse_position(text: &str) -> Result<Position, String> {
     text.parse().map_err(|e: weir_engine::Error| e.to_string())
 }
 

@@ -4,8 +4,8 @@
 //! default) and most on an agent (`--agent`, a built-in agent's name or a declarative agent
 //! file). A failure is one line on standard error and a non-zero exit code.
 //!
-//! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`, `gc`,
-//! `functions`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
+//! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`,
+//! `dead_letters`, `trace`, `stats`, `gc`, `functions`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
 //! choice), `committed` (what an agent committed, read through the engine), `input_file` and
 //! `rejects` (ingest's reading and setting aside), `binaries` (building the function
 //! binaries), `table` (aligned text tables), `error`.
@@ -33,8 +33,10 @@ mod inspect;
 mod outputs;
 mod rejects;
 mod run;
+mod stats;
 mod store;
 mod table;
+mod trace;
 
 use clap::{Parser, Subcommand};
 
@@ -75,6 +77,12 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Lists the agent's dead letters, or requeues chosen ones into the log (each once).
     DeadLetters(dead_letters::DeadLettersArgs),
+    /// Shows what the agent did for an input event: its actions and calls, with timings,
+    /// tokens and cost.
+    Trace(trace::TraceArgs),
+    /// Summarises the agent's committed events: latency percentiles, dead letters, and
+    /// calls, tokens and cost per model, action and tool.
+    Stats(stats::StatsArgs),
     /// Deletes what no commit needs any more: superseded state, journals, expired outputs
     /// and processed log segments.
     Gc(gc::GcArgs),
@@ -92,6 +100,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(args, store, agent()?).await,
         Command::Gc(args) => gc::run(args, store, agent()?).await,
         Command::DeadLetters(args) => dead_letters::run(args, store, agent()?).await,
+        Command::Trace(args) => trace::run(args, store, agent()?).await,
+        Command::Stats(args) => stats::run(args, store, agent()?).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `weir ingest`, then `weir run` killed with SIGKILL at seeded random moments and run
 //! again until done: every review is output exactly once, and the notify webhook sees one
-//! distinct idempotency key per notified review (repeats carry the same key).
+//! distinct idempotency key per notified review (repeats carry the same key); the trace,
+//! read by DuckDB, holds each review's actions and calls once.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use common::{TempDir, ok, outputs, shared_reviews, weir};
+use common::{TempDir, duckdb, ok, outputs, shared_reviews, weir};
 
 /// Reviews ingested: enough for many batches.
 const REVIEWS: usize = 300;
@@ -84,4 +85,14 @@ async fn runs_killed_at_random_moments_output_every_review_once_and_notify_once_
     for (key, bodies) in &bodies {
         assert_eq!(bodies.len(), 1, "a repeat under key {key} is the same notification: {bodies:?}");
     }
+
+    // The committed trace, read by DuckDB where it lies: each review's handling once, each
+    // of its actions once, and a notify tool span per notified review.
+    let traces = format!("{}/agents/review-analysis/p*/trace/*.parquet", dir.join("store").display());
+    let row = duckdb(&format!(
+        "select count(*) filter (where kind = 'event'),          count(distinct (partition, event_segment, event_index)) filter (where kind = 'event'),          count(*) filter (where kind = 'action' and name = 'analyze'),          count(*) filter (where kind = 'action' and name = 'report'),          count(*) filter (where kind = 'tool' and name = 'notify_shipping_manager'),          count(*) filter (where kind = 'model' and input_tokens > 0) >= {REVIEWS}          from read_parquet('{traces}')"
+    ));
+    let n = REVIEWS.to_string();
+    let expected = [n.as_str(), &n, &n, &n, &notified.to_string(), "True"].join("|");
+    assert_eq!(row.trim(), expected, "events, distinct events, analyze, report, notifications, model calls");
 }
