@@ -5,6 +5,7 @@ pub mod agent;
 pub mod backends;
 pub mod fake_openai;
 pub mod moto;
+pub mod phoenix;
 pub mod policy;
 
 pub use agent::{ExternalService, ServiceCall, TestAgent, find_reviews, review_events, reviews_path};

@@ -15,7 +15,8 @@ pub struct RunArgs {
     engine_settings: Option<String>,
 }
 
-/// Drains the log. Killed at any moment, it leaves only committed batches behind: run it
+/// Drains the log, sending the committed spans over OTLP when `OTEL_EXPORTER_OTLP_*` says
+/// where (`docs/observability.md`). Killed at any moment, it leaves only committed batches behind: run it
 /// again and it carries on from them, repeating no journaled call.
 pub async fn run(args: RunArgs, store: Store, agent: AgentChoice) -> Result<()> {
     let settings = match &args.engine_settings {
@@ -25,8 +26,19 @@ pub async fn run(args: RunArgs, store: Store, agent: AgentChoice) -> Result<()> 
     };
     store.log().await?;
     let agent = agent.load().await?;
-    let engine = Engine::builder(store.storage, &agent.name, agent.agent).settings(settings).build()?;
-    let report = engine.drain().await.inspect_err(|e| {
+    let mut engine = Engine::builder(store.storage, &agent.name, agent.agent).settings(settings);
+    let export = weir_telemetry::OtlpExport::from_env().map_err(|e| CliError::Input(e.to_string()))?;
+    if let Some(export) = &export {
+        engine = engine.trace_sink(export.clone());
+    }
+    let drained = engine.build()?.drain().await;
+    if let Some(export) = &export
+        && let Err(error) = export.flush().await
+    {
+        // The committed trace stays the record: a receiver that is down fails nothing.
+        tracing::warn!(%error, "spans not exported");
+    }
+    let report = drained.inspect_err(|e| {
         if e.kind() == weir_engine::ErrorKind::Unavailable {
             say!("{}: waiting, nothing lost; run again later (a schedule does)", agent.name);
         }

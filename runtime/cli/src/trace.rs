@@ -24,8 +24,13 @@ pub enum TraceFormat {
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
     /// The key whose latest events to show.
-    #[arg(long, required_unless_present = "event")]
+    #[arg(long, required_unless_present_any = ["event", "export"])]
     key: Option<String>,
+    /// Writes every committed trace still retained to this Parquet file, in the schema of
+    /// the committed trace files, for DuckDB or Athena. Unlike a glob over the store's
+    /// `trace/` folders, it holds no file of a commit that never happened.
+    #[arg(long, conflicts_with_all = ["key", "event", "partition"])]
+    export: Option<std::path::PathBuf>,
     /// One event, by its log position (`SEGMENT:INDEX`); its partition comes from --key or
     /// --partition.
     #[arg(long, value_parser = parse_position)]
@@ -45,6 +50,12 @@ pub struct TraceArgs {
 pub async fn run(args: TraceArgs, store: Store, agent: AgentChoice) -> Result<()> {
     let log = store.log().await?;
     let agent = agent.name().await?;
+    if let Some(path) = &args.export {
+        let traces = crate::committed::traces(&log, &agent).await?;
+        std::fs::write(path, weir_engine::traces_parquet(&traces)).map_err(|e| CliError::file(path, e))?;
+        say!("{agent}: {} events' traces written to {}", traces.len(), path.display());
+        return Ok(());
+    }
     let partition = match (args.partition, &args.key) {
         (Some(partition), _) if partition < log.partitions() => partition,
         (Some(partition), _) => {
@@ -74,7 +85,7 @@ pub async fn run(args: TraceArgs, store: Store, agent: AgentChoice) -> Result<()
             traces.drain(..traces.len().saturating_sub(args.last.max(1)));
             traces
         }
-        (None, None) => unreachable!("clap requires --key or --event"),
+        (None, None) => unreachable!("clap requires --key, --event or --export"),
     };
     let text: String = match args.format {
         TraceFormat::Tree => traces.iter().map(|t| tree(partition, t)).collect::<Vec<_>>().join("\n"),

@@ -86,9 +86,13 @@ async fn runs_killed_at_random_moments_output_every_review_once_and_notify_once_
         assert_eq!(bodies.len(), 1, "a repeat under key {key} is the same notification: {bodies:?}");
     }
 
-    // The committed trace, read by DuckDB where it lies: each review's handling once, each
-    // of its actions once, and a notify tool span per notified review.
-    let traces = format!("{}/agents/review-analysis/p*/trace/*.parquet", dir.join("store").display());
+    // The committed trace, exported and read by DuckDB: each review's handling once, each of
+    // its actions once, and a notify tool span per notified review. (A glob over the store's
+    // trace folders would also read the files of the killed runs' commits that never
+    // happened, until collection takes them.)
+    let traces = dir.join("traces.parquet");
+    ok(weir(&["trace", "--store", &store, "--export", traces.to_str().unwrap()]));
+    let traces = traces.display();
     let row = duckdb(&format!(
         "select count(*) filter (where kind = 'event'),          count(distinct (partition, event_segment, event_index)) filter (where kind = 'event'),          count(*) filter (where kind = 'action' and name = 'analyze'),          count(*) filter (where kind = 'action' and name = 'report'),          count(*) filter (where kind = 'tool' and name = 'notify_shipping_manager'),          count(*) filter (where kind = 'model' and input_tokens > 0) >= {REVIEWS}          from read_parquet('{traces}')"
     ));

@@ -56,7 +56,7 @@ pub use position::Position;
 pub use redrive::{DeadLetterFilter, PartitionDeadLetter, dead_letters, requeue_dead_letters};
 pub use state::RunCache;
 pub use storage::Storage;
-pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace};
+pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace, TraceSink, traces_parquet};
 
 /// The storage format's own types, for tests that write or check it directly. Nothing but
 /// the engine reads or writes the format in production: use [`CommittedReader`] and

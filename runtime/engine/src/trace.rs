@@ -211,11 +211,36 @@ impl Trace {
 /// The committed spans of one input event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventTrace {
+    /// The commit that made it visible (0 while its batch has not committed).
+    pub commit_seq: u64,
     pub key: String,
     /// The input event's position.
     pub event: Position,
     /// The tree, root first, each span after its parent.
     pub spans: Vec<Span>,
+}
+
+/// Receives each commit's traces once the commit stands: to export them (OpenTelemetry), or
+/// to count them. Called on the committing task: hand the work off, do not wait in it.
+///
+/// A crash between a commit and its call loses that call; the committed trace stays the
+/// record (`docs/observability.md`).
+///
+/// ```
+/// use weir_engine::{EventTrace, TraceSink};
+///
+/// #[derive(Debug, Default)]
+/// struct Counter(std::sync::atomic::AtomicUsize);
+///
+/// impl TraceSink for Counter {
+///     fn committed(&self, _agent: &str, _partition: u32, _seq: u64, traces: &[EventTrace]) {
+///         self.0.fetch_add(traces.len(), std::sync::atomic::Ordering::Relaxed);
+///     }
+/// }
+/// ```
+pub trait TraceSink: std::fmt::Debug + Send + Sync + 'static {
+    /// `agent`'s commit `seq` on `partition` committed `traces`.
+    fn committed(&self, agent: &str, partition: u32, seq: u64, traces: &[EventTrace]);
 }
 
 fn trace_schema() -> Arc<Schema> {
@@ -240,32 +265,33 @@ fn trace_schema() -> Arc<Schema> {
     ]))
 }
 
-/// Encodes one commit's traces, a row per span.
-pub(crate) fn encode_traces(partition: u32, commit_seq: u64, traces: &[EventTrace]) -> Bytes {
-    let rows: Vec<(&EventTrace, &Span)> = traces.iter().flat_map(|t| t.spans.iter().map(move |s| (t, s))).collect();
-    let n = rows.len();
+/// Encodes traces of `(partition, trace)`, a row per span: one commit's when a batch commits,
+/// many commits' for an export.
+pub(crate) fn encode_traces<'a>(traces: impl Iterator<Item = (u32, &'a EventTrace)>) -> Bytes {
+    let rows: Vec<(u32, &EventTrace, &Span)> =
+        traces.flat_map(|(partition, t)| t.spans.iter().map(move |s| (partition, t, s))).collect();
     let usage = |f: fn(&ModelUsage) -> Option<u64>| {
-        UInt64Array::from_iter(rows.iter().map(|(_, s)| s.usage.as_ref().and_then(f)))
+        UInt64Array::from_iter(rows.iter().map(|(_, _, s)| s.usage.as_ref().and_then(f)))
     };
     let columns: Vec<Arc<dyn Array>> = vec![
-        Arc::new(UInt32Array::from(vec![partition; n])),
-        Arc::new(UInt64Array::from(vec![commit_seq; n])),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|(t, _)| t.key.as_str()))),
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(t, _)| t.event.segment))),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|(t, _)| t.event.index))),
-        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|(_, s)| s.id.0))),
-        Arc::new(UInt32Array::from_iter(rows.iter().map(|(_, s)| s.parent.map(|p| p.0)))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, s)| s.kind.as_str()))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, s)| s.name.as_str()))),
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(_, s)| s.start_ms))),
-        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(_, s)| s.duration_us))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|(_, s)| s.error.as_deref()))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|(_, s)| s.usage.as_ref().map(|u| u.model.as_str())))),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|(p, _, _)| *p))),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(_, t, _)| t.commit_seq))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, t, _)| t.key.as_str()))),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(_, t, _)| t.event.segment))),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|(_, t, _)| t.event.index))),
+        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|(_, _, s)| s.id.0))),
+        Arc::new(UInt32Array::from_iter(rows.iter().map(|(_, _, s)| s.parent.map(|p| p.0)))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, _, s)| s.kind.as_str()))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, _, s)| s.name.as_str()))),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(_, _, s)| s.start_ms))),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(_, _, s)| s.duration_us))),
+        Arc::new(StringArray::from_iter(rows.iter().map(|(_, _, s)| s.error.as_deref()))),
+        Arc::new(StringArray::from_iter(rows.iter().map(|(_, _, s)| s.usage.as_ref().map(|u| u.model.as_str())))),
         Arc::new(usage(|u| Some(u.input_tokens))),
         Arc::new(usage(|u| Some(u.output_tokens))),
-        Arc::new(Float64Array::from_iter(rows.iter().map(|(_, s)| s.usage.as_ref().and_then(|u| u.cost)))),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|(_, _, s)| s.usage.as_ref().and_then(|u| u.cost)))),
         Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|(_, s)| Value::Object(s.attributes.clone()).to_string()),
+            rows.iter().map(|(_, _, s)| Value::Object(s.attributes.clone()).to_string()),
         )),
     ];
     write_parquet(RecordBatch::try_new(trace_schema(), columns).expect("columns match schema"))
@@ -275,6 +301,7 @@ pub(crate) fn encode_traces(partition: u32, commit_seq: u64, traces: &[EventTrac
 pub(crate) fn decode_traces(bytes: Bytes) -> Result<Vec<EventTrace>, String> {
     let mut traces: Vec<EventTrace> = Vec::new();
     for batch in read_batches(bytes)? {
+        let commits = column::<UInt64Array>(&batch, "commit_seq")?;
         let keys = column::<StringArray>(&batch, "key")?;
         let segments = column::<UInt64Array>(&batch, "event_segment")?;
         let indexes = column::<UInt32Array>(&batch, "event_index")?;
@@ -312,11 +339,32 @@ pub(crate) fn decode_traces(bytes: Bytes) -> Result<Vec<EventTrace>, String> {
             let (key, event) = (keys.value(row), Position::new(segments.value(row), indexes.value(row)));
             match traces.last_mut() {
                 Some(last) if last.key == key && last.event == event => last.spans.push(span),
-                _ => traces.push(EventTrace { key: key.to_string(), event, spans: vec![span] }),
+                _ => traces.push(EventTrace {
+                    commit_seq: commits.value(row),
+                    key: key.to_string(),
+                    event,
+                    spans: vec![span],
+                }),
             }
         }
     }
     Ok(traces)
+}
+
+/// Traces of `(partition, trace)` as one Parquet file in the schema of the committed trace
+/// files (`docs/observability.md`): what `weir trace --export` writes. Unlike a glob over the
+/// store's `trace/` folders, it holds only committed traces (the folders also hold the files
+/// of commits that never happened, until collection takes them).
+///
+/// ```
+/// use weir_engine::{EventTrace, ManualClock, Position, SpanEnd, Trace};
+///
+/// let spans = Trace::new(std::sync::Arc::new(ManualClock::default())).finish(SpanEnd::ok());
+/// let trace = EventTrace { commit_seq: 2, key: "k".into(), event: Position::new(0, 0), spans };
+/// assert!(weir_engine::traces_parquet(&[(0, trace)]).starts_with(b"PAR1"));
+/// ```
+pub fn traces_parquet(traces: &[(u32, EventTrace)]) -> Bytes {
+    encode_traces(traces.iter().map(|(partition, trace)| (*partition, trace)))
 }
 
 #[cfg(test)]
@@ -334,13 +382,14 @@ mod tests {
         let spans = trace.finish(SpanEnd::failed("boom"));
         assert_eq!(spans[3].error.as_deref(), Some("not finished: the event's handling ended first"));
         let traces = vec![
-            EventTrace { key: "a".into(), event: Position::new(1, 2), spans },
+            EventTrace { commit_seq: 4, key: "a".into(), event: Position::new(1, 2), spans },
             EventTrace {
+                commit_seq: 4,
                 key: "b".into(),
                 event: Position::new(1, 3),
                 spans: Trace::new(Arc::new(crate::ManualClock::default())).finish(SpanEnd::ok()),
             },
         ];
-        assert_eq!(decode_traces(encode_traces(0, 4, &traces)).unwrap(), traces);
+        assert_eq!(decode_traces(encode_traces(traces.iter().map(|t| (0, t)))).unwrap(), traces);
     }
 }

@@ -125,6 +125,7 @@ async fn run_key(
     let mut outcome = KeyOutcome { key: group.key.clone(), ..Default::default() };
     for (position, payload) in group.events {
         let traced = |trace: Trace, end: SpanEnd| EventTrace {
+            commit_seq: 0,
             key: group.key.clone(),
             event: position,
             spans: trace.finish(end),

@@ -27,6 +27,7 @@ use crate::log::EventLog;
 use crate::manifest::{Manifest, PartitionDir};
 use crate::state::RunCache;
 use crate::storage::Storage;
+use crate::trace::TraceSink;
 
 /// What an engine shares with its partition processors.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ pub(crate) struct Shared {
     counts: Arc<CallCounts>,
     /// Draws the invocations' nonces: seeded, so that a simulation replays exactly.
     rng: std::sync::Mutex<fastrand::Rng>,
+    trace_sink: Option<Arc<dyn TraceSink>>,
 }
 
 impl Shared {
@@ -109,6 +111,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     cache: Option<Arc<RunCache>>,
     seed: Option<u64>,
+    trace_sink: Option<Arc<dyn TraceSink>>,
 }
 
 impl EngineBuilder {
@@ -137,6 +140,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Hands each commit's traces to `sink` once the commit stands.
+    pub fn trace_sink(mut self, sink: Arc<dyn TraceSink>) -> Self {
+        self.trace_sink = Some(sink);
+        self
+    }
+
     /// Returns the engine. The log is opened on first use: by the first claim, while it
     /// reads its partition's head.
     pub fn build(self) -> Result<Engine> {
@@ -156,6 +165,7 @@ impl EngineBuilder {
                 cache,
                 counts: Arc::default(),
                 rng: std::sync::Mutex::new(fastrand::Rng::with_seed(seed)),
+                trace_sink: self.trace_sink,
             }),
         })
     }
@@ -239,6 +249,7 @@ impl Engine {
             clock: Arc::new(SystemClock),
             cache: None,
             seed: None,
+            trace_sink: None,
         }
     }
 

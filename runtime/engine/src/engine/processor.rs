@@ -315,7 +315,8 @@ impl PartitionProcessor {
         if !traces.is_empty() {
             let path = layout::trace(seq, &nonce);
             let rows = traces.iter().map(|t| t.spans.len() as u64).sum();
-            writes.push((path.clone(), trace::encode_traces(partition, seq, &traces)));
+            traces.iter_mut().for_each(|t| t.commit_seq = seq);
+            writes.push((path.clone(), trace::encode_traces(traces.iter().map(|t| (partition, t)))));
             manifest.trace = Some(FileRef { path, rows });
         }
         if !carry.is_empty() {
@@ -325,6 +326,9 @@ impl PartitionProcessor {
         }
         self.commit(manifest, writes).await?;
         let commit_latency = started.elapsed();
+        if let Some(sink) = &self.shared.trace_sink {
+            sink.committed(&self.shared.agent_name, partition, seq, &traces);
+        }
         self.compact().await?;
         Ok(BatchReport {
             events: event_count,

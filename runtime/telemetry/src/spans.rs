@@ -1,0 +1,192 @@
+//! How a committed span becomes an OpenTelemetry span.
+//!
+//! Ids are derived, not drawn: an event's trace id is a hash of the agent, partition and
+//! event position, and each span's id a hash of the trace id and its number, so that an
+//! export sent twice (a retried invocation) names the same spans.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::trace::{SpanContext, SpanKind as OtelKind, Status, TraceFlags, TraceState};
+use opentelemetry::{InstrumentationScope, KeyValue, Value as OtelValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use serde_json::Value;
+use weir_engine::{EventTrace, Span, SpanKind};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
+
+/// Attributes that hold content (messages, arguments, results, documents): exported only
+/// when `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` is `true`, as the GenAI
+/// conventions ask.
+const CONTENT: [&str; 6] = [
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "weir.retrieval.query",
+    "weir.retrieval.documents",
+];
+
+/// What the spans of one commit share.
+pub(crate) struct Commit<'a> {
+    pub(crate) agent: &'a str,
+    pub(crate) partition: u32,
+    pub(crate) seq: u64,
+    pub(crate) capture_content: bool,
+}
+
+/// The event's spans as OpenTelemetry spans.
+pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace) -> Vec<SpanData> {
+    let identity = format!("{}\0{}\0{}", commit.agent, commit.partition, trace.event);
+    let trace_id = opentelemetry::trace::TraceId::from_bytes(xxh3_128(identity.as_bytes()).to_be_bytes());
+    let span_id = |n: u32| {
+        let id = xxh3_64(format!("{identity}\0{n}").as_bytes()).max(1);
+        opentelemetry::trace::SpanId::from_bytes(id.to_be_bytes())
+    };
+    let scope = InstrumentationScope::builder("weir").with_version(env!("CARGO_PKG_VERSION")).build();
+    trace
+        .spans
+        .iter()
+        .map(|span| {
+            let start_time = SystemTime::UNIX_EPOCH + Duration::from_millis(span.start_ms);
+            let mut attributes = attributes(commit, span);
+            if span.parent.is_none() {
+                attributes.extend([
+                    KeyValue::new("weir.agent", commit.agent.to_string()),
+                    KeyValue::new("weir.partition", i64::from(commit.partition)),
+                    KeyValue::new("weir.commit", commit.seq as i64),
+                    KeyValue::new("weir.key", trace.key.clone()),
+                    KeyValue::new("weir.event", trace.event.to_string()),
+                ]);
+            }
+            SpanData {
+                span_context: SpanContext::new(
+                    trace_id,
+                    span_id(span.id.0),
+                    TraceFlags::SAMPLED,
+                    false,
+                    TraceState::default(),
+                ),
+                parent_span_id: span.parent.map_or(opentelemetry::trace::SpanId::INVALID, |p| span_id(p.0)),
+                parent_span_is_remote: false,
+                span_kind: match span.kind {
+                    SpanKind::Model | SpanKind::Tool | SpanKind::Retrieval => OtelKind::Client,
+                    SpanKind::Event | SpanKind::Action => OtelKind::Internal,
+                },
+                name: Cow::Owned(name(commit, span)),
+                start_time,
+                end_time: start_time + Duration::from_micros(span.duration_us),
+                attributes,
+                dropped_attributes_count: 0,
+                events: SpanEvents::default(),
+                links: SpanLinks::default(),
+                status: match &span.error {
+                    Some(error) => Status::error(error.clone()),
+                    None => Status::Ok,
+                },
+                instrumentation_scope: scope.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Span names as the GenAI conventions spell them (`{operation} {model or tool}`).
+fn name(commit: &Commit<'_>, span: &Span) -> String {
+    match span.kind {
+        SpanKind::Event => format!("event {}", commit.agent),
+        SpanKind::Action => format!("action {}", span.name),
+        SpanKind::Model => {
+            let model = span.usage.as_ref().map_or(span.name.as_str(), |u| u.model.as_str());
+            format!("chat {model}")
+        }
+        SpanKind::Tool => format!("execute_tool {}", span.name),
+        SpanKind::Retrieval => format!("retrieval {}", span.name),
+    }
+}
+
+fn attributes(commit: &Commit<'_>, span: &Span) -> Vec<KeyValue> {
+    let mut attributes: Vec<KeyValue> = span
+        .attributes
+        .iter()
+        .filter(|(name, _)| commit.capture_content || !CONTENT.contains(&name.as_str()))
+        .map(|(name, value)| KeyValue::new(name.clone(), value_of(value)))
+        .collect();
+    attributes.push(KeyValue::new("weir.span.kind", span.kind.as_str()));
+    if let Some(usage) = &span.usage {
+        attributes.push(KeyValue::new("gen_ai.response.model", usage.model.clone()));
+        if let Some(cost) = usage.cost {
+            attributes.push(KeyValue::new("weir.cost", cost));
+        }
+    }
+    if let Some(error) = &span.error {
+        attributes.push(KeyValue::new("error.type", error_type(error)));
+    }
+    attributes
+}
+
+/// A JSON value as an attribute value: scalars as themselves, the rest as JSON text.
+fn value_of(value: &Value) -> OtelValue {
+    match value {
+        Value::Bool(b) => OtelValue::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => OtelValue::I64(i),
+            None => OtelValue::F64(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => OtelValue::String(s.clone().into()),
+        other => OtelValue::String(other.to_string().into()),
+    }
+}
+
+/// A low-cardinality class of an error, as `error.type` wants: its text up to the first
+/// colon.
+fn error_type(error: &str) -> String {
+    error.split(':').next().unwrap_or(error).trim().chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_engine::{ManualClock, ModelUsage, Position, SpanEnd, SpanId, Trace};
+
+    use super::*;
+
+    fn commit(capture_content: bool) -> Commit<'static> {
+        Commit { agent: "review-analysis", partition: 2, seq: 9, capture_content }
+    }
+
+    fn trace() -> EventTrace {
+        let trace = Trace::new(std::sync::Arc::new(ManualClock::default()));
+        let action = trace.start(SpanId::ROOT, SpanKind::Action, "weir.chat");
+        let model = trace.start(action, SpanKind::Model, "reviewer");
+        let usage = ModelUsage { model: "gpt-4o-mini".into(), input_tokens: 70, output_tokens: 20, cost: None };
+        let end = SpanEnd::ok().usage(usage).attribute("gen_ai.input.messages", serde_json::json!([{"content": "hi"}]));
+        trace.end(model, end.attribute("gen_ai.usage.input_tokens", 70));
+        trace.end(action, SpanEnd::failed("model `reviewer`: 503"));
+        EventTrace { commit_seq: 9, key: "shoe".into(), event: Position::new(3, 1), spans: trace.finish(SpanEnd::ok()) }
+    }
+
+    #[test]
+    fn spans_keep_the_tree_with_ids_that_a_second_export_repeats() {
+        let spans = event_spans(&commit(false), &trace());
+        assert_eq!(spans, event_spans(&commit(false), &trace()));
+        let [root, action, model] = spans.as_slice() else { panic!("three spans") };
+        assert_eq!(root.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+        assert_eq!(action.parent_span_id, root.span_context.span_id());
+        assert_eq!(model.parent_span_id, action.span_context.span_id());
+        assert!(spans.iter().all(|s| s.span_context.trace_id() == root.span_context.trace_id()));
+        assert_eq!((model.name.as_ref(), model.span_kind.clone()), ("chat gpt-4o-mini", OtelKind::Client));
+        assert!(model.attributes.contains(&KeyValue::new("gen_ai.usage.input_tokens", 70)));
+        assert!(matches!(action.status, Status::Error { .. }));
+        assert!(action.attributes.contains(&KeyValue::new("error.type", "model `reviewer`")));
+    }
+
+    #[test]
+    fn content_goes_only_when_capture_is_asked_for() {
+        let has_content = |capture| {
+            event_spans(&commit(capture), &trace())[2]
+                .attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "gen_ai.input.messages")
+        };
+        assert!(!has_content(false));
+        assert!(has_content(true));
+    }
+}
