@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use weir_engine::{Agent, Commit, Ending, Engine};
+use weir_telemetry::OtlpExport;
 
 use crate::aws::AwsClients;
 use crate::config::{FromVariables, ProcessConfig};
@@ -73,15 +74,21 @@ pub struct ProcessFunction {
     dispatch: Option<Trigger>,
     /// Opens the log at its first claim: at cold start the log may not exist yet.
     engine: Engine,
+    /// Sends the committed spans when `OTEL_EXPORTER_OTLP_*` says where.
+    export: Option<Arc<OtlpExport>>,
 }
 
 impl ProcessFunction {
     /// A handler running `agent` as `config` says, continuing through `invoker`.
     pub fn new(config: ProcessConfig, agent: Arc<dyn Agent>, invoker: LambdaInvoker) -> Result<Self> {
-        let engine =
-            Engine::builder(config.storage.clone(), &config.agent, agent).settings(config.settings.clone()).build()?;
+        let mut engine =
+            Engine::builder(config.storage.clone(), &config.agent, agent).settings(config.settings.clone());
+        let export = OtlpExport::from_env().map_err(|e| Error::config("OTEL_EXPORTER_OTLP_ENDPOINT", e))?;
+        if let Some(export) = &export {
+            engine = engine.trace_sink(export.clone());
+        }
         let dispatch = config.dispatch_function.as_ref().map(|function| Trigger::new(invoker.clone(), function));
-        Ok(ProcessFunction { config, invoker, dispatch, engine })
+        Ok(ProcessFunction { config, invoker, dispatch, engine: engine.build()?, export })
     }
 
     /// Handles one invocation: drains the requested partitions (or every one with backlog
@@ -106,6 +113,12 @@ impl ProcessFunction {
         };
         let drains = for_each_partition(partitions, |p| drain(engine, p, heads.get(&p).cloned(), deadline));
         let mut partitions = drains.await;
+        // Before the invocation returns: Lambda freezes the process after.
+        if let Some(export) = &self.export
+            && let Err(error) = export.flush().await
+        {
+            tracing::warn!(%error, "spans not exported; the committed trace keeps them");
+        }
         partitions.sort_by_key(|p| p.partition);
         let report = ProcessReport {
             batches: partitions.iter().map(|p| p.batches).sum(),
