@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use weir_models::Price;
 
+use crate::budget::Budget;
+
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::resources::Resources;
 
@@ -21,6 +23,8 @@ pub struct AgentSettings {
     /// What each model's tokens cost, by the model's name at its provider
     /// ([`ChatModel::name`](weir_models::ChatModel::name)): model spans carry their cost.
     pub prices: BTreeMap<String, Price>,
+    /// What each key may spend on model calls per period; `None`: no limit.
+    pub key_budget: Option<Budget>,
 }
 
 impl Default for AgentSettings {
@@ -30,6 +34,7 @@ impl Default for AgentSettings {
             memory_ttl_ms: None,
             trace: TraceSettings::default(),
             prices: BTreeMap::new(),
+            key_budget: None,
         }
     }
 }

@@ -44,11 +44,14 @@ pub(crate) struct Turn<'t> {
     /// Where the calls' spans go, and the span of the action they are made for.
     pub(crate) trace: &'t Trace,
     pub(crate) parent: SpanId,
+    /// The model to call instead of the one asked for (the key's budget is spent).
+    pub(crate) model_override: Option<&'t str>,
 }
 
 impl Turn<'_> {
     /// One durable model call.
     pub(crate) async fn model_call(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, AgentError> {
+        let model = self.model_override.unwrap_or(model);
         let client = self.core.resources.model(model)?;
         let span = self.trace.start(self.parent, SpanKind::Model, model);
         let made = AtomicBool::new(false);

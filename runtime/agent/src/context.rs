@@ -192,6 +192,7 @@ impl<'a> Context<'a> {
             memory: &self.run.memory,
             trace: self.engine.trace(),
             parent: self.span,
+            model_override: self.run.model_override.as_deref(),
         }
     }
 }

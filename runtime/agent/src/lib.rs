@@ -15,12 +15,14 @@
 //!   `react` and `chain`: ReAct agents and chat steps in order; `builtin`: the tool and
 //!   retrieval actions; `chat`: the chat loop with tools.
 //! - `agent`, `resources`, `metrics`: what every agent shares: settings, named resources,
-//!   counters; `spans`: what the agent's spans in the trace say. `memory`, `prompt`, `output`, `retrieval`, `tool_binding`: the pieces
-//!   actions use.
+//!   counters; `budget`: what a key may spend per period; `spans`: what the agent's spans
+//!   in the trace say. `memory`, `prompt`, `output`, `retrieval`, `tool_binding`: the
+//!   pieces actions use.
 //! - `declarative`: agents declared in a file; `testing`: running an agent in a test.
 
 mod action;
 mod agent;
+mod budget;
 mod builtin;
 mod chain;
 mod chat;
@@ -44,6 +46,7 @@ pub mod testing;
 
 pub use action::{Action, ActionError, Handler, HandlerFn};
 pub use agent::{AgentSettings, TraceSettings};
+pub use budget::{Budget, OnExhausted};
 pub use chat::Conversation;
 pub use context::Context;
 pub use error::AgentError;

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::budget::Spend;
 use crate::error::AgentError;
 
 /// Named values, typed through serde.
@@ -43,6 +44,9 @@ struct Entry {
 pub(crate) struct StoredMemory {
     #[serde(default)]
     memory: BTreeMap<String, Entry>,
+    /// What the key spent of its budget in the current period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) spend: Option<Spend>,
 }
 
 impl Memory {
@@ -58,11 +62,15 @@ impl Memory {
         stored.as_ref().is_some_and(|s| s.memory.values().any(|e| e.expires_at_ms.is_some()))
     }
 
-    /// What to store, if the run changed anything; expired entries are dropped.
-    pub(crate) fn into_stored(self) -> Option<StoredMemory> {
-        let now = self.now_ms;
+    /// Whether the run changed anything.
+    pub(crate) fn changed(&self) -> bool {
         self.changed
-            .then(|| StoredMemory { memory: self.entries.into_iter().filter(|(_, e)| !expired(e, now)).collect() })
+    }
+
+    /// What to store, with what the key spent; expired entries are dropped.
+    pub(crate) fn into_stored(self, spend: Option<Spend>) -> StoredMemory {
+        let now = self.now_ms;
+        StoredMemory { memory: self.entries.into_iter().filter(|(_, e)| !expired(e, now)).collect(), spend }
     }
 
     /// The value of `name`, if set and not expired.

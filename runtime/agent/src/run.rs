@@ -17,11 +17,22 @@ pub(crate) struct Run {
     pub(crate) memory: Memory,
     pub(crate) sensory: Memory,
     pub(crate) outputs: Vec<Value>,
+    /// The model every call of the run goes to instead of the one it names: the key's
+    /// budget is spent, and the budget says to fall back to it.
+    pub(crate) model_override: Option<String>,
 }
 
 impl Run {
     pub(crate) fn new(position: Position, memory: Memory) -> Self {
-        Run { position, sent: 0, queue: VecDeque::new(), memory, sensory: Memory::default(), outputs: Vec::new() }
+        Run {
+            position,
+            sent: 0,
+            queue: VecDeque::new(),
+            memory,
+            sensory: Memory::default(),
+            outputs: Vec::new(),
+            model_override: None,
+        }
     }
 
     /// Gives `event` the next id of the run and queues it.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 use weir_engine::{
-    Clock, Durable, DurableError, EventContext, LogInput, SpanEnd, SpanId, SpanKind, SystemClock, Unavailable,
+    Clock, Durable, DurableError, EventContext, LogInput, Rejected, SpanEnd, SpanId, SpanKind, SystemClock, Unavailable,
 };
 use weir_models::{ChatModel, EmbeddingModel};
 use weir_models::{ModelError, Price};
@@ -17,6 +17,7 @@ use weir_tools::Tool;
 
 use crate::action::{Action, ActionError};
 use crate::agent::{AgentCore, AgentSettings, TraceSettings};
+use crate::budget::{Budget, OnExhausted};
 use crate::builtin::{RetrievalAction, ToolAction};
 use crate::chat::Turn;
 use crate::context::Context;
@@ -172,6 +173,12 @@ impl WorkflowAgentBuilder {
         self
     }
 
+    /// What each key may spend on model calls per period (`docs/observability.md`).
+    pub fn key_budget(mut self, budget: Budget) -> Self {
+        self.settings.key_budget = Some(budget);
+        self
+    }
+
     /// The clock memory expiry reads (the system clock by default).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -310,10 +317,11 @@ impl WorkflowAgent {
         let trace = engine.trace();
         let spans: Vec<SpanId> =
             requests.iter().map(|_| trace.start(SpanId::ROOT, SpanKind::Action, CHAT_ACTION)).collect();
-        let memory = &run.memory;
+        let (memory, model_override) = (&run.memory, run.model_override.as_deref());
         let turns = decoded.iter().zip(&branches).zip(&spans).map(|((request, branch), &parent)| {
             let key = engine.key();
-            let turn = Turn { core: &self.core, calls: branch, action: CHAT_ACTION, key, memory, trace, parent };
+            let core = &self.core;
+            let turn = Turn { core, calls: branch, action: CHAT_ACTION, key, memory, trace, parent, model_override };
             async move { turn.converse(request).await }
         });
         let conversations = futures::future::join_all(turns).await;
@@ -349,7 +357,8 @@ impl WorkflowAgent {
 
     /// The run's time for memory expiry, journaled so that every attempt sees the same.
     async fn now_ms(&self, engine: &EventContext, stored: &Option<StoredMemory>) -> Result<Option<u64>, ActionError> {
-        if self.core.settings.memory_ttl_ms.is_none() && !Memory::expires(stored) {
+        let settings = &self.core.settings;
+        if settings.memory_ttl_ms.is_none() && settings.key_budget.is_none() && !Memory::expires(stored) {
             return Ok(None);
         }
         let now = self.clock.now_ms();
@@ -387,8 +396,19 @@ impl WorkflowAgent {
     async fn run(&self, input: &LogInput, engine: &mut EventContext) -> Result<(), ActionError> {
         let stored: Option<StoredMemory> = engine.state()?;
         let now_ms = self.now_ms(engine, &stored).await?;
+        let spend = stored.as_ref().and_then(|s| s.spend);
         let memory = Memory::restore(stored, now_ms, self.core.settings.memory_ttl_ms);
         let mut run = Run::new(input.position, memory);
+        let budget = self.core.settings.key_budget.as_ref().zip(now_ms);
+        let spent = budget.map(|(budget, now)| budget.spent(spend, now));
+        if let Some(((budget, _), spent)) = budget.zip(spent)
+            && let Some(reason) = budget.exhausted(spent)
+        {
+            match &budget.on_exhausted {
+                OnExhausted::DeadLetter => return Err(Rejected::new(reason).into()),
+                OnExhausted::Model(cheaper) => run.model_override = Some(cheaper.clone()),
+            }
+        }
         let first = InputEvent { key: input.key.clone(), input: input.payload.clone() };
         run.enqueue(Event::typed(first), None, None);
         while let Some(event) = run.queue.pop_front() {
@@ -408,8 +428,14 @@ impl WorkflowAgent {
             }
             self.route(&event, engine, &mut run).await?;
         }
-        if let Some(stored) = run.memory.into_stored() {
-            engine.set_state(&stored)?;
+        // What the event's model calls used, made or replayed: the trace counts each once.
+        let (tokens, cost) = engine.trace().tokens_and_cost();
+        let new_spend = match spent {
+            Some(spent) if tokens > 0 || cost > 0.0 => Some(spent.add(tokens, cost)),
+            _ => spend,
+        };
+        if run.memory.changed() || new_spend != spend {
+            engine.set_state(&run.memory.into_stored(new_spend))?;
         }
         for output in &run.outputs {
             engine.emit(output)?;

@@ -194,6 +194,15 @@ impl Trace {
         span.attributes.extend(end.attributes);
     }
 
+    /// The tokens (prompt and reply) and cost of the model calls recorded so far, made or
+    /// replayed: what this attempt at the event spent.
+    pub fn tokens_and_cost(&self) -> (u64, f64) {
+        let spans = self.spans.lock().expect("trace");
+        spans.iter().filter_map(|(span, _, _)| span.usage.as_ref()).fold((0, 0.0), |(tokens, cost), usage| {
+            (tokens + usage.input_tokens + usage.output_tokens, cost + usage.cost.unwrap_or(0.0))
+        })
+    }
+
     /// Ends the root with `end`, and any span still open as interrupted by it.
     pub fn finish(self, end: SpanEnd) -> Vec<Span> {
         let open: Vec<SpanId> = {

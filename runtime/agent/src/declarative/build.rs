@@ -242,6 +242,9 @@ fn finish(
     for (model, price) in &file.prices {
         builder = builder.price(model.clone(), *price);
     }
+    if let Some(budget) = &file.key_budget {
+        builder = builder.key_budget(budget.clone());
+    }
     builder
 }
 

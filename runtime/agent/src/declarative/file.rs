@@ -10,6 +10,7 @@ use weir_tools::HttpToolConfig;
 use weir_tools::mcp::McpServerConfig;
 
 use crate::agent::TraceSettings;
+use crate::budget::Budget;
 use crate::error::AgentError;
 use crate::prompt::{Prompt, PromptMessage};
 use crate::tool_binding::ArgumentSource;
@@ -61,6 +62,9 @@ pub struct AgentFile {
     /// What each model's tokens cost, by the model's name at its provider.
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+    /// What each key may spend on model calls per period.
+    #[serde(default)]
+    pub key_budget: Option<Budget>,
 }
 
 /// Which kind of agent a file declares.
