@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::emf::{Datum, extract};
+use common::emf::{Datum, extract, written_by_aws_library};
 use common::{Recorder, invoke};
 use serde_json::{Value, json};
 use weir_emulator::{Emulator, LogLine, LogStream};
@@ -127,6 +127,11 @@ async fn the_functions_emf_lines_parse_as_cloudwatch_parses_them_and_count_what_
         );
     }
     let data = metrics_of(&lines);
+    // AWS's own EMF library, given the same metrics, writes documents that yield the same data.
+    let documents: Vec<String> = lines.iter().filter(|l| extract(&l.text).is_some()).map(|l| l.text.clone()).collect();
+    let reference: Vec<Datum> =
+        written_by_aws_library(&documents).iter().flat_map(|line| extract(line).unwrap().unwrap()).collect();
+    assert_eq!(reference, data);
     let printed_by =
         |function: &str| lines.iter().filter(|l| l.function == function && extract(&l.text).is_some()).count();
     assert!(["ingest", "process", "dispatch"].iter().all(|f| printed_by(f) > 0), "{data:#?}");

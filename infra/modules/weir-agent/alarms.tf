@@ -40,7 +40,24 @@ locals {
 
   # The functions' own metrics (EMF), in namespace `weir`, by agent and function.
   weir_alarm = { namespace = "weir", periods = 1 }
-  weir_metric_alarms = var.metrics == "emf" ? {
+
+  # A partition falling behind: log segments left to process, outputs waiting for the sink.
+  behind_alarms = {
+    for name, alarm in {
+      backlog     = { function = "process", metric = "Backlog", threshold = var.backlog_alarm_segments, what = "log segments to process" }
+      undelivered = { function = "dispatch", metric = "Undelivered", threshold = var.undelivered_alarm_outputs, what = "outputs waiting for the sink" }
+      } : name => merge(local.weir_alarm, {
+        dimensions  = tomap({ Agent = var.agent, Function = alarm.function })
+        metric      = alarm.metric
+        statistic   = "Maximum"
+        operator    = "GreaterThanThreshold"
+        threshold   = alarm.threshold
+        periods     = var.backlog_alarm_periods
+        description = "${var.agent}: a partition has had more than ${alarm.threshold} ${alarm.what} for ${var.backlog_alarm_periods * 5} minutes"
+    })
+  }
+
+  weir_metric_alarms = var.metrics == "emf" ? merge(local.behind_alarms, {
     dead-letters = merge(local.weir_alarm, {
       dimensions  = tomap({ Agent = var.agent, Function = "process" })
       metric      = "DeadLetters"
@@ -48,24 +65,6 @@ locals {
       operator    = "GreaterThanThreshold"
       threshold   = 0
       description = "${var.agent}: events were dead-lettered; read them with `weir dead-letters`, fix the cause, then requeue"
-    })
-    backlog = merge(local.weir_alarm, {
-      dimensions  = tomap({ Agent = var.agent, Function = "process" })
-      metric      = "Backlog"
-      statistic   = "Maximum"
-      operator    = "GreaterThanThreshold"
-      threshold   = var.backlog_alarm_segments
-      periods     = var.backlog_alarm_periods
-      description = "${var.agent}: a partition has had more than ${var.backlog_alarm_segments} log segments to process for ${var.backlog_alarm_periods * 5} minutes"
-    })
-    undelivered = merge(local.weir_alarm, {
-      dimensions  = tomap({ Agent = var.agent, Function = "dispatch" })
-      metric      = "Undelivered"
-      statistic   = "Maximum"
-      operator    = "GreaterThanThreshold"
-      threshold   = var.undelivered_alarm_outputs
-      periods     = var.backlog_alarm_periods
-      description = "${var.agent}: a partition has had more than ${var.undelivered_alarm_outputs} outputs waiting for the sink for ${var.backlog_alarm_periods * 5} minutes"
     })
     breaker-open = merge(local.weir_alarm, {
       dimensions  = tomap({ Agent = var.agent, Function = "process" })
@@ -75,7 +74,7 @@ locals {
       threshold   = 1
       description = "${var.agent}: a model's circuit breaker is open (the provider keeps failing); the partitions needing it wait"
     })
-  } : {}
+  }) : {}
 
   metric_alarms = var.create_alarms ? merge(local.dead_letter_alarms, local.backlog_alarms, local.weir_metric_alarms) : {}
 }

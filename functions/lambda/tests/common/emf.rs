@@ -6,6 +6,8 @@
 //! metric.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use serde_json::{Map, Value};
 
@@ -226,4 +228,47 @@ pub fn check_the_validator() {
         }
         d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = serde_json::json!([keys]);
     });
+}
+
+/// Writes the metrics of each of `documents` again with AWS's own EMF library
+/// (`aws-embedded-metrics` from PyPI, which `.ci/run` installs into `.ci/venv`): the same
+/// namespace, dimension sets, metrics, units, values and timestamp, one line per document
+/// (or more, if the library splits it).
+pub fn written_by_aws_library(documents: &[String]) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import json, sys
+from aws_embedded_metrics.logger.metrics_context import MetricsContext
+from aws_embedded_metrics.serializers.log_serializer import LogSerializer
+for line in sys.stdin:
+    document = json.loads(line)
+    meta = document["_aws"]
+    for directive in meta["CloudWatchMetrics"]:
+        context = MetricsContext.empty()
+        context.namespace = directive["Namespace"]
+        context.should_use_default_dimensions = False
+        context.set_dimensions([{key: document[key] for key in keys} for keys in directive["Dimensions"]])
+        for metric in directive["Metrics"]:
+            context.put_metric(metric["Name"], document[metric["Name"]], metric.get("Unit", "None"))
+        context.meta["Timestamp"] = meta["Timestamp"]
+        for written in LogSerializer.serialize(context):
+            print(written)
+"#;
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/venv/bin/python");
+    let python = if venv.exists() { venv } else { "python3".into() };
+    let mut child = Command::new(&python)
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}; .ci/run installs aws-embedded-metrics into .ci/venv", python.display()));
+    let input = documents.iter().map(|d| format!("{d}\n")).collect::<String>();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "aws-embedded-metrics (`pip install aws-embedded-metrics`, as .ci/run does): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect()
 }
