@@ -15,11 +15,13 @@ use common::emf::{Datum, extract, written_by_aws_library};
 use common::{Recorder, invoke};
 use serde_json::{Value, json};
 use weir_emulator::{Emulator, LogLine, LogStream};
-use weir_engine::{EngineSettings, EventLog, LogEvent, Storage};
-use weir_functions::config::{FromVariables, IngestConfig, ProcessConfig};
+use weir_engine::{Engine, EngineSettings, EventLog, LogEvent, Storage};
+use weir_functions::config::{DispatchConfig, FromVariables, IngestConfig, ProcessConfig};
+use weir_functions::dispatch::DispatchFunction;
 use weir_functions::ingest::IngestFunction;
 use weir_functions::metrics::Metrics;
 use weir_functions::process::ProcessFunction;
+use weir_functions::sink::{Sink, SinkTarget, WebhookSink};
 use weir_functions::work::{Deadline, PartitionOutcome, PartitionRequest};
 use weir_functions::{AwsClients, LambdaInvoker};
 use weir_tests::backends::tempfile_guard::TempDir;
@@ -261,4 +263,40 @@ async fn an_open_breaker_and_the_waiting_backlog_are_published() {
     }
     let worst: Vec<&Datum> = data.iter().filter(|d| d.name == "Backlog" && d.has_dimensions(&of("process"))).collect();
     assert!(!worst.is_empty() && worst.iter().all(|d| d.values[0] >= 1.0), "{worst:#?}");
+}
+
+/// A sink that refuses every delivery: dispatch fails the partitions, and publishes the
+/// outputs that wait for the sink, per partition and in all.
+#[tokio::test]
+async fn outputs_waiting_for_a_sink_that_is_down_are_published() {
+    const EVENTS: usize = 12;
+    let storage = Storage::from_url("memory://").unwrap();
+    let log = common::seeded_log(&storage, PARTITIONS, EVENTS).await;
+    let engine = Engine::builder(storage.clone(), "scorer", Arc::new(common::Counter)).build().unwrap();
+    assert_eq!(engine.drain().await.unwrap().outputs, EVENTS);
+
+    let down = Recorder::start(StatusCode::SERVICE_UNAVAILABLE).await;
+    let config = DispatchConfig {
+        storage: storage.clone(),
+        agent: "scorer".into(),
+        sink: SinkTarget::Webhook { url: down.url.clone() },
+        partitions: PARTITIONS,
+        deadline_margin: Duration::from_secs(10),
+        metrics: Default::default(),
+    };
+    let (metrics, lines) = Metrics::in_memory("dispatch", Some("scorer"));
+    let dispatch = DispatchFunction::new(config, Sink::Webhook(WebhookSink::new(&down.url))).with_metrics(metrics);
+    let far = Deadline::new(std::time::SystemTime::now() + Duration::from_secs(3600), Duration::from_secs(10));
+    assert!(dispatch.handle(PartitionRequest::default(), far).await.is_err(), "the sink refused every batch");
+
+    let data: Vec<Datum> = lines.lines().iter().flat_map(|line| extract(line).unwrap().unwrap()).collect();
+    assert_eq!(sum(&data, "Delivered", &of("dispatch")), 0.0);
+    assert_eq!(sum(&data, "FailedPartitions", &of("dispatch")), PARTITIONS as f64);
+    assert_eq!(sum(&data, "Undelivered", &of("dispatch")), EVENTS as f64, "{data:#?}");
+    for partition in 0..PARTITIONS {
+        // The seeded log keys event n as `key-{n % 8}`; the counter emits one output per event.
+        let outputs = (0..EVENTS).filter(|n| log.partition_of(&format!("key-{}", n % 8)) == partition).count();
+        let dimensions = [("Agent", "scorer"), ("Function", "dispatch"), ("Partition", &partition.to_string()[..])];
+        assert_eq!(sum(&data, "Undelivered", &dimensions), outputs as f64, "partition {partition}: {data:#?}");
+    }
 }
