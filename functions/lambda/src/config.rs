@@ -19,6 +19,7 @@ use std::time::Duration;
 use weir_engine::{EngineSettings, Storage, validate_agent_name};
 
 use crate::error::{Error, Result};
+use crate::metrics::MetricsSwitch;
 use crate::sink::SinkTarget;
 
 /// The store URL (`s3://bucket/prefix`, `file:///dir`, `memory://`).
@@ -41,6 +42,8 @@ pub const SINK: &str = "WEIR_SINK";
 pub const PROCESS_FUNCTION: &str = "WEIR_PROCESS_FUNCTION";
 /// The dispatch function, which process invokes for the partitions it committed outputs to.
 pub const DISPATCH_FUNCTION: &str = "WEIR_DISPATCH_FUNCTION";
+/// Whether the functions print their metrics: `emf` or `off` (`docs/metrics.md`).
+pub const METRICS: &str = crate::metrics::METRICS_VARIABLE;
 /// Lambda's name for the running function: the default continuation.
 const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
@@ -60,6 +63,10 @@ pub struct IngestConfig {
     /// The function to invoke for the partitions appended to (`WEIR_PROCESS_FUNCTION`);
     /// `None`: process runs on its schedule only.
     pub process_function: Option<String>,
+    /// The agent the log feeds (`WEIR_AGENT`, optional): the `Agent` dimension of the metrics.
+    pub agent: Option<String>,
+    /// Whether to print metrics (`WEIR_METRICS`).
+    pub metrics: MetricsSwitch,
 }
 
 /// What the process function needs.
@@ -79,6 +86,8 @@ pub struct ProcessConfig {
     /// The function to invoke for the partitions outputs were committed to
     /// (`WEIR_DISPATCH_FUNCTION`); `None`: dispatch runs on its schedule only.
     pub dispatch_function: Option<String>,
+    /// Whether to print metrics (`WEIR_METRICS`).
+    pub metrics: MetricsSwitch,
 }
 
 /// What `weir-dispatch` needs.
@@ -94,6 +103,8 @@ pub struct DispatchConfig {
     pub partitions: u32,
     /// Stop starting deliveries this long before the deadline (`WEIR_DEADLINE_MARGIN_MS`).
     pub deadline_margin: Duration,
+    /// Whether to print metrics (`WEIR_METRICS`).
+    pub metrics: MetricsSwitch,
 }
 
 /// What `weir-collect` needs.
@@ -122,6 +133,12 @@ impl FromVariables for IngestConfig {
             partitions: vars.partitions()?,
             key_field,
             process_function: vars.optional(PROCESS_FUNCTION),
+            agent: vars
+                .optional(AGENT)
+                .map(|agent| validate_agent_name(&agent).map(|()| agent))
+                .transpose()
+                .map_err(|e| Error::config(AGENT, e))?,
+            metrics: MetricsSwitch::from_lookup(&lookup)?,
         })
     }
 }
@@ -140,6 +157,7 @@ impl FromVariables for ProcessConfig {
             continuation_function: continuation_function
                 .ok_or_else(|| Error::config(CONTINUATION_FUNCTION, format!("is not set, nor is {FUNCTION_NAME}")))?,
             dispatch_function: vars.optional(DISPATCH_FUNCTION),
+            metrics: MetricsSwitch::from_lookup(&lookup)?,
         })
     }
 }
@@ -167,6 +185,7 @@ impl FromVariables for DispatchConfig {
             sink: SinkTarget::parse(&vars.required(SINK)?).map_err(|e| Error::config(SINK, e))?,
             partitions: vars.partitions()?,
             deadline_margin: vars.deadline_margin()?,
+            metrics: MetricsSwitch::from_lookup(&lookup)?,
         })
     }
 }

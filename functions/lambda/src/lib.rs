@@ -15,14 +15,19 @@
 //! Beside them: `sink`, where dispatch delivers; `work`, the partitions of a request and a
 //! deadline; `runtime`, the Lambda runtime loop and init; `secrets`, API keys from Secrets
 //! Manager or SSM; `aws` and `invoke`, the AWS SDK's clients; `trigger`, the event-driven
-//! invocations of the next function; `agent_file`, where `weir-process` finds its agent.
+//! invocations of the next function; `agent_file`, where `weir-process` finds its agent;
+//! [`metrics`], what each invocation publishes as CloudWatch Embedded Metric Format lines
+//! ([`emf`]), the agent's model counters among them ([`agent_counters`]).
 
+pub mod agent_counters;
 pub mod agent_file;
 pub mod collect;
 pub mod config;
 pub mod dispatch;
+pub mod emf;
 mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod process;
 pub mod runtime;
 pub mod secrets;

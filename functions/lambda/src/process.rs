@@ -8,13 +8,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use weir_engine::{Agent, Commit, Ending, Engine};
+use weir_engine::{Agent, Commit, CommittedReader, Ending, Engine};
 use weir_telemetry::OtlpExport;
 
+use crate::agent_counters::{AgentCounters, CounterDeltas};
 use crate::aws::AwsClients;
 use crate::config::{FromVariables, ProcessConfig};
+use crate::emf::{EmfDocument, Unit};
 use crate::error::{Error, Result};
 use crate::invoke::LambdaInvoker;
+use crate::metrics::{self, Metrics};
 use crate::runtime;
 use crate::trigger::Trigger;
 use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, for_each_partition};
@@ -33,6 +36,10 @@ pub struct PartitionReport {
     pub dead_letters: usize,
     /// How it ended.
     pub outcome: PartitionOutcome,
+    /// Log segments left to process after it, when measured (metrics on, and the partition
+    /// is neither caught up, nor another invocation's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<u64>,
 }
 
 /// What an invocation did: the answer of the function.
@@ -66,7 +73,6 @@ pub struct ProcessReport {
 /// println!("{} events, continued with {:?}", report.events, report.continued);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct ProcessFunction {
     config: ProcessConfig,
     invoker: LambdaInvoker,
@@ -76,6 +82,20 @@ pub struct ProcessFunction {
     engine: Engine,
     /// Sends the committed spans when `OTEL_EXPORTER_OTLP_*` says where.
     export: Option<Arc<OtlpExport>>,
+    metrics: Metrics,
+    /// The agent's model counters, if it keeps any.
+    counters: Option<Arc<dyn AgentCounters>>,
+    deltas: CounterDeltas,
+}
+
+impl std::fmt::Debug for ProcessFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessFunction")
+            .field("config", &self.config)
+            .field("metrics", &self.metrics)
+            .field("counters", &self.counters.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProcessFunction {
@@ -88,7 +108,30 @@ impl ProcessFunction {
             engine = engine.trace_sink(export.clone());
         }
         let dispatch = config.dispatch_function.as_ref().map(|function| Trigger::new(invoker.clone(), function));
-        Ok(ProcessFunction { config, invoker, dispatch, engine: engine.build()?, export })
+        let metrics = Metrics::new(config.metrics, "process", Some(&config.agent));
+        Ok(ProcessFunction {
+            config,
+            invoker,
+            dispatch,
+            engine: engine.build()?,
+            export,
+            metrics,
+            counters: None,
+            deltas: CounterDeltas::default(),
+        })
+    }
+
+    /// Publishes the agent's model counters (calls, tokens, retries, breakers) with the
+    /// metrics of each invocation.
+    pub fn with_counters(mut self, counters: Arc<dyn AgentCounters>) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
+    /// Publishes the metrics through `metrics` instead of as `config.metrics` says.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Handles one invocation: drains the requested partitions (or every one with backlog
@@ -120,6 +163,11 @@ impl ProcessFunction {
             tracing::warn!(%error, "spans not exported; the committed trace keeps them");
         }
         partitions.sort_by_key(|p| p.partition);
+        if self.metrics.enabled() {
+            for partition in &mut partitions {
+                partition.backlog = self.backlog(partition).await;
+            }
+        }
         let report = ProcessReport {
             batches: partitions.iter().map(|p| p.batches).sum(),
             events: partitions.iter().map(|p| p.events).sum(),
@@ -130,6 +178,7 @@ impl ProcessFunction {
                 .collect(),
             partitions,
         };
+        self.publish_metrics(&report);
         let with_outputs = report.partitions.iter().filter(|p| p.outputs > 0).map(|p| p.partition).collect();
         if let Some(dispatch) = &self.dispatch {
             dispatch.fire(with_outputs).await;
@@ -142,6 +191,72 @@ impl ProcessFunction {
         tracing::info!(events = report.events, batches = report.batches, continued = ?report.continued, "processed");
         check_failures(report.partitions.iter().map(|p| (p.partition, &p.outcome)))?;
         Ok(report)
+    }
+
+    /// The log segments `partition` has left after its drain: none if it caught up; read
+    /// from the store if it stopped short; not measured if another invocation has it.
+    async fn backlog(&self, partition: &PartitionReport) -> Option<u64> {
+        match partition.outcome {
+            PartitionOutcome::Done => return Some(0),
+            PartitionOutcome::Fenced | PartitionOutcome::Leased => return None,
+            _ => {}
+        }
+        let p = partition.partition;
+        let measured = async {
+            let reader = CommittedReader::new(self.config.storage.clone(), &self.config.agent, p)?;
+            let position = reader.head().await?.map(|head| head.position()).unwrap_or_default();
+            let tail = self.engine.log().await?.tail(p).await?;
+            Ok::<_, weir_engine::Error>(tail.saturating_sub(position.segment))
+        };
+        measured.await.inspect_err(|error| tracing::warn!(partition = p, %error, "could not measure the backlog")).ok()
+    }
+
+    /// Prints the invocation's metrics (`docs/metrics.md`): its totals, each measured
+    /// partition's backlog, and each model's calls, tokens and breaker.
+    fn publish_metrics(&self, report: &ProcessReport) {
+        if !self.metrics.enabled() {
+            return;
+        }
+        let count =
+            |outcome: fn(&PartitionOutcome) -> bool| report.partitions.iter().filter(|p| outcome(&p.outcome)).count();
+        let totals = self
+            .metrics
+            .document()
+            .metric(metrics::EVENTS, Unit::Count, report.events)
+            .metric(metrics::BATCHES, Unit::Count, report.batches)
+            .metric(metrics::OUTPUTS, Unit::Count, report.partitions.iter().map(|p| p.outputs).sum::<usize>())
+            .metric(metrics::DEAD_LETTERS, Unit::Count, report.partitions.iter().map(|p| p.dead_letters).sum::<usize>())
+            .metric(metrics::WAITING_PARTITIONS, Unit::Count, count(|o| matches!(o, PartitionOutcome::Unavailable(_))))
+            .metric(metrics::FAILED_PARTITIONS, Unit::Count, count(|o| matches!(o, PartitionOutcome::Failed(_))));
+        let backlogs = report.partitions.iter().filter_map(|p| {
+            let backlog = p.backlog?;
+            Some(self.partition_document(p.partition).metric(metrics::BACKLOG, Unit::Count, backlog))
+        });
+        let models = self.counters.iter().flat_map(|counters| self.deltas.since_last(counters.model_counters()));
+        let models = models.flat_map(|(model, added)| {
+            let of_model = || self.metrics.document().dimension(metrics::MODEL, &model);
+            let calls = of_model()
+                .metric(metrics::MODEL_CALLS, Unit::Count, added.calls)
+                .metric(metrics::MODEL_ERRORS, Unit::Count, added.errors)
+                .metric(metrics::INPUT_TOKENS, Unit::Count, added.input_tokens)
+                .metric(metrics::OUTPUT_TOKENS, Unit::Count, added.output_tokens)
+                .metric(metrics::MODEL_RETRIES, Unit::Count, added.retries);
+            // Also without the model: one alarm covers every model, whatever its name.
+            let breaker = of_model().also_by(&[metrics::AGENT, metrics::FUNCTION]).metric(
+                metrics::BREAKER_OPEN,
+                Unit::None,
+                u8::from(added.breaker_open),
+            );
+            [calls, breaker]
+        });
+        let documents: Vec<EmfDocument> = std::iter::once(totals).chain(backlogs).chain(models).collect();
+        self.metrics.emit(documents);
+    }
+
+    /// A document about one partition, counted also toward the agent's aggregate.
+    fn partition_document(&self, partition: u32) -> EmfDocument {
+        let document = self.metrics.document().dimension(metrics::PARTITION, partition.to_string());
+        document.also_by(&[metrics::AGENT, metrics::FUNCTION])
     }
 }
 
@@ -160,6 +275,7 @@ async fn drain(engine: &Engine, partition: u32, head: Option<Commit>, deadline: 
         outputs: report.outputs,
         dead_letters: report.dead_letters,
         outcome: PartitionOutcome::of(partition, outcome.map_err(Into::into)),
+        backlog: None,
     }
 }
 
@@ -172,28 +288,50 @@ pub async fn serve(agent: Arc<dyn Agent>) -> Result<(), Error> {
 
 /// The `main` of an agent crate's process binary: builds the agent with `build` from the
 /// model environment (API keys read from the secret `WEIR_MODEL_API_KEY_SECRET` names, see
-/// [`ModelEnvironment`](crate::secrets::ModelEnvironment)) during the init, serves it, and
-/// reports how it ended as the exit status (errors are logged where they happen).
-pub async fn serve_with_model_env<A: Agent>(
+/// [`ModelEnvironment`](crate::secrets::ModelEnvironment)) during the init, serves it with
+/// its model counters in the metrics, and reports how it ended as the exit status (errors
+/// are logged where they happen).
+pub async fn serve_with_model_env<A: Agent + AgentCounters>(
     build: impl FnOnce(&dyn Fn(&str) -> Option<String>) -> Result<A, weir_agent::AgentError>,
 ) -> std::process::ExitCode {
     let load = async {
         let env = crate::secrets::ModelEnvironment::load(AwsClients::from_env).await?;
-        let agent = build(&|name| env.get(name))
-            .map_err(|e| Error::Config { variable: "WEIR_MODEL_PROVIDER", reason: e.to_string() })?;
-        Ok(Arc::new(agent) as Arc<dyn Agent>)
+        build(&|name| env.get(name))
+            .map_err(|e| Error::Config { variable: "WEIR_MODEL_PROVIDER", reason: e.to_string() })
     };
-    crate::runtime::exit_status(serve_loaded(load).await)
+    crate::runtime::exit_status(serve_counted(load).await)
 }
 
 /// Like [`serve`], with the agent loaded during the init (from a file, with MCP servers to
 /// connect), so that a failure to load it is the function's init error.
 pub async fn serve_loaded(load: impl Future<Output = Result<Arc<dyn Agent>, Error>>) -> Result<(), Error> {
+    serve_function(async { Ok((load.await?, None)) }).await
+}
+
+/// Like [`serve_loaded`], for an agent that counts its model calls (any agent of the agent
+/// API): the metrics publish them.
+pub async fn serve_counted<A: Agent + AgentCounters>(
+    load: impl Future<Output = Result<A, Error>>,
+) -> Result<(), Error> {
+    serve_function(async {
+        let agent = Arc::new(load.await?);
+        Ok((agent.clone() as Arc<dyn Agent>, Some(agent as Arc<dyn AgentCounters>)))
+    })
+    .await
+}
+
+type Loaded = (Arc<dyn Agent>, Option<Arc<dyn AgentCounters>>);
+
+async fn serve_function(load: impl Future<Output = Result<Loaded, Error>>) -> Result<(), Error> {
     runtime::init_tracing();
     let function = runtime::init(async {
         let config = ProcessConfig::from_env()?;
-        let agent = load.await?;
-        ProcessFunction::new(config, agent, LambdaInvoker::new(&AwsClients::from_env().await))
+        let (agent, counters) = load.await?;
+        let function = ProcessFunction::new(config, agent, LambdaInvoker::new(&AwsClients::from_env().await))?;
+        Ok(match counters {
+            Some(counters) => function.with_counters(counters),
+            None => function,
+        })
     })
     .await?;
     let margin = function.config.deadline_margin;

@@ -39,6 +39,7 @@ fn dispatcher(storage: &Storage, target: SinkTarget, sink: Sink, partitions: u32
         sink: target,
         partitions,
         deadline_margin: Duration::from_secs(10),
+        metrics: Default::default(),
     };
     DispatchFunction::new(config, sink)
 }

@@ -22,7 +22,14 @@ fn fixture(name: &str) -> Value {
 /// Ingest into a fresh log of four partitions; keep the directory guard alive.
 async fn fresh_ingest(backend: Backend) -> (IngestFunction, Option<TempDir>) {
     let (storage, dir) = fresh_storage(backend);
-    let config = IngestConfig { storage, partitions: 4, key_field: "/key".into(), process_function: None };
+    let config = IngestConfig {
+        storage,
+        partitions: 4,
+        key_field: "/key".into(),
+        process_function: None,
+        agent: None,
+        metrics: Default::default(),
+    };
     (IngestFunction::new(config).await.unwrap(), dir)
 }
 

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 use common::invoke;
 use serde_json::json;
-use weir_emulator::{Emulator, FunctionSpec};
 use weir_engine::{CommittedReader, Storage};
 use weir_tests::backends::moto_storage;
 use weir_tests::backends::tempfile_guard::TempDir;
@@ -67,26 +66,7 @@ async fn latencies(storage: Storage, store_url: &str, aws_env: &[(String, String
     let config = TempDir::new();
     let agent_file = common::scorer_agent_file(config.path(), model.base_url());
     let (sink, arrivals) = webhook().await;
-    let function = |name: &str, binary: &str| {
-        let spec = FunctionSpec::new(name, binary).with_env("WEIR_STORE", store_url).with_env("WEIR_AGENT", "scorer");
-        aws_env.iter().fold(spec.with_timeout(PATIENCE), |spec, (k, v)| spec.with_env(k, v))
-    };
-    let emulator = Emulator::builder()
-        .function(
-            function("ingest", env!("CARGO_BIN_EXE_weir-ingest"))
-                .with_env("WEIR_PARTITIONS", PARTITIONS.to_string())
-                .with_env("WEIR_PROCESS_FUNCTION", "process"),
-        )
-        .function(
-            function("process", env!("CARGO_BIN_EXE_weir-process"))
-                .with_env("WEIR_AGENT_FILE", agent_file.display().to_string())
-                .with_env("FAKE_OPENAI_KEY", "fake-key")
-                .with_env("WEIR_DISPATCH_FUNCTION", "dispatch"),
-        )
-        .function(function("dispatch", env!("CARGO_BIN_EXE_weir-dispatch")).with_env("WEIR_SINK", &sink))
-        .start()
-        .await
-        .unwrap();
+    let emulator = common::scorer_functions(store_url, PARTITIONS, &agent_file, &sink, aws_env, &[]).await;
 
     let (mut to_commit, mut to_sink) = (Vec::new(), Vec::new());
     for n in 0..EVENTS {

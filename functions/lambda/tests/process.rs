@@ -38,6 +38,7 @@ async fn function_of(
         deadline_margin: Duration::from_secs(10),
         continuation_function: "weir-process-test".into(),
         dispatch_function: None,
+        metrics: Default::default(),
     };
     let credentials = aws_sdk_lambda::config::Credentials::new("AKIDTEST", "secret", None, None, "test");
     let loader = AwsClients::defaults().endpoint_url(invoke_api).credentials_provider(credentials);

@@ -1,5 +1,8 @@
 # Alarms on what needs a person: functions failing or throttled, dead letters waiting in a
-# queue, and a growing ingest backlog. Each notifies alarm_sns_topic_arn when given.
+# queue, a growing ingest backlog, and, from the functions' own metrics (docs/metrics.md,
+# published as EMF log lines), events dead-lettered, a partition falling behind, outputs
+# not reaching the sink and a model's circuit breaker open. Each notifies
+# alarm_sns_topic_arn when given.
 
 locals {
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
@@ -9,30 +12,71 @@ locals {
     "${pair[0]}-${lower(pair[1])}" => { function = pair[0], metric = pair[1] }
   } : {}
 
+  # Every other alarm: a metric of a namespace, with its dimensions, statistic and threshold.
+  sqs_alarm = { namespace = "AWS/SQS", statistic = "Maximum", operator = "GreaterThanThreshold", periods = 1 }
+
   # Dead letters waiting in a queue: a person must look, fix the cause, then redrive.
   dead_letter_alarms = {
     for name, queue in merge(
       { failed-invocations = aws_sqs_queue.failed_invocations.name },
       var.ingest_source == "sqs" ? { ingest-dlq = aws_sqs_queue.ingest_dlq[0].name } : {},
-      ) : "${name}-not-empty" => {
-      queue       = queue
-      metric      = "ApproximateNumberOfMessagesVisible"
-      threshold   = 0
-      description = "${queue}: dead letters are waiting; inspect them, fix the cause, then redrive"
-    }
+      ) : "${name}-not-empty" => merge(local.sqs_alarm, {
+        dimensions  = tomap({ QueueName = queue })
+        metric      = "ApproximateNumberOfMessagesVisible"
+        threshold   = 0
+        description = "${queue}: dead letters are waiting; inspect them, fix the cause, then redrive"
+    })
   }
 
   # Ingest failing or too slow: the oldest queued event keeps ageing.
   backlog_alarms = var.ingest_source == "sqs" ? {
-    ingest-backlog = {
-      queue       = aws_sqs_queue.ingest[0].name
+    ingest-backlog = merge(local.sqs_alarm, {
+      dimensions  = tomap({ QueueName = aws_sqs_queue.ingest[0].name })
       metric      = "ApproximateAgeOfOldestMessage"
       threshold   = var.backlog_age_alarm_seconds
       description = "${aws_sqs_queue.ingest[0].name}: the oldest message is older than ${var.backlog_age_alarm_seconds} s"
-    }
+    })
   } : {}
 
-  queue_alarms = var.create_alarms ? merge(local.dead_letter_alarms, local.backlog_alarms) : {}
+  # The functions' own metrics (EMF), in namespace `weir`, by agent and function.
+  weir_alarm = { namespace = "weir", periods = 1 }
+
+  # A partition falling behind: log segments left to process, outputs waiting for the sink.
+  behind_alarms = {
+    for name, alarm in {
+      backlog     = { function = "process", metric = "Backlog", threshold = var.backlog_alarm_segments, what = "log segments to process" }
+      undelivered = { function = "dispatch", metric = "Undelivered", threshold = var.undelivered_alarm_outputs, what = "outputs waiting for the sink" }
+      } : name => merge(local.weir_alarm, {
+        dimensions  = tomap({ Agent = var.agent, Function = alarm.function })
+        metric      = alarm.metric
+        statistic   = "Maximum"
+        operator    = "GreaterThanThreshold"
+        threshold   = alarm.threshold
+        periods     = var.backlog_alarm_periods
+        description = "${var.agent}: a partition has had more than ${alarm.threshold} ${alarm.what} for ${var.backlog_alarm_periods * 5} minutes"
+    })
+  }
+
+  weir_metric_alarms = var.metrics == "emf" ? merge(local.behind_alarms, {
+    dead-letters = merge(local.weir_alarm, {
+      dimensions  = tomap({ Agent = var.agent, Function = "process" })
+      metric      = "DeadLetters"
+      statistic   = "Sum"
+      operator    = "GreaterThanThreshold"
+      threshold   = 0
+      description = "${var.agent}: events were dead-lettered; read them with `weir dead-letters`, fix the cause, then requeue"
+    })
+    breaker-open = merge(local.weir_alarm, {
+      dimensions  = tomap({ Agent = var.agent, Function = "process" })
+      metric      = "BreakerOpen"
+      statistic   = "Maximum"
+      operator    = "GreaterThanOrEqualToThreshold"
+      threshold   = 1
+      description = "${var.agent}: a model's circuit breaker is open (the provider keeps failing); the partitions needing it wait"
+    })
+  }) : {}
+
+  metric_alarms = var.create_alarms ? merge(local.dead_letter_alarms, local.backlog_alarms, local.weir_metric_alarms) : {}
 }
 
 resource "aws_cloudwatch_metric_alarm" "function" {
@@ -54,21 +98,28 @@ resource "aws_cloudwatch_metric_alarm" "function" {
   tags                = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "queue" {
-  for_each = local.queue_alarms
+resource "aws_cloudwatch_metric_alarm" "metric" {
+  for_each = local.metric_alarms
 
   alarm_name          = "${var.name}-${each.key}"
   alarm_description   = each.value.description
-  namespace           = "AWS/SQS"
+  namespace           = each.value.namespace
   metric_name         = each.value.metric
-  dimensions          = { QueueName = each.value.queue }
-  statistic           = "Maximum"
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
+  evaluation_periods  = each.value.periods
+  comparison_operator = each.value.operator
   threshold           = each.value.threshold
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+}
+
+# The queue alarms were `aws_cloudwatch_metric_alarm.queue` before the functions' metrics
+# joined them.
+moved {
+  from = aws_cloudwatch_metric_alarm.queue
+  to   = aws_cloudwatch_metric_alarm.metric
 }

@@ -17,6 +17,9 @@ locals {
         WEIR_KEY_FIELD  = var.key_field
         # Event-driven: each append invokes process for its partitions at once.
         WEIR_PROCESS_FUNCTION = "${var.name}-process"
+        # The Agent dimension of ingest's metrics.
+        WEIR_AGENT   = var.agent
+        WEIR_METRICS = var.metrics
       })
     }
     process = {
@@ -35,6 +38,7 @@ locals {
         WEIR_MODEL_API_KEY_SECRET = var.model_api_key_secret_arn
         # Event-driven: each commit with outputs invokes dispatch for its partitions.
         WEIR_DISPATCH_FUNCTION = "${var.name}-dispatch"
+        WEIR_METRICS           = var.metrics
       })
     }
     # Garbage collection, with process's engine settings: the same grace period.
@@ -50,8 +54,9 @@ locals {
       binary      = "weir-dispatch"
       description = "weir ${var.agent}: delivers committed outputs to ${var.sink}"
       environment = merge(local.common_environment, {
-        WEIR_AGENT = var.agent
-        WEIR_SINK  = var.sink
+        WEIR_AGENT   = var.agent
+        WEIR_SINK    = var.sink
+        WEIR_METRICS = var.metrics
       })
     }
   }

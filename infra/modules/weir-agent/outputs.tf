@@ -79,3 +79,16 @@ output "failed_invocations_queue_url" {
   description = "URL of the queue recording asynchronous invocations that failed after their retries."
   value       = aws_sqs_queue.failed_invocations.url
 }
+
+output "metrics_namespace" {
+  description = "The CloudWatch namespace of the functions' metrics (docs/metrics.md), with dimensions `Agent` (this agent) and `Function`; null when `metrics = \"off\"`."
+  value       = var.metrics == "emf" ? "weir" : null
+}
+
+output "alarm_arns" {
+  description = "ARN of each alarm the module created, by name (empty when `create_alarms` is false)."
+  value = merge(
+    { for alarm in aws_cloudwatch_metric_alarm.function : alarm.alarm_name => alarm.arn },
+    { for alarm in aws_cloudwatch_metric_alarm.metric : alarm.alarm_name => alarm.arn },
+  )
+}

@@ -452,7 +452,7 @@ variable "collect_schedule" {
 ################################################################################
 
 variable "create_alarms" {
-  description = "Create CloudWatch alarms: function errors and throttles, dead letters in the queues, and the ingest queue's backlog age."
+  description = "Create CloudWatch alarms: function errors and throttles, dead letters in the queues, the ingest queue's backlog age, and (with `metrics = \"emf\"`) dead-lettered events, backlog, undelivered outputs and open circuit breakers."
   type        = bool
   default     = true
 }
@@ -467,4 +467,52 @@ variable "backlog_age_alarm_seconds" {
   description = "Age of the oldest message in the ingest queue above which the backlog alarm fires."
   type        = number
   default     = 900
+}
+
+variable "backlog_alarm_segments" {
+  description = "Log segments (appended batches) a partition may have left to process (the `Backlog` metric) before the backlog alarm fires."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.backlog_alarm_segments >= 0
+    error_message = "backlog_alarm_segments: zero or more segments."
+  }
+}
+
+variable "undelivered_alarm_outputs" {
+  description = "Committed outputs a partition may have waiting for the sink (the `Undelivered` metric) before the undelivered alarm fires."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.undelivered_alarm_outputs >= 0
+    error_message = "undelivered_alarm_outputs: zero or more outputs."
+  }
+}
+
+variable "backlog_alarm_periods" {
+  description = "Consecutive 5-minute periods the backlog or undelivered outputs must stay above their threshold before their alarm fires."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.backlog_alarm_periods >= 1 && floor(var.backlog_alarm_periods) == var.backlog_alarm_periods
+    error_message = "backlog_alarm_periods: a whole number of periods, at least 1."
+  }
+}
+
+################################################################################
+# Metrics
+################################################################################
+
+variable "metrics" {
+  description = "The functions' metrics (`WEIR_METRICS`, docs/metrics.md): `emf` prints them as CloudWatch Embedded Metric Format lines, which CloudWatch Logs turns into metrics in namespace `weir`; `off` prints none (and creates none of the alarms on them)."
+  type        = string
+  default     = "emf"
+
+  validation {
+    condition     = contains(["emf", "off"], var.metrics)
+    error_message = "metrics: `emf` or `off`."
+  }
 }

@@ -132,9 +132,9 @@ impl Endpoint {
         ModelError::Unavailable { provider: self.shared.provider.to_owned(), message }
     }
 
-    /// What this endpoint has done so far.
+    /// What this endpoint has done so far, and whether its breaker is open.
     pub(crate) fn stats(&self) -> ModelStats {
-        self.shared.stats.snapshot()
+        ModelStats { breaker_open: self.shared.breaker.open_for().is_some(), ..self.shared.stats.snapshot() }
     }
 
     /// Posts `body`, retrying what may succeed on another attempt, and turns the reply into

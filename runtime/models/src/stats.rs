@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// What a model client has done since it was built. Counters only grow; subtract two
-/// snapshots for the traffic of a period.
+/// What a model client has done since it was built, and whether its circuit breaker is open.
+/// Counters only grow; subtract two snapshots for the traffic of a period.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelStats {
     /// Calls made (`chat` or `embed`), whatever their outcome.
@@ -22,6 +22,10 @@ pub struct ModelStats {
     pub total_latency_us: u64,
     /// The slowest call, in microseconds.
     pub max_latency_us: u64,
+    /// Whether the client's circuit breaker is open now: its calls fail at once, without a
+    /// request, until the cool-down has passed (always `false` for a client without one).
+    #[serde(default)]
+    pub breaker_open: bool,
 }
 
 /// The live counters behind [`ModelStats`], shared by the clones of one client.
@@ -60,6 +64,7 @@ impl StatsRecorder {
             failures: self.failures.load(Ordering::Relaxed),
             total_latency_us: self.total_latency_us.load(Ordering::Relaxed),
             max_latency_us: self.max_latency_us.load(Ordering::Relaxed),
+            breaker_open: false,
         }
     }
 }

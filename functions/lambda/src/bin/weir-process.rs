@@ -3,13 +3,11 @@
 //! key from the secret `WEIR_MODEL_API_KEY_SECRET` names. Agents written in Rust link
 //! `weir_functions::process::serve` into a binary of their own.
 
-use std::sync::Arc;
-
-use weir_engine::Agent;
+use weir_agent::WorkflowAgent;
 use weir_functions::secrets::ModelEnvironment;
 use weir_functions::{AwsClients, Error, agent_file};
 
-async fn load() -> Result<Arc<dyn Agent>, Error> {
+async fn load() -> Result<WorkflowAgent, Error> {
     let invalid = |reason: String| Error::Config { variable: "WEIR_AGENT_FILE", reason };
     let location = std::env::var("WEIR_AGENT_FILE").ok().filter(|v| !v.trim().is_empty());
     let path = agent_file::local_copy(location.ok_or_else(|| invalid("is not set".into()))?.trim()).await?;
@@ -17,11 +15,11 @@ async fn load() -> Result<Arc<dyn Agent>, Error> {
     let loader = weir_agent::declarative::Loader::new().environment(move |name| env.get(name));
     let declared = loader.load(&path).await.map_err(|e| invalid(e.to_string()))?;
     tracing::info!(agent = %declared.name, file = %path.display(), "declarative agent loaded");
-    Ok(Arc::new(declared.agent))
+    Ok(declared.agent)
 }
 
 /// Errors are logged where they happen (as JSON, for Lambda); the exit status reports them.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    weir_functions::runtime::exit_status(weir_functions::process::serve_loaded(load()).await)
+    weir_functions::runtime::exit_status(weir_functions::process::serve_counted(load()).await)
 }

@@ -15,7 +15,9 @@ pub use cursor::{Cursor, CursorLink, OutputPosition};
 
 use crate::aws::AwsClients;
 use crate::config::{DispatchConfig, FromVariables};
+use crate::emf::Unit;
 use crate::error::Result;
+use crate::metrics::{self, Metrics};
 use crate::runtime;
 use crate::sink::{Delivery, Sink};
 use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, for_each_partition};
@@ -30,6 +32,10 @@ pub struct PartitionReport {
     pub batches: usize,
     /// How it ended.
     pub outcome: PartitionOutcome,
+    /// Committed outputs left undelivered after it, when known (metrics on, or the cursor
+    /// was read; not when another dispatcher took the partition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undelivered: Option<u64>,
 }
 
 /// What an invocation did: the answer of the function.
@@ -63,13 +69,21 @@ pub struct DispatchFunction {
     config: DispatchConfig,
     sink: Sink,
     sink_id: String,
+    metrics: Metrics,
 }
 
 impl DispatchFunction {
     /// A dispatcher of `config.agent`'s outputs to `sink`, which `config.sink` names.
     pub fn new(config: DispatchConfig, sink: Sink) -> Self {
         let sink_id = config.sink.id();
-        DispatchFunction { config, sink, sink_id }
+        let metrics = Metrics::new(config.metrics, "dispatch", Some(&config.agent));
+        DispatchFunction { config, sink, sink_id, metrics }
+    }
+
+    /// Publishes the metrics through `metrics` instead of as `config.metrics` says.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Delivers what the requested partitions (or all) committed and the sink has not
@@ -84,6 +98,7 @@ impl DispatchFunction {
         partitions.sort_by_key(|p| p.partition);
         let report = DispatchReport { delivered: partitions.iter().map(|p| p.delivered).sum(), partitions };
         tracing::info!(delivered = report.delivered, "dispatched");
+        self.publish_metrics(&report);
         check_failures(report.partitions.iter().map(|p| (p.partition, &p.outcome)))?;
         Ok(report)
     }
@@ -94,10 +109,49 @@ impl DispatchFunction {
     }
 
     async fn dispatch_partition(&self, partition: u32, deadline: Deadline) -> PartitionReport {
-        let mut report = PartitionReport { partition, delivered: 0, batches: 0, outcome: PartitionOutcome::Done };
+        let mut report =
+            PartitionReport { partition, delivered: 0, batches: 0, outcome: PartitionOutcome::Done, undelivered: None };
         let result = self.deliver_backlog(partition, deadline, &mut report).await;
         report.outcome = PartitionOutcome::of(partition, result);
+        let taken = matches!(report.outcome, PartitionOutcome::Fenced | PartitionOutcome::Leased);
+        if taken {
+            report.undelivered = None;
+        } else if report.undelivered.is_none() && self.metrics.enabled() {
+            // It stopped on an error (the sink is down): what waits is what the alarm is for.
+            let measured = self.undelivered(partition).await;
+            report.undelivered = measured
+                .inspect_err(|error| tracing::warn!(partition, %error, "could not count undelivered outputs"))
+                .ok();
+        }
         report
+    }
+
+    /// Committed outputs of `partition` that the cursor has not passed: two reads.
+    async fn undelivered(&self, partition: u32) -> Result<u64> {
+        let committed = CommittedReader::new(self.config.storage.clone(), &self.config.agent, partition)?;
+        let total = committed.head().await?.map_or(0, |head| head.totals().outputs);
+        Ok(total.saturating_sub(self.cursor(partition).await?.head().outputs_before))
+    }
+
+    /// Prints the invocation's metrics (`docs/metrics.md`): its totals, and each partition's
+    /// undelivered outputs.
+    fn publish_metrics(&self, report: &DispatchReport) {
+        if !self.metrics.enabled() {
+            return;
+        }
+        let failed = report.partitions.iter().filter(|p| matches!(p.outcome, PartitionOutcome::Failed(_))).count();
+        let totals = self
+            .metrics
+            .document()
+            .metric(metrics::DELIVERED, Unit::Count, report.delivered)
+            .metric(metrics::BATCHES, Unit::Count, report.partitions.iter().map(|p| p.batches).sum::<usize>())
+            .metric(metrics::FAILED_PARTITIONS, Unit::Count, failed);
+        let partitions = report.partitions.iter().filter_map(|p| {
+            let document = self.metrics.document().dimension(metrics::PARTITION, p.partition.to_string());
+            let document = document.also_by(&[metrics::AGENT, metrics::FUNCTION]);
+            Some(document.metric(metrics::UNDELIVERED, Unit::Count, p.undelivered?))
+        });
+        self.metrics.emit(std::iter::once(totals).chain(partitions).collect::<Vec<_>>());
     }
 
     async fn deliver_backlog(
@@ -111,6 +165,7 @@ impl DispatchFunction {
         let mut cursor = self.cursor(partition).await?;
         let total = committed.head().await?.map_or(0, |head| head.totals().outputs);
         if total <= cursor.head().outputs_before {
+            report.undelivered = Some(0);
             return Ok(PartitionOutcome::Done);
         }
         cursor.claim().await?;
@@ -129,6 +184,7 @@ impl DispatchFunction {
             let mut index = if commit.seq == from.seq { from.index as usize } else { 0 };
             while index < outputs.len() {
                 if report.batches > 0 && deadline.reached() {
+                    report.undelivered = Some(total.saturating_sub(cursor.head().outputs_before));
                     return Ok(PartitionOutcome::Deadline);
                 }
                 let end = outputs.len().min(index + self.sink.max_batch());
@@ -156,6 +212,7 @@ impl DispatchFunction {
                 cursor.advance(past, outputs_before).await?;
             }
         }
+        report.undelivered = Some(total.saturating_sub(cursor.head().outputs_before));
         Ok(PartitionOutcome::Done)
     }
 }

@@ -33,6 +33,7 @@ pub(super) async fn ingest(function: &IngestFunction, request: LambdaFunctionUrl
     let events = match function.records.parse_body(&body) {
         Ok(events) => events,
         Err(refused) => {
+            function.refused(1);
             let error = format!("record refused, nothing stored: {refused}");
             return answer(400, json!({"error": error, "record": refused.record, "reason": refused.reason}));
         }
@@ -40,6 +41,7 @@ pub(super) async fn ingest(function: &IngestFunction, request: LambdaFunctionUrl
     match function.append(&batch_id, &events).await {
         Ok(_) => answer(200, json!({"accepted": events.len()})),
         Err(e) => {
+            function.refused(1);
             tracing::error!(batch_id, error = %e, "append failed");
             let status = if e.kind() == ErrorKind::Retryable { 503 } else { 500 };
             answer(status, json!({"error": format!("could not store the records: {e}")}))

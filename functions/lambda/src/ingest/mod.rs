@@ -22,8 +22,10 @@ use weir_engine::{Appended, EventLog, LogEvent, Storage};
 
 use crate::aws::AwsClients;
 use crate::config::{FromVariables, IngestConfig};
+use crate::emf::Unit;
 use crate::error::{Error, Result};
 use crate::invoke::LambdaInvoker;
+use crate::metrics::{self, Metrics};
 use crate::runtime;
 use crate::trigger::Trigger;
 use weir_engine::records::RecordParser;
@@ -63,6 +65,16 @@ pub struct IngestFunction {
     trigger: Option<Trigger>,
     /// The partitions appended to since the invocation began.
     touched: Arc<Mutex<BTreeSet<u32>>>,
+    /// Events appended and source records refused since the invocation began.
+    tally: Arc<Mutex<Tally>>,
+    metrics: Metrics,
+}
+
+/// What an invocation stored and refused, for its metrics.
+#[derive(Debug, Default)]
+struct Tally {
+    events: usize,
+    refused: usize,
 }
 
 impl std::fmt::Debug for IngestFunction {
@@ -81,6 +93,8 @@ impl IngestFunction {
             open_bucket: Arc::new(|bucket| Storage::from_url(&format!("s3://{bucket}"))),
             trigger: None,
             touched: Arc::default(),
+            tally: Arc::default(),
+            metrics: Metrics::new(config.metrics, "ingest", config.agent.as_deref()),
         })
     }
 
@@ -91,11 +105,24 @@ impl IngestFunction {
         self
     }
 
-    /// Appends `events` as the batch `batch_id`, noting the partitions for the trigger.
+    /// Publishes the metrics through `metrics` instead of as the configuration says.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Appends `events` as the batch `batch_id`, noting the partitions for the trigger and
+    /// the events for the metrics.
     async fn append(&self, batch_id: &str, events: &[LogEvent]) -> weir_engine::Result<Vec<Appended>> {
         let appended = self.log.append(batch_id, events).await?;
         self.touched.lock().expect("not poisoned").extend(appended.iter().map(|a| a.partition));
+        self.tally.lock().expect("not poisoned").events += events.len();
         Ok(appended)
+    }
+
+    /// Notes `records` source records that were not stored, for the metrics.
+    fn refused(&self, records: usize) {
+        self.tally.lock().expect("not poisoned").refused += records;
     }
 
     /// Replaces how the buckets of S3 notifications are opened.
@@ -114,6 +141,12 @@ impl IngestFunction {
     pub async fn handle(&self, event: Value) -> Result<Value> {
         let answer = self.ingest(event).await;
         let touched = std::mem::take(&mut *self.touched.lock().expect("not poisoned"));
+        let tally = std::mem::take(&mut *self.tally.lock().expect("not poisoned"));
+        self.metrics.emit([self.metrics.document().metric(metrics::EVENTS, Unit::Count, tally.events).metric(
+            metrics::REFUSED_RECORDS,
+            Unit::Count,
+            tally.refused,
+        )]);
         if let Some(trigger) = &self.trigger {
             trigger.fire(touched).await;
         }
@@ -183,7 +216,10 @@ async fn append_records(function: &IngestFunction, records: Vec<SourceRecord>) -
         }
         failures
     });
-    futures::stream::iter(appends).buffer_unordered(GROUPS_AT_ONCE).concat().await
+    let failures: Vec<(String, String)> =
+        futures::stream::iter(appends).buffer_unordered(GROUPS_AT_ONCE).concat().await;
+    function.refused(failures.len());
+    failures
 }
 
 /// Runs the ingest function: reads the configuration, opens or creates the log (failing the

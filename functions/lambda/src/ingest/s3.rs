@@ -38,6 +38,7 @@ async fn ingest_object(function: &IngestFunction, record: S3EventRecord) -> Resu
     let text = String::from_utf8_lossy(&bytes);
     let (events, refused) = function.records.parse_lines(&text);
     function.append(&format!("s3:{bucket}/{key}@{version}"), &events).await?;
+    function.refused(refused.len());
     for line in &refused {
         tracing::warn!(object = %name, record = %line.record, reason = %line.reason, "line refused");
     }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
+pub mod emf;
+
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -109,4 +111,38 @@ pub async fn invoke(
             .unwrap();
     assert_eq!(output.function_error, None, "{function}: {}", String::from_utf8_lossy(&output.payload));
     serde_json::from_slice(&output.payload).unwrap()
+}
+
+/// Ingest, process (the declarative agent of `agent_file`) and dispatch (to `sink`) as their
+/// binaries under the emulator, on `store_url`, for the agent `scorer` over `partitions`,
+/// each function with `env`, process also with `process_env`. Event-driven: ingest invokes
+/// process for the partitions it appended to, process invokes dispatch. No schedule runs.
+pub async fn scorer_functions(
+    store_url: &str,
+    partitions: u32,
+    agent_file: &std::path::Path,
+    sink: &str,
+    env: &[(String, String)],
+    process_env: &[(&str, &str)],
+) -> weir_emulator::Emulator {
+    use weir_emulator::FunctionSpec;
+    let function = |name: &str, binary: &str| {
+        let spec = FunctionSpec::new(name, binary).with_env("WEIR_STORE", store_url).with_env("WEIR_AGENT", "scorer");
+        env.iter().fold(spec.with_timeout(std::time::Duration::from_secs(60)), |spec, (k, v)| spec.with_env(k, v))
+    };
+    let process = function("process", env!("CARGO_BIN_EXE_weir-process"))
+        .with_env("WEIR_AGENT_FILE", agent_file.display().to_string())
+        .with_env("FAKE_OPENAI_KEY", "fake-key")
+        .with_env("WEIR_DISPATCH_FUNCTION", "dispatch");
+    weir_emulator::Emulator::builder()
+        .function(
+            function("ingest", env!("CARGO_BIN_EXE_weir-ingest"))
+                .with_env("WEIR_PARTITIONS", partitions.to_string())
+                .with_env("WEIR_PROCESS_FUNCTION", "process"),
+        )
+        .function(process_env.iter().fold(process, |spec, (k, v)| spec.with_env(*k, *v)))
+        .function(function("dispatch", env!("CARGO_BIN_EXE_weir-dispatch")).with_env("WEIR_SINK", sink))
+        .start()
+        .await
+        .unwrap()
 }

@@ -179,3 +179,16 @@ async fn no_more_requests_are_in_flight_than_the_limit() {
     assert!(server.peak_in_flight() <= 2, "peak {}", server.peak_in_flight());
     assert_eq!(model.stats(), ModelStats { calls: 6, requests: 6, ..model.stats() });
 }
+
+#[tokio::test]
+async fn the_stats_say_whether_the_breaker_is_open() {
+    let server = FakeServer::start(vec![Reply::raw(503, "upstream unavailable")]).await;
+    let http = HttpSettings { max_retries: 0, breaker_failures: 2, breaker_cooldown_ms: 60_000, ..test_http() };
+    let model = openai(&server, http);
+    assert!(model.chat(&hello()).await.is_err());
+    assert!(!model.stats().breaker_open, "one failure does not open it");
+    assert!(model.chat(&hello()).await.is_err());
+    let stats = model.stats();
+    assert!(stats.breaker_open, "the second does: {stats:?}");
+    assert_eq!((stats.calls, stats.requests, stats.failures), (2, 2, 2));
+}
