@@ -166,7 +166,7 @@ async fn collection_keeps_live_state_and_deletes_history(backend: Backend) {
     assert!(report.runs > 0 && calls > 0 && report.manifests > 0, "{report:?}");
     let head = dir.latest().await.unwrap().unwrap();
     let remaining = count_objects().await;
-    let head_files = usize::from(head.outputs.is_some()) + usize::from(head.dead_letters.is_some());
+    let head_files = [&head.outputs, &head.dead_letters, &head.trace].iter().filter(|f| f.is_some()).count();
     assert_eq!(
         remaining,
         head.runs.len() + head_files + 4,
