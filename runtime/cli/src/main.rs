@@ -5,7 +5,7 @@
 //! file). A failure is one line on standard error and a non-zero exit code.
 //!
 //! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`,
-//! `dead_letters`, `trace`, `stats`, `gc`, `functions`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
+//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
 //! choice), `committed` (what an agent committed, read through the engine), `input_file` and
 //! `rejects` (ingest's reading and setting aside), `binaries` (building the function
 //! binaries), `table` (aligned text tables), `error`.
@@ -21,6 +21,7 @@ macro_rules! say {
 mod agents;
 mod binaries;
 mod committed;
+mod cost;
 mod dead_letters;
 mod demo;
 mod dev;
@@ -83,6 +84,9 @@ enum Command {
     /// Summarises the agent's committed events: latency percentiles, dead letters, and
     /// calls, tokens and cost per model, action and tool.
     Stats(stats::StatsArgs),
+    /// Prints what the agent's committed events cost in model tokens, per model, at the
+    /// prices its spans recorded or at a price table.
+    Cost(cost::CostArgs),
     /// Deletes what no commit needs any more: superseded state, journals, expired outputs
     /// and processed log segments.
     Gc(gc::GcArgs),
@@ -102,6 +106,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::DeadLetters(args) => dead_letters::run(args, store, agent()?).await,
         Command::Trace(args) => trace::run(args, store, agent()?).await,
         Command::Stats(args) => stats::run(args, store, agent()?).await,
+        Command::Cost(args) => cost::run(args, store, agent()?).await,
     }
 }
 

@@ -214,7 +214,7 @@ fn render(agent: &str, stats: &Stats) -> String {
 }
 
 /// An age such as `90s`, `15m`, `24h` or `7d`, in milliseconds.
-fn parse_age(text: &str) -> Result<u64, String> {
+pub fn parse_age(text: &str) -> Result<u64, String> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let unit_ms = match unit {
         "s" => 1_000,
