@@ -59,7 +59,8 @@ async fn bm25_finds_the_runbook_on_every_backend() {
                 "{backend:?}"
             );
         }
-        let hits = cold.search(&SearchQuery::new("OutOfMemoryError exit code 137 memory limit").top_k(2)).await.unwrap();
+        let hits =
+            cold.search(&SearchQuery::new("OutOfMemoryError exit code 137 memory limit").top_k(2)).await.unwrap();
         assert_eq!(hits.len(), 2);
         assert_eq!(hits[0].chunk.metadata["section"], "Job killed for running out of memory > Signals");
 
