@@ -1,6 +1,10 @@
 //! What every kind of agent shares: resources, metrics and settings.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::long_term::MemorySetConfig;
 
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::resources::Resources;
@@ -13,11 +17,14 @@ pub struct AgentSettings {
     pub max_chat_steps: u32,
     /// How long a short-term memory entry lives after it was written; `None`: forever.
     pub memory_ttl_ms: Option<u64>,
+    /// How each named long-term memory set behaves; undeclared sets keep everything.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub memory_sets: BTreeMap<String, MemorySetConfig>,
 }
 
 impl Default for AgentSettings {
     fn default() -> Self {
-        AgentSettings { max_chat_steps: 10, memory_ttl_ms: None }
+        AgentSettings { max_chat_steps: 10, memory_ttl_ms: None, memory_sets: BTreeMap::new() }
     }
 }
 

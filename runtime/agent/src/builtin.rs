@@ -34,7 +34,8 @@ impl Handler for RetrievalAction {
         Box::pin(async move {
             let request: RetrievalRequestEvent = event.decode()?;
             let store = ctx.resources().vector_store(&request.store)?.clone();
-            let search = store.search(&request.query, request.max_results);
+            let filter = crate::retrieval::filter_of(&request.filter);
+            let search = store.search(&request.query, request.max_results, &filter);
             let documents = ctx.durable(&format!("retrieval:{}", request.store), search).await?;
             let response = RetrievalResponseEvent { request_id: event.id.clone(), query: request.query, documents };
             ctx.send(response)?;

@@ -15,8 +15,9 @@
 //!   `react` and `chain`: ReAct agents and chat steps in order; `builtin`: the tool and
 //!   retrieval actions; `chat`: the chat loop with tools.
 //! - `agent`, `resources`, `metrics`: what every agent shares: settings, named resources,
-//!   counters. `memory`, `prompt`, `output`, `retrieval`, `tool_binding`: the pieces
-//!   actions use.
+//!   counters. `memory`, `prompt`, `output`, [`LongTermMemory`] in `long_term`, `retrieval` (the [`VectorStore`] trait, over
+//!   weir-search's knowledge bases), `knowledge_tool` ([`knowledge_base_tool`]),
+//!   `tool_binding`: the pieces actions use.
 //! - `declarative`: agents declared in a file; `testing`: running an agent in a test.
 
 mod action;
@@ -28,6 +29,8 @@ mod context;
 pub mod declarative;
 mod error;
 mod event;
+mod knowledge_tool;
+mod long_term;
 mod memory;
 mod metrics;
 mod output;
@@ -52,13 +55,15 @@ pub use event::builtin::{
     ToolResult,
 };
 pub use event::{Event, EventType, Lineage};
+pub use knowledge_tool::{KnowledgePassage, KnowledgeSearch, knowledge_base_tool};
+pub use long_term::{LongTermMemory, MemoryItem, MemorySetConfig};
 pub use memory::Memory;
 pub use metrics::{CallMetrics, Metrics, MetricsSnapshot};
 pub use output::{OutputValidator, schema_of};
 pub use prompt::{Prompt, PromptMessage};
 pub use react::{ReActAgent, ReActAgentBuilder};
 pub use resources::Resources;
-pub use retrieval::{InMemoryVectorStore, VectorStore};
+pub use retrieval::VectorStore;
 pub use tool_binding::{ArgumentSource, ToolBinding};
 pub use weir_engine::{CallMode, Durable, DurableError};
 pub use workflow::{CHAT_ACTION, WorkflowAgent, WorkflowAgentBuilder};

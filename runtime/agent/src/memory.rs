@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::AgentError;
+use crate::long_term::{LongTermMemory, MemoryItem};
 
 /// Named values, typed through serde.
 ///
@@ -43,6 +44,9 @@ struct Entry {
 pub(crate) struct StoredMemory {
     #[serde(default)]
     memory: BTreeMap<String, Entry>,
+    /// Long-term memory: named sets of memories.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) long_term: BTreeMap<String, Vec<MemoryItem>>,
 }
 
 impl Memory {
@@ -58,11 +62,14 @@ impl Memory {
         stored.as_ref().is_some_and(|s| s.memory.values().any(|e| e.expires_at_ms.is_some()))
     }
 
-    /// What to store, if the run changed anything; expired entries are dropped.
-    pub(crate) fn into_stored(self) -> Option<StoredMemory> {
+    /// What to store with the run's long-term memory, if the run changed either; expired
+    /// entries are dropped.
+    pub(crate) fn into_stored(self, long_term: LongTermMemory) -> Option<StoredMemory> {
         let now = self.now_ms;
-        self.changed
-            .then(|| StoredMemory { memory: self.entries.into_iter().filter(|(_, e)| !expired(e, now)).collect() })
+        (self.changed || long_term.changed()).then(|| StoredMemory {
+            memory: self.entries.into_iter().filter(|(_, e)| !expired(e, now)).collect(),
+            long_term: long_term.into_sets(),
+        })
     }
 
     /// The value of `name`, if set and not expired.

@@ -6,6 +6,7 @@ use serde_json::Value;
 use weir_engine::Position;
 
 use crate::event::{Event, Lineage};
+use crate::long_term::LongTermMemory;
 use crate::memory::Memory;
 
 /// The state of one run: its queue of events, memories and outputs.
@@ -16,12 +17,14 @@ pub(crate) struct Run {
     pub(crate) queue: VecDeque<Event>,
     pub(crate) memory: Memory,
     pub(crate) sensory: Memory,
+    pub(crate) long_term: LongTermMemory,
     pub(crate) outputs: Vec<Value>,
 }
 
 impl Run {
-    pub(crate) fn new(position: Position, memory: Memory) -> Self {
-        Run { position, sent: 0, queue: VecDeque::new(), memory, sensory: Memory::default(), outputs: Vec::new() }
+    pub(crate) fn new(position: Position, memory: Memory, long_term: LongTermMemory) -> Self {
+        let sensory = Memory::default();
+        Run { position, sent: 0, queue: VecDeque::new(), memory, sensory, long_term, outputs: Vec::new() }
     }
 
     /// Gives `event` the next id of the run and queues it.

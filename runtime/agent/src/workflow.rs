@@ -24,6 +24,7 @@ use crate::event::builtin::{
     OutputEvent, RetrievalRequestEvent, ToolRequestEvent,
 };
 use crate::event::{Event, EventType};
+use crate::long_term::{LongTermMemory, MemorySetConfig};
 use crate::memory::{Memory, StoredMemory};
 use crate::metrics::{CallEnd, MetricsSnapshot};
 use crate::prompt::Prompt;
@@ -154,6 +155,13 @@ impl WorkflowAgentBuilder {
     /// How long short-term memory entries live after they are written.
     pub fn memory_ttl(mut self, ttl: Duration) -> Self {
         self.settings.memory_ttl_ms = Some(ttl.as_millis() as u64);
+        self
+    }
+
+    /// Declares the long-term memory set `name`: its capacity, TTL, summarising and
+    /// embedding models (registered names).
+    pub fn memory_set(mut self, name: impl Into<String>, config: MemorySetConfig) -> Self {
+        self.settings.memory_sets.insert(name.into(), config);
         self
     }
 
@@ -302,7 +310,13 @@ impl WorkflowAgent {
 
     /// The run's time for memory expiry, journaled so that every attempt sees the same.
     async fn now_ms(&self, engine: &EventContext, stored: &Option<StoredMemory>) -> Result<Option<u64>, ActionError> {
-        if self.core.settings.memory_ttl_ms.is_none() && !Memory::expires(stored) {
+        let long_term_ttl = self.core.settings.memory_sets.values().any(|set| set.ttl_ms.is_some());
+        let long_term_expires = stored.as_ref().is_some_and(|s| LongTermMemory::expires(&s.long_term));
+        if self.core.settings.memory_ttl_ms.is_none()
+            && !long_term_ttl
+            && !long_term_expires
+            && !Memory::expires(stored)
+        {
             return Ok(None);
         }
         let now = self.clock.now_ms();
@@ -338,10 +352,12 @@ fn not_the_events_fault(error: ActionError) -> ActionError {
 impl WorkflowAgent {
     /// One input's run: its events through the actions, then its memory and outputs.
     async fn run(&self, input: &LogInput, engine: &mut EventContext) -> Result<(), ActionError> {
-        let stored: Option<StoredMemory> = engine.state()?;
+        let mut stored: Option<StoredMemory> = engine.state()?;
         let now_ms = self.now_ms(engine, &stored).await?;
+        let sets = stored.as_mut().map(|s| std::mem::take(&mut s.long_term)).unwrap_or_default();
+        let long_term = LongTermMemory::restore(sets, now_ms, input.position.to_string());
         let memory = Memory::restore(stored, now_ms, self.core.settings.memory_ttl_ms);
-        let mut run = Run::new(input.position, memory);
+        let mut run = Run::new(input.position, memory, long_term);
         let first = InputEvent { key: input.key.clone(), input: input.payload.clone() };
         run.enqueue(Event::typed(first), None, None);
         while let Some(event) = run.queue.pop_front() {
@@ -361,7 +377,7 @@ impl WorkflowAgent {
             }
             self.route(&event, engine, &mut run).await?;
         }
-        if let Some(stored) = run.memory.into_stored() {
+        if let Some(stored) = run.memory.into_stored(run.long_term) {
             engine.set_state(&stored)?;
         }
         for output in &run.outputs {

@@ -77,6 +77,20 @@ impl Bm25Index {
     }
 }
 
+/// The best `k` of `texts` for `query` by BM25, as (score, index), best first; only texts that
+/// share a word with the query. For small collections searched once, such as one key's
+/// long-term memories.
+///
+/// ```
+/// let ranked = weir_search::rank_texts("card declined abroad", &["paid at home", "declined in Spain, card abroad"], 5);
+/// assert_eq!(ranked.iter().map(|(_, i)| *i).collect::<Vec<_>>(), vec![1]);
+/// ```
+pub fn rank_texts(query: &str, texts: &[&str], k: usize) -> Vec<(f32, usize)> {
+    let mut index = Bm25Index::default();
+    texts.iter().for_each(|text| index.add(text));
+    crate::vector::top_k(index.scores(query, |_| true), k).into_iter().map(|(score, i)| (score, i as usize)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

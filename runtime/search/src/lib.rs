@@ -32,6 +32,7 @@ mod source;
 mod vector;
 
 pub use add::{AddOptions, AddProgress, AddReport};
+pub use bm25::rank_texts;
 pub use chunk::{Chunk, Metadata};
 pub use chunking::{ChunkingOptions, chunk_document};
 pub use error::{Result, SearchError};

@@ -158,7 +158,7 @@ async fn unreadable_documents_are_named_and_nothing_is_added() {
     let dir = std::env::temp_dir().join(format!("weir-kb-unreadable-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("missing.md");
-    let error = read_paths(&[missing.clone()]).unwrap_err();
+    let error = read_paths(std::slice::from_ref(&missing)).unwrap_err();
     assert!(matches!(&error, SearchError::Unreadable { path, .. } if path.ends_with("missing.md")), "{error}");
 
     let binary = dir.join("binary.txt");
@@ -172,7 +172,7 @@ async fn unreadable_documents_are_named_and_nothing_is_added() {
         "{\"id\": \"q1\", \"text\": \"How do I reset?\", \"lang\": \"en\"}\n\n{\"title\": \"no text\"}\n",
     )
     .unwrap();
-    let error = read_paths(&[jsonl.clone()]).unwrap_err();
+    let error = read_paths(std::slice::from_ref(&jsonl)).unwrap_err();
     assert!(error.to_string().contains("faq.jsonl:3") && error.to_string().contains("`text`"), "{error}");
 
     std::fs::write(&jsonl, "{\"id\": \"q1\", \"text\": \"How do I reset?\", \"lang\": \"en\", \"votes\": 3}\n")
