@@ -5,7 +5,7 @@
 //! file). A failure is one line on standard error and a non-zero exit code.
 //!
 //! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`, `gc`,
-//! `functions`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
+//! `functions`, `kb`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
 //! choice), `committed` (what an agent committed, read through the engine), `input_file` and
 //! `rejects` (ingest's reading and setting aside), `binaries` (building the function
 //! binaries), `table` (aligned text tables), `error`.
@@ -30,6 +30,7 @@ mod gc;
 mod ingest;
 mod input_file;
 mod inspect;
+mod kb;
 mod outputs;
 mod rejects;
 mod run;
@@ -78,6 +79,8 @@ enum Command {
     /// Deletes what no commit needs any more: superseded state, journals, expired outputs
     /// and processed log segments.
     Gc(gc::GcArgs),
+    /// Knowledge bases under the store: `add` documents, `search`, `list`, `drop`.
+    Kb(kb::KbArgs),
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -92,6 +95,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(args, store, agent()?).await,
         Command::Gc(args) => gc::run(args, store, agent()?).await,
         Command::DeadLetters(args) => dead_letters::run(args, store, agent()?).await,
+        Command::Kb(args) => kb::run(args, store).await,
     }
 }
 
