@@ -15,12 +15,34 @@ const STOPWORDS: [&str; 33] = [
 ];
 
 /// The words of a text as BM25 counts them: lower-cased runs of letters and digits, stopwords
-/// left out.
+/// left out, English endings cut off so that `kettles` finds `kettle` and `returned` `return`.
 pub(crate) fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .map(str::to_lowercase)
         .filter(|word| !STOPWORDS.contains(&word.as_str()))
+        .map(stem)
+}
+
+/// A word without its commonest English inflection: a light stemmer (no dictionary) that only
+/// cuts endings long words carry, so that short words and identifiers stay whole.
+fn stem(word: String) -> String {
+    if word.len() < 5 || word.bytes().any(|b| b.is_ascii_digit()) {
+        return word;
+    }
+    for (ending, replacement) in [("ies", "y"), ("ing", ""), ("ed", "")] {
+        if let Some(root) = word.strip_suffix(ending).filter(|root| root.len() >= 3) {
+            return format!("{root}{replacement}");
+        }
+    }
+    // `-es` after a hissing sound (boxes, glasses), else `-s` (kettles), but not `-ss` (glass).
+    if let Some(root) = word.strip_suffix("es").filter(|r| ["s", "x", "z", "ch", "sh"].iter().any(|e| r.ends_with(e))) {
+        return root.to_string();
+    }
+    match word.strip_suffix('s') {
+        Some(root) if !root.ends_with('s') => root.to_string(),
+        _ => word,
+    }
 }
 
 /// An inverted index of chunk texts, numbered from 0 in the order added.
@@ -107,5 +129,12 @@ mod tests {
         assert_eq!(ranked.len(), 2, "only chunks holding a query word");
         assert!(index.scores("the of", |_| true).is_empty(), "stopwords match nothing");
         assert!(index.scores("disk", |chunk| chunk != 0).iter().all(|(_, c)| *c == 2));
+    }
+
+    #[test]
+    fn inflections_meet_their_root_and_identifiers_stay_whole() {
+        let stems: Vec<String> = terms("Kettles returned policies passing glasses boxes glass x509 ssl").collect();
+        assert_eq!(stems, ["kettle", "return", "policy", "pass", "glass", "box", "glass", "x509", "ssl"]);
+        assert_eq!(terms("kettle return").collect::<Vec<_>>(), ["kettle", "return"]);
     }
 }
