@@ -1,4 +1,4 @@
-//! `weir kb`: knowledge bases under the store: add documents, search, list, drop.
+//! `weir kb`: knowledge bases under the store: add documents, search, list, collect, drop.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +32,16 @@ enum KbCommand {
     Drop {
         /// The knowledge base.
         name: String,
+    },
+    /// Deletes a knowledge base's superseded manifests and the segments none of the others
+    /// names, once older than the grace.
+    Gc {
+        /// The knowledge base.
+        name: String,
+        /// Nothing superseded or written more recently is deleted: longer than any reader
+        /// runs (a Lambda invocation: 15 minutes).
+        #[arg(long, default_value_t = 20 * 60)]
+        grace_secs: u64,
     },
 }
 
@@ -97,6 +107,14 @@ pub async fn run(args: KbArgs, store: Store) -> Result<()> {
         KbCommand::Add(args) => add(args, store).await,
         KbCommand::Search(args) => search(args, store).await,
         KbCommand::List => list(store).await,
+        KbCommand::Gc { name, grace_secs } => {
+            let kb = KnowledgeBase::new(store.storage, &name)?;
+            let now_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+            let report = weir_search::collect(&kb, grace_secs.saturating_mul(1000), now_ms).await?;
+            say!("kb `{name}` gc: deleted {} manifests, {} segments", report.manifests, report.segments);
+            Ok(())
+        }
         KbCommand::Drop { name } => {
             let existed = KnowledgeBase::new(store.storage, &name)?.drop_all().await?;
             if !existed {

@@ -63,6 +63,10 @@ fn add_search_list_and_drop_a_knowledge_base() {
         "{listed}"
     );
 
+    let collected = ok(kb(&["gc", "runbooks", "--grace-secs", "0"]));
+    assert!(collected.contains("deleted 1 manifests, 0 segments"), "{collected}");
+    assert!(ok(kb(&["search", "runbooks", "quokka"])).contains("oom.md"), "still found after collection");
+
     assert!(ok(kb(&["drop", "runbooks"])).contains("dropped"));
     let error = fails(kb(&["search", "runbooks", "disk"]));
     assert!(error.contains("knowledge base `runbooks` does not exist"), "{error}");

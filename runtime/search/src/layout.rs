@@ -23,9 +23,14 @@ pub(crate) fn manifest_seq(file_name: &str) -> Option<u64> {
     (file_name.len() == 20).then(|| file_name.parse().ok()).flatten()
 }
 
+/// The folder of a knowledge base's segments.
+pub(crate) fn segment_prefix(name: &str) -> String {
+    format!("{KB_ROOT}{name}/segment/")
+}
+
 /// A segment written for manifest `seq`; the nonce keeps two racing writers' segments apart.
 pub(crate) fn segment(name: &str, seq: u64, nonce: u64) -> String {
-    format!("{KB_ROOT}{name}/segment/{seq:020}.{nonce:016x}")
+    format!("{}{seq:020}.{nonce:016x}", segment_prefix(name))
 }
 
 /// Whether `name` may name a knowledge base: it becomes a folder name.

@@ -12,12 +12,13 @@
 //! Modules, one concept each: `knowledge_base` (the handle), `add` (incremental adds),
 //! `source` and `chunking` (documents in), `query` (searches out), `snapshot` (a loaded
 //! version and its rankings), `bm25`, `ivf`, `fusion`, `filter`, `vector` (the rankings'
-//! parts), `segment` and `manifest` (the format), `layout` (its object names), `error`.
+//! parts), `segment` and `manifest` (the format), `collect` (deleting what no reader needs), `layout` (its object names), `error`.
 
 mod add;
 mod bm25;
 mod chunk;
 mod chunking;
+mod collect;
 mod error;
 mod filter;
 mod fusion;
@@ -35,6 +36,7 @@ pub use add::{AddOptions, AddProgress, AddReport};
 pub use bm25::rank_texts;
 pub use chunk::{Chunk, Metadata};
 pub use chunking::{ChunkingOptions, chunk_document};
+pub use collect::{CollectReport, collect};
 pub use error::{Result, SearchError};
 pub use filter::MetadataFilter;
 pub use knowledge_base::{KbSummary, KnowledgeBase};

@@ -90,7 +90,7 @@ pub(crate) async fn latest(storage: &Storage, name: &str) -> Result<Option<KbMan
 }
 
 /// Manifest `seq` of knowledge base `name`.
-async fn read(storage: &Storage, name: &str, seq: u64) -> Result<KbManifest> {
+pub(crate) async fn read(storage: &Storage, name: &str, seq: u64) -> Result<KbManifest> {
     let object = layout::manifest(name, seq);
     let corrupt = |reason: String| SearchError::Corrupt { kb: name.to_string(), object: object.clone(), reason };
     let bytes = storage.get(&storage.path(&object)).await?.ok_or_else(|| corrupt("listed but gone".into()))?;

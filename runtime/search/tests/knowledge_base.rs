@@ -324,3 +324,41 @@ async fn drop_removes_everything() {
         assert!(matches!(kb.search(&SearchQuery::new("disk")).await, Err(SearchError::MissingKnowledgeBase(_))));
     }
 }
+
+#[tokio::test]
+async fn collection_deletes_what_no_reader_needs_after_the_grace_and_nothing_before() {
+    for backend in [Backend::File, Backend::S3] {
+        let (storage, _dir) = fresh_storage(backend);
+        let kb = KnowledgeBase::new(storage.clone(), "notes").unwrap();
+        for i in 0..10 {
+            let note = SourceDocument::new(format!("note{i}"), DocumentKind::Text, format!("note about topic{i}"));
+            kb.add(vec![note], AddOptions::default(), &()).await.unwrap();
+        }
+        // Replace one note: its old chunk's segment is named by older manifests only.
+        let changed = SourceDocument::new("note9", DocumentKind::Text, "note about something else");
+        kb.add(vec![changed], AddOptions::default(), &()).await.unwrap();
+        let count = |prefix: &'static str| {
+            let storage = storage.clone();
+            async move { storage.list_after(&storage.path(prefix), None).await.unwrap().len() }
+        };
+        let (manifests, segments) = (count("kb/notes/manifest").await, count("kb/notes/segment").await);
+        assert_eq!((manifests, segments), (11, 11), "{backend:?}");
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+
+        let within_grace = weir_search::collect(&kb, 20 * 60 * 1000, now_ms).await.unwrap();
+        assert_eq!(
+            within_grace,
+            weir_search::CollectReport::default(),
+            "{backend:?}: everything is younger than the grace"
+        );
+
+        let report = weir_search::collect(&kb, 0, now_ms + 1000).await.unwrap();
+        let live = kb.summary().await.unwrap().unwrap().segments;
+        assert_eq!(report.manifests, 10, "{backend:?}: all but the newest");
+        assert_eq!(report.segments, 11 - live, "{backend:?}");
+        assert_eq!((count("kb/notes/manifest").await, count("kb/notes/segment").await), (1, live));
+        let fresh = KnowledgeBase::new(storage.clone(), "notes").unwrap();
+        assert_eq!(top_document(&fresh, SearchQuery::new("topic3")).await, "note3");
+        assert_eq!(top_document(&fresh, SearchQuery::new("something else")).await, "note9");
+    }
+}
