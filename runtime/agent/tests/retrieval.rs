@@ -1,5 +1,6 @@
 //! Retrieval over a knowledge base: the built-in retrieval action (journaled, filtered) in a
-//! workflow agent, and the knowledge-base tool a ReAct agent calls and cites.
+//! workflow agent, through a crash at every request, and the knowledge-base tool a ReAct
+//! agent calls and cites.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -115,4 +116,78 @@ async fn a_react_agent_searches_runbooks_with_the_tool_and_cites_one() {
     let reply: serde_json::Value = serde_json::from_str(tool_reply).unwrap();
     assert!(reply["passages"][0]["document"].as_str().unwrap().ends_with("certificate-expired.md"), "{reply}");
     assert_eq!(reply["passages"].as_array().unwrap().len(), 2);
+}
+
+/// A crash at every request of a run whose actions retrieve: the committed outputs are those
+/// of a run without one, each input's once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrievals_survive_a_crash_at_every_request_with_each_output_once() {
+    use object_store::memory::InMemory;
+    use weir_engine::store::{Fault, FaultPlan, FaultyStore};
+    use weir_engine::{CommittedReader, Engine, EngineSettings, EventLog, LogEvent};
+
+    let settings =
+        EngineSettings { max_batch_events: 3, journal_flush_window_ms: 1, retry_backoff_ms: 1, ..Default::default() };
+    let kb = runbooks().await;
+    let agent = || {
+        let store = Arc::new(Counted { kb: kb.clone(), searches: AtomicUsize::new(0) });
+        let agent = WorkflowAgent::builder()
+            .vector_store("runbooks", store.clone())
+            .action(Action::new("ask", ask).on::<InputEvent>())
+            .action(Action::new("cite", cite).on::<RetrievalResponseEvent>())
+            .build()
+            .unwrap();
+        (Arc::new(agent), store)
+    };
+    let errors = ["No space left on device", "x509: certificate has expired", "SlowDown: reduce your request rate"];
+    let seeded = || async {
+        let storage = weir_engine::Storage::new(Arc::new(InMemory::new()), "");
+        let log = EventLog::create(storage.clone(), 1).await.unwrap();
+        let events: Vec<LogEvent> =
+            (0..6).map(|i| LogEvent::json(format!("job-{i}"), &json!({"error": errors[i % 3]}))).collect();
+        log.append("failures", &events).await.unwrap();
+        storage
+    };
+    let committed = |storage: weir_engine::Storage| async move {
+        let outputs = CommittedReader::new(storage, "retrieving", 0).unwrap().outputs().await.unwrap();
+        outputs.into_iter().map(|o| o.payload).collect::<Vec<_>>()
+    };
+
+    let baseline_storage = seeded().await;
+    let plan = Arc::new(FaultPlan::none());
+    let counted =
+        baseline_storage.with_store(Arc::new(FaultyStore::new(baseline_storage.store().clone(), plan.clone())));
+    let (baseline_agent, _) = agent();
+    Engine::builder(counted, "retrieving", baseline_agent)
+        .settings(settings.clone())
+        .build()
+        .unwrap()
+        .drain_partition(0)
+        .await
+        .unwrap();
+    let baseline = committed(baseline_storage).await;
+    assert_eq!(baseline.len(), 6);
+
+    for n in 1..=plan.requests() {
+        let storage = seeded().await;
+        let plan = Arc::new(FaultPlan::at(n, Fault::Crash));
+        let faulty = storage.with_store(Arc::new(FaultyStore::new(storage.store().clone(), plan.clone())));
+        let (crashing_agent, _) = agent();
+        let crashing = async {
+            Engine::builder(faulty, "retrieving", crashing_agent)
+                .settings(settings.clone())
+                .build()?
+                .drain_partition(0)
+                .await
+        };
+        tokio::select! {
+            result = crashing => { let _ = result; }
+            () = plan.wait_crashed() => {}
+        }
+        let (rerun_agent, _) = agent();
+        let rerun =
+            Engine::builder(storage.clone(), "retrieving", rerun_agent).settings(settings.clone()).build().unwrap();
+        rerun.drain_partition(0).await.unwrap();
+        assert_eq!(committed(storage).await, baseline, "crash at request {n}");
+    }
 }
