@@ -11,6 +11,7 @@ use serde::Serialize;
 use weir_engine::{Clock, Durable, DurableError, EventContext, LogInput, SystemClock, Unavailable};
 use weir_models::ModelError;
 use weir_models::{ChatModel, EmbeddingModel};
+use weir_search::SearchError;
 use weir_tools::Tool;
 
 use crate::action::{Action, ActionError};
@@ -332,16 +333,30 @@ impl weir_engine::Agent for WorkflowAgent {
     }
 }
 
-/// An action's error as the engine should see it: a failure of a model (or the store) that
-/// is down becomes [`Unavailable`], so that the event waits instead of being dead-lettered.
+/// Whether a durable call failed because something it needs is down.
+fn durable_unavailable<E>(error: &DurableError<E>, unavailable: impl Fn(&E) -> bool) -> bool {
+    match error {
+        DurableError::Failed { source, .. } => unavailable(source),
+        DurableError::Unavailable { .. } => true,
+        _ => false,
+    }
+}
+
+/// An action's error as the engine should see it: a failure of a model, a knowledge base or
+/// the store that is down becomes [`Unavailable`], so that the event waits instead of being
+/// dead-lettered.
 fn not_the_events_fault(error: ActionError) -> ActionError {
     let unavailable = match error.downcast_ref::<AgentError>() {
         Some(agent_error) => agent_error.is_unavailable(),
-        None => error.downcast_ref::<DurableError<ModelError>>().is_some_and(|e| match e {
-            DurableError::Failed { source, .. } => source.is_unavailable(),
-            DurableError::Unavailable { .. } => true,
-            _ => false,
-        }),
+        None => {
+            let model = error
+                .downcast_ref::<DurableError<ModelError>>()
+                .map(|e| durable_unavailable(e, ModelError::is_unavailable));
+            let search = error
+                .downcast_ref::<DurableError<SearchError>>()
+                .map(|e| durable_unavailable(e, SearchError::is_unavailable));
+            model.or(search).unwrap_or(false)
+        }
     };
     match unavailable {
         true => Box::new(Unavailable::new(error.to_string())),

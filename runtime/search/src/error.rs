@@ -70,5 +70,19 @@ pub enum SearchError {
     Storage(#[from] weir_engine::Error),
 }
 
+impl SearchError {
+    /// Whether the failure is not the caller's input's: the embedding model or the store is
+    /// down or failed transiently. An agent's event should then wait, not be dead-lettered.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            SearchError::Model(model) => model.is_unavailable(),
+            SearchError::Storage(store) => {
+                matches!(store.kind(), weir_engine::ErrorKind::Unavailable | weir_engine::ErrorKind::Retryable)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A knowledge base's result.
 pub type Result<T, E = SearchError> = std::result::Result<T, E>;

@@ -362,3 +362,11 @@ async fn collection_deletes_what_no_reader_needs_after_the_grace_and_nothing_bef
         assert_eq!(top_document(&fresh, SearchQuery::new("something else")).await, "note9");
     }
 }
+
+#[test]
+fn a_store_or_model_outage_is_unavailable_and_bad_input_is_not() {
+    let down = weir_models::ModelError::Status { provider: "ollama".into(), status: 503, message: "busy".into() };
+    assert!(SearchError::Model(down).is_unavailable());
+    assert!(!SearchError::MissingKnowledgeBase("x".into()).is_unavailable());
+    assert!(!SearchError::Corrupt { kb: "x".into(), object: "o".into(), reason: "r".into() }.is_unavailable());
+}
