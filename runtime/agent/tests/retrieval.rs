@@ -69,16 +69,23 @@ async fn cite(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_retrieval_action_searches_the_knowledge_base_once_per_request_with_its_filter() {
-    let store = Arc::new(Counted { kb: runbooks().await, searches: AtomicUsize::new(0) });
+/// A workflow agent that asks the retrieval action and outputs what it found, searching
+/// `kb` through a counter.
+fn retrieving_agent(kb: KnowledgeBase) -> (Arc<WorkflowAgent>, Arc<Counted>) {
+    let store = Arc::new(Counted { kb, searches: AtomicUsize::new(0) });
     let agent = WorkflowAgent::builder()
         .vector_store("runbooks", store.clone())
         .action(Action::new("ask", ask).on::<InputEvent>())
         .action(Action::new("cite", cite).on::<RetrievalResponseEvent>())
         .build()
         .unwrap();
-    let test = AgentTest::new(Arc::new(agent)).await;
+    (Arc::new(agent), store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retrieval_action_searches_the_knowledge_base_once_per_request_with_its_filter() {
+    let (agent, store) = retrieving_agent(runbooks().await);
+    let test = AgentTest::new(agent).await;
     let run = test
         .run([
             ("job-1", json!({"error": "No space left on device"})),
@@ -129,16 +136,7 @@ async fn retrievals_survive_a_crash_at_every_request_with_each_output_once() {
     let settings =
         EngineSettings { max_batch_events: 3, journal_flush_window_ms: 1, retry_backoff_ms: 1, ..Default::default() };
     let kb = runbooks().await;
-    let agent = || {
-        let store = Arc::new(Counted { kb: kb.clone(), searches: AtomicUsize::new(0) });
-        let agent = WorkflowAgent::builder()
-            .vector_store("runbooks", store.clone())
-            .action(Action::new("ask", ask).on::<InputEvent>())
-            .action(Action::new("cite", cite).on::<RetrievalResponseEvent>())
-            .build()
-            .unwrap();
-        (Arc::new(agent), store)
-    };
+    let agent = || retrieving_agent(kb.clone());
     let errors = ["No space left on device", "x509: certificate has expired", "SlowDown: reduce your request rate"];
     let seeded = || async {
         let storage = weir_engine::Storage::new(Arc::new(InMemory::new()), "");
