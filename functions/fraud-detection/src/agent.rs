@@ -1,13 +1,14 @@
 //! The agent: screen every transaction against the card's profile; investigate only the
 //! unusual ones with the analyst model and its tools.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use weir_agent::{
-    Action, ActionError, AgentError, ArgumentSource, ChatRequestEvent, Context, Event, InputEvent, OutputValidator,
-    ToolBinding, WorkflowAgent,
+    Action, ActionError, AgentError, ArgumentSource, ChatRequestEvent, Context, Event, InputEvent, MemorySetConfig,
+    OutputValidator, ToolBinding, WorkflowAgent,
 };
 use weir_engine::Rejected;
 use weir_models::{ChatMessage, ChatModel, ModelConfig, Role};
@@ -23,6 +24,12 @@ pub const MODEL: &str = "analyst";
 pub const PROFILE: &str = "profile";
 /// How long a card's profile is kept after its last transaction.
 pub const PROFILE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+/// The long-term memory set of the card's past decisions on unusual transactions.
+pub const DECISIONS: &str = "decisions";
+/// How many past decisions a card keeps; the oldest go first.
+const DECISIONS_KEPT: usize = 50;
+/// How many past decisions the analyst sees.
+const DECISIONS_RECALLED: usize = 5;
 
 const VALIDATOR: &str = "verdict_validator";
 /// How often an answer that is not a verdict is sent back before the input is dead-lettered.
@@ -71,6 +78,14 @@ pub fn agent(model: Arc<dyn ChatModel>, tools: FraudTools) -> Result<WorkflowAge
         .value(VALIDATOR, Arc::new(validator))
         .max_chat_steps(8)
         .memory_ttl(PROFILE_TTL)
+        .memory_set(
+            DECISIONS,
+            MemorySetConfig {
+                capacity: Some(DECISIONS_KEPT),
+                ttl_ms: Some(PROFILE_TTL.as_millis() as u64),
+                ..Default::default()
+            },
+        )
         .action(Action::new("screen", screen).on::<InputEvent>())
         .build()
 }
@@ -90,15 +105,27 @@ async fn screen(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError>
     } else if anomalies.is_empty() {
         (Decision::Approve, "no anomaly: usual velocity, amount and place".to_string())
     } else {
-        let (verdict, held) = investigate(ctx, &transaction, &history, &anomalies).await?;
+        // What was decided before about this card, most like this merchant first: a repeat of
+        // a reviewed pattern reads differently from a first.
+        let past = ctx.recall(DECISIONS, &transaction.merchant, DECISIONS_RECALLED).await?;
+        let past: Vec<String> = past.into_iter().map(|memory| memory.text).collect();
+        let (verdict, held) = investigate(ctx, &transaction, &history, &anomalies, &past).await?;
         if held {
             profile.held_since = Some(transaction.transaction_id.clone());
         }
-        match (held, verdict.decision) {
+        let (decision, reason) = match (held, verdict.decision) {
             (true, _) => (Decision::Hold, verdict.reason),
             (false, Decision::Hold) => (Decision::Review, format!("hold decided but not placed: {}", verdict.reason)),
             (false, decision) => (decision, verdict.reason),
-        }
+        };
+        let text = format!(
+            "{} {:?} at {} in {}: {}",
+            transaction.transaction_id, decision, transaction.merchant, transaction.city, reason
+        )
+        .to_lowercase();
+        let metadata = BTreeMap::from([("merchant".to_string(), transaction.merchant.clone())]);
+        ctx.remember(DECISIONS, text, metadata).await?;
+        (decision, reason)
     };
     ctx.memory().set(PROFILE, &profile)?;
     ctx.output(&FraudDecision { card: input.key, transaction_id: transaction.transaction_id, decision, reason })?;
@@ -111,6 +138,7 @@ async fn investigate(
     transaction: &Transaction,
     history: &CardProfile,
     anomalies: &[String],
+    past_decisions: &[String],
 ) -> Result<(Verdict, bool), ActionError> {
     let case = json!({
         "transaction": transaction,
@@ -119,6 +147,7 @@ async fn investigate(
             "transactions": history.count,
             "average_amount": (history.average_amount * 100.0).round() / 100.0,
             "recent_places": history.places,
+            "past_decisions": past_decisions,
         },
     });
     let validator = ctx.value::<OutputValidator>(VALIDATOR)?;

@@ -6,7 +6,10 @@
 //! transactions are approved without a model call; unusual ones go to an analyst model with
 //! three tools: `check_blocklist`, `lookup_merchant` and `hold_card` (at-most-once; the card
 //! is filled in from the key, never by the model). Once held, a card's later transactions
-//! are held without a model call. Outputs are `{"card", "transaction_id", "decision",
+//! are held without a model call. Each decision on an unusual transaction is remembered in the
+//! card's long-term memory (set `decisions`, committed with the batch, the 50 latest kept for
+//! 90 days), and the analyst sees the past decisions most like the new case: a merchant the
+//! card was already sent to review for counts against it. Outputs are `{"card", "transaction_id", "decision",
 //! "reason"}` with `decision` one of `approve`, `review`, `hold`.
 //!
 //! The model is the first configured in the environment (see
@@ -18,7 +21,7 @@ mod profile;
 mod tools;
 mod transaction;
 
-pub use agent::{MODEL, PROFILE, PROFILE_TTL, agent, agent_from_env, agent_with_env};
+pub use agent::{DECISIONS, MODEL, PROFILE, PROFILE_TTL, agent, agent_from_env, agent_with_env};
 pub use offline_model::{OFFLINE_MODEL_NAME, OfflineFraudModel};
 pub use profile::{AMOUNT_FACTOR, CardProfile, LARGE_AMOUNT, Place, TRAVEL_SECS, VELOCITY_LIMIT, VELOCITY_WINDOW_SECS};
 pub use tools::{

@@ -53,8 +53,16 @@ impl ChatModel for OfflineFraudModel {
         if blocked {
             evidence.push(format!("merchant blocklisted: {}", blocklist["reason"].as_str().unwrap_or("listed")));
         }
+        // A merchant this card was already sent to review for: the pattern repeats.
+        let merchant_lower = merchant.to_lowercase();
+        let reviewed_before = case["card_history"]["past_decisions"].as_array().is_some_and(|past| {
+            past.iter().filter_map(Value::as_str).any(|d| d.contains(" review at ") && d.contains(&merchant_lower))
+        });
+        if reviewed_before {
+            evidence.push("reviewed before at this merchant".to_string());
+        }
         let reason = evidence.join("; ");
-        let fraud = blocked || risk == "high" || anomalies >= 2;
+        let fraud = blocked || risk == "high" || anomalies >= 2 || (reviewed_before && anomalies >= 1);
         let may_hold = request.tools.iter().any(|t| t.name == HOLD_CARD);
         if fraud && may_hold && answered(HOLD_CARD).is_none() {
             return Ok(ChatResponse::calling(OFFLINE_MODEL_NAME, [call(HOLD_CARD, json!({"reason": reason}))]));

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use weir_agent::testing::{AgentTest, FakeModel, FakeTool};
 use weir_engine::EngineSettings;
 use weir_fraud_detection::{
-    CardProfile, Decision, FraudDecision, FraudTools, HOLD_CARD, HoldCard, OfflineFraudModel, PROFILE, ReferenceData,
-    agent,
+    CardProfile, DECISIONS, Decision, FraudDecision, FraudTools, HOLD_CARD, HoldCard, OfflineFraudModel, PROFILE,
+    ReferenceData, agent,
 };
 use weir_models::{ChatModel, ChatRequest, Role};
 use weir_tests::Backend;
@@ -141,4 +141,36 @@ async fn an_answer_that_is_not_a_verdict_is_asked_again_then_dead_lettered_with_
     assert_eq!(model.requests().len(), 2, "asked once more with the problem");
     let reason = &run.dead_letters[0].reason;
     assert!(reason.contains("invalid verdict on t-1") && reason.ends_with("raw reply: Probably fine?"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cards_past_decisions_are_remembered_and_a_repeat_at_a_reviewed_merchant_is_held() {
+    let (storage, _dir) = fresh_storage(Backend::File);
+    let hold = hold_card();
+    let tools = FraudTools::with_hold_card(ReferenceData::sample(), hold.clone());
+    let agent = Arc::new(agent(Arc::new(OfflineFraudModel), tools).unwrap());
+    let settings = EngineSettings { journal_flush_window_ms: 1, ..Default::default() };
+    let test = AgentTest::on(storage, agent, settings).await.unwrap();
+    let transaction = |id: &str, ts: u64, amount: f64| {
+        let t = json!({"card": "c-9", "transaction_id": id, "amount": amount, "merchant": "m-corner-shop",
+            "city": "Lyon", "country": "FR", "ts": ts});
+        ("c-9", t)
+    };
+    // An ordinary history, then an unusually large amount: one anomaly, a low-risk merchant.
+    let usual = (0..4).map(|i| transaction(&format!("u-{i}"), 1_000 + i * 86_400, 20.0));
+    let first = test.run(usual.chain([transaction("big-1", 400_000, 900.0)])).await.unwrap();
+    let decided: Vec<FraudDecision> = first.outputs().into_iter().map(|o| serde_json::from_value(o).unwrap()).collect();
+    assert_eq!(decided.last().unwrap().decision, Decision::Review, "{decided:#?}");
+    let memory = test.long_term("c-9").await.unwrap();
+    let remembered: Vec<&str> = memory.items(DECISIONS).map(|m| m.text.as_str()).collect();
+    assert_eq!(remembered.len(), 1, "only the unusual transaction is remembered: {remembered:?}");
+    assert!(remembered[0].starts_with("big-1 review at m-corner-shop in lyon"), "{remembered:?}");
+
+    // The same pattern again at the same merchant: the memory tips it to a hold.
+    let second = test.run([transaction("big-2", 500_000, 5_000.0)]).await.unwrap();
+    let decision: FraudDecision = serde_json::from_value(second.outputs()[0].clone()).unwrap();
+    assert_eq!(decision.decision, Decision::Hold, "{decision:?}");
+    assert!(decision.reason.contains("reviewed before at this merchant"), "{decision:?}");
+    assert_eq!(hold.calls().len(), 1);
+    assert_eq!(test.long_term("c-9").await.unwrap().items(DECISIONS).count(), 2);
 }

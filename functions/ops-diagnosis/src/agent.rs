@@ -4,11 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use weir_agent::{AgentError, Prompt, ReActAgent, WorkflowAgent};
+use weir_agent::{AgentError, Prompt, ReActAgent, VectorStore, WorkflowAgent, knowledge_base_tool};
 use weir_models::{ChatModel, ModelConfig, Role};
 
 use crate::data::OpsData;
 use crate::offline_model::OfflineOpsModel;
+use crate::runbooks::{SEARCH_RUNBOOKS, ShippedRunbooks, runbooks_from_env};
 use crate::tools::tools;
 
 /// The diagnostician model's registered name.
@@ -26,15 +27,20 @@ pub struct Diagnosis {
     /// The log lines and health readings the diagnosis rests on, quoted.
     #[schemars(length(min = 1))]
     pub evidence: Vec<String>,
+    /// The runbook followed, as `search_runbooks` named its document, if one applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
 }
 
 /// A prompt template: literal braces are doubled.
 const SYSTEM: &str = "You are the on-call engineer's assistant. A batch job failed. Find out why: \
-search the job's logs with `search_logs`, check the node with `node_health`, and read the \
-runbook for the failure with `runbook`. Then answer with only a JSON object \
-{{\"job\": string, \"diagnosis\": string, \"remediation\": string, \"evidence\": [string]}}: the \
-diagnosis names the cause, the remediation follows the runbook where it applies, and the \
-evidence quotes the log lines and health readings you relied on.";
+search the job's logs with `search_logs`, check the node with `node_health`, read the \
+runbook for the failure with `runbook`, and search the runbook knowledge base with \
+`search_runbooks` for the error you see. Then answer with only a JSON object \
+{{\"job\": string, \"diagnosis\": string, \"remediation\": string, \"evidence\": [string], \
+\"runbook\": string}}: the diagnosis names the cause, the remediation follows the runbook where it \
+applies, the evidence quotes the log lines and health readings you relied on, and `runbook` \
+cites the document of the runbook you followed.";
 
 const USER: &str = "Job: {job}\nNode: {node}\nFailure: {failure}\nEvent: {input}";
 
@@ -49,6 +55,7 @@ pub fn agent_from_env() -> Result<WorkflowAgent, AgentError> {
 pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAgent, AgentError> {
     let model_error = |source| AgentError::Model { model: MODEL.into(), source };
     let model = ModelConfig::build_from_environment(env, || Arc::new(OfflineOpsModel)).map_err(model_error)?;
+    let runbooks = runbooks_from_env(env).map_err(|e| AgentError::Other(format!("runbook knowledge base: {e}")))?;
     let data = match env("WEIR_OPS_DATA_DIR").filter(|dir| !dir.trim().is_empty()) {
         Some(dir) => {
             OpsData::load(Path::new(&dir)).map_err(|e| AgentError::Other(format!("WEIR_OPS_DATA_DIR: {e}")))?
@@ -56,7 +63,7 @@ pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAg
         None => OpsData::sample(),
     };
     tracing::info!(model = model.name(), "ops diagnosis model");
-    agent(model, data)
+    agent_with_runbooks(model, data, runbooks)
 }
 
 /// The agent with a given model, its tools reading `data`.
@@ -69,12 +76,22 @@ pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAg
 /// # Ok::<(), weir_agent::AgentError>(())
 /// ```
 pub fn agent(model: Arc<dyn ChatModel>, data: OpsData) -> Result<WorkflowAgent, AgentError> {
+    agent_with_runbooks(model, data, Arc::new(ShippedRunbooks::default()))
+}
+
+/// The agent with a given model, its tools reading `data` and searching `runbooks`.
+pub fn agent_with_runbooks(
+    model: Arc<dyn ChatModel>,
+    data: OpsData,
+    runbooks: Arc<dyn VectorStore>,
+) -> Result<WorkflowAgent, AgentError> {
     let [search_logs, node_health, runbook] = tools(data);
     ReActAgent::builder(MODEL, model)
         .prompt(Prompt::messages([(Role::System, SYSTEM.to_string()), (Role::User, USER.to_string())]))
         .tool(search_logs)
         .tool(node_health)
         .tool(runbook)
+        .tool(Arc::new(knowledge_base_tool(SEARCH_RUNBOOKS, runbooks)))
         .output_schema::<Diagnosis>()
         .max_steps(8)
         .build()

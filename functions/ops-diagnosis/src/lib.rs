@@ -2,8 +2,10 @@
 //!
 //! For each job failure (`{"job", "node", "failure", ...}`, keyed by job; `failure` such as
 //! `heartbeat_timeout`, `oom`, `disk_full`) a ReAct agent searches the job's logs, checks
-//! the node's health and reads the failure's runbook through three tools, then answers with
-//! a [`Diagnosis`]: `{"job", "diagnosis", "remediation", "evidence": [..]}`, checked against
+//! the node's health, reads the failure's runbook and searches the runbook knowledge base
+//! (the dozen Markdown runbooks of `runbooks/`, BM25, no model) through four tools, then
+//! answers with a [`Diagnosis`]: `{"job", "diagnosis", "remediation", "evidence": [..],
+//! "runbook"}`, citing the runbook it followed, checked against
 //! the schema derived from that type (a reply that does not match is sent back, then
 //! dead-lettered with the raw reply).
 //!
@@ -15,11 +17,13 @@
 mod agent;
 mod data;
 mod offline_model;
+mod runbooks;
 mod tools;
 
-pub use agent::{Diagnosis, MODEL, agent, agent_from_env, agent_with_env};
+pub use agent::{Diagnosis, MODEL, agent, agent_from_env, agent_with_env, agent_with_runbooks};
 pub use data::{OpsData, OpsDataError, Runbook};
 pub use offline_model::{OFFLINE_MODEL_NAME, OfflineOpsModel};
+pub use runbooks::{SEARCH_RUNBOOKS, ShippedRunbooks, runbooks_from_env};
 pub use tools::{LogSearch, NODE_HEALTH, NodeHealthCheck, RUNBOOK, RunbookLookup, SEARCH_LOGS, tools};
 
 /// The JSON pointer of a failure's key (`WEIR_KEY_FIELD`): failures are keyed by job.

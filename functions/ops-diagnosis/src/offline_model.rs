@@ -2,13 +2,15 @@
 //! in the logs.
 //!
 //! It is what the binary runs when no provider is configured. It speaks the same protocol as
-//! a real model — it calls `search_logs`, `node_health` and `runbook`, then answers with the
-//! diagnosis as JSON — so the agent runs unchanged on either.
+//! a real model — it calls `search_logs`, `node_health`, `runbook` and `search_runbooks`,
+//! then answers with the diagnosis as JSON, citing the runbook found — so the agent runs
+//! unchanged on either.
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, ToolCall};
 
+use crate::runbooks::SEARCH_RUNBOOKS;
 use crate::tools::{NODE_HEALTH, RUNBOOK, SEARCH_LOGS};
 
 /// The offline model's name, as metrics and logs show it.
@@ -38,8 +40,8 @@ impl ChatModel for OfflineOpsModel {
         // A tool's result as JSON (an error reads as `null`), if it was answered.
         let answered =
             |tool: &str| request.tool_result(tool).map(|m| serde_json::from_str(&m.content).unwrap_or(Value::Null));
-        let (Some(logs), Some(health), Some(runbook)) =
-            (answered(SEARCH_LOGS), answered(NODE_HEALTH), answered(RUNBOOK))
+        let (Some(logs), Some(health), Some(runbook), Some(passages)) =
+            (answered(SEARCH_LOGS), answered(NODE_HEALTH), answered(RUNBOOK), answered(SEARCH_RUNBOOKS))
         else {
             return Ok(ChatResponse::calling(
                 OFFLINE_MODEL_NAME,
@@ -47,6 +49,8 @@ impl ChatModel for OfflineOpsModel {
                     call(SEARCH_LOGS, json!({"job": job})),
                     call(NODE_HEALTH, json!({"node": node})),
                     call(RUNBOOK, json!({"failure": failure})),
+                    // Runbooks say which failure kinds they apply to: the kind finds them.
+                    call(SEARCH_RUNBOOKS, json!({"query": format!("failure kind {failure}"), "top_k": 1})),
                 ],
             ));
         };
@@ -75,7 +79,13 @@ impl ChatModel for OfflineOpsModel {
                 "escalate to the on-call engineer with the evidence".to_string(),
             ),
         };
-        let answer = json!({"job": job, "diagnosis": diagnosis, "remediation": remediation, "evidence": evidence});
+        // Cited only when a runbook applies: the best passage of a search for an unknown kind
+        // is no runbook to follow.
+        let cited = passages["passages"][0]["document"].as_str().filter(|_| runbook["cause"].is_string());
+        let mut answer = json!({"job": job, "diagnosis": diagnosis, "remediation": remediation, "evidence": evidence});
+        if let Some(document) = cited {
+            answer["runbook"] = json!(document);
+        }
         Ok(ChatResponse::answer(OFFLINE_MODEL_NAME, answer.to_string()))
     }
 }

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use weir_agent::testing::{AgentTest, FakeModel};
 use weir_engine::EngineSettings;
 use weir_models::{ChatRequest, ChatResponse, ModelError, Role, ToolCall};
-use weir_ops_diagnosis::{Diagnosis, NODE_HEALTH, OfflineOpsModel, OpsData, RUNBOOK, SEARCH_LOGS, agent};
+use weir_ops_diagnosis::{
+    Diagnosis, NODE_HEALTH, OfflineOpsModel, OpsData, RUNBOOK, SEARCH_LOGS, SEARCH_RUNBOOKS, agent,
+};
 use weir_tests::Backend;
 use weir_tests::backends::fresh_storage;
 
@@ -77,7 +79,7 @@ async fn every_sample_failure_is_diagnosed_from_the_logs_the_node_and_the_runboo
 
     let first = &model.requests()[0];
     let offered: Vec<&str> = first.tools.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(offered, [SEARCH_LOGS, NODE_HEALTH, RUNBOOK]);
+    assert_eq!(offered, [SEARCH_LOGS, NODE_HEALTH, RUNBOOK, SEARCH_RUNBOOKS]);
     let schema = &first.output_schema.as_ref().unwrap().schema;
     assert_eq!(schema["required"], json!(["job", "diagnosis", "remediation", "evidence"]));
     assert_eq!(model.requests().len(), 2 * failures.len(), "one tool round and one answer each");
@@ -97,6 +99,19 @@ async fn the_offline_model_quotes_the_runbook_signals_and_the_node() {
     assert!(report.remediation.starts_with("raise the job's memory limit"), "{report:?}");
     let backfill = &diagnoses[5];
     assert_eq!(backfill.remediation, "escalate to the on-call engineer with the evidence");
+
+    // Each diagnosis cites the runbook of the knowledge base it followed; none where no
+    // runbook applies.
+    let cited: Vec<Option<&str>> = diagnoses.iter().map(|d| d.runbook.as_deref()).collect();
+    let expected = [
+        Some("runbooks/heartbeat-timeout.md"),
+        Some("runbooks/oom.md"),
+        Some("runbooks/disk-full.md"),
+        Some("runbooks/oom.md"),
+        Some("runbooks/heartbeat-timeout.md"),
+        None,
+    ];
+    assert_eq!(cited, expected, "{diagnoses:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

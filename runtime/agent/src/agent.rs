@@ -7,6 +7,8 @@ use weir_models::Price;
 
 use crate::budget::Budget;
 
+use crate::long_term::MemorySetConfig;
+
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::resources::Resources;
 
@@ -25,6 +27,9 @@ pub struct AgentSettings {
     pub prices: BTreeMap<String, Price>,
     /// What each key may spend on model calls per period; `None`: no limit.
     pub key_budget: Option<Budget>,
+    /// How each named long-term memory set behaves; undeclared sets keep everything.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub memory_sets: BTreeMap<String, MemorySetConfig>,
 }
 
 impl Default for AgentSettings {
@@ -32,6 +37,7 @@ impl Default for AgentSettings {
         AgentSettings {
             max_chat_steps: 10,
             memory_ttl_ms: None,
+            memory_sets: BTreeMap::new(),
             trace: TraceSettings::default(),
             prices: BTreeMap::new(),
             key_budget: None,

@@ -1,6 +1,7 @@
 //! The context an action runs with.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,18 +9,24 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weir_engine::{Branch, Calls, Durable, EventContext, Position, SpanId, Trace};
-use weir_models::{ChatModel, ChatRequest, ChatResponse, ToolCall};
+use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ToolCall};
 
 use crate::agent::AgentCore;
 use crate::chat::{Conversation, Turn};
 use crate::error::AgentError;
 use crate::event::builtin::{ChatRequestEvent, OutputEvent, ToolResult};
 use crate::event::{Event, EventType};
+use crate::long_term::{LongTermMemory, MemoryItem, MemorySetConfig};
 use crate::memory::Memory;
 use crate::metrics::Metrics;
 use crate::prompt::Prompt;
 use crate::resources::Resources;
 use crate::run::Run;
+
+/// What the summarising model is told when a memory set is past its capacity.
+const COMPACTION_PROMPT: &str = "These are memories an agent kept about one customer, account or \
+entity, oldest first. Summarise them into one short paragraph that keeps every decision, amount, \
+date and reason a later decision could need. Answer with the summary only.";
 
 /// Everything an action may touch: events to send, memory, resources, and durable calls.
 ///
@@ -114,6 +121,96 @@ impl<'a> Context<'a> {
     /// Short-term memory: the key's, across events.
     pub fn memory(&mut self) -> &mut Memory {
         &mut self.run.memory
+    }
+
+    /// Long-term memory: the key's named sets of memories, committed with the batch.
+    pub fn long_term(&mut self) -> &mut LongTermMemory {
+        &mut self.run.long_term
+    }
+
+    /// Adds a memory to `set` as the agent declares the set ([`MemorySetConfig`]): embedded
+    /// in a journaled call if the set has an embedding model; past its capacity, the oldest
+    /// memories are summarised into one by its summarising model in a journaled call, or
+    /// dropped if it has none. Returns the memory's id.
+    pub async fn remember(
+        &mut self,
+        set: &str,
+        text: impl Into<String>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<String, AgentError> {
+        let config = self.core.settings.memory_sets.get(set).cloned().unwrap_or_default();
+        let text = text.into();
+        let vector = match &config.embedding {
+            Some(model) => Some(self.embed(model, &text).await?),
+            None => None,
+        };
+        let id = self.run.long_term.insert(set, text, metadata, vector, config.ttl_ms);
+        let held = self.run.long_term.items(set).count();
+        if let Some(capacity) = config.capacity.filter(|capacity| held > *capacity) {
+            self.compact(set, &config, (held - capacity).max(held / 2)).await?;
+        }
+        Ok(id)
+    }
+
+    /// The `k` memories of `set` best matching `query`: by meaning (the query embedded in a
+    /// journaled call) if the set has an embedding model, else by words.
+    pub async fn recall(&mut self, set: &str, query: &str, k: usize) -> Result<Vec<MemoryItem>, AgentError> {
+        let config = self.core.settings.memory_sets.get(set).cloned().unwrap_or_default();
+        let found = match &config.embedding {
+            Some(model) => {
+                let vector = self.embed(model, query).await?;
+                self.run.long_term.search_vector(set, &vector, k)
+            }
+            None => self.run.long_term.search(set, query, k),
+        };
+        Ok(found.into_iter().cloned().collect())
+    }
+
+    /// `text`'s unit vector from the embedding model registered as `model`, journaled.
+    async fn embed(&self, model: &str, text: &str) -> Result<Vec<f32>, AgentError> {
+        let embedder = self.core.resources.embedding(model)?.clone();
+        let texts = [text.to_string()];
+        let call = async move { embedder.embed(&texts).await };
+        let vectors = self.durable(&format!("embedding:{model}"), call).await;
+        let mut vector = vectors
+            .map_err(|e| {
+                AgentError::from_durable(e, |_, source| AgentError::Model { model: model.to_string(), source })
+            })?
+            .pop()
+            .unwrap_or_default();
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            vector.iter_mut().for_each(|x| *x /= norm);
+        }
+        Ok(vector)
+    }
+
+    /// Replaces the `count` oldest memories of `set` by a summary, or drops them.
+    async fn compact(&mut self, set: &str, config: &MemorySetConfig, count: usize) -> Result<(), AgentError> {
+        let summary = match &config.summarizer {
+            Some(model) => {
+                let oldest: Vec<String> =
+                    self.run.long_term.items(set).take(count).map(|m| format!("- {}", m.text)).collect();
+                let request = ChatRequest {
+                    messages: vec![ChatMessage::system(COMPACTION_PROMPT), ChatMessage::user(oldest.join("\n"))],
+                    ..ChatRequest::default()
+                };
+                let text = self.chat(model, &request).await?.message.content;
+                let vector = match &config.embedding {
+                    Some(embedding) => Some(self.embed(embedding, &text).await?),
+                    None => None,
+                };
+                let metadata = BTreeMap::from([("summary_of".to_string(), count.to_string())]);
+                let now = self.run.long_term.now_ms();
+                let expires_at_ms = config.ttl_ms.zip(now).map(|(ttl, now)| now.saturating_add(ttl));
+                let id = self.run.long_term.next_id();
+                Some(MemoryItem { id, text, metadata, vector, created_ms: now, expires_at_ms })
+            }
+            None => None,
+        };
+        tracing::debug!(set, count, summarised = summary.is_some(), "long-term memory compacted");
+        self.run.long_term.replace_oldest(set, count, summary);
+        Ok(())
     }
 
     /// Sensory memory: this run's only.

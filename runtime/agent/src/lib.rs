@@ -16,8 +16,9 @@
 //!   retrieval actions; `chat`: the chat loop with tools.
 //! - `agent`, `resources`, `metrics`: what every agent shares: settings, named resources,
 //!   counters; `budget`: what a key may spend per period; `spans`: what the agent's spans
-//!   in the trace say. `memory`, `prompt`, `output`, `retrieval`, `tool_binding`: the
-//!   pieces actions use.
+//!   in the trace say. `memory`, `prompt`, `output`, [`LongTermMemory`] in `long_term`,
+//!   `retrieval` (the [`VectorStore`] trait, over weir-search's knowledge bases),
+//!   `knowledge_tool` ([`knowledge_base_tool`]), `tool_binding`: the pieces actions use.
 //! - `declarative`: agents declared in a file; `testing`: running an agent in a test.
 
 mod action;
@@ -30,6 +31,8 @@ mod context;
 pub mod declarative;
 mod error;
 mod event;
+mod knowledge_tool;
+mod long_term;
 mod memory;
 mod metrics;
 mod output;
@@ -56,13 +59,15 @@ pub use event::builtin::{
     ToolResult,
 };
 pub use event::{Event, EventType, Lineage};
+pub use knowledge_tool::{KnowledgePassage, KnowledgeSearch, knowledge_base_tool};
+pub use long_term::{LongTermMemory, MemoryItem, MemorySetConfig};
 pub use memory::Memory;
 pub use metrics::{CallMetrics, Metrics, MetricsSnapshot};
 pub use output::{OutputValidator, schema_of};
 pub use prompt::{Prompt, PromptMessage};
 pub use react::{ReActAgent, ReActAgentBuilder};
 pub use resources::Resources;
-pub use retrieval::{InMemoryVectorStore, VectorStore};
+pub use retrieval::VectorStore;
 pub use tool_binding::{ArgumentSource, ToolBinding};
 pub use weir_engine::{CallMode, Durable, DurableError};
 pub use workflow::{CHAT_ACTION, WorkflowAgent, WorkflowAgentBuilder};

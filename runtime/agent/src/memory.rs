@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::budget::Spend;
 use crate::error::AgentError;
+use crate::long_term::{LongTermMemory, MemoryItem};
 
 /// Named values, typed through serde.
 ///
@@ -44,6 +45,9 @@ struct Entry {
 pub(crate) struct StoredMemory {
     #[serde(default)]
     memory: BTreeMap<String, Entry>,
+    /// Long-term memory: named sets of memories.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) long_term: BTreeMap<String, Vec<MemoryItem>>,
     /// What the key spent of its budget in the current period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) spend: Option<Spend>,
@@ -67,10 +71,15 @@ impl Memory {
         self.changed
     }
 
-    /// What to store, with what the key spent; expired entries are dropped.
-    pub(crate) fn into_stored(self, spend: Option<Spend>) -> StoredMemory {
+    /// What to store with the run's long-term memory and what the key spent; expired
+    /// entries are dropped.
+    pub(crate) fn into_stored(self, long_term: LongTermMemory, spend: Option<Spend>) -> StoredMemory {
         let now = self.now_ms;
-        StoredMemory { memory: self.entries.into_iter().filter(|(_, e)| !expired(e, now)).collect(), spend }
+        StoredMemory {
+            memory: self.entries.into_iter().filter(|(_, e)| !expired(e, now)).collect(),
+            long_term: long_term.into_sets(),
+            spend,
+        }
     }
 
     /// The value of `name`, if set and not expired.

@@ -1,61 +1,82 @@
-//! Contextual search: vector stores and an in-memory one over an embedding model.
+//! Contextual search: the vector-store trait the retrieval action and tools search through,
+//! and its implementation over a weir knowledge base on object storage.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use weir_models::{EmbeddingModel, ModelError};
+use serde_json::Value;
+use weir_search::{KnowledgeBase, MetadataFilter, SearchError, SearchQuery};
 
 use crate::event::builtin::Document;
 
-/// A store of documents searchable by meaning.
+/// A store of documents searchable by meaning or words, as agents see it: the built-in
+/// retrieval action ([`RetrievalRequestEvent`](crate::RetrievalRequestEvent)) and
+/// [`knowledge_base_tool`](crate::knowledge_base_tool) search through it, by the name it is
+/// registered under ([`WorkflowAgentBuilder::vector_store`](crate::WorkflowAgentBuilder::vector_store)).
+///
+/// weir's own [`KnowledgeBase`] implements it. Another store (OpenSearch, a hosted vector
+/// database, S3 Vectors) is added by implementing this one method, without touching agents:
+/// return at most `max_results` documents matching every `filter` condition, best first, with
+/// a score where higher is better; report a failure as a [`SearchError`] (a store that cannot
+/// be reached as [`SearchError::Model`] with an unavailable [`weir_models::ModelError`], so that
+/// the event waits instead of being dead-lettered). The retrieval action journals the result,
+/// so a replayed event is answered from the journal, not by searching again.
+///
+/// ```
+/// use weir_agent::{Document, VectorStore};
+/// use weir_search::{MetadataFilter, SearchError};
+///
+/// #[derive(Debug)]
+/// struct OneAnswer;
+///
+/// #[async_trait::async_trait]
+/// impl VectorStore for OneAnswer {
+///     async fn search(&self, query: &str, max_results: usize, _filter: &MetadataFilter) -> Result<Vec<Document>, SearchError> {
+///         let answer = Document { id: "faq#1".into(), content: format!("about {query}"), score: 1.0, metadata: Default::default() };
+///         Ok(vec![answer].into_iter().take(max_results).collect())
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait VectorStore: Debug + Send + Sync + 'static {
-    /// The documents nearest to `query`, nearest first, at most `max_results`.
-    async fn search(&self, query: &str, max_results: usize) -> Result<Vec<Document>, ModelError>;
-}
-
-/// Documents held in memory, embedded with an embedding model and ranked by cosine
-/// similarity: for small corpora (runbooks, FAQs) that ship with an agent.
-#[derive(Debug)]
-pub struct InMemoryVectorStore {
-    embedder: Arc<dyn EmbeddingModel>,
-    documents: RwLock<Vec<(Document, Vec<f32>)>>,
-}
-
-impl InMemoryVectorStore {
-    /// An empty store embedding with `embedder`.
-    pub fn new(embedder: Arc<dyn EmbeddingModel>) -> Self {
-        InMemoryVectorStore { embedder, documents: RwLock::new(Vec::new()) }
-    }
-
-    /// Embeds and adds documents.
-    pub async fn add(&self, documents: Vec<Document>) -> Result<(), ModelError> {
-        let texts: Vec<String> = documents.iter().map(|d| d.content.clone()).collect();
-        let vectors = self.embedder.embed(&texts).await?;
-        self.documents.write().expect("vector store").extend(documents.into_iter().zip(vectors));
-        Ok(())
-    }
+    /// The documents best matching `query` and `filter`, best first, at most `max_results`.
+    async fn search(
+        &self,
+        query: &str,
+        max_results: usize,
+        filter: &MetadataFilter,
+    ) -> Result<Vec<Document>, SearchError>;
 }
 
 #[async_trait]
-impl VectorStore for InMemoryVectorStore {
-    async fn search(&self, query: &str, max_results: usize) -> Result<Vec<Document>, ModelError> {
-        let query = self.embedder.embed(&[query.to_string()]).await?.pop().unwrap_or_default();
-        let documents = self.documents.read().expect("vector store");
-        let mut scored: Vec<Document> = documents
-            .iter()
-            .map(|(document, vector)| Document { score: cosine(&query, vector), ..document.clone() })
-            .collect();
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
-        scored.truncate(max_results);
-        Ok(scored)
+impl VectorStore for KnowledgeBase {
+    async fn search(
+        &self,
+        query: &str,
+        max_results: usize,
+        filter: &MetadataFilter,
+    ) -> Result<Vec<Document>, SearchError> {
+        let hits =
+            KnowledgeBase::search(self, &SearchQuery::new(query).top_k(max_results).filter(filter.clone())).await?;
+        Ok(hits
+            .into_iter()
+            .map(|hit| {
+                let mut metadata: serde_json::Map<String, Value> =
+                    hit.chunk.metadata.into_iter().map(|(key, value)| (key, Value::String(value))).collect();
+                metadata.insert("document".into(), Value::String(hit.chunk.document.clone()));
+                Document {
+                    id: format!("{}#{}", hit.chunk.document, hit.chunk.ordinal),
+                    content: hit.chunk.text,
+                    score: hit.score,
+                    metadata: Value::Object(metadata),
+                }
+            })
+            .collect())
     }
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let denominator = norm(a) * norm(b);
-    if denominator == 0.0 { 0.0 } else { dot / denominator }
+/// A metadata filter from a retrieval request's `filter` map.
+pub(crate) fn filter_of(conditions: &BTreeMap<String, String>) -> MetadataFilter {
+    conditions.iter().fold(MetadataFilter::default(), |filter, (key, value)| filter.and(key, value))
 }

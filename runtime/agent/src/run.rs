@@ -6,6 +6,7 @@ use serde_json::Value;
 use weir_engine::Position;
 
 use crate::event::{Event, Lineage};
+use crate::long_term::LongTermMemory;
 use crate::memory::Memory;
 
 /// The state of one run: its queue of events, memories and outputs.
@@ -16,6 +17,7 @@ pub(crate) struct Run {
     pub(crate) queue: VecDeque<Event>,
     pub(crate) memory: Memory,
     pub(crate) sensory: Memory,
+    pub(crate) long_term: LongTermMemory,
     pub(crate) outputs: Vec<Value>,
     /// The model every call of the run goes to instead of the one it names: the key's
     /// budget is spent, and the budget says to fall back to it.
@@ -23,13 +25,15 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    pub(crate) fn new(position: Position, memory: Memory) -> Self {
+    pub(crate) fn new(position: Position, memory: Memory, long_term: LongTermMemory) -> Self {
+        let sensory = Memory::default();
         Run {
             position,
             sent: 0,
             queue: VecDeque::new(),
             memory,
-            sensory: Memory::default(),
+            sensory,
+            long_term,
             outputs: Vec::new(),
             model_override: None,
         }

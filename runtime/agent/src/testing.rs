@@ -34,6 +34,7 @@ use weir_engine::{
 use weir_models::{ChatModel, ChatRequest, ChatResponse, ModelError, ToolCall, ToolSpec, Usage};
 use weir_tools::{Tool, ToolError};
 
+use crate::long_term::LongTermMemory;
 use crate::memory::{Memory, StoredMemory};
 
 type Answer = dyn Fn(&ChatRequest) -> Result<ChatResponse, ModelError> + Send + Sync;
@@ -274,10 +275,19 @@ impl AgentTest {
 
     /// The short-term memory of `key`, as committed.
     pub async fn memory(&self, key: &str) -> Result<Memory, TestError> {
+        Ok(Memory::restore(self.stored(key).await?, None, None))
+    }
+
+    /// The long-term memory of `key`, as committed.
+    pub async fn long_term(&self, key: &str) -> Result<LongTermMemory, TestError> {
+        let sets = self.stored(key).await?.map(|stored| stored.long_term).unwrap_or_default();
+        Ok(LongTermMemory::restore(sets, None, String::new()))
+    }
+
+    async fn stored(&self, key: &str) -> Result<Option<StoredMemory>, TestError> {
         let partition = self.engine.log().await?.partition_of(key);
         let state = CommittedReader::new(self.storage.clone(), &self.name, partition)?.state(key).await?;
-        let stored: Option<StoredMemory> = state.map(|bytes| serde_json::from_slice(&bytes)).transpose()?;
-        Ok(Memory::restore(stored, None, None))
+        Ok(state.map(|bytes| serde_json::from_slice(&bytes)).transpose()?)
     }
 
     /// The engine, for what the kit does not cover.

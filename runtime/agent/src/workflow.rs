@@ -13,6 +13,7 @@ use weir_engine::{
 };
 use weir_models::{ChatModel, EmbeddingModel};
 use weir_models::{ModelError, Price};
+use weir_search::SearchError;
 use weir_tools::Tool;
 
 use crate::action::{Action, ActionError};
@@ -27,6 +28,7 @@ use crate::event::builtin::{
     OutputEvent, RetrievalRequestEvent, ToolRequestEvent,
 };
 use crate::event::{Event, EventType};
+use crate::long_term::{LongTermMemory, MemorySetConfig};
 use crate::memory::{Memory, StoredMemory};
 use crate::metrics::{CallEnd, MetricsSnapshot};
 use crate::prompt::Prompt;
@@ -176,6 +178,13 @@ impl WorkflowAgentBuilder {
     /// What each key may spend on model calls per period (`docs/observability.md`).
     pub fn key_budget(mut self, budget: Budget) -> Self {
         self.settings.key_budget = Some(budget);
+        self
+    }
+
+    /// Declares the long-term memory set `name`: its capacity, TTL, summarising and
+    /// embedding models (registered names).
+    pub fn memory_set(mut self, name: impl Into<String>, config: MemorySetConfig) -> Self {
+        self.settings.memory_sets.insert(name.into(), config);
         self
     }
 
@@ -358,7 +367,14 @@ impl WorkflowAgent {
     /// The run's time for memory expiry, journaled so that every attempt sees the same.
     async fn now_ms(&self, engine: &EventContext, stored: &Option<StoredMemory>) -> Result<Option<u64>, ActionError> {
         let settings = &self.core.settings;
-        if settings.memory_ttl_ms.is_none() && settings.key_budget.is_none() && !Memory::expires(stored) {
+        let long_term_ttl = settings.memory_sets.values().any(|set| set.ttl_ms.is_some());
+        let long_term_expires = stored.as_ref().is_some_and(|s| LongTermMemory::expires(&s.long_term));
+        if settings.memory_ttl_ms.is_none()
+            && settings.key_budget.is_none()
+            && !long_term_ttl
+            && !long_term_expires
+            && !Memory::expires(stored)
+        {
             return Ok(None);
         }
         let now = self.clock.now_ms();
@@ -374,16 +390,30 @@ impl weir_engine::Agent for WorkflowAgent {
     }
 }
 
-/// An action's error as the engine should see it: a failure of a model (or the store) that
-/// is down becomes [`Unavailable`], so that the event waits instead of being dead-lettered.
+/// Whether a durable call failed because something it needs is down.
+fn durable_unavailable<E>(error: &DurableError<E>, unavailable: impl Fn(&E) -> bool) -> bool {
+    match error {
+        DurableError::Failed { source, .. } => unavailable(source),
+        DurableError::Unavailable { .. } => true,
+        _ => false,
+    }
+}
+
+/// An action's error as the engine should see it: a failure of a model, a knowledge base or
+/// the store that is down becomes [`Unavailable`], so that the event waits instead of being
+/// dead-lettered.
 fn not_the_events_fault(error: ActionError) -> ActionError {
     let unavailable = match error.downcast_ref::<AgentError>() {
         Some(agent_error) => agent_error.is_unavailable(),
-        None => error.downcast_ref::<DurableError<ModelError>>().is_some_and(|e| match e {
-            DurableError::Failed { source, .. } => source.is_unavailable(),
-            DurableError::Unavailable { .. } => true,
-            _ => false,
-        }),
+        None => {
+            let model = error
+                .downcast_ref::<DurableError<ModelError>>()
+                .map(|e| durable_unavailable(e, ModelError::is_unavailable));
+            let search = error
+                .downcast_ref::<DurableError<SearchError>>()
+                .map(|e| durable_unavailable(e, SearchError::is_unavailable));
+            model.or(search).unwrap_or(false)
+        }
     };
     match unavailable {
         true => Box::new(Unavailable::new(error.to_string())),
@@ -394,11 +424,13 @@ fn not_the_events_fault(error: ActionError) -> ActionError {
 impl WorkflowAgent {
     /// One input's run: its events through the actions, then its memory and outputs.
     async fn run(&self, input: &LogInput, engine: &mut EventContext) -> Result<(), ActionError> {
-        let stored: Option<StoredMemory> = engine.state()?;
+        let mut stored: Option<StoredMemory> = engine.state()?;
         let now_ms = self.now_ms(engine, &stored).await?;
         let spend = stored.as_ref().and_then(|s| s.spend);
+        let sets = stored.as_mut().map(|s| std::mem::take(&mut s.long_term)).unwrap_or_default();
+        let long_term = LongTermMemory::restore(sets, now_ms, input.position.to_string());
         let memory = Memory::restore(stored, now_ms, self.core.settings.memory_ttl_ms);
-        let mut run = Run::new(input.position, memory);
+        let mut run = Run::new(input.position, memory, long_term);
         let budget = self.core.settings.key_budget.as_ref().zip(now_ms);
         let spent = budget.map(|(budget, now)| budget.spent(spend, now));
         if let Some(((budget, _), spent)) = budget.zip(spent)
@@ -434,8 +466,8 @@ impl WorkflowAgent {
             Some(spent) if tokens > 0 || cost > 0.0 => Some(spent.add(tokens, cost)),
             _ => spend,
         };
-        if run.memory.changed() || new_spend != spend {
-            engine.set_state(&run.memory.into_stored(new_spend))?;
+        if run.memory.changed() || run.long_term.changed() || new_spend != spend {
+            engine.set_state(&run.memory.into_stored(run.long_term, new_spend))?;
         }
         for output in &run.outputs {
             engine.emit(output)?;

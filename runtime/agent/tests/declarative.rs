@@ -185,3 +185,41 @@ prompt:
         requests[1].messages.iter().filter(|m| m.role == Role::Tool).map(|m| m.content.as_str()).collect();
     assert!(results[0].contains("hi") && results[1].contains('5'), "{results:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_agent_searches_a_knowledge_base_of_its_store_as_a_tool() {
+    use weir_search::{AddOptions, DocumentKind, KnowledgeBase, SourceDocument};
+    let dir = std::env::temp_dir().join(format!("weir-declarative-kb-{}-{}", std::process::id(), fastrand::u64(..)));
+    let store = format!("file://{}", dir.display());
+    let kb = KnowledgeBase::new(weir_engine::Storage::from_url(&store).unwrap(), "product-faq").unwrap();
+    let faq =
+        SourceDocument::new("faq.md", DocumentKind::Markdown, "# Returns\nKettles may be returned within 30 days.");
+    kb.add(vec![faq], AddOptions::default(), &()).await.unwrap();
+
+    let yaml = format!(
+        "name: support\nkind: react\nmodels:\n  default: {{provider: openai, options: {{model: gpt-4o-mini}}}}\n\
+         prompt: \"Answer: {{question}}\"\ntools:\n  - knowledge_base: {{name: product-faq, store: \"{store}\"}}\n"
+    );
+    let model = Arc::new(FakeModel::scripted(
+        "fake",
+        [
+            FakeModel::tool_call("c1", "search_product_faq", json!({"query": "return a kettle"})),
+            FakeModel::text("Within 30 days."),
+        ],
+    ));
+    let declared = Loader::new().model("default", model.clone()).load(&file("support.yaml", &yaml)).await.unwrap();
+    let test = AgentTest::new(Arc::new(declared.agent)).await;
+    let run = test.run([("q-1", json!({"question": "Can I return my kettle?"}))]).await.unwrap();
+    assert_eq!(run.outputs(), vec![json!("Within 30 days.")]);
+    let tool_reply = model.requests()[1].messages.last().unwrap().content.clone();
+    assert!(tool_reply.contains("within 30 days") && tool_reply.contains("faq.md"), "{tool_reply}");
+
+    let both = "name: x\nkind: react\nmodels:\n  default: {provider: openai, options: {model: m}}\nprompt: hi\n\
+                tools:\n  - knowledge_base: {name: bad/name, store: \"memory://\"}\n";
+    let error = Loader::new().model("default", model).load(&file("bad.yaml", both)).await.unwrap_err().to_string();
+    assert!(
+        error.contains("field `tools[0].knowledge_base`") && error.contains("invalid knowledge base name"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -8,6 +8,9 @@ pub enum CliError {
     /// The store, the log or a commit could not be read or written.
     #[error(transparent)]
     Engine(#[from] weir_engine::Error),
+    /// A knowledge base could not be read, written or searched.
+    #[error(transparent)]
+    Search(#[from] weir_search::SearchError),
     /// The emulator could not start or invoke a function.
     #[error("emulator: {0}")]
     Emulator(#[from] weir_emulator::Error),

@@ -5,7 +5,7 @@
 //! file). A failure is one line on standard error and a non-zero exit code.
 //!
 //! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`,
-//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
+//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`, `kb`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
 //! choice), `committed` (what an agent committed, read through the engine), `input_file` and
 //! `rejects` (ingest's reading and setting aside), `binaries` (building the function
 //! binaries), `table` (aligned text tables), `error`.
@@ -31,6 +31,7 @@ mod gc;
 mod ingest;
 mod input_file;
 mod inspect;
+mod kb;
 mod outputs;
 mod rejects;
 mod run;
@@ -90,6 +91,8 @@ enum Command {
     /// Deletes what no commit needs any more: superseded state, journals, expired outputs
     /// and processed log segments.
     Gc(gc::GcArgs),
+    /// Knowledge bases under the store: `add` documents, `search`, `list`, `drop`.
+    Kb(kb::KbArgs),
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -107,6 +110,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Trace(args) => trace::run(args, store, agent()?).await,
         Command::Stats(args) => stats::run(args, store, agent()?).await,
         Command::Cost(args) => cost::run(args, store, agent()?).await,
+        Command::Kb(args) => kb::run(args, store).await,
     }
 }
 

@@ -57,7 +57,18 @@ fn write_parquet(dir: &TempDir) -> std::path::PathBuf {
 
 #[test]
 fn every_command_has_help() {
-    for command in [&[][..], &["demo"], &["dev"], &["ingest"], &["run"], &["outputs"], &["inspect"], &["gc"]] {
+    for command in [
+        &[][..],
+        &["demo"],
+        &["dev"],
+        &["ingest"],
+        &["run"],
+        &["outputs"],
+        &["inspect"],
+        &["gc"],
+        &["kb"],
+        &["kb", "add"],
+    ] {
         let help = ok(weir(command).arg("--help"));
         assert!(help.contains("Usage: weir"), "{command:?}: {help}");
     }

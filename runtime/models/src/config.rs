@@ -1,5 +1,6 @@
 //! A model as a declarative agent file names it: the provider, then that provider's settings.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -143,6 +144,28 @@ pub enum EmbeddingConfig {
     OpenAi(OpenAiEmbeddingConfig),
     /// Ollama's native API.
     Ollama(OllamaEmbeddingConfig),
+    /// A sentence-embedding model run in-process from a directory, with no network
+    /// (all-MiniLM-L6-v2); needs weir-models' `local-embeddings` feature.
+    Local(LocalEmbeddingConfig),
+}
+
+/// Where a model run in-process lives, and how many texts it embeds per forward pass.
+///
+/// ```
+/// use weir_models::EmbeddingConfig;
+///
+/// let config: EmbeddingConfig =
+///     serde_json::from_str(r#"{"provider": "local", "model_dir": "models/all-MiniLM-L6-v2"}"#).unwrap();
+/// assert!(matches!(config, EmbeddingConfig::Local(_)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalEmbeddingConfig {
+    /// The directory holding `config.json`, `model.safetensors` and `tokenizer.json`.
+    pub model_dir: PathBuf,
+    /// Texts per forward pass; 32 when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
 }
 
 impl EmbeddingConfig {
@@ -161,6 +184,15 @@ impl EmbeddingConfig {
             EmbeddingConfig::Ollama(config) => {
                 let (config, key) = config.resolve(env)?;
                 Arc::new(OllamaEmbeddings::new(&config, key)?)
+            }
+            #[cfg(feature = "local-embeddings")]
+            EmbeddingConfig::Local(config) => Arc::new(crate::local_embeddings::LocalEmbeddings::from_config(config)?),
+            #[cfg(not(feature = "local-embeddings"))]
+            EmbeddingConfig::Local(config) => {
+                return Err(ModelError::Config(format!(
+                    "the local model in {} needs weir-models built with the `local-embeddings` feature",
+                    config.model_dir.display()
+                )));
             }
         })
     }

@@ -29,7 +29,9 @@
 //! over its options, with `with_options` and `chat`), its chat client, the request body as
 //! structs borrowing the request, and the reply as structs read by a parser that fails with
 //! [`ModelError::Malformed`] saying what was wrong; `openai_embeddings` and
-//! `ollama_embeddings`, the same for embeddings; `config`, the agent file's model declaration;
+//! `ollama_embeddings`, the same for embeddings;
+//! `local_embeddings` (feature `local-embeddings`), `LocalEmbeddings`: all-MiniLM-L6-v2 run
+//! in-process with candle, no network; `config`, the agent file's model declaration;
 //! `http` over `transport`, `retry` (the [`RetryPolicy`] HTTP tools share) and `stats`, the one HTTP layer; `wire`, rules every wire
 //! format follows and the pieces two providers share; `env`, where a provider is by default;
 //! `secret`, keys that never print; `error`, [`ModelError`].
@@ -41,6 +43,8 @@ mod config;
 mod env;
 mod error;
 mod http;
+#[cfg(feature = "local-embeddings")]
+mod local_embeddings;
 mod message;
 mod ollama;
 mod ollama_embeddings;
@@ -57,9 +61,11 @@ pub use chat::{
     ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingModel, EmbeddingOptions, OutputSchema, Price,
     StopReason, Usage,
 };
-pub use config::{EmbeddingConfig, ModelConfig};
+pub use config::{EmbeddingConfig, LocalEmbeddingConfig, ModelConfig};
 pub use error::ModelError;
 pub use http::HttpSettings;
+#[cfg(feature = "local-embeddings")]
+pub use local_embeddings::LocalEmbeddings;
 pub use message::{ChatMessage, Role, ToolCall, ToolSpec};
 pub use ollama::{OllamaChat, OllamaConfig, OllamaEmbeddingConfig};
 pub use ollama_embeddings::OllamaEmbeddings;

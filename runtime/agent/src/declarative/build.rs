@@ -5,13 +5,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use weir_engine::Storage;
 use weir_models::{ChatModel, ModelConfig, OutputSchema};
+use weir_search::KnowledgeBase;
 use weir_tools::mcp::McpClient;
 use weir_tools::{HttpTool, Tool};
 
-use super::file::{AgentFile, AgentKind, ModelDecl, PromptDecl, ToolDecl, line_of};
+use super::file::{AgentFile, AgentKind, KnowledgeBaseRef, ModelDecl, PromptDecl, ToolDecl, line_of};
 use crate::chain::{Chain, ChainStep};
 use crate::error::AgentError;
+use crate::knowledge_tool::knowledge_base_tool;
 use crate::prompt::{Prompt, PromptMessage};
 use crate::tool_binding::ToolBinding;
 use crate::workflow::{WorkflowAgent, WorkflowAgentBuilder};
@@ -89,6 +92,14 @@ impl Loader {
         self
     }
 
+    /// The variable `name`, from the environment given or the process's.
+    fn variable(&self, name: &str) -> Option<String> {
+        match &self.environment {
+            Some(Environment(env)) => env(name),
+            None => std::env::var(name).ok(),
+        }
+    }
+
     /// Reads, checks and builds the agent file at `path` (YAML or TOML by extension).
     pub async fn load(&self, path: &Path) -> Result<DeclaredAgent, AgentError> {
         let text = std::fs::read_to_string(path)
@@ -107,7 +118,7 @@ impl Loader {
         let mut builder = WorkflowAgent::builder();
         let mut allowed = Vec::new();
         for (i, decl) in file.tools.iter().enumerate() {
-            for binding in tools(decl, i, &servers, problems).await? {
+            for binding in tools(decl, i, &servers, &|name| self.variable(name), problems).await? {
                 allowed.push(binding.spec().name.clone());
                 builder = builder.tool_binding(binding);
             }
@@ -188,10 +199,7 @@ impl Loader {
         problems: &Problems<'_>,
     ) -> Result<BTreeMap<String, Arc<dyn ChatModel>>, AgentError> {
         let mut models = BTreeMap::new();
-        let env = |name: &str| match &self.environment {
-            Some(Environment(env)) => env(name),
-            None => std::env::var(name).ok(),
-        };
+        let env = |name: &str| self.variable(name);
         for (name, decl) in &file.models {
             let field = format!("models.{name}");
             let model = match (self.models.get(name), decl) {
@@ -270,14 +278,39 @@ fn server<'s>(
     servers.get(name).ok_or_else(|| problems.at(field, name, format!("no MCP server named `{name}` in `mcp_servers`")))
 }
 
+/// The search tool over the knowledge base `reference` names, in its store or the agent's.
+fn knowledge_base(
+    reference: &KnowledgeBaseRef,
+    field: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &Problems<'_>,
+) -> Result<Arc<dyn Tool>, AgentError> {
+    let store = reference.store.clone().or_else(|| env("WEIR_STORE")).ok_or_else(|| {
+        problems.at(field, &reference.name, "no `store`, and WEIR_STORE is not set: say which store holds it")
+    })?;
+    let storage = Storage::from_url(&store).map_err(|e| problems.at(&format!("{field}.store"), &store, e))?;
+    let mut kb = KnowledgeBase::new(storage, &reference.name).map_err(|e| problems.at(field, &reference.name, e))?;
+    if let Some(embedding) = &reference.embedding {
+        let model =
+            embedding.build_with_env(env).map_err(|e| problems.at(&format!("{field}.embedding"), "embedding", e))?;
+        kb = kb.with_embedder(model);
+    }
+    let name = reference.tool.clone().unwrap_or_else(|| format!("search_{}", reference.name.replace('-', "_")));
+    Ok(Arc::new(knowledge_base_tool(name, Arc::new(kb))))
+}
+
 async fn tools(
     decl: &ToolDecl,
     index: usize,
     servers: &BTreeMap<String, Arc<McpClient>>,
+    env: &dyn Fn(&str) -> Option<String>,
     problems: &Problems<'_>,
 ) -> Result<Vec<ToolBinding>, AgentError> {
     let field = format!("tools[{index}]");
     let found: Vec<Arc<dyn Tool>> = match (&decl.http, &decl.mcp) {
+        (Some(_), _) | (_, Some(_)) if decl.knowledge_base.is_some() => {
+            return Err(problems.at(&field, "knowledge_base", "give exactly one of `http`, `mcp` or `knowledge_base`"));
+        }
         (Some(http), None) => {
             let tool = HttpTool::new(http).map_err(|e| problems.at(&format!("{field}.http"), &http.name, e))?;
             vec![Arc::new(tool)]
@@ -305,7 +338,11 @@ async fn tools(
                 }
             }
         }
-        _ => return Err(problems.at(&field, "tools:", "give exactly one of `http` or `mcp`")),
+        (None, None) if decl.knowledge_base.is_some() => {
+            let reference = decl.knowledge_base.as_ref().expect("checked");
+            vec![knowledge_base(reference, &format!("{field}.knowledge_base"), env, problems)?]
+        }
+        _ => return Err(problems.at(&field, "tools:", "give exactly one of `http`, `mcp` or `knowledge_base`")),
     };
     Ok(found
         .into_iter()

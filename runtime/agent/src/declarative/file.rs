@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use weir_models::{ModelConfig, Price};
+use weir_models::{EmbeddingConfig, ModelConfig, Price};
 use weir_tools::HttpToolConfig;
 use weir_tools::mcp::McpServerConfig;
 
@@ -124,7 +124,7 @@ pub struct McpPromptRef {
     pub arguments: BTreeMap<String, String>,
 }
 
-/// A tool or tools: exactly one of `http` or `mcp`, with arguments to hide.
+/// A tool or tools: exactly one of `http`, `mcp` or `knowledge_base`, with arguments to hide.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolDecl {
@@ -134,9 +134,29 @@ pub struct ToolDecl {
     /// Tools of an MCP server.
     #[serde(default)]
     pub mcp: Option<McpToolsRef>,
+    /// A search tool over a knowledge base of the store (`weir kb add`).
+    #[serde(default)]
+    pub knowledge_base: Option<KnowledgeBaseRef>,
     /// Arguments hidden from the model, and where their values come from.
     #[serde(default)]
     pub hide: BTreeMap<String, ArgumentSource>,
+}
+
+/// A knowledge base to search, as a tool (`weir_agent::knowledge_base_tool`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeBaseRef {
+    /// The knowledge base's name.
+    pub name: String,
+    /// The store URL it lives in; the agent's store (`WEIR_STORE`) when absent.
+    #[serde(default)]
+    pub store: Option<String>,
+    /// The tool's name; `search_<name>` when absent.
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// The embedding model its vectors come from, for hybrid search; BM25 alone when absent.
+    #[serde(default)]
+    pub embedding: Option<EmbeddingConfig>,
 }
 
 /// Tools of an MCP server: all of them, or those named.

@@ -1,5 +1,5 @@
 //! Declarative agents: a YAML or TOML file declares a ReAct or workflow agent made of
-//! built-ins (models, prompts, HTTP and MCP tools, output schemas), so an agent ships with no
+//! built-ins (models, prompts, HTTP, MCP and knowledge-base tools, output schemas), so an agent ships with no
 //! Rust code.
 //!
 //! ```yaml
@@ -10,6 +10,7 @@
 //! prompt: "Score this review of {id} from 1 to 5 with reasons: {review}"
 //! tools:
 //!   - http: {name: notify, description: Notifies the team., url: "https://hooks.example.com/notify"}
+//!   - knowledge_base: {name: product-faq}   # `search_product_faq`, over `weir kb add product-faq …`
 //! output_schema:
 //!   type: object
 //!   required: [score, reasons]
@@ -22,4 +23,6 @@ mod build;
 mod file;
 
 pub use build::{DeclaredAgent, Loader, load};
-pub use file::{AgentFile, AgentKind, McpPromptRef, McpToolsRef, ModelDecl, PromptDecl, StepDecl, ToolDecl};
+pub use file::{
+    AgentFile, AgentKind, KnowledgeBaseRef, McpPromptRef, McpToolsRef, ModelDecl, PromptDecl, StepDecl, ToolDecl,
+};

@@ -1,5 +1,7 @@
 //! The built-in events: input and output, chat, tools, retrieval, and action notifications.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use weir_models::{ChatMessage, OutputSchema, ToolCall, Usage};
@@ -111,6 +113,9 @@ pub struct RetrievalRequestEvent {
     /// How many documents at most.
     #[serde(default = "default_max_results")]
     pub max_results: usize,
+    /// Only documents whose metadata has these values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter: BTreeMap<String, String>,
 }
 event_type!(RetrievalRequestEvent, "retrieval_request");
 
