@@ -40,29 +40,29 @@ pub struct DeadLetter {
     pub attempts: u32,
 }
 
-fn output_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
+/// A committed file's schema: the columns that say which commit and which input event a
+/// row is of, then `fields`.
+pub(crate) fn commit_schema(fields: impl IntoIterator<Item = Field>) -> Arc<Schema> {
+    let event = [
         Field::new("partition", DataType::UInt32, false),
         Field::new("commit_seq", DataType::UInt64, false),
         Field::new("key", DataType::Utf8, false),
         Field::new("event_segment", DataType::UInt64, false),
         Field::new("event_index", DataType::UInt32, false),
-        Field::new("output_index", DataType::UInt32, false),
-        Field::new("payload", DataType::Utf8, false),
-    ]))
+    ];
+    Arc::new(Schema::new(event.into_iter().chain(fields).collect::<Vec<_>>()))
+}
+
+fn output_schema() -> Arc<Schema> {
+    commit_schema([Field::new("output_index", DataType::UInt32, false), Field::new("payload", DataType::Utf8, false)])
 }
 
 fn dead_letter_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("partition", DataType::UInt32, false),
-        Field::new("commit_seq", DataType::UInt64, false),
-        Field::new("key", DataType::Utf8, false),
-        Field::new("event_segment", DataType::UInt64, false),
-        Field::new("event_index", DataType::UInt32, false),
+    commit_schema([
         Field::new("reason", DataType::Utf8, false),
         Field::new("attempts", DataType::UInt32, false),
         Field::new("payload", DataType::Binary, false),
-    ]))
+    ])
 }
 
 pub(crate) fn write_parquet(batch: RecordBatch) -> Bytes {

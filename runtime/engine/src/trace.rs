@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clock::Clock;
-use crate::outputs::{column, read_batches, write_parquet};
+use crate::outputs::{column, commit_schema, read_batches, write_parquet};
 use crate::position::Position;
 
 /// What a span stands for.
@@ -253,12 +253,7 @@ pub trait TraceSink: std::fmt::Debug + Send + Sync + 'static {
 }
 
 fn trace_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("partition", DataType::UInt32, false),
-        Field::new("commit_seq", DataType::UInt64, false),
-        Field::new("key", DataType::Utf8, false),
-        Field::new("event_segment", DataType::UInt64, false),
-        Field::new("event_index", DataType::UInt32, false),
+    commit_schema([
         Field::new("span_id", DataType::UInt32, false),
         Field::new("parent_id", DataType::UInt32, true),
         Field::new("kind", DataType::Utf8, false),
@@ -271,7 +266,7 @@ fn trace_schema() -> Arc<Schema> {
         Field::new("output_tokens", DataType::UInt64, true),
         Field::new("cost", DataType::Float64, true),
         Field::new("attributes", DataType::Utf8, false),
-    ]))
+    ])
 }
 
 /// Encodes traces of `(partition, trace)`, a row per span: one commit's when a batch commits,
