@@ -396,12 +396,13 @@ impl World {
         self.count_requests(&plan);
     }
 
-    /// Reads every committed output and dead letter, as dispatch does, and checks that no
-    /// input was committed twice.
+    /// Reads every committed output, dead letter and trace, as dispatch and `weir trace` do,
+    /// and checks that no input was committed or traced twice.
     async fn dispatch(&self) {
         for p in 0..PARTITIONS {
             let reader = CommittedReader::new(self.storage(), AGENT, p).unwrap();
-            let (Ok(outputs), Ok(dead)) = (reader.outputs().await, reader.dead_letters().await) else {
+            let read = futures::join!(reader.outputs(), reader.dead_letters(), reader.traces());
+            let (Ok(outputs), Ok(dead), Ok(traces)) = read else {
                 self.violation(format!("dispatch could not read partition {p}'s commits"));
                 continue;
             };
@@ -430,6 +431,16 @@ impl World {
                         delivered.insert((p, event), (n, count));
                     }
                 }
+            }
+            // The trace commits with the outputs: one per decided input, never two.
+            let mut traced = BTreeSet::new();
+            for trace in &traces {
+                if !traced.insert(trace.event) {
+                    self.violation(format!("input at {p}/{} traced twice", trace.event));
+                }
+            }
+            if let Some(untraced) = seen_now.difference(&traced).next() {
+                self.violation(format!("input at {p}/{untraced} committed without its trace"));
             }
         }
     }
