@@ -1,7 +1,7 @@
 //! Everything an agent committed, over every partition.
 
 use futures::{StreamExt, TryStreamExt};
-use weir_engine::{CommittedOutputs, CommittedReader, DeadLetter, EventLog, EventTrace, Output};
+use weir_engine::{Clock, CommittedOutputs, CommittedReader, DeadLetter, EventLog, EventTrace, Output};
 
 use crate::error::Result;
 
@@ -41,6 +41,14 @@ impl Committed {
             self.commits.iter().flat_map(|c| c.outputs.iter().map(move |o| (c.partition, o))).collect();
         rows.into_iter()
     }
+}
+
+/// The committed traces of the events handled in the last `age_ms` (all when `None`), by
+/// the root span's start: what `weir stats` and `weir cost` sum.
+pub async fn traces_since(log: &EventLog, agent: &str, age_ms: Option<u64>) -> Result<Vec<EventTrace>> {
+    let since_ms = age_ms.map(|age| weir_engine::SystemClock.now_ms().saturating_sub(age));
+    let traces = traces(log, agent).await?.into_iter().map(|(_, trace)| trace);
+    Ok(traces.filter(|t| since_ms.is_none_or(|since| t.spans[0].start_ms >= since)).collect())
 }
 
 /// Each committed event's trace still retained, with its partition, partition by partition

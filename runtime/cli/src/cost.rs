@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use weir_engine::{Clock, SpanKind};
+use weir_engine::SpanKind;
 use weir_models::Price;
 
 use crate::agents::AgentChoice;
@@ -48,10 +48,7 @@ pub async fn run(args: CostArgs, store: Store, agent: AgentChoice) -> Result<()>
     };
     let log = store.log().await?;
     let agent = agent.name().await?;
-    let traces = committed::traces(&log, &agent).await?;
-    let since_ms = args.since.map(|age| weir_engine::SystemClock.now_ms().saturating_sub(age));
-    let chosen: Vec<_> =
-        traces.iter().map(|(_, t)| t).filter(|t| since_ms.is_none_or(|since| t.spans[0].start_ms >= since)).collect();
+    let chosen = committed::traces_since(&log, &agent, args.since).await?;
     let mut models: BTreeMap<String, ModelCost> = BTreeMap::new();
     for span in chosen.iter().flat_map(|t| &t.spans).filter(|s| s.kind == SpanKind::Model) {
         let Some(usage) = &span.usage else { continue };

@@ -1,14 +1,12 @@
 //! `weir dead-letters`: lists an agent's dead letters, and requeues chosen ones into the log
 //! once the agent or the input is fixed.
 
-use std::io::Write;
-
 use base64::Engine as _;
 use serde_json::json;
 use weir_engine::{DeadLetterFilter, PartitionDeadLetter, Position};
 
 use crate::agents::AgentChoice;
-use crate::error::{CliError, Result};
+use crate::error::{CliError, Result, write_out};
 use crate::store::Store;
 use crate::table;
 
@@ -79,11 +77,7 @@ pub async fn run(args: DeadLettersArgs, store: Store, agent: AgentChoice) -> Res
         DeadLetterFormat::Table => table(&letters),
         DeadLetterFormat::Jsonl => jsonl(&letters),
     };
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        // A closed pipe (`weir dead-letters | head`) is the reader's choice, not an error.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::file("standard output", e)),
-        _ => Ok(()),
-    }
+    write_out(text.as_bytes())
 }
 
 /// A `SEGMENT:INDEX` flag value.

@@ -64,5 +64,15 @@ impl CliError {
     }
 }
 
+/// Writes a command's output to standard output. A closed pipe (`weir outputs | head`) is
+/// the reader's choice, not an error.
+pub fn write_out(bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::file("standard output", e)),
+        _ => Ok(()),
+    }
+}
+
 /// The result of a command.
 pub type Result<T, E = CliError> = std::result::Result<T, E>;

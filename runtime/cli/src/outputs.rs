@@ -1,13 +1,13 @@
 //! `weir outputs`: an agent's committed outputs as JSON lines, a table or Parquet.
 
 use serde_json::json;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use weir_engine::Output;
 
 use crate::agents::AgentChoice;
 use crate::committed::Committed;
-use crate::error::{CliError, Result};
+use crate::error::{CliError, Result, write_out};
 use crate::store::Store;
 use crate::table;
 
@@ -50,11 +50,7 @@ pub async fn run(args: OutputsArgs, store: Store, agent: AgentChoice) -> Result<
     };
     match &args.out {
         Some(path) => std::fs::write(path, bytes).map_err(|e| CliError::file(path, e)),
-        None => match std::io::stdout().lock().write_all(&bytes) {
-            // A closed pipe (`weir outputs | head`) is the reader's choice, not an error.
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::file("standard output", e)),
-            _ => Ok(()),
-        },
+        None => write_out(&bytes),
     }
 }
 

@@ -2,14 +2,13 @@
 //! dead letters, and calls, tokens and cost per model, action and tool, from the trace.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use serde::Serialize;
-use weir_engine::{Clock, EventTrace, Span, SpanKind};
+use weir_engine::{EventTrace, Span, SpanKind};
 
 use crate::agents::AgentChoice;
 use crate::committed;
-use crate::error::{CliError, Result};
+use crate::error::{Result, write_out};
 use crate::store::Store;
 use crate::table;
 use crate::trace::duration;
@@ -157,18 +156,13 @@ impl Stats {
 pub async fn run(args: StatsArgs, store: Store, agent: AgentChoice) -> Result<()> {
     let log = store.log().await?;
     let agent = agent.name().await?;
-    let traces = committed::traces(&log, &agent).await?;
-    let since_ms = args.since.map(|age| weir_engine::SystemClock.now_ms().saturating_sub(age));
-    let chosen = traces.iter().map(|(_, t)| t).filter(|t| since_ms.is_none_or(|since| t.spans[0].start_ms >= since));
-    let stats = Stats::of(chosen);
+    let traces = committed::traces_since(&log, &agent, args.since).await?;
+    let stats = Stats::of(&traces);
     let text = match args.format {
         StatsFormat::Json => serde_json::to_string_pretty(&stats).expect("stats serialize") + "\n",
         StatsFormat::Table => render(&agent, &stats),
     };
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::file("standard output", e)),
-        _ => Ok(()),
-    }
+    write_out(text.as_bytes())
 }
 
 fn render(agent: &str, stats: &Stats) -> String {

@@ -1,14 +1,12 @@
 //! `weir trace`: what an agent did for an input event, as the tree of its committed spans
 //! with timings, tokens and cost (`docs/observability.md`).
 
-use std::io::Write;
-
 use serde_json::{Value, json};
 use weir_engine::{CommittedReader, EventTrace, Position, Span, SpanId, SpanKind};
 
 use crate::agents::AgentChoice;
 use crate::dead_letters::parse_position;
-use crate::error::{CliError, Result};
+use crate::error::{CliError, Result, write_out};
 use crate::store::Store;
 
 /// How traces are shown.
@@ -91,10 +89,7 @@ pub async fn run(args: TraceArgs, store: Store, agent: AgentChoice) -> Result<()
         TraceFormat::Tree => traces.iter().map(|t| tree(partition, t)).collect::<Vec<_>>().join("\n"),
         TraceFormat::Jsonl => traces.iter().map(|t| format!("{}\n", jsonl(partition, t))).collect(),
     };
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::file("standard output", e)),
-        _ => Ok(()),
-    }
+    write_out(text.as_bytes())
 }
 
 fn jsonl(partition: u32, trace: &EventTrace) -> Value {
