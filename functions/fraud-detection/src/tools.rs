@@ -118,7 +118,11 @@ impl FraudTools {
             let merchant = data.merchants.get(&lookup.merchant).cloned();
             async move { merchant.ok_or_else(|| format!("no merchant `{}` in the reference data", lookup.merchant)) }
         });
-        FraudTools { check_blocklist: Arc::new(check_blocklist), lookup_merchant: Arc::new(lookup_merchant), hold_card }
+        FraudTools {
+            check_blocklist: Arc::new(check_blocklist.with_read_only()),
+            lookup_merchant: Arc::new(lookup_merchant.with_read_only()),
+            hold_card,
+        }
     }
 }
 
@@ -140,6 +144,7 @@ fn hold_card_webhook(url: &str) -> Result<Arc<dyn Tool>, AgentError> {
         timeout_ms: 10_000,
         retries: 0,
         at_most_once: true,
+        read_only: false,
     };
     let tool = HttpTool::new(&config).map_err(|e| AgentError::Other(format!("WEIR_HOLD_CARD_URL: {e}")))?;
     Ok(Arc::new(tool))

@@ -70,5 +70,5 @@ pub fn tools(data: OpsData) -> [Arc<dyn Tool>; 3] {
         });
         async move { runbook }
     });
-    [Arc::new(search_logs), Arc::new(node_health), Arc::new(runbook)]
+    [Arc::new(search_logs.with_read_only()), Arc::new(node_health.with_read_only()), Arc::new(runbook.with_read_only())]
 }

@@ -40,6 +40,7 @@ fn webhook(url: &str) -> Result<Arc<dyn Tool>, AgentError> {
         timeout_ms: 10_000,
         retries: 2,
         at_most_once: false,
+        read_only: false,
     };
     let tool = HttpTool::new(&config).map_err(|e| AgentError::Other(format!("WEIR_NOTIFY_URL: {e}")))?;
     Ok(Arc::new(tool))

@@ -1,12 +1,13 @@
 //! Durable model and tool calls, and the conversation loop of the built-in chat action.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use weir_engine::{Branch, CallMode, Durable, DurableError, SpanEnd, SpanId, SpanKind, Trace};
-use weir_models::{ChatMessage, ChatRequest, ChatResponse, ToolCall, ToolSpec, Usage};
+use weir_engine::{
+    Branch, CallMode, Durable, DurableError, ModelPolicy, Record, SpanEnd, SpanId, SpanKind, ToolPolicy, Trace,
+};
+use weir_models::{ChatMessage, ChatRequest, ChatResponse, ModelError, ToolCall, ToolSpec, Usage};
 
 use crate::agent::AgentCore;
 use crate::error::AgentError;
@@ -46,6 +47,46 @@ pub(crate) struct Turn<'t> {
     pub(crate) parent: SpanId,
     /// The model to call instead of the one asked for (the key's budget is spent).
     pub(crate) model_override: Option<&'t str>,
+    /// In a shadow run, production's record of the event, which answers the calls it has.
+    pub(crate) record: Option<&'t Record>,
+}
+
+/// What answered a call that its future ran for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Nothing: the journal did (the call was made in an earlier attempt).
+    Journal,
+    /// The call was made.
+    Made,
+    /// Production's record, in a shadow run.
+    Record,
+    /// A shadow run's policy for tools: `deny`, `dry-run` or `reply`.
+    Policy(&'static str),
+}
+
+/// Where a call's future records what answered it.
+#[derive(Debug, Default)]
+struct Answered(std::sync::Mutex<Option<Answer>>);
+
+impl Answered {
+    fn set(&self, answer: Answer) {
+        *self.0.lock().expect("answered") = Some(answer);
+    }
+
+    fn get(&self) -> Answer {
+        self.0.lock().expect("answered").unwrap_or(Answer::Journal)
+    }
+}
+
+impl Answer {
+    /// Marks a call's span with what answered it, when not the call itself.
+    fn mark(self, end: SpanEnd) -> SpanEnd {
+        match self {
+            Answer::Made | Answer::Journal => end,
+            Answer::Record => end.attribute("weir.from_record", true),
+            Answer::Policy(policy) => end.attribute("weir.replay_policy", policy),
+        }
+    }
 }
 
 impl Turn<'_> {
@@ -54,24 +95,36 @@ impl Turn<'_> {
         let model = self.model_override.unwrap_or(model);
         let client = self.core.resources.model(model)?;
         let span = self.trace.start(self.parent, SpanKind::Model, model);
-        let made = AtomicBool::new(false);
+        let answered = Answered::default();
         let started = Instant::now();
+        let settings = &self.core.settings;
         let call = async {
-            made.store(true, Ordering::Relaxed);
+            if let Some(record) = self.record.filter(|r| r.policy().models != ModelPolicy::Live) {
+                if let Some(reply) = crate::record::model_reply(record, settings, client.name(), request) {
+                    answered.set(Answer::Record);
+                    return Ok(reply);
+                }
+                if record.policy().models == ModelPolicy::Record {
+                    let message = "the replay answers model calls from the record only, and it has no such call";
+                    return Err(ModelError::Config(message.into()));
+                }
+            }
+            answered.set(Answer::Made);
             client.chat(request).await
         };
         let result = self.calls.durable(&format!("model:{model}"), call).await;
         let metrics = &self.core.metrics;
         match result {
             Ok(response) => {
-                let made = made.load(Ordering::Relaxed);
-                let end = match made {
-                    true => CallEnd::Made(started.elapsed(), response.usage),
-                    false => CallEnd::Replayed,
+                let answer = answered.get();
+                let end = match answer {
+                    Answer::Made => CallEnd::Made(started.elapsed(), response.usage),
+                    _ => CallEnd::Replayed,
                 };
                 metrics.model_call(model, self.action, end);
-                let settings = &self.core.settings;
-                self.trace.end(span, spans::model_call(settings, client.name(), request, &response, !made));
+                let replayed = answer == Answer::Journal;
+                let end = spans::model_call(settings, client.name(), request, &response, replayed);
+                self.trace.end(span, answer.mark(end));
                 Ok(response)
             }
             Err(error) => {
@@ -87,8 +140,8 @@ impl Turn<'_> {
     /// an error: only the journal failing fails the action.
     pub(crate) async fn tool_call(&self, call: &ToolCall) -> Result<ToolResult, AgentError> {
         let span = self.trace.start(self.parent, SpanKind::Tool, &call.name);
-        let replayed = AtomicBool::new(false);
-        let result = self.run_tool(call, &replayed).await;
+        let answered = Answered::default();
+        let result = self.run_tool(call, &answered).await;
         let settings = &self.core.settings;
         let end = match &result {
             Ok(result) => {
@@ -98,7 +151,8 @@ impl Turn<'_> {
                     ),
                     false => SpanEnd::ok(),
                 };
-                spans::tool_result(end, settings, &result.content, replayed.load(Ordering::Relaxed))
+                let answer = answered.get();
+                answer.mark(spans::tool_result(end, settings, &result.content, answer == Answer::Journal))
             }
             Err(error) => SpanEnd::failed(error),
         };
@@ -106,9 +160,9 @@ impl Turn<'_> {
         result
     }
 
-    /// [`tool_call`](Self::tool_call) but for its span; `replayed` is set when the journal
-    /// answered it.
-    async fn run_tool(&self, call: &ToolCall, replayed: &AtomicBool) -> Result<ToolResult, AgentError> {
+    /// [`tool_call`](Self::tool_call) but for its span; `answered` says what answered it
+    /// (nothing when the journal did).
+    async fn run_tool(&self, call: &ToolCall, answered: &Answered) -> Result<ToolResult, AgentError> {
         let result = |content: Value, is_error| ToolResult {
             call_id: call.id.clone(),
             name: call.name.clone(),
@@ -126,12 +180,37 @@ impl Turn<'_> {
             };
         let tool = binding.tool();
         let mode = if tool.at_most_once() { CallMode::AtMostOnce } else { CallMode::AtLeastOnce };
-        let made = &AtomicBool::new(false);
         let started = Instant::now();
+        let (record, settings) = (self.record, &self.core.settings);
         let outcome = self
             .calls
             .durable_call(&format!("tool:{}", call.name), mode, move |idempotency_key| async move {
-                made.store(true, Ordering::Relaxed);
+                if let Some(record) = record {
+                    if let Some((content, is_error)) = crate::record::tool_result(record, settings, call) {
+                        answered.set(Answer::Record);
+                        return Ok(ToolOutcome { content, is_error });
+                    }
+                    let (answer, outcome) = match crate::record::tool_policy(record, &call.name, tool.read_only()) {
+                        ToolPolicy::Allow => (Answer::Made, None),
+                        ToolPolicy::Deny => {
+                            let message = format!("the tool `{}` is not available in a replay", call.name);
+                            (Answer::Policy("deny"), Some(ToolOutcome { content: message.into(), is_error: true }))
+                        }
+                        ToolPolicy::DryRun => {
+                            let content =
+                                serde_json::json!({"dry_run": true, "tool": call.name, "arguments": call.arguments});
+                            (Answer::Policy("dry-run"), Some(ToolOutcome { content, is_error: false }))
+                        }
+                        ToolPolicy::Reply(content) => {
+                            (Answer::Policy("reply"), Some(ToolOutcome { content, is_error: false }))
+                        }
+                    };
+                    answered.set(answer);
+                    if let Some(outcome) = outcome {
+                        return Ok(outcome);
+                    }
+                }
+                answered.set(Answer::Made);
                 match tool.call(arguments, &idempotency_key).await {
                     Ok(content) => Ok(ToolOutcome { content, is_error: false }),
                     // Not journaled: the event waits for the tool, then calls it again.
@@ -143,8 +222,7 @@ impl Turn<'_> {
         let metrics = &self.core.metrics;
         match outcome {
             Ok(outcome) => {
-                let made = made.load(Ordering::Relaxed);
-                replayed.store(!made, Ordering::Relaxed);
+                let made = answered.get() == Answer::Made;
                 let end = match (made, outcome.is_error) {
                     (false, _) => CallEnd::Replayed,
                     (true, false) => CallEnd::Made(started.elapsed(), Usage::default()),

@@ -290,6 +290,7 @@ impl<'a> Context<'a> {
             trace: self.engine.trace(),
             parent: self.span,
             model_override: self.run.model_override.as_deref(),
+            record: self.engine.record(),
         }
     }
 }

@@ -70,4 +70,5 @@ pub fn knowledge_base_tool(name: impl Into<String>, store: Arc<dyn VectorStore>)
             Ok::<_, weir_search::SearchError>(serde_json::json!({ "passages": passages }))
         }
     })
+    .with_read_only()
 }

@@ -38,6 +38,7 @@ mod metrics;
 mod output;
 mod prompt;
 mod react;
+mod record;
 mod resources;
 mod retrieval;
 mod run;

@@ -77,6 +77,14 @@ fn content(value: &impl Serialize) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// `value` as the trace records it under `settings` (redacted); `None` when content is not
+/// recorded. What a shadow run compares with production's record.
+pub(crate) fn recorded(settings: &AgentSettings, value: &impl Serialize) -> Option<Value> {
+    let mut value = content(value);
+    redact(&mut value, &settings.trace.redact);
+    settings.trace.content.then_some(value)
+}
+
 /// Adds content attributes, redacted, when the settings record content.
 fn with_content<'a>(
     mut end: SpanEnd,

@@ -330,7 +330,9 @@ impl WorkflowAgent {
         let turns = decoded.iter().zip(&branches).zip(&spans).map(|((request, branch), &parent)| {
             let key = engine.key();
             let core = &self.core;
-            let turn = Turn { core, calls: branch, action: CHAT_ACTION, key, memory, trace, parent, model_override };
+            let record = engine.record();
+            let (calls, action) = (branch, CHAT_ACTION);
+            let turn = Turn { core, calls, action, key, memory, trace, parent, model_override, record };
             async move { turn.converse(request).await }
         });
         let conversations = futures::future::join_all(turns).await;

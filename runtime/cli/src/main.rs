@@ -5,7 +5,7 @@
 //! file). A failure is one line on standard error and a non-zero exit code.
 //!
 //! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`,
-//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`, `kb`), and what they share: `store` (the `--store` URL), `agents` (the `--agent`
+//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`, `kb`, `replay`), and what they share: `shadow` (a replay's namespace), `store` (the `--store` URL), `agents` (the `--agent`
 //! choice), `committed` (what an agent committed, read through the engine), `input_file` and
 //! `rejects` (ingest's reading and setting aside), `binaries` (building the function
 //! binaries), `table` (aligned text tables), `error`.
@@ -34,7 +34,9 @@ mod inspect;
 mod kb;
 mod outputs;
 mod rejects;
+mod replay;
 mod run;
+mod shadow;
 mod stats;
 mod store;
 mod table;
@@ -91,6 +93,9 @@ enum Command {
     /// Deletes what no commit needs any more: superseded state, journals, expired outputs
     /// and processed log segments.
     Gc(gc::GcArgs),
+    /// Runs a range of the log through a version of the agent into a shadow namespace, with
+    /// its calls answered from production's record: no side effects, production untouched.
+    Replay(replay::ReplayArgs),
     /// Knowledge bases under the store: `add` documents, `search`, `list`, `drop`.
     Kb(kb::KbArgs),
 }
@@ -110,6 +115,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Trace(args) => trace::run(args, store, agent()?).await,
         Command::Stats(args) => stats::run(args, store, agent()?).await,
         Command::Cost(args) => cost::run(args, store, agent()?).await,
+        Command::Replay(args) => replay::run(args, store, agent()?).await,
         Command::Kb(args) => kb::run(args, store).await,
     }
 }

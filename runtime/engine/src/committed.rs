@@ -176,6 +176,16 @@ impl CommittedReader {
         self.read_files(files.collect(), trace::decode_traces).await
     }
 
+    /// The traces of the committed events from `start` until before `until`, in log order:
+    /// reads only the files of the commits whose batches took events in that range.
+    pub async fn traces_between(&self, start: Position, until: Position) -> Result<Vec<EventTrace>> {
+        let commits = self.commits().await?;
+        let batches = commits.windows(2).filter(|pair| pair[0].position() < until && start < pair[1].position());
+        let files = batches.filter_map(|pair| pair[1].manifest().trace.clone()).collect();
+        let traces = self.read_files(files, trace::decode_traces).await?;
+        Ok(traces.into_iter().filter(|t| start <= t.event && t.event < until).collect())
+    }
+
     /// The trace of the event at `position`, if a retained commit holds one. Reads only the
     /// file of the commit whose batch took the event.
     pub async fn trace(&self, position: Position) -> Result<Option<EventTrace>> {

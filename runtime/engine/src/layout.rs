@@ -62,6 +62,17 @@ pub(crate) fn agent_dir(agent: &str) -> String {
     format!("{AGENTS}/{agent}")
 }
 
+/// The folder of every shadow's namespace (`docs/replay.md`).
+pub(crate) const SHADOWS: &str = "shadows";
+
+/// The root of shadow `shadow`: below it, the layout of the production root but the log.
+pub(crate) fn shadow_root(shadow: &str) -> String {
+    format!("{SHADOWS}/{shadow}")
+}
+
+/// Below a shadow's root: its plan.
+pub(crate) const SHADOW_PLAN: &str = "replay.json";
+
 /// An engine's create-if-absent probe, in its agent's directory.
 pub(crate) fn agent_probe(agent: &str) -> String {
     format!("{}/create-if-absent.probe", agent_dir(agent))

@@ -13,6 +13,8 @@
 //!   event's handling did, committed with it.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
 //! - `redrive`: dead letters listed and requeued into the log, each once.
+//! - `shadow`: shadow runs, a version of an agent over a range of the log into a namespace
+//!   of its own, with calls answered from production's record (`docs/replay.md`).
 //! - `committed`: what a commit made visible, the only way other crates read it; `gc`:
 //!   collection and retention.
 //! - `clock`: injected time; `error`: the public error and its kind.
@@ -32,6 +34,7 @@ mod manifest;
 mod outputs;
 mod position;
 mod redrive;
+mod shadow;
 mod state;
 mod storage;
 #[cfg(any(test, feature = "test-support"))]
@@ -54,6 +57,10 @@ pub use manifest::{CommitKind, Totals, validate_agent_name};
 pub use outputs::{DeadLetter, Output, outputs_parquet};
 pub use position::Position;
 pub use redrive::{DeadLetterFilter, PartitionDeadLetter, dead_letters, requeue_dead_letters};
+pub use shadow::{
+    CallPolicy, ModelPolicy, Record, Shadow, ShadowPlan, ShadowRange, ShadowStart, ToolPolicy, delete_shadow,
+    fork_partition, shadow_storage,
+};
 pub use state::RunCache;
 pub use storage::Storage;
 pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace, TraceSink, traces_parquet};

@@ -167,15 +167,21 @@ fn manifest_seqs(objects: &[object_store::ObjectMeta]) -> Vec<u64> {
 /// assert!(weir_engine::validate_agent_name("../etc").is_err());
 /// ```
 pub fn validate_agent_name(agent: &str) -> Result<()> {
-    let ok = !agent.is_empty()
-        && agent.len() <= 64
-        && agent.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && !agent.starts_with('-');
+    validate_name("agent", agent)
+}
+
+/// Checks a name that becomes a directory (an agent's, a shadow's): 1 to 64 ASCII letters,
+/// digits, `-` or `_`, not starting with `-`.
+pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !name.starts_with('-');
     if ok {
         Ok(())
     } else {
         Err(Error::InvalidInput(format!(
-            "agent name `{agent}`: use 1 to 64 ASCII letters, digits, `-` or `_`, not starting with `-`"
+            "{what} name `{name}`: use 1 to 64 ASCII letters, digits, `-` or `_`, not starting with `-`"
         )))
     }
 }
@@ -211,6 +217,8 @@ pub enum CommitKind {
     Compaction,
     /// The writer let its lease go: the next claim need not wait for it.
     Release,
+    /// A shadow's first commit: production's state at a position (`docs/replay.md`).
+    Fork,
 }
 
 /// A state run the manifest makes live.

@@ -43,6 +43,7 @@ type CallFn = dyn Fn(Value, String) -> BoxFuture<'static, Result<Value, ToolErro
 pub struct FunctionTool {
     spec: ToolSpec,
     at_most_once: bool,
+    read_only: bool,
     call: Box<CallFn>,
 }
 
@@ -102,6 +103,7 @@ impl FunctionTool {
         FunctionTool {
             spec: ToolSpec { name, description, parameters: parameters.into() },
             at_most_once: false,
+            read_only: false,
             call: Box::new(call),
         }
     }
@@ -109,6 +111,13 @@ impl FunctionTool {
     /// Replaces the description taken from the arguments' doc comment.
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.spec.description = description.into();
+        self
+    }
+
+    /// Marks the tool read-only: it changes nothing, so a replay may call it for real
+    /// (see [`Tool::read_only`]).
+    pub fn with_read_only(mut self) -> Self {
+        self.read_only = true;
         self
     }
 
@@ -139,6 +148,10 @@ impl Tool for FunctionTool {
         self.at_most_once
     }
 
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
     async fn call(&self, arguments: Value, idempotency_key: &str) -> Result<Value, ToolError> {
         (self.call)(arguments, idempotency_key.to_owned()).await
     }
@@ -149,6 +162,7 @@ impl fmt::Debug for FunctionTool {
         f.debug_struct("FunctionTool")
             .field("name", &self.spec.name)
             .field("at_most_once", &self.at_most_once)
+            .field("read_only", &self.read_only)
             .finish_non_exhaustive()
     }
 }

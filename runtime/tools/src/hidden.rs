@@ -100,6 +100,10 @@ impl Tool for HiddenArguments {
         self.tool.at_most_once()
     }
 
+    fn read_only(&self) -> bool {
+        self.tool.read_only()
+    }
+
     async fn call(&self, arguments: Value, idempotency_key: &str) -> Result<Value, ToolError> {
         let arguments = merge_hidden_arguments(arguments, &self.values)?;
         self.tool.call(arguments, idempotency_key).await

@@ -67,6 +67,9 @@ pub struct HttpToolConfig {
     /// Never call twice for one call: no retries, and no new attempt after a crash.
     #[serde(default)]
     pub at_most_once: bool,
+    /// The endpoint only reads: a replay may call it for real (`docs/replay.md`).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 fn any_object_schema() -> Value {
@@ -140,6 +143,7 @@ pub struct HttpTool {
     client: Client,
     retry: RetryPolicy,
     at_most_once: bool,
+    read_only: bool,
 }
 
 impl HttpTool {
@@ -178,6 +182,7 @@ impl HttpTool {
                 max_backoff_ms: MAX_BACKOFF_MS,
             },
             at_most_once: config.at_most_once,
+            read_only: config.read_only,
         })
     }
 
@@ -251,6 +256,10 @@ impl Tool for HttpTool {
 
     fn at_most_once(&self) -> bool {
         self.at_most_once
+    }
+
+    fn read_only(&self) -> bool {
+        self.read_only
     }
 
     async fn call(&self, arguments: Value, idempotency_key: &str) -> Result<Value, ToolError> {

@@ -56,6 +56,13 @@ pub trait Tool: Debug + Send + Sync + 'static {
         false
     }
 
+    /// Whether the tool only reads (a lookup, a search): a replay may call it for real,
+    /// while it answers every other tool from production's record or its policy
+    /// (`docs/replay.md`).
+    fn read_only(&self) -> bool {
+        false
+    }
+
     /// Runs the tool.
     async fn call(&self, arguments: Value, idempotency_key: &str) -> Result<Value, ToolError>;
 }

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::journal::{CallId, Journal, JournalEntry, Outcome};
 use crate::manifest::{PartitionDir, Writer};
 use crate::position::Position;
+use crate::shadow::Record;
 use crate::trace::Trace;
 
 /// Counts of durable calls, over an invocation.
@@ -43,7 +44,12 @@ pub(crate) struct CallScope {
     /// Collection's grace period: an intent taken longer than half of it after the fence
     /// check before it needs a second check.
     pub(crate) gc_grace_ms: u64,
+    /// In a shadow run, production's record of the events of the range.
+    pub(crate) records: Option<Records>,
 }
+
+/// Production's record of a shadow's range.
+pub(crate) type Records = Arc<crate::shadow::Records>;
 
 impl CallScope {
     /// Whether calls may still start: the batch can still commit as far as this invocation knows.
@@ -131,6 +137,7 @@ pub struct EventContext {
     /// Set when a durable call could not reach the store: whatever the action returns then,
     /// its failure is not the event's fault.
     unavailable: std::sync::Mutex<Option<String>>,
+    record: Option<Record>,
 }
 
 impl EventContext {
@@ -144,6 +151,7 @@ impl EventContext {
             trace: Trace::new(scope.clock.clone()),
             calls: CallSequence::new(String::new()),
             unavailable: Default::default(),
+            record: scope.records.as_ref().map(|records| records.record(event)),
             scope,
         }
     }
@@ -180,6 +188,13 @@ impl EventContext {
     pub fn emit<T: Serialize + ?Sized>(&mut self, output: &T) -> Result<(), serde_json::Error> {
         self.outputs.push(serde_json::to_value(output)?);
         Ok(())
+    }
+
+    /// In a shadow run, production's record of this event (the calls it made, for the agent
+    /// to answer the same calls from) and the policy for calls it lacks
+    /// (`docs/replay.md`). `None` outside shadow runs.
+    pub fn record(&self) -> Option<&Record> {
+        self.record.as_ref()
     }
 
     /// The spans of this attempt at the event: what its handling records of its actions and
@@ -445,6 +460,7 @@ mod tests {
             fence,
             clock: Arc::new(crate::ManualClock::default()),
             gc_grace_ms: 0,
+            records: None,
         });
         let ctx = EventContext::new(scope, "product-7".into(), Position::new(42, 7), None);
         // xxh3_128 of the identity: root, agent, partition 3, key, event 42:7, step 0, each

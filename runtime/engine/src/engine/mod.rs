@@ -25,6 +25,7 @@ use crate::committed::Commit;
 use crate::error::{ErrorKind, Result};
 use crate::log::EventLog;
 use crate::manifest::{Manifest, PartitionDir};
+use crate::shadow::Shadow;
 use crate::state::RunCache;
 use crate::storage::Storage;
 use crate::trace::TraceSink;
@@ -45,6 +46,7 @@ pub(crate) struct Shared {
     /// Draws the invocations' nonces: seeded, so that a simulation replays exactly.
     rng: std::sync::Mutex<fastrand::Rng>,
     trace_sink: Option<Arc<dyn TraceSink>>,
+    shadow: Option<Arc<Shadow>>,
 }
 
 impl Shared {
@@ -52,7 +54,8 @@ impl Shared {
     /// object in the agent's directory (where the process role may write).
     async fn log(&self) -> Result<&EventLog> {
         let open = async {
-            let log = EventLog::open(self.storage.clone()).await?;
+            let log_root = self.shadow.as_ref().map_or(&self.storage, |shadow| shadow.production());
+            let log = EventLog::open(log_root.clone()).await?;
             let probe = crate::layout::agent_probe(&self.agent_name);
             self.storage.check_create_if_absent(&probe).await?;
             Ok::<_, crate::Error>(log.with_clock(self.clock.clone()))
@@ -112,6 +115,7 @@ pub struct EngineBuilder {
     cache: Option<Arc<RunCache>>,
     seed: Option<u64>,
     trace_sink: Option<Arc<dyn TraceSink>>,
+    shadow: Option<Shadow>,
 }
 
 impl EngineBuilder {
@@ -146,6 +150,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Runs the engine as a shadow (`docs/replay.md`): its storage is the shadow's root
+    /// ([`shadow_storage`](crate::shadow_storage)), the log is read under the production
+    /// root, only the events of the shadow's ranges are handled, and each event's context
+    /// carries production's [`Record`](crate::Record) of it.
+    pub fn shadow(mut self, shadow: Shadow) -> Self {
+        self.shadow = Some(shadow);
+        self
+    }
+
     /// Returns the engine. The log is opened on first use: by the first claim, while it
     /// reads its partition's head.
     pub fn build(self) -> Result<Engine> {
@@ -166,6 +179,7 @@ impl EngineBuilder {
                 counts: Arc::default(),
                 rng: std::sync::Mutex::new(fastrand::Rng::with_seed(seed)),
                 trace_sink: self.trace_sink,
+                shadow: self.shadow.map(Arc::new),
             }),
         })
     }
@@ -250,6 +264,7 @@ impl Engine {
             cache: None,
             seed: None,
             trace_sink: None,
+            shadow: None,
         }
     }
 

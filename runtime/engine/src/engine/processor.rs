@@ -15,7 +15,7 @@ use futures::FutureExt;
 use tokio::sync::oneshot;
 
 use super::batch::{Handoff, KeyOutcome, KeyRun, StartState, group_by_key, run_batch};
-use super::context::CallScope;
+use super::context::{CallScope, Records};
 use super::fence::Fence;
 use super::{ClaimOptions, Shared, Tasks};
 use crate::committed::Commit;
@@ -63,6 +63,8 @@ pub struct PartitionProcessor {
     /// What earlier attempts journaled for events from `pulled` on; `None` after a claim,
     /// until the first batch reads it from storage.
     replay: Option<HashMap<CallId, JournalEntry>>,
+    /// A shadow run's record of its range: read by the first batch.
+    records: Option<Records>,
     /// Batches pulled and running, oldest first.
     in_flight: VecDeque<RunningBatch>,
     /// Per key, the snapshot the newest batch in flight that has the key will leave.
@@ -139,6 +141,7 @@ impl PartitionProcessor {
             head_seen_ms: now,
             reader: LogReader::new(partition),
             replay: None,
+            records: None,
             in_flight: VecDeque::new(),
             handoffs: HashMap::new(),
             next_batch: 0,
@@ -213,6 +216,7 @@ impl PartitionProcessor {
                 None => journal::load(&dir, start).await,
             }
         };
+        let records = self.records().await?;
         let (pulled, replay) = futures::future::join(self.pull(start, wait), replayed).await;
         let ((events, next), replay) = (pulled?, replay?);
         if events.is_empty() {
@@ -242,6 +246,7 @@ impl PartitionProcessor {
             fence: self.fence.clone(),
             clock: self.shared.clock.clone(),
             gc_grace_ms: settings.gc_grace_ms,
+            records,
         });
         let event_count = events.len();
         let groups = group_by_key(events);
@@ -430,14 +435,41 @@ impl PartitionProcessor {
         let max = self.batch_limit;
         self.batch_limit = (max * 2).min(settings.max_batch_events.max(1));
         let deadline = Instant::now() + Duration::from_millis(if wait { settings.max_batch_wait_ms } else { 0 });
-        let log = self.shared.log().await?;
-        let (mut events, mut position) = self.reader.read(log, from, max).await?;
+        let (mut events, mut position) = self.read(from, max).await?;
         while events.len() < max && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(settings.poll_interval_ms.max(1))).await;
-            let (more, next) = self.reader.read(log, position, max - events.len()).await?;
+            let (more, next) = self.read(position, max - events.len()).await?;
             events.extend(more);
             position = next;
         }
         Ok((events, position))
+    }
+
+    /// Up to `max` events from `from` and the position after them; in a shadow run, only
+    /// the events its range selects, and none from the end of its range on.
+    async fn read(&mut self, from: Position, max: usize) -> Result<(Vec<(Position, LogEvent)>, Position)> {
+        let log = self.shared.log().await?;
+        let Some(shadow) = &self.shared.shadow else { return self.reader.read(log, from, max).await };
+        let Some(range) = shadow.range(self.dir.partition()) else { return Ok((Vec::new(), from)) };
+        let (mut selected, mut position) = (Vec::new(), from);
+        // Passed-over events are not a batch's: read on until one is selected or the range ends.
+        while selected.is_empty() && position < range.until {
+            let (events, next) = self.reader.read(log, position, max).await?;
+            if events.is_empty() {
+                break;
+            }
+            selected.extend(events.into_iter().filter(|(p, _)| range.selects(*p)));
+            position = next.min(range.until);
+        }
+        Ok((selected, position))
+    }
+
+    /// A shadow run's record of this partition's range, read once per claim.
+    async fn records(&mut self) -> Result<Option<Records>> {
+        let Some(shadow) = &self.shared.shadow else { return Ok(None) };
+        if self.records.is_none() {
+            self.records = Some(Arc::new(shadow.records(self.dir.partition()).await?));
+        }
+        Ok(self.records.clone())
     }
 }

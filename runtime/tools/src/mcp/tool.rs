@@ -14,17 +14,20 @@ pub(crate) struct McpTool {
     server: String,
     spec: ToolSpec,
     peer: Peer<RoleClient>,
+    /// The server's `readOnlyHint`.
+    read_only: bool,
 }
 
 impl McpTool {
     /// The tool `tool` of `server`, reached through `peer`.
     pub(crate) fn new(server: &str, tool: rmcp::model::Tool, peer: Peer<RoleClient>) -> Self {
+        let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint).unwrap_or(false);
         let spec = ToolSpec {
             name: tool.name.into_owned(),
             description: tool.description.map(|description| description.into_owned()).unwrap_or_default(),
             parameters: Value::Object((*tool.input_schema).clone()).into(),
         };
-        McpTool { server: server.to_owned(), spec, peer }
+        McpTool { server: server.to_owned(), spec, peer, read_only }
     }
 }
 
@@ -46,6 +49,10 @@ fn tool_result(result: CallToolResult) -> Result<Value, ToolError> {
 impl Tool for McpTool {
     fn spec(&self) -> ToolSpec {
         self.spec.clone()
+    }
+
+    fn read_only(&self) -> bool {
+        self.read_only
     }
 
     // MCP has no idempotency key: a server that needs one takes it as an argument.
