@@ -5,7 +5,7 @@
 //! file). A failure is one line on standard error and a non-zero exit code.
 //!
 //! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`,
-//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`, `kb`, `replay`), and what they share: `shadow` (a replay's namespace), `store` (the `--store` URL), `agents` (the `--agent`
+//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`, `kb`, `replay`, `diff` with `diff_report`), and what they share: `shadow` (a replay's namespace), `store` (the `--store` URL), `agents` (the `--agent`
 //! choice), `committed` (what an agent committed, read through the engine), `input_file` and
 //! `rejects` (ingest's reading and setting aside), `binaries` (building the function
 //! binaries), `table` (aligned text tables), `error`.
@@ -25,6 +25,8 @@ mod cost;
 mod dead_letters;
 mod demo;
 mod dev;
+mod diff;
+mod diff_report;
 mod error;
 mod functions;
 mod gc;
@@ -96,6 +98,9 @@ enum Command {
     /// Runs a range of the log through a version of the agent into a shadow namespace, with
     /// its calls answered from production's record: no side effects, production untouched.
     Replay(replay::ReplayArgs),
+    /// Compares a shadow's results with production's, event by event: changed outputs and
+    /// fields, dead letters, tool calls, numeric drift; as a table, JSON or an HTML report.
+    Diff(diff::DiffArgs),
     /// Knowledge bases under the store: `add` documents, `search`, `list`, `drop`.
     Kb(kb::KbArgs),
 }
@@ -116,6 +121,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Stats(args) => stats::run(args, store, agent()?).await,
         Command::Cost(args) => cost::run(args, store, agent()?).await,
         Command::Replay(args) => replay::run(args, store, agent()?).await,
+        Command::Diff(args) => diff::run(args, store).await,
         Command::Kb(args) => kb::run(args, store).await,
     }
 }

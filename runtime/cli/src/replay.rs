@@ -212,16 +212,8 @@ pub async fn run(args: ReplayArgs, store: Store, agent: AgentChoice) -> Result<(
         loaded.name
     );
     say!("{}", answered(&traces));
-    say!("compare with production: weir diff --agent {} --shadow {}", agent_flag(&agent), args.shadow);
+    say!("compare with production: weir diff --shadow {}", args.shadow);
     Ok(())
-}
-
-/// How `--agent` named the production agent, for the next command.
-fn agent_flag(agent: &AgentChoice) -> String {
-    match agent {
-        AgentChoice::BuiltIn(built_in) => built_in.name.to_string(),
-        AgentChoice::File(path) => path.display().to_string(),
-    }
 }
 
 /// The policy `--models` and `--tool-policy` give.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod provider;
+pub mod scoring;
 
 use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
