@@ -121,6 +121,16 @@ impl AgentChoice {
         }
     }
 
+    /// How a person names it: a built-in agent's name, or a file's name.
+    pub fn label(&self) -> String {
+        match self {
+            AgentChoice::BuiltIn(built_in) => built_in.name.into(),
+            AgentChoice::File(path) => {
+                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
+            }
+        }
+    }
+
     fn error(&self, reason: String) -> CliError {
         match self {
             AgentChoice::BuiltIn(built_in) => CliError::Agent { name: built_in.name.into(), reason },

@@ -39,6 +39,9 @@ pub enum CliError {
     /// Some input records were refused and set aside; the rest was used.
     #[error("{0}")]
     Refused(String),
+    /// An evaluated version did worse than its gate allows.
+    #[error("{0}")]
+    Regressed(String),
     /// A function failed, or the work did not finish in time.
     #[error("{0}")]
     Function(String),

@@ -5,7 +5,7 @@
 //! file). A failure is one line on standard error and a non-zero exit code.
 //!
 //! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`,
-//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`, `kb`, `replay`, `diff` with `diff_report`), and what they share: `shadow` (a replay's namespace), `store` (the `--store` URL), `agents` (the `--agent`
+//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`, `kb`, `replay`, `diff` with `diff_report`, `eval` with `judge`), and what they share: `shadow` (a replay's namespace), `store` (the `--store` URL), `agents` (the `--agent`
 //! choice), `committed` (what an agent committed, read through the engine), `input_file` and
 //! `rejects` (ingest's reading and setting aside), `binaries` (building the function
 //! binaries), `table` (aligned text tables), `error`.
@@ -28,11 +28,13 @@ mod dev;
 mod diff;
 mod diff_report;
 mod error;
+mod eval;
 mod functions;
 mod gc;
 mod ingest;
 mod input_file;
 mod inspect;
+mod judge;
 mod kb;
 mod outputs;
 mod rejects;
@@ -101,6 +103,9 @@ enum Command {
     /// Compares a shadow's results with production's, event by event: changed outputs and
     /// fields, dead letters, tool calls, numeric drift; as a table, JSON or an HTML report.
     Diff(diff::DiffArgs),
+    /// Runs the agent (and a baseline version) over a dataset of cases with expectations,
+    /// scores each case, and exits 1 when the agent regresses: a CI gate.
+    Eval(eval::EvalArgs),
     /// Knowledge bases under the store: `add` documents, `search`, `list`, `drop`.
     Kb(kb::KbArgs),
 }
@@ -122,6 +127,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Cost(args) => cost::run(args, store, agent()?).await,
         Command::Replay(args) => replay::run(args, store, agent()?).await,
         Command::Diff(args) => diff::run(args, store).await,
+        Command::Eval(args) => eval::run(args, agent()?).await,
         Command::Kb(args) => kb::run(args, store).await,
     }
 }

@@ -64,15 +64,32 @@ fn completion(request: &Value) -> Value {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let strict = text("system").contains(STRICT);
     let user = text("user");
-    let review = user.split_once("Review: ").map_or("", |(_, review)| review);
-    let answer = json!({"score": score(review, strict)}).to_string();
+    let answer = match text("system").contains(JUDGE) {
+        true => judgement(&user),
+        false => {
+            json!({"score": score(user.split_once("Review: ").map_or("", |(_, r)| r), text("system").contains(STRICT))})
+                .to_string()
+        }
+    };
     json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 30, "completion_tokens": 5, "total_tokens": 35}
     })
+}
+
+/// What marks a judge's request: the instructions of `weir eval`'s judge.
+const JUDGE: &str = "You grade the output";
+
+/// The judge's grade of the output its request shows: 1 for a score of 3 or more, else 0.2.
+fn judgement(user: &str) -> String {
+    let output = user.split_once("Output: ").map_or("", |(_, o)| o).trim();
+    let scored = serde_json::from_str::<Value>(output).ok().and_then(|o| o["score"].as_u64()).unwrap_or(0);
+    match scored >= 3 {
+        true => json!({"score": 1.0, "reason": "a fair score"}).to_string(),
+        false => json!({"score": 0.2, "reason": "too harsh"}).to_string(),
+    }
 }
 
 /// A webhook that answers 200 and counts the calls it receives.
