@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use weir_engine::{Agent, Commit, CommittedReader, Ending, Engine};
+use weir_engine::{Agent, Commit, CommittedReader, Ending, Engine, ShadowPlan};
 use weir_telemetry::OtlpExport;
 
 use crate::agent_counters::{AgentCounters, CounterDeltas};
@@ -86,6 +86,10 @@ pub struct ProcessFunction {
     /// The agent's model counters, if it keeps any.
     counters: Option<Arc<dyn AgentCounters>>,
     deltas: CounterDeltas,
+    /// The agent, for the engines of shadows.
+    agent: Arc<dyn Agent>,
+    /// The engine of each shadow this environment has run, by name.
+    shadows: tokio::sync::Mutex<HashMap<String, Engine>>,
 }
 
 impl std::fmt::Debug for ProcessFunction {
@@ -102,7 +106,7 @@ impl ProcessFunction {
     /// A handler running `agent` as `config` says, continuing through `invoker`.
     pub fn new(config: ProcessConfig, agent: Arc<dyn Agent>, invoker: LambdaInvoker) -> Result<Self> {
         let mut engine =
-            Engine::builder(config.storage.clone(), &config.agent, agent).settings(config.settings.clone());
+            Engine::builder(config.storage.clone(), &config.agent, agent.clone()).settings(config.settings.clone());
         let export = OtlpExport::from_env().map_err(|e| Error::config("OTEL_EXPORTER_OTLP_ENDPOINT", e))?;
         if let Some(export) = &export {
             engine = engine.trace_sink(export.clone());
@@ -118,6 +122,8 @@ impl ProcessFunction {
             metrics,
             counters: None,
             deltas: CounterDeltas::default(),
+            agent,
+            shadows: Default::default(),
         })
     }
 
@@ -144,6 +150,9 @@ impl ProcessFunction {
     /// released when the partition is left. Partitions that fail are reported as an error
     /// after the continuation is sent.
     pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<ProcessReport> {
+        if let Some(shadow) = &request.shadow {
+            return self.handle_shadow(shadow, request.partitions, deadline).await;
+        }
         let engine = &self.engine;
         let (partitions, heads) = match request.partitions {
             Some(partitions) => (partitions, HashMap::new()),
@@ -184,13 +193,67 @@ impl ProcessFunction {
             dispatch.fire(with_outputs).await;
         }
         if !report.continued.is_empty() {
-            let payload = serde_json::to_value(PartitionRequest { partitions: Some(report.continued.clone()) })
-                .expect("a request serializes");
+            let request = PartitionRequest { partitions: Some(report.continued.clone()), shadow: None };
+            let payload = serde_json::to_value(request).expect("a request serializes");
             self.invoker.invoke_async(&self.config.continuation_function, &payload).await?;
         }
         tracing::info!(events = report.events, batches = report.batches, continued = ?report.continued, "processed");
         check_failures(report.partitions.iter().map(|p| (p.partition, &p.outcome)))?;
         Ok(report)
+    }
+
+    /// Runs a replay's shadow (`docs/replay.md`): drains `partitions` of its plan (all when
+    /// `None`) until each reaches the end of its range or `deadline`, then continues with
+    /// those left. A shadow is no production run: nothing is dispatched, exported or counted
+    /// in the agent's metrics.
+    async fn handle_shadow(
+        &self,
+        shadow: &str,
+        partitions: Option<Vec<u32>>,
+        deadline: Deadline,
+    ) -> Result<ProcessReport> {
+        let (engine, planned) = self.shadow_engine(shadow).await?;
+        let partitions = partitions.unwrap_or(planned);
+        let mut partitions = for_each_partition(partitions, |p| drain(&engine, p, None, deadline)).await;
+        partitions.sort_by_key(|p| p.partition);
+        let report = ProcessReport {
+            batches: partitions.iter().map(|p| p.batches).sum(),
+            events: partitions.iter().map(|p| p.events).sum(),
+            continued: partitions
+                .iter()
+                .filter(|p| p.outcome == PartitionOutcome::Deadline)
+                .map(|p| p.partition)
+                .collect(),
+            partitions,
+        };
+        if !report.continued.is_empty() {
+            let request = PartitionRequest { partitions: Some(report.continued.clone()), shadow: Some(shadow.into()) };
+            let payload = serde_json::to_value(request).expect("a request serializes");
+            self.invoker.invoke_async(&self.config.continuation_function, &payload).await?;
+        }
+        tracing::info!(shadow, events = report.events, continued = ?report.continued, "replayed");
+        check_failures(report.partitions.iter().map(|p| (p.partition, &p.outcome)))?;
+        Ok(report)
+    }
+
+    /// The engine of `shadow` and the partitions its plan replays, made once per environment.
+    async fn shadow_engine(&self, shadow: &str) -> Result<(Engine, Vec<u32>)> {
+        let storage = weir_engine::shadow_storage(&self.config.storage, shadow)
+            .map_err(|e| Error::Event(format!("shadow `{shadow}`: {e}")))?;
+        let plan = ShadowPlan::read(&storage).await?.ok_or_else(|| {
+            Error::Event(format!("there is no shadow `{shadow}` in the store: `weir replay` makes one"))
+        })?;
+        let planned = plan.ranges.keys().copied().collect();
+        let mut shadows = self.shadows.lock().await;
+        if let Some(engine) = shadows.get(shadow) {
+            return Ok((engine.clone(), planned));
+        }
+        let engine = Engine::builder(storage, &plan.production_agent, self.agent.clone())
+            .settings(self.config.settings.clone())
+            .shadow(plan.shadow(self.config.storage.clone()))
+            .build()?;
+        shadows.insert(shadow.to_string(), engine.clone());
+        Ok((engine, planned))
     }
 
     /// The log segments `partition` has left after its drain: none if it caught up; read

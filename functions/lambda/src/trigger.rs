@@ -39,7 +39,7 @@ impl Trigger {
         if partitions.is_empty() {
             return;
         }
-        let request = PartitionRequest { partitions: Some(partitions.into_iter().collect()) };
+        let request = PartitionRequest { partitions: Some(partitions.into_iter().collect()), shadow: None };
         let payload = serde_json::to_value(&request).expect("a request serializes");
         match self.invoker.invoke_async(&self.function, &payload).await {
             Ok(()) => tracing::debug!(function = %self.function, ?request.partitions, "triggered"),

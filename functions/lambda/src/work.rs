@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 const PARTITIONS_AT_ONCE: usize = 8;
 
 /// The payload of a process or dispatch invocation: `{}` (every partition with work) or
-/// `{"partitions": [3, 7]}` (those, as a continuation passes them on).
+/// `{"partitions": [3, 7]}` (those, as a continuation passes them on); for process,
+/// `{"shadow": "prompt-v2"}` runs a replay's shadow (`docs/replay.md`).
 ///
 /// ```
 /// use weir_functions::work::PartitionRequest;
@@ -26,6 +27,10 @@ pub struct PartitionRequest {
     /// The partitions to work on; `None`: every partition that has work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<Vec<u32>>,
+    /// A shadow to run instead of the agent's own commits (`docs/replay.md`): `partitions`
+    /// of its plan, or all of them. Only the process function takes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<String>,
 }
 
 /// When an invocation must stop starting work: its deadline less a margin for the work in

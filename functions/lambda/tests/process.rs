@@ -160,7 +160,7 @@ async fn invocations_racing_for_partitions_skip_the_ones_they_lose() {
     seeded_log(&storage, 2, EVENTS).await;
     let invoke_api = Recorder::start(StatusCode::ACCEPTED).await;
     let (a, b) = (function(&storage, &invoke_api.url, 2).await, function(&storage, &invoke_api.url, 2).await);
-    let request = || PartitionRequest { partitions: Some(vec![0, 1]) };
+    let request = || PartitionRequest { partitions: Some(vec![0, 1]), shadow: None };
     let (ra, rb) = tokio::join!(a.handle(request(), far()), b.handle(request(), far()));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     let outcomes = ra.partitions.iter().chain(&rb.partitions).map(|p| &p.outcome);

@@ -19,6 +19,8 @@ use crate::store::Store;
 
 /// Partitions planned at once.
 const PARTITIONS_AT_ONCE: usize = 8;
+/// How often the progress of a replay on a function is read.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 /// Events read from the log at once while choosing them.
 const READ_CHUNK: usize = 10_000;
 
@@ -69,6 +71,15 @@ pub struct ReplayArgs {
     /// (repeatable). Read-only tools are allowed and every other tool denied unless named.
     #[arg(long = "tool-policy", value_name = "NAME=POLICY")]
     tool_policies: Vec<String>,
+    /// Runs the replay on this process function (a name or ARN) instead of in this
+    /// process: one invocation per partition, through the Lambda API the `AWS_*` variables
+    /// configure; waits for them with the progress bar.
+    #[arg(long, value_name = "FUNCTION")]
+    function: Option<String>,
+    /// With --function: how long the shadow may make no progress before the replay is
+    /// given up as stalled (the invocations may still finish it), e.g. `10m`.
+    #[arg(long, value_parser = crate::stats::parse_age, default_value = "10m")]
+    stall_after: u64,
     /// Prints what the replay would run and cost, and stops.
     #[arg(long)]
     estimate: bool,
@@ -123,7 +134,16 @@ pub async fn run(args: ReplayArgs, store: Store, agent: AgentChoice) -> Result<(
         Some(candidate) => AgentChoice::parse(candidate)?,
         None => agent.clone(),
     };
-    let loaded = candidate.load().await?;
+    // On a function, the function is the version that runs.
+    let loaded = match &args.function {
+        Some(function) if args.candidate.is_some() => {
+            return Err(CliError::Input(format!(
+                "--with and --function {function}: the function is the version replayed; give one of them"
+            )));
+        }
+        Some(_) => None,
+        None => Some(candidate.load().await?),
+    };
     let shadow = Shadow::open(&store, &args.shadow)?;
     if args.replace {
         let deleted = weir_engine::delete_shadow(&shadow.storage).await?;
@@ -190,30 +210,84 @@ pub async fn run(args: ReplayArgs, store: Store, agent: AgentChoice) -> Result<(
         .await?;
     }
     let progress = Arc::new(Progress(indicatif::ProgressBar::new(chosen as u64).with_message("replaying")));
-    let engine = Engine::builder(shadow.storage.clone(), &production, loaded.agent)
-        .settings(settings)
-        .shadow(plan.shadow(store.storage.clone()))
-        .trace_sink(progress.clone())
-        .build()?;
-    let drains = plan.ranges.keys().map(|&partition| {
-        let engine = engine.clone();
-        async move { engine.drain_partition(partition).await }
-    });
-    let reports = futures::future::try_join_all(drains).await;
+    let ran = match &args.function {
+        Some(function) => on_function(function, &shadow, &plan, &progress, args.stall_after).await,
+        None => {
+            let agent = loaded.as_ref().expect("loaded when not on a function").agent.clone();
+            let engine = Engine::builder(shadow.storage.clone(), &production, agent)
+                .settings(settings)
+                .shadow(plan.shadow(store.storage.clone()))
+                .trace_sink(progress.clone())
+                .build()?;
+            let drains = plan.ranges.keys().map(|&partition| {
+                let engine = engine.clone();
+                async move { engine.drain_partition(partition).await }
+            });
+            futures::future::try_join_all(drains).await.map(drop).map_err(CliError::from)
+        }
+    };
     progress.0.finish_and_clear();
-    let reports = reports?;
-    let outputs: usize = reports.iter().map(|r| r.outputs).sum();
-    let dead_letters: usize = reports.iter().map(|r| r.dead_letters).sum();
-    let traces = shadow.traces(&plan).await?;
+    ran?;
+    let results = shadow.results(&plan).await?;
+    let outputs: usize = results.values().map(|r| r.outputs.len()).sum();
+    let dead_letters = results.values().filter(|r| r.dead_letter.is_some()).count();
+    let traces: Vec<EventTrace> = results.into_values().filter_map(|r| r.trace).collect();
+    let version = match (&args.function, &loaded) {
+        (Some(function), _) => function.clone(),
+        (None, Some(loaded)) => loaded.name.clone(),
+        (None, None) => production.clone(),
+    };
     say!(
-        "shadow {}: {} events replayed with {}, {outputs} outputs, {dead_letters} dead letters",
+        "shadow {}: {} events replayed with {version}, {outputs} outputs, {dead_letters} dead letters",
         args.shadow,
         traces.len(),
-        loaded.name
     );
     say!("{}", answered(&traces));
     say!("compare with production: weir diff --shadow {}", args.shadow);
     Ok(())
+}
+
+/// Runs the plan on the process function `function`, one invocation per partition, and
+/// waits until every partition's shadow chain reaches the end of its range.
+async fn on_function(
+    function: &str,
+    shadow: &Shadow,
+    plan: &ShadowPlan,
+    progress: &Progress,
+    stall_after_ms: u64,
+) -> Result<()> {
+    let invoker = weir_functions::LambdaInvoker::new(&weir_functions::AwsClients::from_env().await);
+    for &partition in plan.ranges.keys() {
+        let request = json!({"shadow": shadow.name, "partitions": [partition]});
+        invoker.invoke_async(function, &request).await.map_err(|e| CliError::Function(e.to_string()))?;
+    }
+    let (mut done, mut last_progress) = (0, SystemClock.now_ms());
+    loop {
+        let mut events = 0;
+        let mut behind = Vec::new();
+        for (&partition, range) in &plan.ranges {
+            let reader = CommittedReader::new(shadow.storage.clone(), &plan.production_agent, partition)?;
+            let head = reader.head().await?;
+            events += head.as_ref().map_or(0, |h| h.totals().events);
+            if head.is_none_or(|h| h.position() < range.until) {
+                behind.push(partition);
+            }
+        }
+        if events > done {
+            progress.0.inc(events - done);
+            (done, last_progress) = (events, SystemClock.now_ms());
+        }
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if SystemClock.now_ms().saturating_sub(last_progress) > stall_after_ms {
+            return Err(CliError::Function(format!(
+                "the shadow made no progress for {} s on partitions {behind:?}: see {function}'s logs; the invocations may still finish it",
+                stall_after_ms / 1000
+            )));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
 }
 
 /// The policy `--models` and `--tool-policy` give.

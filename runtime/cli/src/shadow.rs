@@ -60,12 +60,6 @@ impl Shadow {
         })
     }
 
-    /// The traces of every event the shadow committed.
-    pub async fn traces(&self, plan: &ShadowPlan) -> Result<Vec<EventTrace>> {
-        let results = self.results(plan).await?;
-        Ok(results.into_values().filter_map(|r| r.trace).collect())
-    }
-
     /// What the shadow committed for each event it decided.
     pub async fn results(&self, plan: &ShadowPlan) -> Result<Results> {
         results(&self.storage, plan).await

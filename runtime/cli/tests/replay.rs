@@ -236,3 +236,58 @@ async fn bad_input_is_refused_with_a_reason_and_production_is_never_written() {
     assert!(bad_name.contains("shadow name `../agents`"), "{bad_name}");
     assert_eq!(production_files(&root), before, "production's namespace and log are untouched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_fans_out_over_the_process_function_under_the_emulator() {
+    use tokio::io::AsyncBufReadExt;
+
+    let dir = TempDir::new("replay-function");
+    let (store, root) = (dir.store("store"), dir.join("store"));
+    // `weir dev` finds its functions next to itself; `weir demo` builds them if missing.
+    ok(weir(&["demo", "--store", &dir.store("build-only")]));
+    let reviews = sample_reviews(&dir);
+    ok(weir(&["ingest", reviews.to_str().unwrap(), "--key-field", "/id", "--store", &store]));
+    ok(weir(&["run", "--store", &store]));
+    let before = production_files(&root);
+
+    let mut dev = weir(&["dev", "--port", "0", "--schedule-secs", "3600", "--store", &store]);
+    dev.stdout(std::process::Stdio::piped());
+    let mut child = tokio::process::Command::from(dev).kill_on_drop(true).spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().expect("weir dev says where it listens");
+    let invoke_url = first.split("Invoke API at ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let mut replay = weir(&["replay", "--store", &store, "--shadow", "fanned", "--function", "process"]);
+    replay.envs([
+        ("AWS_ENDPOINT_URL_LAMBDA", invoke_url.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "emulator"),
+        ("AWS_SECRET_ACCESS_KEY", "emulator"),
+    ]);
+    let out = tokio::task::spawn_blocking(move || ok(replay)).await.unwrap();
+    let replayed = out.lines().find(|l| l.starts_with("shadow fanned:")).unwrap();
+    assert!(replayed.contains("events replayed with process"), "{out}");
+    let answered = out.lines().find(|l| l.starts_with("model calls:")).unwrap();
+    assert!(!answered.contains("made"), "the function answered every call from the record: {answered}");
+    let diff = json(ok(weir(&["diff", "--store", &store, "--shadow", "fanned", "--format", "json"])));
+    assert!(diff["events"].as_u64().unwrap() > 0);
+    assert_eq!(
+        (diff["unchanged"].clone(), diff["missing"].clone()),
+        (diff["events"].clone(), Value::from(0)),
+        "{diff}"
+    );
+
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(child.wait().await.unwrap().success(), "Ctrl-C is a clean stop");
+    // The emulator's scheduled process invocations claim and release production's own
+    // partitions: only its committed files and the log must be as they were.
+    let committed = |files: BTreeMap<String, _>| {
+        files
+            .into_iter()
+            .filter(|(name, _)| !name.contains("/manifest/") && !name.ends_with("head-hint.json"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(committed(production_files(&root)), committed(before), "production's files and log are untouched");
+}

@@ -16,7 +16,7 @@ pub use cursor::{Cursor, CursorLink, OutputPosition};
 use crate::aws::AwsClients;
 use crate::config::{DispatchConfig, FromVariables};
 use crate::emf::Unit;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 use crate::runtime;
 use crate::sink::{Delivery, Sink};
@@ -90,6 +90,9 @@ impl DispatchFunction {
     /// received, until `deadline`; each partition with anything to deliver gets at least
     /// one batch. Partitions that fail are reported as an error after the others are done.
     pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<DispatchReport> {
+        if let Some(shadow) = request.shadow {
+            return Err(Error::Event(format!("dispatch delivers production's outputs only, not shadow `{shadow}`'s")));
+        }
         let partitions = match request.partitions {
             Some(partitions) => partitions,
             None => (0..EventLog::open(self.config.storage.clone()).await?.partitions()).collect(),

@@ -276,7 +276,6 @@ impl EventLog {
         Ok(self.segment_objects(partition).await?.into_iter().map(|(seq, _)| seq).collect())
     }
 
-    /// The segments that exist, in order, with their object metadata.
     /// Each retained segment of `partition` with when it was appended (the store's
     /// last-modified time), milliseconds since the epoch, in log order.
     pub async fn segment_times(&self, partition: u32) -> Result<Vec<(u64, u64)>> {
@@ -284,6 +283,7 @@ impl EventLog {
         Ok(objects.into_iter().map(|(seq, o)| (seq, o.last_modified.timestamp_millis().max(0) as u64)).collect())
     }
 
+    /// The segments that exist, in order, with their object metadata.
     pub(crate) async fn segment_objects(&self, partition: u32) -> Result<Vec<(u64, ObjectMeta)>> {
         let objects = self.storage.list_after(&self.segments_dir(partition), None).await?;
         Ok(objects.into_iter().filter_map(|o| Some((segment_seq(&o.location)?, o))).collect())
