@@ -50,9 +50,9 @@ td, th {{ border-bottom: 1px solid #e5e7eb; padding: .3em .8em; text-align: left
 "#
         );
         for (path, drift) in plotted {
-            let _ = write!(
+            let _ = writeln!(
                 page,
-                "<figure><figcaption>{}: mean {} &rarr; {}, {} moved</figcaption>{}</figure>\n",
+                "<figure><figcaption>{}: mean {} &rarr; {}, {} moved</figcaption>{}</figure>",
                 escape(path),
                 number(drift.before.mean),
                 number(drift.after.mean),

@@ -195,20 +195,20 @@ pub async fn run(args: ReplayArgs, store: Store, agent: AgentChoice) -> Result<(
         "{:016x}",
         xxhash_rust::xxh3::xxh3_64(format!("{}-{}", std::process::id(), plan.created_at_ms).as_bytes())
     );
-    for (&partition, range) in &plan.ranges {
-        let storage = &store.storage;
+    let forks = plan.ranges.iter().map(|(&partition, range)| {
+        let at = weir_engine::ForkPoint { position: range.start, state: start };
+        let (production, shadow) = (&store.storage, &shadow.storage);
         weir_engine::fork_partition(
-            storage,
-            &shadow.storage,
-            &production,
+            production,
+            shadow,
+            &plan.production_agent,
             partition,
-            range.start,
-            start,
+            at,
             &nonce,
             plan.created_at_ms,
         )
-        .await?;
-    }
+    });
+    futures::future::try_join_all(forks).await?;
     let progress = Arc::new(Progress(indicatif::ProgressBar::new(chosen as u64).with_message("replaying")));
     let ran = match &args.function {
         Some(function) => on_function(function, &shadow, &plan, &progress, args.stall_after).await,

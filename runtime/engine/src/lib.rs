@@ -58,8 +58,8 @@ pub use outputs::{DeadLetter, Output, outputs_parquet};
 pub use position::Position;
 pub use redrive::{DeadLetterFilter, PartitionDeadLetter, dead_letters, requeue_dead_letters};
 pub use shadow::{
-    CallPolicy, ModelPolicy, Record, Shadow, ShadowPlan, ShadowRange, ShadowStart, ToolPolicy, delete_shadow,
-    fork_partition, shadow_storage,
+    CallPolicy, ForkPoint, ModelPolicy, Record, Shadow, ShadowPlan, ShadowRange, ShadowStart, ToolPolicy,
+    delete_shadow, fork_partition, shadow_storage,
 };
 pub use state::RunCache;
 pub use storage::Storage;

@@ -255,8 +255,17 @@ impl Record {
     }
 }
 
+/// Where a shadow partition forks from production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForkPoint {
+    /// The first position replayed.
+    pub position: Position,
+    /// The state the shadow starts with.
+    pub state: ShadowStart,
+}
+
 /// Starts `partition` of the shadow under `shadow` with its first commit, a fork of
-/// production's `agent` as `start` says, at `position` or, for [`ShadowStart::AsOf`], the
+/// production's `agent` at `at`: from its position or, for [`ShadowStart::AsOf`], the
 /// position of production's commit at or before it. Returns the position the shadow starts
 /// at. A shadow partition that has a chain already is refused: shadows are not reused.
 pub async fn fork_partition(
@@ -264,11 +273,11 @@ pub async fn fork_partition(
     shadow: &Storage,
     agent: &str,
     partition: u32,
-    position: Position,
-    start: ShadowStart,
+    at: ForkPoint,
     writer_nonce: &str,
     now_ms: u64,
 ) -> Result<Position> {
+    let ForkPoint { position, state: start } = at;
     let source = PartitionDir::new(production.clone(), agent, partition)?;
     let target = PartitionDir::new(shadow.clone(), agent, partition)?;
     if target.latest().await?.is_some() {
