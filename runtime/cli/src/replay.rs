@@ -109,6 +109,8 @@ enum ModelsArg {
 #[derive(Debug, Default)]
 struct Estimate {
     events: usize,
+    /// Events production's trace is retained for.
+    recorded_events: usize,
     model_calls: usize,
     recorded_content: usize,
     input_tokens: u64,
@@ -172,6 +174,13 @@ pub async fn run(args: ReplayArgs, store: Store, agent: AgentChoice) -> Result<(
     say!("{}", describe(&args.shadow, &production, &estimate, ranges.len()));
     if args.estimate {
         return Ok(());
+    }
+    if matches!(args.models, ModelsArg::Record) && estimate.recorded_events < estimate.events {
+        return Err(CliError::Input(format!(
+            "--models record: production's record of {} of the {} events is gone (collected with its commits past output_retention_ms): the record cannot answer their calls",
+            estimate.events - estimate.recorded_events,
+            estimate.events
+        )));
     }
     if matches!(args.models, ModelsArg::Record) && estimate.recorded_content < estimate.model_calls {
         return Err(CliError::Input(format!(
@@ -383,7 +392,14 @@ async fn plan_partition(
     // that state and the start is skipped.
     if start == ShadowStart::AsOf {
         let commits = reader.commits().await?;
-        if let Some(commit) = commits.iter().rev().find(|c| c.position() <= from) {
+        let as_of = commits.iter().rev().find(|c| c.position() <= from);
+        if as_of.is_none() && !commits.is_empty() {
+            return Err(CliError::Input(format!(
+                "partition {partition}: production's state as of {from} is no longer retained (its oldest retained commit is at {}): start later, or give --state head or empty",
+                commits[0].position()
+            )));
+        }
+        if let Some(commit) = as_of {
             if commit.position() < retained {
                 return Err(CliError::Input(format!(
                     "partition {partition}: production's state as of {from} is from its commit at {}, but the log before {retained} is collected: start later, or give --state head or empty",
@@ -448,6 +464,7 @@ async fn estimate(store: &Store, production: &str, ranges: &BTreeMap<u32, (Shado
             if !range.selects(trace.event) {
                 continue;
             }
+            estimate.recorded_events += 1;
             for span in &trace.spans {
                 match span.kind {
                     SpanKind::Model => {
@@ -469,11 +486,17 @@ async fn estimate(store: &Store, production: &str, ranges: &BTreeMap<u32, (Shado
 }
 
 fn describe(shadow: &str, production: &str, estimate: &Estimate, partitions: usize) -> String {
+    let gone = match estimate.events - estimate.recorded_events {
+        0 => String::new(),
+        n => format!(
+            "\n{n} of the events have no record (collected with their commits): their calls are made, or denied, as new ones"
+        ),
+    };
     format!(
         "replay of {} events of {production} on {partitions} partitions into shadow {shadow}\n\
          production's record of them: {} model calls ({} with content the record can answer from), \
          {} input and {} output tokens, cost {:.6}; {} tool calls\n\
-         a replay with the agent unchanged makes none of those calls; with every model call made, it costs about as much",
+         a replay with the agent unchanged makes none of those calls; with every model call made, it costs about as much{gone}",
         estimate.events,
         estimate.model_calls,
         estimate.recorded_content,

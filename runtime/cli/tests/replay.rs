@@ -235,6 +235,18 @@ async fn bad_input_is_refused_with_a_reason_and_production_is_never_written() {
     let bad_name = fails(replay(&["--shadow", "../agents"]));
     assert!(bad_name.contains("shadow name `../agents`"), "{bad_name}");
     assert_eq!(production_files(&root), before, "production's namespace and log are untouched");
+
+    // Collection past the output retention takes the commits, their traces and the state
+    // they had: the record and the state as of the start are gone.
+    ok(weir(&["gc", "--store", &store, "--agent", &quiet, "--output-retention-secs", "0"]).envs(model.env()));
+    let collected = production_files(&root);
+    let state_gone = fails(replay(&["--shadow", "collected"]));
+    assert!(state_gone.contains("state as of 0:0 is no longer retained"), "{state_gone}");
+    let record_gone = fails(replay(&["--shadow", "collected", "--state", "head", "--models", "record"]));
+    assert!(record_gone.contains("record of 5 of the 5 events is gone"), "{record_gone}");
+    let out = ok(replay(&["--shadow", "collected", "--state", "head", "--estimate"]));
+    assert!(out.contains("5 of the events have no record"), "{out}");
+    assert_eq!(production_files(&root), collected, "refused replays write nothing to production");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
