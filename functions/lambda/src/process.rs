@@ -55,6 +55,23 @@ pub struct ProcessReport {
     pub continued: Vec<u32>,
 }
 
+impl ProcessReport {
+    /// The totals of `partitions`, in partition order, and those the deadline left.
+    fn of(mut partitions: Vec<PartitionReport>) -> Self {
+        partitions.sort_by_key(|p| p.partition);
+        ProcessReport {
+            batches: partitions.iter().map(|p| p.batches).sum(),
+            events: partitions.iter().map(|p| p.events).sum(),
+            continued: partitions
+                .iter()
+                .filter(|p| p.outcome == PartitionOutcome::Deadline)
+                .map(|p| p.partition)
+                .collect(),
+            partitions,
+        }
+    }
+}
+
 /// The handler of the process function, reusable across the invocations of a warm
 /// environment.
 ///
@@ -177,16 +194,7 @@ impl ProcessFunction {
                 partition.backlog = self.backlog(partition).await;
             }
         }
-        let report = ProcessReport {
-            batches: partitions.iter().map(|p| p.batches).sum(),
-            events: partitions.iter().map(|p| p.events).sum(),
-            continued: partitions
-                .iter()
-                .filter(|p| p.outcome == PartitionOutcome::Deadline)
-                .map(|p| p.partition)
-                .collect(),
-            partitions,
-        };
+        let report = ProcessReport::of(partitions);
         self.publish_metrics(&report);
         let with_outputs = report.partitions.iter().filter(|p| p.outputs > 0).map(|p| p.partition).collect();
         if let Some(dispatch) = &self.dispatch {
@@ -214,18 +222,8 @@ impl ProcessFunction {
     ) -> Result<ProcessReport> {
         let (engine, planned) = self.shadow_engine(shadow).await?;
         let partitions = partitions.unwrap_or(planned);
-        let mut partitions = for_each_partition(partitions, |p| drain(&engine, p, None, deadline)).await;
-        partitions.sort_by_key(|p| p.partition);
-        let report = ProcessReport {
-            batches: partitions.iter().map(|p| p.batches).sum(),
-            events: partitions.iter().map(|p| p.events).sum(),
-            continued: partitions
-                .iter()
-                .filter(|p| p.outcome == PartitionOutcome::Deadline)
-                .map(|p| p.partition)
-                .collect(),
-            partitions,
-        };
+        let partitions = for_each_partition(partitions, |p| drain(&engine, p, None, deadline)).await;
+        let report = ProcessReport::of(partitions);
         if !report.continued.is_empty() {
             let request = PartitionRequest { partitions: Some(report.continued.clone()), shadow: Some(shadow.into()) };
             let payload = serde_json::to_value(request).expect("a request serializes");
