@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use common::provider::{Mode, Provider};
 use common::scoring::{STRICT, ScoringModel, Webhook, score};
 use common::{TempDir, duckdb, fails, ok, shared_reviews, weir};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Shared reviews used by the prompt-change test.
 const REVIEWS: usize = 40;
@@ -47,7 +48,7 @@ fn production_files(root: &Path) -> BTreeMap<String, (u64, std::time::SystemTime
     files
 }
 
-fn json(out: String) -> Value {
+fn parsed(out: String) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
@@ -70,7 +71,7 @@ async fn replaying_the_unchanged_agent_reproduces_its_outputs_without_calling_a_
     assert!(!answered.contains("made"), "every call answered from the record: {answered}");
     assert!(answered.contains("from the record; tool calls:") && answered.ends_with("from the record"), "{answered}");
 
-    let diff = json(ok(weir(&["diff", "--store", &store, "--shadow", "same", "--format", "json"])));
+    let diff = parsed(ok(weir(&["diff", "--store", &store, "--shadow", "same", "--format", "json"])));
     let events = diff["events"].as_u64().unwrap();
     assert!(events > 0);
     assert_eq!((diff["unchanged"].as_u64(), diff["missing"].as_u64()), (Some(events), Some(0)), "{diff}");
@@ -144,7 +145,7 @@ async fn a_changed_prompt_shows_exactly_the_events_whose_score_moved_and_the_rep
 
     let out = ok(with_model(weir(&["replay", "--store", &store, "--agent", &v1, "--with", &v2, "--shadow", "strict"])));
     assert_eq!(model.requests(), 2 * REVIEWS, "the new prompt's calls are made:\n{out}");
-    let diff = json(ok(weir(&["diff", "--store", &store, "--agent", &v1, "--shadow", "strict", "--format", "json"])));
+    let diff = parsed(ok(weir(&["diff", "--store", &store, "--agent", &v1, "--shadow", "strict", "--format", "json"])));
     let moved = texts.iter().filter(|t| score(t, true) != score(t, false)).count();
     assert!(moved > 0 && moved < REVIEWS, "the sample has both kinds: {moved}");
     let changed = diff["changed"].as_array().unwrap();
@@ -282,7 +283,7 @@ async fn a_replay_fans_out_over_the_process_function_under_the_emulator() {
     assert!(replayed.contains("events replayed with process"), "{out}");
     let answered = out.lines().find(|l| l.starts_with("model calls:")).unwrap();
     assert!(!answered.contains("made"), "the function answered every call from the record: {answered}");
-    let diff = json(ok(weir(&["diff", "--store", &store, "--shadow", "fanned", "--format", "json"])));
+    let diff = parsed(ok(weir(&["diff", "--store", &store, "--shadow", "fanned", "--format", "json"])));
     assert!(diff["events"].as_u64().unwrap() > 0);
     assert_eq!(
         (diff["unchanged"].clone(), diff["missing"].clone()),
@@ -302,4 +303,35 @@ async fn a_replay_fans_out_over_the_process_function_under_the_emulator() {
             .collect::<Vec<_>>()
     };
     assert_eq!(committed(production_files(&root)), committed(before), "production's files and log are untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_the_dead_letters_with_a_fixed_model_shows_each_one_answered() {
+    let (broken, fixed) = (Provider::start(Mode::Nonsense).await, ScoringModel::start().await);
+    let dir = TempDir::new("replay-dead");
+    let store = dir.store("store");
+    let all = std::fs::read_to_string(shared_reviews(&dir, 10)).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    let v1 = scorer(&dir, "v1.yaml", false, true);
+    let (healthy, failing) = (dir.join("healthy.jsonl"), dir.join("failing.jsonl"));
+    std::fs::write(&healthy, lines[..6].join("\n") + "\n").unwrap();
+    std::fs::write(&failing, lines[6..].join("\n") + "\n").unwrap();
+    // Six reviews answered, then the model breaks and four are dead-lettered.
+    ok(weir(&["ingest", healthy.to_str().unwrap(), "--key-field", "/id", "--store", &store]));
+    ok(weir(&["run", "--store", &store, "--agent", &v1]).envs(fixed.env()));
+    ok(weir(&["ingest", failing.to_str().unwrap(), "--key-field", "/id", "--store", &store]));
+    ok(weir(&["run", "--store", &store, "--agent", &v1]).envs(broken.env()));
+
+    // The record would answer with the broken replies again: the calls are made anew.
+    let replay =
+        ["replay", "--store", &store, "--agent", &v1, "--shadow", "fixed", "--dead-letters", "--models", "live"];
+    let out = ok(weir(&replay).envs(fixed.env()));
+    assert!(out.starts_with("replay of 4 events"), "{out}");
+    let diff = parsed(ok(weir(&["diff", "--store", &store, "--shadow", "fixed", "--format", "json"])));
+    assert_eq!((diff["events"].as_u64(), diff["missing"].as_u64()), (Some(4), Some(0)), "{diff}");
+    for change in diff["changed"].as_array().unwrap() {
+        assert!(change["dead_letter"][0].is_string() && change["dead_letter"][1].is_null(), "{change}");
+        assert_eq!(change["outputs"], json!([0, 1]), "{change}");
+    }
+    assert_eq!(diff["changed"].as_array().unwrap().len(), 4);
 }
