@@ -1,9 +1,10 @@
-//! `weir gc`: garbage collection of an agent's partitions and of the log.
+//! `weir gc`: garbage collection of an agent's partitions and of the log, or of a shadow.
 
 use weir_engine::{EngineSettings, GcReport, SystemClock, collect_log, collect_partition};
 
 use crate::agents::AgentChoice;
 use crate::error::Result;
+use crate::shadow::Shadow;
 use crate::store::Store;
 
 /// Options of `weir gc`: the engine settings it collects by (`gc_grace_ms`,
@@ -20,6 +21,12 @@ pub struct GcArgs {
     /// Processed log segments are kept this long; at least an hour.
     #[arg(long, default_value_t = EngineSettings::default().log_retention_ms / 1000)]
     log_retention_secs: u64,
+    /// Collects this shadow (`weir replay --shadow`) instead of the agent and the log.
+    #[arg(long)]
+    shadow: Option<String>,
+    /// With --shadow: deletes the whole shadow.
+    #[arg(long, requires = "shadow")]
+    drop: bool,
 }
 
 /// Collects every partition of the agent, then the log segments every agent has processed.
@@ -31,6 +38,9 @@ pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
         ..EngineSettings::default()
     };
     settings.validate()?;
+    if let Some(name) = &args.shadow {
+        return collect_shadow(&store, name, args.drop, &settings).await;
+    }
     let log = store.log().await?;
     let agent = agent.name().await?;
     let mut total = GcReport::default();
@@ -38,6 +48,28 @@ pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
         total += collect_partition(log.storage(), &agent, partition, &settings, &SystemClock).await?;
     }
     total += collect_log(&log, &settings, &SystemClock).await?;
+    report(&total);
+    Ok(())
+}
+
+/// Collects a shadow's partitions as its plan names them, or deletes it.
+async fn collect_shadow(store: &Store, name: &str, drop: bool, settings: &EngineSettings) -> Result<()> {
+    let shadow = Shadow::open(store, name)?;
+    let plan = shadow.existing_plan().await?;
+    if drop {
+        let deleted = weir_engine::delete_shadow(&shadow.storage).await?;
+        say!("gc: deleted shadow {name}: {deleted} objects");
+        return Ok(());
+    }
+    let mut total = GcReport::default();
+    for &partition in plan.ranges.keys() {
+        total += collect_partition(&shadow.storage, &plan.production_agent, partition, settings, &SystemClock).await?;
+    }
+    report(&total);
+    Ok(())
+}
+
+fn report(total: &GcReport) {
     say!(
         "gc: deleted {} state runs, {} journal files, {} intents, {} orphaned files, {} expired manifests, {} log segments",
         total.runs,
@@ -47,5 +79,4 @@ pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
         total.manifests,
         total.segments
     );
-    Ok(())
 }

@@ -231,6 +231,11 @@ async fn bad_input_is_refused_with_a_reason_and_production_is_never_written() {
     let taken = fails(replay(&["--shadow", "taken"]));
     assert!(taken.contains("shadow `taken` exists"), "{taken}");
     ok(replay(&["--shadow", "taken", "--replace"]));
+    let collected = ok(weir(&["gc", "--store", &store, "--shadow", "taken"]));
+    assert!(collected.starts_with("gc: deleted"), "{collected}");
+    let dropped = ok(weir(&["gc", "--store", &store, "--shadow", "taken", "--drop"]));
+    assert!(dropped.starts_with("gc: deleted shadow taken:"), "{dropped}");
+    ok(replay(&["--shadow", "taken"]));
     let missing = fails(weir(&["diff", "--store", &store, "--agent", &quiet, "--shadow", "nowhere"]));
     assert!(missing.contains("no shadow named `nowhere`"), "{missing}");
     let bad_name = fails(replay(&["--shadow", "../agents"]));
