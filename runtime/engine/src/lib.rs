@@ -12,6 +12,7 @@
 //!   action journal and the holders of at-most-once calls; `trace`: what each committed
 //!   event's handling did, committed with it.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
+//! - `wait`: durable waits, keys suspended until a signal or a time (docs/waits.md).
 //! - `redrive`: dead letters listed and requeued into the log, each once.
 //! - `committed`: what a commit made visible, the only way other crates read it; `gc`:
 //!   collection and retention.
@@ -37,6 +38,7 @@ mod storage;
 #[cfg(any(test, feature = "test-support"))]
 pub mod store;
 mod trace;
+mod wait;
 
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use committed::{Commit, CommittedOutputs, CommittedReader};
@@ -57,13 +59,14 @@ pub use redrive::{DeadLetterFilter, PartitionDeadLetter, dead_letters, requeue_d
 pub use state::RunCache;
 pub use storage::Storage;
 pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace, TraceSink, traces_parquet};
+pub use wait::{NOTICE_FIELD, SIGNAL_FIELD, Signal, WaitError, WaitingKey, Wake};
 
 /// The storage format's own types, for tests that write or check it directly. Nothing but
 /// the engine reads or writes the format in production: use [`CommittedReader`] and
 /// [`Engine`] instead.
 #[cfg(any(test, feature = "test-support"))]
 pub mod format {
-    pub use crate::manifest::{FileRef, Manifest, PartitionDir, RunRef, Writer};
+    pub use crate::manifest::{FileRef, Manifest, PartitionDir, RunRef, WaitsRef, Writer};
     pub use crate::state::run;
 }
 
