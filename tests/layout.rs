@@ -13,7 +13,7 @@ const SCANNED: [&str; 5] =
 /// wrap a store.
 const EXEMPT: [&str; 3] = ["runtime/engine/src/layout.rs", "runtime/search/src/layout.rs", "runtime/engine/src/store"];
 /// Folders and extensions of the format, as they would appear in a string literal.
-const NAMES: [&str; 17] = [
+const NAMES: [&str; 18] = [
     "\"manifest/",
     "\"log/",
     "\"agents/",
@@ -26,6 +26,7 @@ const NAMES: [&str; 17] = [
     "\"batch/",
     "\"cursor",
     "\"dispatch/",
+    "\"waits/",
     ".json\"",
     ".parquet\"",
     ".run\"",

@@ -6,13 +6,15 @@
 //! stalls longer than collection's grace period), a model and a tool that fail for a while,
 //! and the topology the Terraform module deploys: a schedule tick every minute that claims
 //! every partition with backlog, continuations that start beside the next tick, ingest
-//! appends with retried duplicates (cold and warm appenders), collection every ten minutes
+//! appends with retried duplicates (cold and warm appenders), inputs that wait for a time or
+//! for a signal appended after them (durable waits), collection every ten minutes
 //! with the engine's real grace period, and a dispatcher that reads every commit. Each
 //! invocation has the process role's permissions.
 //!
 //! After every tick it checks that no output was committed twice, no at-most-once call made
-//! twice, no journaled call made again and every repeated call carried its first idempotency
-//! key. At the end, after the faults stop: every input's outputs committed exactly once,
+//! twice, no journaled call made again, no timer fired early, and every repeated call carried
+//! its first idempotency key. At the end, after the faults stop: every wait ended, every
+//! input's outputs committed exactly once,
 //! state applied once per event, no partition wedged, and storage holding only live runs, the
 //! retained log and what the next invocation needs.
 //!

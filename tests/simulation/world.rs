@@ -12,8 +12,8 @@ use weir_engine::format::PartitionDir;
 use weir_engine::store::{Fault, FaultPlan, FaultyStore};
 use weir_engine::{
     ActionError, Agent, CallMode, Clock, Commit, CommittedReader, Durable, DurableError, Ending, Engine,
-    EngineSettings, EventContext, EventLog, JournalEntry, LogEvent, LogInput, Outcome, Position, Shift, Storage,
-    TokioClock, collect_log, collect_partition,
+    EngineSettings, ErrorKind, EventContext, EventLog, JournalEntry, LogEvent, LogInput, Outcome, Position, Shift,
+    Signal, Storage, TokioClock, Wake, collect_log, collect_partition,
 };
 use weir_tests::PolicyStore;
 
@@ -84,6 +84,8 @@ pub struct World {
     delivered: Mutex<BTreeMap<(u32, Position), Delivered>>,
     /// Inputs appended (by their number), with their keys.
     inputs: Mutex<BTreeMap<u64, String>>,
+    /// Signals dead-lettered, by position, with the reason.
+    dead_signals: Mutex<BTreeMap<Position, String>>,
     requests: AtomicU64,
     faults: Mutex<BTreeMap<String, u64>>,
     invocations: AtomicU64,
@@ -147,6 +149,7 @@ impl World {
             tool_calls: Mutex::default(),
             delivered: Mutex::default(),
             inputs: Mutex::default(),
+            dead_signals: Mutex::default(),
             requests: AtomicU64::new(0),
             faults: Mutex::default(),
             invocations: AtomicU64::new(0),
@@ -261,12 +264,25 @@ impl World {
     /// the batch again later (a retried duplicate).
     async fn append(self: Arc<Self>, inputs: Vec<u64>) {
         self.appends_pending.fetch_add(1, Ordering::SeqCst);
+        // Some inputs wait: for a time (a timer) or for a signal sent after them.
+        let mut signals = Vec::new();
         let events: Vec<LogEvent> = inputs
             .iter()
             .map(|&n| {
                 let key = format!("key-{}", self.draw(|rng| rng.u64(0..KEYS)));
                 self.inputs.lock().unwrap().insert(n, key.clone());
-                LogEvent::json(key, &serde_json::json!({"n": n}))
+                let payload = match self.draw(|rng| rng.u8(..)) {
+                    0..26 => {
+                        let wake_at = self.now_ms() + self.draw(|rng| rng.u64(1..20 * 60_000));
+                        serde_json::json!({"n": n, "wake_at": wake_at})
+                    }
+                    26..52 => {
+                        signals.push((key.clone(), format!("go-{n}")));
+                        serde_json::json!({"n": n, "await": format!("go-{n}")})
+                    }
+                    _ => serde_json::json!({"n": n}),
+                };
+                LogEvent::json(key, &payload)
             })
             .collect();
         let batch_id = format!("source-{}", inputs[0]);
@@ -276,23 +292,35 @@ impl World {
                 let later = self.draw(|rng| rng.u64(0..20 * 60_000));
                 tokio::time::sleep(Duration::from_millis(later)).await;
             }
-            loop {
-                let warm = self.draw(|rng| rng.bool());
-                let stored = if warm {
-                    self.warm_log.append(&batch_id, &events).await.map(|_| ()).map_err(|e| e.to_string())
-                } else {
-                    self.cold_append(&batch_id, &events).await
-                };
-                match stored {
-                    Ok(()) => break,
-                    Err(_) => {
-                        let pause = self.draw(|rng| rng.u64(1_000..30_000));
-                        tokio::time::sleep(Duration::from_millis(pause)).await;
-                    }
-                }
+            self.store(&batch_id, &events).await;
+            // The answers come after the events they answer, each as its own batch.
+            for (key, id) in std::mem::take(&mut signals) {
+                let later = self.draw(|rng| rng.u64(0..10 * 60_000));
+                tokio::time::sleep(Duration::from_millis(later)).await;
+                let signal = Signal::new("go", id.clone(), serde_json::json!({"for": id}));
+                self.store(&format!("signal-{id}"), &[LogEvent::json(key, &signal.to_payload())]).await;
             }
         }
         self.appends_pending.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Appends one producer batch until it is stored, warm or cold.
+    async fn store(&self, batch_id: &str, events: &[LogEvent]) {
+        loop {
+            let warm = self.draw(|rng| rng.bool());
+            let stored = if warm {
+                self.warm_log.append(batch_id, events).await.map(|_| ()).map_err(|e| e.to_string())
+            } else {
+                self.cold_append(batch_id, events).await
+            };
+            match stored {
+                Ok(()) => return,
+                Err(_) => {
+                    let pause = self.draw(|rng| rng.u64(1_000..30_000));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+            }
+        }
     }
 
     /// One append by a fresh ingest invocation, which may end abruptly.
@@ -333,6 +361,8 @@ impl World {
     async fn invocation(self: Arc<Self>, partitions: Option<Vec<u32>>) -> Vec<u32> {
         self.invocations.fetch_add(1, Ordering::SeqCst);
         let started_ms = self.now_ms();
+        // An invocation started after the faults stopped meets none.
+        let healthy = self.healthy.load(Ordering::SeqCst);
         let plan = self.fault_plan();
         let role =
             Arc::new(PolicyStore::process_role(Arc::new(FaultyStore::new(self.clocked.clone(), plan.clone())), AGENT));
@@ -358,8 +388,13 @@ impl World {
             });
             let mut continued = Vec::new();
             for (p, drained) in futures::future::join_all(drains).await {
-                if let (_, Ok(Ending::Deadline)) = drained {
-                    continued.push(p);
+                match drained {
+                    (_, Ok(Ending::Deadline)) => continued.push(p),
+                    // Without faults, only another invocation can stop a drain.
+                    (_, Err(e)) if healthy && !matches!(e.kind(), ErrorKind::Fenced | ErrorKind::Leased) => {
+                        self.violation(format!("a healthy drain of partition {p} failed: {e}"))
+                    }
+                    _ => {}
                 }
             }
             Ok::<_, weir_engine::Error>(continued)
@@ -408,6 +443,14 @@ impl World {
             };
             let mut delivered = self.delivered.lock().unwrap();
             let mut seen_now = BTreeSet::new();
+            // A signal is dead-lettered only when the input it answers was (checked at the end).
+            let (dead_signals, dead): (Vec<_>, Vec<_>) = dead.iter().partition(|d| {
+                let payload: serde_json::Value = serde_json::from_slice(&d.payload).unwrap_or_default();
+                Signal::from_payload(&payload).is_some()
+            });
+            for signal in dead_signals {
+                self.dead_signals.lock().unwrap().insert(signal.event, signal.reason.clone());
+            }
             let read = outputs
                 .iter()
                 .map(|o| (o.event, o.payload["n"].as_u64(), Some(o.payload["count"].as_u64().unwrap_or(0))))
@@ -495,6 +538,23 @@ impl World {
             }
             *last = *count;
         }
+        // A signal dead-lettered answers an input that was dead-lettered, never one that waits.
+        for (event, reason) in self.dead_signals.lock().unwrap().iter() {
+            let answered: Option<u64> =
+                reason.split("`go-").nth(1).and_then(|rest| rest.split('`').next()).and_then(|n| n.parse().ok());
+            let dead_input = answered.is_some_and(|n| delivered.values().any(|(m, count)| *m == n && count.is_none()));
+            if !dead_input {
+                self.violation(format!("signal at {event} dead-lettered: {reason}"));
+            }
+        }
+        // Every wait ended: each timer fired and each signal reached its wait.
+        for p in 0..PARTITIONS {
+            let reader = CommittedReader::new(self.storage(), AGENT, p).unwrap();
+            match reader.waits().await {
+                Ok(waits) if waits.is_empty() => {}
+                other => self.violation(format!("partition {p} still has waits: {other:?}")),
+            }
+        }
         // The committed state is where the counts left it: every run a head names is there.
         for (key, last) in counts {
             let partition = weir_engine::partition_of(&key, PARTITIONS);
@@ -516,6 +576,7 @@ impl World {
                 .map(String::from)
                 .collect();
         let mut waiting_prefixes = Vec::new();
+        let mut heads = Vec::new();
         // Per partition, the batch its newest segment holds: its claims stay with it.
         let mut kept_batches = Vec::new();
         let log = EventLog::open(storage.clone()).await.unwrap();
@@ -523,10 +584,14 @@ impl World {
             let base = format!("agents/{AGENT}/p{p:05}");
             let dir = PartitionDir::new(storage.clone(), AGENT, p).unwrap();
             if let Some(head) = dir.latest().await.unwrap() {
+                heads.push(format!("p{p}: {} {:?}", head.seq, head.kind));
                 allowed.insert(format!("{base}/manifest/{:020}.json", head.seq));
                 allowed.extend(head.runs.iter().map(|r| format!("{base}/{}", r.path)));
-                allowed.extend(head.outputs.iter().chain(&head.dead_letters).map(|f| format!("{base}/{}", f.path)));
+                // A head that is a batch (its writer ended before a release) names its files.
+                let files = head.outputs.iter().chain(&head.dead_letters).chain(&head.trace);
+                allowed.extend(files.map(|f| format!("{base}/{}", f.path)));
                 allowed.extend(head.journal_carry.iter().map(|path| format!("{base}/{path}")));
+                allowed.extend(head.waits.iter().map(|waits| format!("{base}/{}", waits.path)));
                 // What the next invocation replays, at or after the head's position.
                 for folder in ["journal", "intent"] {
                     waiting_prefixes.push((format!("{base}/{folder}/"), head.position.object_name()));
@@ -551,7 +616,7 @@ impl World {
                 path.strip_prefix(folder.as_str()).is_some_and(|position| position >= from.as_str())
             });
             if !(allowed.contains(&path) || claim_of_newest || waiting) {
-                self.violation(format!("storage still holds `{path}` (seed {})", self.seed));
+                self.violation(format!("storage still holds `{path}` (seed {}, heads {heads:?})", self.seed));
             }
         }
     }
@@ -594,7 +659,8 @@ impl World {
 }
 
 /// The agent: a model call (at least once) on every event, a tool call (at most once) on
-/// some, a count per key in state, one output per event.
+/// some, on others a timer (then an at-most-once call that must not come early) or a wait
+/// for a signal, a count per key in state, one output per event.
 struct SimAgent {
     world: Arc<World>,
     /// When its invocation started: results journaled before then must be replayed.
@@ -619,29 +685,61 @@ impl SimAgent {
     }
 }
 
+impl SimAgent {
+    /// An at-most-once call the world records (every one must carry its own key), after
+    /// `check` lets it go out.
+    async fn at_most_once(
+        &self,
+        ctx: &EventContext,
+        event: &LogInput,
+        name: &'static str,
+        check: impl FnOnce(&World) -> Result<(), std::io::Error> + Send,
+    ) -> Result<(), ActionError> {
+        let world = self.world.clone();
+        let made = ctx
+            .durable_call(name, CallMode::AtMostOnce, |key| async move {
+                check(&world)?;
+                let call = Call { key: event.key.clone(), event: event.position, name, idempotency_key: key };
+                world.tool_calls.lock().unwrap().push(call);
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+        // A call that failed after its intent was taken is reported interrupted on the next
+        // attempt: it may have gone out, so it is never made again.
+        match made {
+            Ok(()) | Err(DurableError::Interrupted { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Agent for SimAgent {
     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
         let count = ctx.state::<u64>()?.unwrap_or(0) + 1;
         let verdict: u64 = ctx.durable_call("model", CallMode::AtLeastOnce, |key| self.model(event, key)).await?;
         if verdict == 0 {
-            let world = self.world.clone();
-            let held = ctx
-                .durable_call("hold", CallMode::AtMostOnce, |key| async move {
-                    if world.in_outage() {
-                        return Err(std::io::Error::other("the tool is unavailable"));
-                    }
-                    let call =
-                        Call { key: event.key.clone(), event: event.position, name: "hold", idempotency_key: key };
-                    world.tool_calls.lock().unwrap().push(call);
-                    Ok::<_, std::io::Error>(())
-                })
-                .await;
-            // A hold that failed after its intent was taken is reported interrupted on the
-            // next attempt: it may have gone out, so it is never made again.
-            match held {
-                Ok(()) | Err(DurableError::Interrupted { .. }) => {}
-                Err(e) => return Err(e.into()),
+            // The tool may be down: the hold fails then, and is made on a later attempt.
+            self.at_most_once(ctx, event, "hold", |world| match world.in_outage() {
+                true => Err(std::io::Error::other("the tool is unavailable")),
+                false => Ok(()),
+            })
+            .await?;
+        }
+        if let Some(wake_at) = event.payload["wake_at"].as_u64() {
+            ctx.sleep_until(wake_at).await?;
+            self.at_most_once(ctx, event, "timer", |world| {
+                if world.now_ms() < wake_at {
+                    world.violation(format!("timer of {} at {} fired early", event.key, event.position));
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        if let Some(id) = event.payload["await"].as_str() {
+            let wake = ctx.wait_for("go", id, Duration::from_secs(24 * 3600)).await?;
+            if wake != Wake::Signal(serde_json::json!({"for": id})) {
+                self.world.violation(format!("the wait of {} at {} ended with {wake:?}", event.key, event.position));
             }
         }
         ctx.set_state(&count)?;

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use weir_engine::{EngineSettings, Storage, validate_agent_name};
 
+use crate::dispatch::ApprovalLinks;
 use crate::error::{Error, Result};
 use crate::metrics::MetricsSwitch;
 use crate::sink::SinkTarget;
@@ -30,6 +31,10 @@ pub const AGENT: &str = "WEIR_AGENT";
 pub const PARTITIONS: &str = "WEIR_PARTITIONS";
 /// The JSON pointer of a record's key.
 pub const KEY_FIELD: &str = "WEIR_KEY_FIELD";
+/// The HTTP ingest's URL that approve and deny links point to (dispatch).
+pub const APPROVAL_URL: &str = "WEIR_APPROVAL_URL";
+/// The secret approval links are signed with (at least 32 bytes); unset: no approval links.
+pub const APPROVAL_SECRET: &str = "WEIR_APPROVAL_SECRET";
 /// Engine settings overrides, a JSON object.
 pub const ENGINE_SETTINGS: &str = "WEIR_ENGINE_SETTINGS";
 /// How long before the deadline to stop starting work, in milliseconds.
@@ -67,6 +72,9 @@ pub struct IngestConfig {
     pub agent: Option<String>,
     /// Whether to print metrics (`WEIR_METRICS`).
     pub metrics: MetricsSwitch,
+    /// The secret that approval links are signed with (`WEIR_APPROVAL_SECRET`); `None`:
+    /// approval links are refused (docs/waits.md, "Approvals").
+    pub approval_secret: Option<Vec<u8>>,
 }
 
 /// What the process function needs.
@@ -105,6 +113,9 @@ pub struct DispatchConfig {
     pub deadline_margin: Duration,
     /// Whether to print metrics (`WEIR_METRICS`).
     pub metrics: MetricsSwitch,
+    /// Approve and deny links added to approval requests (`WEIR_APPROVAL_URL` and
+    /// `WEIR_APPROVAL_SECRET`, both or neither); `None`: requests go out as committed.
+    pub approval_links: Option<ApprovalLinks>,
 }
 
 /// What `weir-collect` needs.
@@ -139,6 +150,7 @@ impl FromVariables for IngestConfig {
                 .transpose()
                 .map_err(|e| Error::config(AGENT, e))?,
             metrics: MetricsSwitch::from_lookup(&lookup)?,
+            approval_secret: vars.approval_secret()?,
         })
     }
 }
@@ -186,6 +198,12 @@ impl FromVariables for DispatchConfig {
             partitions: vars.partitions()?,
             deadline_margin: vars.deadline_margin()?,
             metrics: MetricsSwitch::from_lookup(&lookup)?,
+            approval_links: match (vars.optional(APPROVAL_URL), vars.approval_secret()?) {
+                (Some(url), Some(secret)) => Some(ApprovalLinks::new(&url, secret)?),
+                (None, None) => None,
+                (Some(_), None) => return Err(Error::config(APPROVAL_SECRET, "is not set, but WEIR_APPROVAL_URL is")),
+                (None, Some(_)) => return Err(Error::config(APPROVAL_URL, "is not set, but WEIR_APPROVAL_SECRET is")),
+            },
         })
     }
 }
@@ -222,6 +240,16 @@ impl Vars<'_> {
             Some(value) => value.trim().parse().map_err(|e| Error::config(name, format!("is `{value}`: {e}"))),
             None => Ok(default),
         }
+    }
+
+    /// The approval links' secret, refused when shorter than HMAC-SHA-256 needs.
+    fn approval_secret(&self) -> Result<Option<Vec<u8>>> {
+        let Some(secret) = self.optional(APPROVAL_SECRET) else { return Ok(None) };
+        if secret.len() < 32 {
+            let problem = format!("has {} bytes; use at least 32 random bytes", secret.len());
+            return Err(Error::config(APPROVAL_SECRET, problem));
+        }
+        Ok(Some(secret.into_bytes()))
     }
 
     fn storage(&self) -> Result<Storage> {

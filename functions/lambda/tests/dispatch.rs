@@ -40,6 +40,7 @@ fn dispatcher(storage: &Storage, target: SinkTarget, sink: Sink, partitions: u32
         partitions,
         deadline_margin: Duration::from_secs(10),
         metrics: Default::default(),
+        approval_links: None,
     };
     DispatchFunction::new(config, sink)
 }

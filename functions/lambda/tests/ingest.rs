@@ -29,6 +29,7 @@ async fn fresh_ingest(backend: Backend) -> (IngestFunction, Option<TempDir>) {
         process_function: None,
         agent: None,
         metrics: Default::default(),
+        approval_secret: None,
     };
     (IngestFunction::new(config).await.unwrap(), dir)
 }

@@ -283,6 +283,7 @@ async fn outputs_waiting_for_a_sink_that_is_down_are_published() {
         partitions: PARTITIONS,
         deadline_margin: Duration::from_secs(10),
         metrics: Default::default(),
+        approval_links: None,
     };
     let (metrics, lines) = Metrics::in_memory("dispatch", Some("scorer"));
     let dispatch = DispatchFunction::new(config, Sink::Webhook(WebhookSink::new(&down.url))).with_metrics(metrics);

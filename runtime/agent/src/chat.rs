@@ -6,15 +6,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use weir_engine::{
     Branch, CallMode, Durable, DurableError, ModelPolicy, Record, SpanEnd, SpanId, SpanKind, ToolPolicy, Trace,
+    WaitError, Wake,
 };
 use weir_models::{ChatMessage, ChatRequest, ChatResponse, ModelError, ToolCall, ToolSpec, Usage};
 
 use crate::agent::AgentCore;
+use crate::approval::{APPROVAL_SIGNAL, ApprovalAnswer, ApprovalRequest, Decision};
 use crate::error::AgentError;
 use crate::event::builtin::{ChatRequestEvent, ToolResult};
 use crate::memory::Memory;
 use crate::metrics::CallEnd;
 use crate::spans;
+use crate::tool_binding::ToolBinding;
 
 /// The end of a conversation: the model's answer and how it got there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +181,14 @@ impl Turn<'_> {
                 Ok(arguments) => arguments,
                 Err(e) => return Ok(error(e.message)),
             };
+        // A replay answers the call from the record or its policy, without effect, so nobody
+        // is asked to approve it; a tool the replay is allowed to call is approved as ever.
+        let without_effect = self.record.is_some_and(|record| {
+            crate::record::tool_policy(record, &call.name, binding.tool().read_only()) != ToolPolicy::Allow
+        });
+        if !without_effect && let Some(denied) = self.approved(binding, call, &arguments).await? {
+            return Ok(error(denied));
+        }
         let tool = binding.tool();
         let mode = if tool.at_most_once() { CallMode::AtMostOnce } else { CallMode::AtLeastOnce };
         let started = Instant::now();
@@ -243,6 +254,51 @@ impl Turn<'_> {
                 }))
             }
         }
+    }
+
+    /// Waits for approval if the binding needs it for these arguments. `Some(why)`: the
+    /// call must not run, and the model hears why.
+    async fn approved(
+        &self,
+        binding: &ToolBinding,
+        call: &ToolCall,
+        arguments: &Value,
+    ) -> Result<Option<String>, AgentError> {
+        let Some(approval) = binding.approval() else { return Ok(None) };
+        let Some(reason) = approval.reason(arguments) else { return Ok(None) };
+        // The wait's own idempotency key: the same in every attempt, unique to this call.
+        let id = self.calls.next_idempotency_key();
+        let request = ApprovalRequest {
+            id: id.clone(),
+            key: self.key.to_string(),
+            tool: call.name.clone(),
+            arguments: arguments.clone(),
+            reason,
+        };
+        let wake = self.calls.wait_with_notice(APPROVAL_SIGNAL, &id, approval.wait(), request.to_output()).await;
+        let (decision, by, why) = match wake {
+            Ok(Wake::Signal(payload)) => match ApprovalAnswer::from_signal(&payload) {
+                Ok(answer) => (answer.decision, answer.by, answer.reason),
+                Err(unreadable) => (Decision::Deny, None, Some(unreadable)),
+            },
+            Ok(Wake::TimedOut) => {
+                let waited = format!("no answer within {} s", approval.wait().as_secs());
+                (approval.default_decision(), None, Some(waited))
+            }
+            Err(WaitError::Suspended(what)) => {
+                return Err(AgentError::Waiting(format!("tool `{}` waits for {what}", call.name)));
+            }
+            Err(e) => return Err(AgentError::Journal(e.to_string())),
+        };
+        Ok(match decision {
+            Decision::Approve => None,
+            Decision::Deny => Some(format!(
+                "the call to `{}` was denied{}{}: it did not run",
+                call.name,
+                by.map(|by| format!(" by {by}")).unwrap_or_default(),
+                why.map(|why| format!(" ({why})")).unwrap_or_default(),
+            )),
+        })
     }
 
     /// Asks the model, runs the tools it calls (concurrently, each durable), feeds the

@@ -76,6 +76,10 @@ pub enum AgentError {
         name: String,
         idempotency_key: String,
     },
+    /// The event waits (for an approval, a signal or a time): not a failure; the engine runs
+    /// it again when the wait ends.
+    #[error("{0}")]
+    Waiting(String),
     /// An agent file is invalid; the message names the file, the line and the field.
     #[error("{0}")]
     Declaration(String),

@@ -23,6 +23,7 @@
 
 mod action;
 mod agent;
+pub mod approval;
 mod budget;
 mod builtin;
 mod chain;
@@ -70,7 +71,7 @@ pub use react::{ReActAgent, ReActAgentBuilder};
 pub use resources::Resources;
 pub use retrieval::VectorStore;
 pub use tool_binding::{ArgumentSource, ToolBinding};
-pub use weir_engine::{CallMode, Durable, DurableError};
+pub use weir_engine::{CallMode, Durable, DurableError, Signal, WaitError, Wake};
 pub use workflow::{CHAT_ACTION, WorkflowAgent, WorkflowAgentBuilder};
 
 /// Compiles the examples of `docs/agents.md`, so that the guide cannot drift from the API.

@@ -21,7 +21,7 @@
 //! # }).unwrap();
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -251,10 +251,26 @@ impl AgentTest {
         let before = self.committed().await?;
         self.engine.drain().await?;
         let after = self.committed().await?;
+        // By identity, not by count: an event that waited commits outputs among older ones.
+        let outputs: HashSet<_> = before.outputs.iter().map(|o| (o.key.clone(), o.event, o.index)).collect();
+        let dead: HashSet<_> = before.dead_letters.iter().map(|d| (d.key.clone(), d.event)).collect();
+        let traces: HashSet<_> = before.traces.iter().map(|t| (t.key.clone(), t.event, t.commit_seq)).collect();
         Ok(TestRun {
-            outputs: after.outputs[before.outputs.len()..].to_vec(),
-            dead_letters: after.dead_letters[before.dead_letters.len()..].to_vec(),
-            traces: after.traces[before.traces.len()..].to_vec(),
+            outputs: after
+                .outputs
+                .into_iter()
+                .filter(|o| !outputs.contains(&(o.key.clone(), o.event, o.index)))
+                .collect(),
+            dead_letters: after
+                .dead_letters
+                .into_iter()
+                .filter(|d| !dead.contains(&(d.key.clone(), d.event)))
+                .collect(),
+            traces: after
+                .traces
+                .into_iter()
+                .filter(|t| !traces.contains(&(t.key.clone(), t.event, t.commit_seq)))
+                .collect(),
         })
     }
 

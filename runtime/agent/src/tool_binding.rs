@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use weir_tools::{Tool, ToolError, ToolSpec};
 
+use crate::approval::Approval;
 use crate::memory::Memory;
 
 /// Where a hidden argument's value comes from.
@@ -36,13 +37,37 @@ pub struct ToolBinding {
     tool: Arc<dyn Tool>,
     hidden: Vec<(String, ArgumentSource)>,
     spec: ToolSpec,
+    approval: Option<Approval>,
 }
 
 impl ToolBinding {
     /// Offers `tool` as it is.
     pub fn new(tool: Arc<dyn Tool>) -> Self {
         let spec = tool.spec();
-        ToolBinding { tool, hidden: Vec::new(), spec }
+        ToolBinding { tool, hidden: Vec::new(), spec, approval: None }
+    }
+
+    /// Makes calls that `approval` picks wait for a person's approval before they run
+    /// (docs/waits.md, "Approvals").
+    ///
+    /// ```
+    /// use weir_agent::ToolBinding;
+    /// use weir_agent::approval::Approval;
+    /// # fn demo(restart: std::sync::Arc<dyn weir_tools::Tool>) {
+    /// let binding = ToolBinding::new(restart).require_approval(Approval::when(|arguments| {
+    ///     let node = arguments["node"].as_str().unwrap_or_default();
+    ///     node.starts_with("prod-").then(|| format!("restart of production node {node}"))
+    /// }));
+    /// # }
+    /// ```
+    pub fn require_approval(mut self, approval: Approval) -> Self {
+        self.approval = Some(approval);
+        self
+    }
+
+    /// Which calls need approval, if any do.
+    pub fn approval(&self) -> Option<&Approval> {
+        self.approval.as_ref()
     }
 
     /// Hides `argument` from the model; it is filled from `source` before each call.

@@ -261,6 +261,8 @@ impl WorkflowAgent {
                     self.core.metrics.action_run(&action.name, CallEnd::Made(started.elapsed(), Default::default()));
                     self.notify(|| ActionFinishedEvent::of(&action.name, event), engine, run).await?;
                 }
+                // A wait is not a failure: the action runs again when it ends.
+                Err(error) if engine.is_suspended() => return Err(error),
                 Err(error) => {
                     self.core.metrics.action_run(&action.name, CallEnd::Failed);
                     tracing::debug!(action = %action.name, event = %event.id, %error, "action failed");
@@ -424,6 +426,28 @@ fn not_the_events_fault(error: ActionError) -> ActionError {
 }
 
 impl WorkflowAgent {
+    /// Runs the run's events through the actions until none is left.
+    async fn run_events(&self, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
+        while let Some(event) = run.queue.pop_front() {
+            if event.kind == OutputEvent::TYPE {
+                run.outputs.push(event.decode::<OutputEvent>()?.output);
+            }
+            if event.kind == ChatRequestEvent::TYPE {
+                let mut requests = vec![event.clone()];
+                while run.queue.front().is_some_and(|e| e.kind == ChatRequestEvent::TYPE) {
+                    requests.extend(run.queue.pop_front());
+                }
+                self.chat(requests.clone(), engine, run).await?;
+                for request in &requests {
+                    self.route(request, engine, run).await?;
+                }
+                continue;
+            }
+            self.route(&event, engine, run).await?;
+        }
+        Ok(())
+    }
+
     /// One input's run: its events through the actions, then its memory and outputs.
     async fn run(&self, input: &LogInput, engine: &mut EventContext) -> Result<(), ActionError> {
         let mut stored: Option<StoredMemory> = engine.state()?;
@@ -445,22 +469,19 @@ impl WorkflowAgent {
         }
         let first = InputEvent { key: input.key.clone(), input: input.payload.clone() };
         run.enqueue(Event::typed(first), None, None);
-        while let Some(event) = run.queue.pop_front() {
-            if event.kind == OutputEvent::TYPE {
-                run.outputs.push(event.decode::<OutputEvent>()?.output);
-            }
-            if event.kind == ChatRequestEvent::TYPE {
-                let mut requests = vec![event.clone()];
-                while run.queue.front().is_some_and(|e| e.kind == ChatRequestEvent::TYPE) {
-                    requests.extend(run.queue.pop_front());
+        if let Err(error) = self.run_events(engine, &mut run).await {
+            if engine.is_suspended() {
+                // The outputs sent before the wait go out with the suspension, once: the run
+                // after the wait sends them again in the same order, and the engine drops
+                // those (docs/waits.md, "Outputs of a waiting event").
+                for event in std::mem::take(&mut run.queue).iter().filter(|e| e.kind == OutputEvent::TYPE) {
+                    run.outputs.push(event.decode::<OutputEvent>()?.output);
                 }
-                self.chat(requests.clone(), engine, &mut run).await?;
-                for request in &requests {
-                    self.route(request, engine, &mut run).await?;
+                for output in &run.outputs {
+                    engine.emit(output)?;
                 }
-                continue;
             }
-            self.route(&event, engine, &mut run).await?;
+            return Err(error);
         }
         // What the event's model calls used, made or replayed: the trace counts each once.
         let (tokens, cost) = engine.trace().tokens_and_cost();

@@ -5,7 +5,8 @@
 //! file). A failure is one line on standard error and a non-zero exit code.
 //!
 //! Modules: one per command (`demo`, `dev`, `run`, `ingest`, `outputs`, `inspect`,
-//! `dead_letters`, `trace`, `stats`, `cost`, `gc`, `functions`, `kb`, `replay`, `diff` with `diff_report`, `eval` with `judge`), and what they share: `shadow` (a replay's namespace), `store` (the `--store` URL), `agents` (the `--agent`
+//! `dead_letters`, `approvals`, `trace`, `stats`, `cost`, `gc`, `functions`, `kb`, `replay`, `diff` with `diff_report`,
+//! `eval` with `judge`), and what they share: `shadow` (a replay's namespace), `store` (the `--store` URL), `agents` (the `--agent`
 //! choice), `committed` (what an agent committed, read through the engine), `input_file` and
 //! `rejects` (ingest's reading and setting aside), `binaries` (building the function
 //! binaries), `table` (aligned text tables), `error`.
@@ -19,6 +20,7 @@ macro_rules! say {
 }
 
 mod agents;
+mod approvals;
 mod binaries;
 mod committed;
 mod cost;
@@ -83,6 +85,8 @@ enum Command {
     /// Shows the log's partitions, the agent's manifests, a key's state and journal, and
     /// dead letters.
     Inspect(inspect::InspectArgs),
+    /// Lists the tool calls waiting for approval, and approves or denies one.
+    Approvals(approvals::ApprovalsArgs),
     /// Lists the agent's dead letters, or requeues chosen ones into the log (each once).
     DeadLetters(dead_letters::DeadLettersArgs),
     /// Shows what the agent did for an input event: its actions and calls, with timings,
@@ -122,6 +126,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(args, store, agent()?).await,
         Command::Gc(args) => gc::run(args, store, agent()?).await,
         Command::DeadLetters(args) => dead_letters::run(args, store, agent()?).await,
+        Command::Approvals(args) => approvals::run(args, store, agent()?).await,
         Command::Trace(args) => trace::run(args, store, agent()?).await,
         Command::Stats(args) => stats::run(args, store, agent()?).await,
         Command::Cost(args) => cost::run(args, store, agent()?).await,

@@ -12,6 +12,7 @@ use crate::outputs::{self, DeadLetter, Output};
 use crate::position::Position;
 use crate::storage::Storage;
 use crate::trace::{self, EventTrace};
+use crate::wait::WaitingKey;
 
 /// Commits read at once.
 const COMMITS_AT_ONCE: usize = 16;
@@ -202,6 +203,13 @@ impl CommittedReader {
         let cache = crate::state::RunCache::new(1 << 20);
         let mut found = crate::state::read_snapshots(&self.dir, &head.runs, &[key.to_string()], &cache).await?;
         Ok(found.remove(key).flatten())
+    }
+
+    /// The keys that wait at the head, in key order (docs/waits.md).
+    pub async fn waits(&self) -> Result<Vec<WaitingKey>> {
+        let Some(head) = self.dir.latest().await? else { return Ok(Vec::new()) };
+        let waits = crate::wait::load(&self.dir, head.waits.as_ref()).await?;
+        Ok(waits.iter().map(|(key, suspension)| WaitingKey::new(key, suspension)).collect())
     }
 
     /// The journal entries still kept (those of batches not yet collected) of `key`'s

@@ -3,8 +3,8 @@
 //! See `docs/storage-format.md` ("Garbage collection") for the rules and why they are safe
 //! while invocations run.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use object_store::ObjectMeta;
 use xxhash_rust::xxh3::xxh3_64;
@@ -23,6 +23,8 @@ use crate::storage::{Storage, relative_to};
 pub struct GcReport {
     /// Superseded or orphaned state runs.
     pub runs: usize,
+    /// Superseded or orphaned waits objects.
+    pub waits: usize,
     /// Journal files of committed batches or failed invocations.
     pub journal_files: usize,
     /// Intent objects of at-most-once calls of committed events.
@@ -38,6 +40,7 @@ pub struct GcReport {
 impl std::ops::AddAssign for GcReport {
     fn add_assign(&mut self, report: GcReport) {
         self.runs += report.runs;
+        self.waits += report.waits;
         self.journal_files += report.journal_files;
         self.intents += report.intents;
         self.orphan_files += report.orphan_files;
@@ -68,10 +71,11 @@ pub async fn collect_partition(
     let now = clock.now_ms();
     let old = |o: &ObjectMeta| older_than(o, now, settings.gc_grace_ms);
     let mut doomed = Vec::new();
-    let folders = [layout::STATE, layout::OUTPUTS, layout::DEAD_LETTERS, layout::TRACES].map(|f| dir.path(f));
+    let folders =
+        [layout::STATE, layout::OUTPUTS, layout::DEAD_LETTERS, layout::TRACES, layout::WAITS].map(|f| dir.path(f));
     let listed = futures::future::try_join_all(folders.iter().map(|folder| storage.list_after(folder, None))).await?;
-    let [runs, outputs, dead_letters, traces]: [Vec<ObjectMeta>; 4] = listed.try_into().expect("four folders");
-    let head = release_dead_writer(dir, head, [&runs, &outputs, &dead_letters, &traces], settings, now).await?;
+    let [runs, outputs, dead_letters, traces, waits]: [Vec<ObjectMeta>; 5] = listed.try_into().expect("five folders");
+    let head = release_dead_writer(dir, head, [&runs, &outputs, &dead_letters, &traces, &waits], settings, now).await?;
 
     // A run numbered after the head may belong to a commit still to come (a stalled
     // writer's): it is spared until collection has taken its number.
@@ -83,12 +87,26 @@ pub async fn collect_partition(
             report.runs += 1;
         }
     }
+    // Waits objects likewise: only the head's is live (docs/waits.md).
+    for object in waits {
+        let relative = relative_to(dir.base(), &object.location);
+        let committed = file_seq(&object).is_some_and(|seq| seq <= head.seq);
+        if old(&object) && committed && head.waits.as_ref().is_none_or(|w| w.path != relative) {
+            doomed.push(object.location);
+            report.waits += 1;
+        }
+    }
 
+    // A waiting event is behind the head's position but not done: the intents of its calls
+    // stay until the commit that ends its wait (docs/waits.md).
+    let waiting: HashSet<Position> =
+        crate::wait::load(dir, head.waits.as_ref()).await?.values().map(|s| s.event.event).collect();
     for (folder, count) in [(layout::JOURNAL, &mut report.journal_files), (layout::INTENTS, &mut report.intents)] {
         for object in storage.list_after(&dir.path(folder), None).await? {
             let relative = relative_to(dir.base(), &object.location);
             let position = layout::prefix_position(&relative);
-            if old(&object) && position.is_some_and(|p| p < head.position) {
+            let waits = folder == layout::INTENTS && position.is_some_and(|p| waiting.contains(&p));
+            if old(&object) && position.is_some_and(|p| p < head.position) && !waits {
                 doomed.push(object.location);
                 *count += 1;
             }
@@ -156,7 +174,7 @@ pub async fn collect_partition(
 async fn release_dead_writer(
     dir: &PartitionDir,
     head: Manifest,
-    listed: [&[ObjectMeta]; 4],
+    listed: [&[ObjectMeta]; 5],
     settings: &EngineSettings,
     now: u64,
 ) -> Result<Manifest> {

@@ -210,6 +210,20 @@ impl Journal {
         self.wake.notify_one();
     }
 
+    /// Makes entries known without writing them: a resumed event's calls before its wait,
+    /// which its suspension keeps durable (docs/waits.md).
+    pub(crate) fn seed(&self, entries: impl IntoIterator<Item = JournalEntry>) {
+        let mut known = self.known.lock().expect("journal");
+        for entry in entries {
+            known.entry(entry.call.clone()).or_insert(entry);
+        }
+    }
+
+    /// The entries of one event of one key, in call order: what a suspension keeps.
+    pub(crate) fn entries_of(&self, event: Position, key: &str) -> Vec<JournalEntry> {
+        self.entries_matching(|call| call.event == event && call.key == key)
+    }
+
     async fn flush(&self, file: u32) {
         let lines = std::mem::take(&mut *self.pending.lock().expect("pending"));
         if lines.is_empty() {
@@ -223,10 +237,11 @@ impl Journal {
         }
     }
 
-    /// Entries for events at or after `from`: what a commit that stops before them must carry.
-    pub(crate) fn entries_from(&self, from: Position) -> Vec<JournalEntry> {
+    /// Entries of the calls `keep` picks, in call order: what a commit must carry on for
+    /// events it leaves undone (beyond its batch, or waiting).
+    pub(crate) fn entries_matching(&self, keep: impl Fn(&CallId) -> bool) -> Vec<JournalEntry> {
         let mut entries: Vec<_> =
-            self.known.lock().expect("journal").values().filter(|e| e.call.event >= from).cloned().collect();
+            self.known.lock().expect("journal").values().filter(|e| keep(&e.call)).cloned().collect();
         entries.sort_by(|a, b| a.call.cmp(&b.call));
         entries
     }

@@ -114,6 +114,8 @@ pub(crate) const OUTPUTS: &str = "out";
 pub(crate) const DEAD_LETTERS: &str = "dead";
 /// Below a partition's directory: the committed traces' folder.
 pub(crate) const TRACES: &str = "trace";
+/// Below a partition's directory: the waits objects' folder (docs/waits.md).
+pub(crate) const WAITS: &str = "waits";
 /// Below a partition's directory: the action journal's folder.
 pub(crate) const JOURNAL: &str = "journal";
 /// Below a partition's directory: the at-most-once intents' folder.
@@ -151,6 +153,11 @@ pub(crate) fn dead_letters(seq: u64, nonce: &str) -> String {
 /// Below a partition's directory: a commit's trace.
 pub(crate) fn trace(seq: u64, nonce: &str) -> String {
     format!("{TRACES}/{seq:020}-{nonce}.parquet")
+}
+
+/// Below a partition's directory: the waits object a commit writes.
+pub(crate) fn waits(seq: u64, nonce: &str) -> String {
+    format!("{WAITS}/{seq:020}-{nonce}.json")
 }
 
 /// The manifest sequence number a commit's file (run, outputs, dead letters) is named after.

@@ -12,6 +12,7 @@
 //!   action journal and the holders of at-most-once calls; `trace`: what each committed
 //!   event's handling did, committed with it.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
+//! - `wait`: durable waits, keys suspended until a signal or a time (docs/waits.md).
 //! - `redrive`: dead letters listed and requeued into the log, each once.
 //! - `shadow`: shadow runs, a version of an agent over a range of the log into a namespace
 //!   of its own, with calls answered from production's record (`docs/replay.md`).
@@ -40,6 +41,7 @@ mod storage;
 #[cfg(any(test, feature = "test-support"))]
 pub mod store;
 mod trace;
+mod wait;
 
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use committed::{Commit, CommittedOutputs, CommittedReader};
@@ -64,13 +66,14 @@ pub use shadow::{
 pub use state::RunCache;
 pub use storage::Storage;
 pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace, TraceSink, traces_parquet};
+pub use wait::{NOTICE_FIELD, SIGNAL_FIELD, Signal, WaitError, WaitingKey, Wake};
 
 /// The storage format's own types, for tests that write or check it directly. Nothing but
 /// the engine reads or writes the format in production: use [`CommittedReader`] and
 /// [`Engine`] instead.
 #[cfg(any(test, feature = "test-support"))]
 pub mod format {
-    pub use crate::manifest::{FileRef, Manifest, PartitionDir, RunRef, Writer};
+    pub use crate::manifest::{FileRef, Manifest, PartitionDir, RunRef, WaitsRef, Writer};
     pub use crate::state::run;
 }
 

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::layout;
 use crate::position::Position;
 use crate::storage::Storage;
+pub use crate::wait::WaitsRef;
 
 /// The objects of one agent's processing of one partition: `agents/<agent>/p<P>/`.
 #[derive(Debug, Clone)]
@@ -294,6 +295,10 @@ pub struct Manifest {
     /// partition before then. `None`: no lease (released, or never taken).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until_ms: Option<u64>,
+    /// The live waits object: the suspended keys and the earliest time one is due
+    /// (docs/waits.md). Absent when no key waits; carried on by every successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits: Option<WaitsRef>,
 }
 
 impl Manifest {
@@ -313,6 +318,7 @@ impl Manifest {
             totals: Totals::default(),
             created_at_ms: 0,
             lease_until_ms: None,
+            waits: None,
         }
     }
 

@@ -5,7 +5,10 @@
 //! same delivery ids, which the sink (an `Idempotency-Key`, a FIFO deduplication id, the
 //! log's batch id) or the receiver recognises. The protocol is in `docs/dispatch.md`.
 
+mod approval_links;
 mod cursor;
+
+pub use approval_links::ApprovalLinks;
 
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -195,7 +198,10 @@ impl DispatchFunction {
                     .map(|i| Delivery {
                         id: delivery_id(agent, partition, commit.seq, i as u64),
                         key: outputs[i].key.clone(),
-                        payload: outputs[i].payload.clone(),
+                        payload: match &self.config.approval_links {
+                            Some(links) => links.dress(agent, outputs[i].payload.clone()),
+                            None => outputs[i].payload.clone(),
+                        },
                     })
                     .collect();
                 self.sink.deliver(&batch).await?;

@@ -12,6 +12,9 @@ use super::IngestFunction;
 /// given, else the request id, so a client retrying with the same key stores them once.
 pub(super) async fn ingest(function: &IngestFunction, request: LambdaFunctionUrlRequest) -> Value {
     let method = request.request_context.http.method.as_deref().unwrap_or_default();
+    if let Some(token) = request.query_string_parameters.get("approval") {
+        return super::approval::answer(function, method, token).await;
+    }
     if !method.eq_ignore_ascii_case("POST") {
         return answer(405, json!({"error": format!("method {method} not allowed; POST the records")}));
     }
@@ -50,6 +53,6 @@ pub(super) async fn ingest(function: &IngestFunction, request: LambdaFunctionUrl
 }
 
 /// A function URL / HTTP API response with a JSON body.
-fn answer(status: u16, body: Value) -> Value {
+pub(super) fn answer(status: u16, body: Value) -> Value {
     json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
 }

@@ -7,6 +7,7 @@
 //! way each source expects: SQS and Kinesis `batchItemFailures`, HTTP 400, and a list of
 //! refused lines for S3.
 
+mod approval;
 mod http;
 mod kinesis;
 mod redrive;
@@ -68,6 +69,8 @@ pub struct IngestFunction {
     /// Events appended and source records refused since the invocation began.
     tally: Arc<Mutex<Tally>>,
     metrics: Metrics,
+    /// What approval links are checked with: the secret, the agent they must name, the time.
+    approvals: approval::Approvals,
 }
 
 /// What an invocation stored and refused, for its metrics.
@@ -95,7 +98,14 @@ impl IngestFunction {
             touched: Arc::default(),
             tally: Arc::default(),
             metrics: Metrics::new(config.metrics, "ingest", config.agent.as_deref()),
+            approvals: approval::Approvals::new(config.approval_secret, config.agent),
         })
+    }
+
+    /// Reads time from `clock` (approval links expire), instead of the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn weir_engine::Clock>) -> Self {
+        self.approvals.clock = clock;
+        self
     }
 
     /// Invokes `trigger` (the process function) after each invocation, for the partitions
@@ -118,6 +128,12 @@ impl IngestFunction {
         self.touched.lock().expect("not poisoned").extend(appended.iter().map(|a| a.partition));
         self.tally.lock().expect("not poisoned").events += events.len();
         Ok(appended)
+    }
+
+    /// Notes an append made elsewhere (an approval's answer) for the trigger and the metrics.
+    fn note_appended(&self, partition: u32, events: usize) {
+        self.touched.lock().expect("not poisoned").insert(partition);
+        self.tally.lock().expect("not poisoned").events += events;
     }
 
     /// Notes `records` source records that were not stored, for the metrics.

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -16,6 +17,7 @@ use crate::manifest::{PartitionDir, Writer};
 use crate::position::Position;
 use crate::shadow::Record;
 use crate::trace::Trace;
+use crate::wait::{Awaited, PendingWait, WaitError, Wake};
 
 /// Counts of durable calls, over an invocation.
 #[derive(Debug, Default)]
@@ -138,6 +140,12 @@ pub struct EventContext {
     /// its failure is not the event's fault.
     unavailable: std::sync::Mutex<Option<String>>,
     record: Option<Record>,
+    /// The first wait this attempt met without an outcome: the event suspends there.
+    pending_wait: std::sync::Mutex<Option<PendingWait>>,
+    /// The wait (branch, step) this run resumes at: the one wait whose outcome the journal
+    /// gives. Any other wait suspends afresh, so that a decision journaled by an attempt that
+    /// did not commit never stands in for the signal the key has not yet received.
+    resumes: Option<(String, u32)>,
 }
 
 impl EventContext {
@@ -152,6 +160,8 @@ impl EventContext {
             calls: CallSequence::new(String::new()),
             unavailable: Default::default(),
             record: scope.records.as_ref().map(|records| records.record(event)),
+            pending_wait: Default::default(),
+            resumes: None,
             scope,
         }
     }
@@ -226,6 +236,23 @@ impl EventContext {
     /// ```
     pub fn branch(&self, label: &str) -> Branch<'_> {
         Branch { ctx: self, calls: CallSequence::new(label.to_string()) }
+    }
+
+    /// Whether this attempt met a wait it could not answer: the event suspends there when
+    /// the action returns, whatever it returns. An agent that collects outputs to emit at
+    /// the end emits those sent before the wait then (docs/waits.md, "Outputs").
+    pub fn is_suspended(&self) -> bool {
+        self.pending_wait.lock().expect("pending wait").is_some()
+    }
+
+    /// Makes this attempt a resumption at the wait `step` of `branch`.
+    pub(crate) fn resumes_at(&mut self, branch: &str, step: u32) {
+        self.resumes = Some((branch.to_string(), step));
+    }
+
+    /// The wait this attempt suspended at, if any.
+    pub(crate) fn take_wait(&self) -> Option<PendingWait> {
+        self.pending_wait.lock().expect("pending wait").take()
     }
 
     /// Why a durable call of this attempt could not reach the store, if one could not.
@@ -355,6 +382,146 @@ pub trait Durable {
             scope.journal.record(JournalEntry { call: id, name, outcome: recorded });
             Ok(value)
         }
+    }
+
+    /// Suspends the key until a [`Signal`](crate::Signal) of `kind` with `correlation_id`
+    /// arrives as an event of this key, or `timeout` passes; returns which came first.
+    ///
+    /// The first time an attempt meets the wait it returns [`WaitError::Suspended`]: pass it
+    /// on with `?`. The engine commits the suspension with the batch, queues the key's later
+    /// events behind it, and runs the event again when the signal or the timeout comes; the
+    /// calls before the wait then replay from the journal and the wait returns its outcome
+    /// (docs/waits.md). A wait is a step of this handle's calls, like
+    /// [`durable`](Self::durable); one event waits for one thing at a time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_engine::{ActionError, Agent, Durable, EventContext, LogInput, Wake};
+    ///
+    /// /// Ships an order once a person confirms it, or cancels it after a day.
+    /// struct Confirm;
+    ///
+    /// #[async_trait::async_trait]
+    /// impl Agent for Confirm {
+    ///     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError> {
+    ///         let order = event.payload["order"].as_str().unwrap_or_default().to_string();
+    ///         let decision = match ctx.wait_for("confirmation", &order, Duration::from_secs(86_400)).await? {
+    ///             Wake::Signal(answer) if answer["ok"] == true => "ship",
+    ///             _ => "cancel",
+    ///         };
+    ///         ctx.emit(&serde_json::json!({"order": order, "decision": decision}))?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn wait_for(
+        &self,
+        kind: &str,
+        correlation_id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Wake, WaitError>> + Send + '_ {
+        let result = self.calls().signal_wait(kind, correlation_id, timeout, None);
+        async move { result }
+    }
+
+    /// Like [`wait_for`](Self::wait_for), and when the attempt suspends, commits `notice`
+    /// as an output of the event with the suspension, once: a request that someone answers
+    /// with the signal (an approval request, which dispatch delivers to the sinks).
+    ///
+    /// ```
+    /// # async fn demo(ctx: &weir_engine::EventContext) -> Result<(), weir_engine::WaitError> {
+    /// use std::time::Duration;
+    /// use weir_engine::Durable;
+    ///
+    /// let id = ctx.next_idempotency_key();
+    /// let request = serde_json::json!({"approval_request": {"id": id, "tool": "restart", "node": "prod-3"}});
+    /// let answer = ctx.wait_with_notice("approval", &id, Duration::from_secs(3600), request).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn wait_with_notice(
+        &self,
+        kind: &str,
+        correlation_id: &str,
+        timeout: Duration,
+        notice: serde_json::Value,
+    ) -> impl Future<Output = Result<Wake, WaitError>> + Send + '_ {
+        let result = self.calls().signal_wait(kind, correlation_id, timeout, Some(notice));
+        async move { result }
+    }
+
+    /// Suspends the key until the engine's clock reads `at_ms` (milliseconds since the
+    /// epoch), like [`wait_for`](Self::wait_for) without a signal. A time already past
+    /// returns at once.
+    ///
+    /// ```
+    /// # async fn demo(ctx: &weir_engine::EventContext) -> Result<(), weir_engine::WaitError> {
+    /// use weir_engine::Durable;
+    ///
+    /// // A reminder an hour after the order was placed.
+    /// let placed_ms = 1_700_000_000_000;
+    /// ctx.sleep_until(placed_ms + 3_600_000).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn sleep_until(&self, at_ms: u64) -> impl Future<Output = Result<(), WaitError>> + Send + '_ {
+        let result = self.calls().wait("sleep".to_string(), Awaited::Timer, at_ms, None).map(|_| ());
+        async move { result }
+    }
+}
+
+impl Calls<'_> {
+    /// A wait for a signal of `kind` with `correlation_id`, timing out after `timeout`.
+    fn signal_wait(
+        self,
+        kind: &str,
+        correlation_id: &str,
+        timeout: Duration,
+        notice: Option<serde_json::Value>,
+    ) -> Result<Wake, WaitError> {
+        let name = format!("wait:{kind}:{correlation_id}");
+        let awaited = Awaited::Signal { kind: kind.to_string(), correlation_id: correlation_id.to_string() };
+        let timeout_ms = timeout.as_millis().try_into().unwrap_or(u64::MAX);
+        let due_ms = self.ctx.scope.clock.now_ms().saturating_add(timeout_ms);
+        self.wait(name, awaited, due_ms, notice)
+    }
+
+    /// Answers a wait from the journal, or records it as the wait the attempt suspends at.
+    fn wait(
+        self,
+        name: String,
+        awaited: Awaited,
+        due_ms: u64,
+        notice: Option<serde_json::Value>,
+    ) -> Result<Wake, WaitError> {
+        let Calls { ctx, sequence } = self;
+        let step = sequence.next_step.fetch_add(1, Ordering::SeqCst);
+        let id = CallId { event: ctx.event, key: ctx.key.clone(), branch: sequence.branch.clone(), step };
+        let journal_error = |reason: String| WaitError::Journal { name: name.clone(), reason };
+        let resumed_here = ctx.resumes.as_ref().is_some_and(|(branch, at)| *branch == id.branch && *at == step);
+        match ctx.scope.journal.lookup(&id).filter(|_| resumed_here) {
+            Some(entry) if entry.name != name => {
+                return Err(WaitError::Mismatch { name, journaled: entry.name });
+            }
+            Some(JournalEntry { outcome: Outcome::Done(value), .. }) => {
+                return serde_json::from_str(value.get()).map_err(|e| journal_error(e.to_string()));
+            }
+            Some(JournalEntry { outcome: Outcome::Intent, .. }) => {
+                return Err(journal_error("the journal holds an intent at the wait's step".into()));
+            }
+            None => {}
+        }
+        // A time already past needs no suspension: it stays past in every later attempt.
+        if due_ms <= ctx.scope.clock.now_ms() {
+            return Ok(Wake::TimedOut);
+        }
+        let what = awaited.to_string();
+        let mut pending = ctx.pending_wait.lock().expect("pending wait");
+        // Only the first wait of an attempt suspends it; a later one is met again after it.
+        if pending.is_none() {
+            *pending = Some(PendingWait { branch: id.branch, step, name, awaited, due_ms: Some(due_ms), notice });
+        }
+        Err(WaitError::Suspended(what))
     }
 }
 

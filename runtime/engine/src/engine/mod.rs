@@ -342,8 +342,8 @@ impl Engine {
         PartitionProcessor::claim(self.shared.clone(), partition, options).await
     }
 
-    /// The partitions whose committed position is behind the log's tail and that no live
-    /// lease holds, each with the head its chain had: a claim can start from it
+    /// The partitions whose committed position is behind the log's tail, or that have a
+    /// wait due (docs/waits.md), and that no live lease holds, each with the head its chain had: a claim can start from it
     /// ([`drain_until`](Self::drain_until)).
     pub async fn backlog(&self) -> Result<Vec<(u32, Commit)>> {
         use futures::{StreamExt, TryStreamExt};
@@ -355,7 +355,9 @@ impl Engine {
                 let head = dir.latest().await?.unwrap_or_else(Manifest::genesis);
                 let backlog = log.has_events_from(p, head.position).await?;
                 let leased = head.lease_until_ms.is_some_and(|until| until > now);
-                Ok::<_, crate::Error>((backlog && !leased).then_some((p, Commit::new(head))))
+                // A due wait is work too, though the log may have nothing new.
+                let due = head.waits.as_ref().is_some_and(|waits| waits.due(now));
+                Ok::<_, crate::Error>(((backlog || due) && !leased).then_some((p, Commit::new(head))))
             })
             .buffered(PARTITIONS_AT_ONCE);
         let found: Vec<Option<(u32, Commit)>> = checks.try_collect().await?;
@@ -420,7 +422,7 @@ impl Engine {
     ) -> Result<Ending> {
         loop {
             let batch = processor.process_batch().await?;
-            if batch.events == 0 {
+            if batch.seq.is_none() {
                 return Ok(Ending::CaughtUp);
             }
             report.add(&batch);

@@ -4,7 +4,7 @@
 //! continuing in a later batch from the snapshot its earlier batch left, while commits go
 //! one at a time, in order.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use tokio::sync::oneshot;
 
-use super::batch::{Handoff, KeyOutcome, KeyRun, StartState, group_by_key, run_batch};
+use super::batch::{Handoff, KeyEvents, KeyOutcome, KeyRun, KeySnapshot, StartState, group_by_key, run_batch};
 use super::context::{CallScope, Records};
 use super::fence::Fence;
 use super::{ClaimOptions, Shared, Tasks};
@@ -28,11 +28,13 @@ use crate::outputs;
 use crate::position::Position;
 use crate::state;
 use crate::trace;
+use crate::wait::{self, Waits};
 
 /// What one micro-batch did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchReport {
-    /// Input events processed (0: the partition was caught up; nothing was committed).
+    /// Input events processed (0 and no `seq`: the partition was caught up; nothing was
+    /// committed; 0 with a `seq`: only waits whose time had come ran).
     pub events: usize,
     /// Distinct keys among them.
     pub keys: usize,
@@ -46,6 +48,10 @@ pub struct BatchReport {
     pub position: Position,
     /// Time from the end of the actions to the commit: writing files and the manifest.
     pub commit_latency: Duration,
+    /// Waits that ended (a signal came or a time passed) and whose events ran again.
+    pub resumed: usize,
+    /// Keys waiting after the batch.
+    pub waiting: usize,
 }
 
 /// An invocation's claim on a partition. Created by [`Engine::claim`](super::Engine::claim).
@@ -65,6 +71,9 @@ pub struct PartitionProcessor {
     replay: Option<HashMap<CallId, JournalEntry>>,
     /// A shadow run's record of its range: read by the first batch.
     records: Option<Records>,
+    /// The suspended keys as of the head; `None` after a claim, until the first batch reads
+    /// them.
+    waits: Option<Waits>,
     /// Batches pulled and running, oldest first.
     in_flight: VecDeque<RunningBatch>,
     /// Per key, the snapshot the newest batch in flight that has the key will leave.
@@ -142,6 +151,7 @@ impl PartitionProcessor {
             reader: LogReader::new(partition),
             replay: None,
             records: None,
+            waits: None,
             in_flight: VecDeque::new(),
             handoffs: HashMap::new(),
             next_batch: 0,
@@ -161,9 +171,9 @@ impl PartitionProcessor {
     }
 
     /// Commits the next micro-batch: the oldest in flight, after pulling and starting batches
-    /// up to `max_batches_in_flight`. A batch of zero events means the partition is caught
-    /// up; nothing is committed then. On an error, the batches still in flight are
-    /// abandoned with the processor.
+    /// up to `max_batches_in_flight`. A batch that commits nothing (no `seq`) means the
+    /// partition is caught up. On an error, the batches still in flight are abandoned with
+    /// the processor.
     pub async fn process_batch(&mut self) -> Result<BatchReport> {
         let report = self.next_batch().await?;
         if std::mem::take(&mut self.hint_stale) {
@@ -209,23 +219,47 @@ impl PartitionProcessor {
         let start = self.pulled;
         // The first batch reads what earlier attempts journaled while it pulls its events:
         // one round trip less before the first commit.
-        let (dir, known) = (self.dir.clone(), self.replay.take());
+        let (dir, known, known_waits) = (self.dir.clone(), self.replay.take(), self.waits.take());
+        let head_waits = self.head.waits.clone();
         let replayed = async move {
-            match known {
-                Some(replay) => Ok(replay),
-                None => journal::load(&dir, start).await,
-            }
+            let replay = async {
+                match known {
+                    Some(replay) => Ok(replay),
+                    None => journal::load(&dir, start).await,
+                }
+            };
+            let waits = async {
+                match known_waits {
+                    Some(waits) => Ok(waits),
+                    None => wait::load(&dir, head_waits.as_ref()).await,
+                }
+            };
+            futures::future::try_join(replay, waits).await
         };
         let records = self.records().await?;
         let (pulled, replay) = futures::future::join(self.pull(start, wait), replayed).await;
-        let ((events, next), replay) = (pulled?, replay?);
-        if events.is_empty() {
+        let ((events, next), (replay, waits)) = (pulled?, replay?);
+        let now = self.shared.clock.now_ms();
+        let mut groups = group_by_key(events);
+        let event_count = groups.iter().map(|g| g.events.len()).sum();
+        // Waiting keys whose time has come run even without events of their own. Keys a
+        // batch in flight has are left to it: it hands their wait on.
+        let due: Vec<String> = waits
+            .iter()
+            .filter(|(key, suspension)| suspension.is_due(now) && !self.handoffs.contains_key(*key))
+            .filter(|(key, _)| !groups.iter().any(|g| &g.key == *key))
+            .map(|(key, _)| key.clone())
+            .collect();
+        self.waits = Some(waits);
+        if groups.is_empty() && due.is_empty() {
             self.replay = Some(replay);
             return Ok(false);
         }
+        groups.extend(due.into_iter().map(|key| KeyEvents { key, events: Vec::new() }));
         let settings = self.shared.settings.clone();
-        // Entries beyond this batch stay in its journal too: its commit carries them on.
-        let later = replay.iter().filter(|(call, _)| call.event >= next);
+        // Entries beyond this batch stay in its journal too: its commit carries them on. So
+        // do entries of events before it: only a resumed event has them (docs/waits.md).
+        let later = replay.iter().filter(|(call, _)| call.event >= next || call.event < start);
         self.replay = Some(later.map(|(call, entry)| (call.clone(), entry.clone())).collect());
         let journal = Journal::start(
             self.dir.clone(),
@@ -248,8 +282,6 @@ impl PartitionProcessor {
             gc_grace_ms: settings.gc_grace_ms,
             records,
         });
-        let event_count = events.len();
-        let groups = group_by_key(events);
         let keys: Vec<String> = groups.iter().map(|g| g.key.clone()).collect();
         let unseen: Vec<String> = keys.iter().filter(|k| !self.handoffs.contains_key(*k)).cloned().collect();
         let mut committed = state::read_snapshots(&self.dir, &self.head.runs, &unseen, &self.shared.cache).await?;
@@ -260,7 +292,11 @@ impl PartitionProcessor {
             .map(|events| {
                 let start = match self.handoffs.get(&events.key) {
                     Some((_, earlier)) => StartState::After(earlier.clone()),
-                    None => StartState::Committed(committed.remove(&events.key).flatten()),
+                    None => {
+                        let state = committed.remove(&events.key).flatten();
+                        let wait = self.waits.as_ref().and_then(|w| w.get(&events.key)).cloned();
+                        StartState::Committed(KeySnapshot { state, wait })
+                    }
                 };
                 let (handoff, receiver) = oneshot::channel();
                 self.handoffs.insert(events.key.clone(), (number, receiver.shared()));
@@ -279,7 +315,17 @@ impl PartitionProcessor {
         let started = Instant::now();
         let mut state_updates = BTreeMap::new();
         let (mut outputs, mut dead_letters, mut traces) = (Vec::new(), Vec::new(), Vec::new());
+        let mut waits = self.waits.clone().unwrap_or_default();
+        let (mut waits_changed, mut resumed) = (false, 0);
         for outcome in outcomes {
+            resumed += outcome.resumed;
+            if let Some(changed) = outcome.wait {
+                waits_changed = true;
+                match changed {
+                    Some(suspension) => waits.insert(outcome.key.clone(), suspension),
+                    None => waits.remove(&outcome.key),
+                };
+            }
             if let Some(new_state) = outcome.new_state {
                 state_updates.insert(outcome.key, new_state);
             }
@@ -290,7 +336,16 @@ impl PartitionProcessor {
         outputs.sort_by_key(|o| (o.event, o.index));
         dead_letters.sort_by_key(|d| d.event);
         traces.sort_by_key(|t| t.event);
-        let carry = scope.journal.entries_from(next);
+        // Waiting events are behind the new position but not done: what attempts that did not
+        // commit journaled for them (a resumption's calls after its wait, a queued event's
+        // calls) is carried too, or the next claim would not list it (docs/waits.md).
+        let waiting: HashSet<(Position, &str)> = waits
+            .iter()
+            .flat_map(|(key, s)| {
+                std::iter::once(s.event.event).chain(s.queued.iter().map(|q| q.event)).map(|e| (e, key.as_str()))
+            })
+            .collect();
+        let carry = scope.journal.entries_matching(|e| e.event >= next || waiting.contains(&(e.event, e.key.as_str())));
         drop(scope);
 
         let now = self.shared.clock.now_ms();
@@ -324,12 +379,23 @@ impl PartitionProcessor {
             writes.push((path.clone(), trace::encode_traces(traces.iter().map(|t| (partition, t)))));
             manifest.trace = Some(FileRef { path, rows });
         }
+        if waits_changed {
+            manifest.waits = match wait::encode(layout::waits(seq, &nonce), &waits) {
+                Some((reference, bytes)) => {
+                    writes.push((reference.path.clone(), bytes));
+                    Some(reference)
+                }
+                None => None,
+            };
+        }
         if !carry.is_empty() {
             let path = layout::journal_carry(next, &nonce, seq);
             writes.push((path.clone(), journal::encode(&carry)));
             manifest.journal_carry = Some(path);
         }
         self.commit(manifest, writes).await?;
+        let waiting = waits.len();
+        self.waits = Some(waits);
         let commit_latency = started.elapsed();
         if let Some(sink) = &self.shared.trace_sink {
             sink.committed(&self.shared.agent_name, partition, seq, &traces);
@@ -343,6 +409,8 @@ impl PartitionProcessor {
             seq: Some(seq),
             position: next,
             commit_latency,
+            resumed,
+            waiting,
         })
     }
 
