@@ -44,6 +44,9 @@ pub enum OnExhausted {
     DeadLetter,
     /// Its model calls go to this model instead (a cheaper one), whatever the actions name.
     Model(String),
+    /// The key waits until the period ends, its later events queued behind it, and the event
+    /// then runs in the new period (a durable wait, `docs/waits.md`).
+    Pause,
 }
 
 /// What a key spent in one period: part of its state.
@@ -67,9 +70,14 @@ impl Budget {
         spend.filter(|s| s.period == period).unwrap_or(Spend { period, ..Default::default() })
     }
 
+    /// When the period of `spent` ends, milliseconds since the epoch.
+    pub(crate) fn period_end(&self, spent: Spend) -> u64 {
+        (spent.period + 1).saturating_mul(self.period_ms.max(1))
+    }
+
     /// Why an event may not spend more, if it may not.
     pub(crate) fn exhausted(&self, spent: Spend) -> Option<String> {
-        let until = (spent.period + 1).saturating_mul(self.period_ms);
+        let until = self.period_end(spent);
         let until = format!("until {} ms since the epoch", until);
         if let Some(limit) = self.tokens.filter(|&limit| spent.tokens >= limit) {
             return Some(format!("the key's budget of {limit} tokens is spent ({} used, {until})", spent.tokens));

@@ -458,13 +458,19 @@ impl WorkflowAgent {
         let memory = Memory::restore(stored, now_ms, self.core.settings.memory_ttl_ms);
         let mut run = Run::new(input.position, memory, long_term);
         let budget = self.core.settings.key_budget.as_ref().zip(now_ms);
-        let spent = budget.map(|(budget, now)| budget.spent(spend, now));
-        if let Some(((budget, _), spent)) = budget.zip(spent)
-            && let Some(reason) = budget.exhausted(spent)
+        let mut spent = budget.map(|(budget, now)| budget.spent(spend, now));
+        if let Some(((budget, _), current)) = budget.zip(spent)
+            && let Some(reason) = budget.exhausted(current)
         {
             match &budget.on_exhausted {
                 OnExhausted::DeadLetter => return Err(Rejected::new(reason).into()),
                 OnExhausted::Model(cheaper) => run.model_override = Some(cheaper.clone()),
+                OnExhausted::Pause => {
+                    let end = budget.period_end(current);
+                    tracing::debug!(key = %input.key, %reason, "key paused until its budget's period ends");
+                    engine.sleep_until(end).await?;
+                    spent = Some(budget.spent(spend, end));
+                }
             }
         }
         let first = InputEvent { key: input.key.clone(), input: input.payload.clone() };

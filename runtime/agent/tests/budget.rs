@@ -1,6 +1,7 @@
 //! Budgets per key: a key whose budget is spent stops exactly where a run without crashes
 //! stops it, whatever request the invocation died at; its other keys go on; a cheaper
-//! model can take over instead.
+//! model can take over instead; or the key pauses until the period ends, its later events
+//! queued behind it, and goes on in the new period.
 
 use std::sync::Arc;
 
@@ -34,12 +35,16 @@ async fn answer(event: &Event, ctx: &mut Context<'_>) -> Result<(), ActionError>
 }
 
 fn agent(on_exhausted: OnExhausted) -> WorkflowAgent {
+    agent_with_clock(on_exhausted, ManualClock::new(1_000))
+}
+
+fn agent_with_clock(on_exhausted: OnExhausted, clock: Arc<ManualClock>) -> WorkflowAgent {
     let budget = Budget { tokens: Some(BUDGET_TOKENS), cost: None, period_ms: 86_400_000, on_exhausted };
     WorkflowAgent::builder()
         .model("smart", Arc::new(FakeModel::answering("smart", |_| Ok(FakeModel::text("smart answer")))))
         .model("cheap", Arc::new(FakeModel::answering("cheap", |_| Ok(FakeModel::text("cheap answer")))))
         .key_budget(budget)
-        .clock(ManualClock::new(1_000))
+        .clock(clock)
         .action(Action::new("ask", ask).on::<InputEvent>())
         .action(Action::new("answer", answer).on::<ChatResponseEvent>())
         .build()
@@ -117,4 +122,53 @@ async fn a_spent_budget_can_send_the_keys_calls_to_a_cheaper_model() {
     let allowed = BUDGET_TOKENS.div_ceil(CALL_TOKENS) as usize;
     assert!(card_1[..allowed].iter().all(|a| *a == "smart answer"), "{card_1:?}");
     assert!(card_1[allowed..].iter().all(|a| *a == "cheap answer"), "{card_1:?}");
+}
+
+/// Drains the seeded log with the pausing agent, its engine and agent on `clock`.
+async fn paused_run(storage: Storage, clock: Arc<ManualClock>) -> Result<(), weir_engine::Error> {
+    let agent = Arc::new(agent_with_clock(OnExhausted::Pause, clock.clone()));
+    let engine = weir_engine::Engine::builder(storage, "paused", agent).settings(settings()).clock(clock).build()?;
+    engine.drain_partition(0).await.map(drop)
+}
+
+/// (key, answer) per output, in log order.
+async fn paused_outcomes(storage: &Storage) -> Vec<(String, String)> {
+    let reader = weir_engine::CommittedReader::new(storage.clone(), "paused", 0).unwrap();
+    let (outputs, dead) = (reader.outputs().await.unwrap(), reader.dead_letters().await.unwrap());
+    assert!(dead.is_empty(), "a paused key dead-letters nothing: {dead:?}");
+    outputs.into_iter().map(|o| (o.key, o.payload["answer"].as_str().unwrap().to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_pauses_the_key_until_its_period_ends_across_a_crash() {
+    let allowed = BUDGET_TOKENS.div_ceil(CALL_TOKENS) as usize;
+    let storage = seeded().await;
+    let plan = Arc::new(FaultPlan::none());
+    let counted = storage.with_store(Arc::new(FaultyStore::new(storage.store().clone(), plan.clone())));
+    let clock = ManualClock::new(1_000);
+    paused_run(counted, clock.clone()).await.unwrap();
+    let baseline = paused_outcomes(&storage).await;
+    let card = |outcomes: &[(String, String)], key: &str| outcomes.iter().filter(|(k, _)| k == key).count();
+    assert_eq!(card(&baseline, "card-1"), allowed, "card-1 pauses exactly at its limit: {baseline:?}");
+    assert_eq!(card(&baseline, "card-2"), 3, "the other key goes on");
+
+    for n in 1..=plan.requests() {
+        let storage = seeded().await;
+        let plan = Arc::new(FaultPlan::at(n, Fault::Crash));
+        let faulty = storage.with_store(Arc::new(FaultyStore::new(storage.store().clone(), plan.clone())));
+        let clock = ManualClock::new(1_000);
+        tokio::select! {
+            _ = paused_run(faulty, clock.clone()) => {}
+            () = plan.wait_crashed() => {}
+        }
+        paused_run(storage.clone(), clock).await.unwrap();
+        assert_eq!(paused_outcomes(&storage).await, baseline, "crash at request {n}");
+    }
+
+    // The period ends: the paused event and the two queued behind it run, in order.
+    clock.advance(std::time::Duration::from_millis(86_400_000));
+    paused_run(storage.clone(), clock).await.unwrap();
+    let resumed = paused_outcomes(&storage).await;
+    assert_eq!(card(&resumed, "card-1"), 10, "{resumed:?}");
+    assert!(resumed.iter().all(|(_, answer)| answer == "smart answer"));
 }
