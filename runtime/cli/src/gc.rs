@@ -39,13 +39,14 @@ pub async fn run(args: GcArgs, store: Store, agent: AgentChoice) -> Result<()> {
     }
     total += collect_log(&log, &settings, &SystemClock).await?;
     say!(
-        "gc: deleted {} state runs, {} journal files, {} intents, {} orphaned files, {} expired manifests, {} log segments",
+        "gc: deleted {} state runs, {} journal files, {} intents, {} orphaned files, {} expired manifests, {} log segments, {} usage records",
         total.runs,
         total.journal_files,
         total.intents,
         total.orphan_files,
         total.manifests,
-        total.segments
+        total.segments,
+        total.usage_records
     );
     Ok(())
 }

@@ -10,15 +10,20 @@
 //! - `manifest`: the commit chain; `state`: per-key snapshots in sorted runs and their
 //!   compaction; `outputs`: committed outputs and dead letters; `journal` and `intent`: the
 //!   action journal and the holders of at-most-once calls; `trace`: what each committed
-//!   event's handling did, committed with it.
+//!   event's handling did, committed with it; `trace_parent`: the producer's trace context
+//!   an event carries.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
 //! - `redrive`: dead letters listed and requeued into the log, each once.
 //! - `committed`: what a commit made visible, the only way other crates read it; `gc`:
 //!   collection and retention.
 //! - `clock`: injected time; `error`: the public error and its kind.
-//! - Feature `test-support`: `store`, fault-injecting and request-counting store wrappers,
-//!   and `format`, the format's types for tests that check it directly.
+//! - `usage`: what each invocation of an agent's functions spent (requests, time), for
+//!   `weir cost`; `store`: the request-counting store wrapper it meters with;
+//!   `aws_prices`: what that costs at AWS's prices.
+//! - Feature `test-support`: the fault-injecting store wrapper in `store`, and `format`,
+//!   the format's types for tests that check it directly.
 
+mod aws_prices;
 mod clock;
 mod committed;
 mod engine;
@@ -34,10 +39,12 @@ mod position;
 mod redrive;
 mod state;
 mod storage;
-#[cfg(any(test, feature = "test-support"))]
 pub mod store;
 mod trace;
+mod trace_parent;
+mod usage;
 
+pub use aws_prices::{AwsPrices, InfrastructureCost, LambdaPrices, S3Prices};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use committed::{Commit, CommittedOutputs, CommittedReader};
 pub use engine::{
@@ -57,6 +64,8 @@ pub use redrive::{DeadLetterFilter, PartitionDeadLetter, dead_letters, requeue_d
 pub use state::RunCache;
 pub use storage::Storage;
 pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace, TraceSink, traces_parquet};
+pub use trace_parent::{InvalidTraceParent, TRACE_PARENT_ATTRIBUTE, TraceParent};
+pub use usage::{InvocationUsage, MeteredInvocation, UsageMeter, read_usage};
 
 /// The storage format's own types, for tests that write or check it directly. Nothing but
 /// the engine reads or writes the format in production: use [`CommittedReader`] and

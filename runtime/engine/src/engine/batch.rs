@@ -17,12 +17,14 @@ use super::settings::EngineSettings;
 use crate::outputs::{DeadLetter, Output};
 use crate::position::Position;
 use crate::trace::{EventTrace, SpanEnd, Trace};
+use crate::trace_parent::TRACE_PARENT_ATTRIBUTE;
 
-/// The events of one key in a batch, in log order.
+/// The events of one key in a batch, in log order: each with its payload and the trace
+/// context its producer's request carried.
 #[derive(Debug)]
 pub(crate) struct KeyEvents {
     pub(crate) key: String,
-    pub(crate) events: Vec<(Position, Bytes)>,
+    pub(crate) events: Vec<(Position, Bytes, Option<String>)>,
 }
 
 /// What running a key's events produced.
@@ -72,7 +74,7 @@ pub(crate) fn group_by_key(events: Vec<(Position, crate::log::LogEvent)>) -> Vec
             groups.push(KeyEvents { key: event.key.clone(), events: Vec::new() });
             groups.len() - 1
         });
-        groups[slot].events.push((position, event.payload));
+        groups[slot].events.push((position, event.payload, event.trace_parent));
     }
     groups
 }
@@ -123,12 +125,15 @@ async fn run_key(
     mut state: Option<Bytes>,
 ) -> (KeyOutcome, Option<Bytes>) {
     let mut outcome = KeyOutcome { key: group.key.clone(), ..Default::default() };
-    for (position, payload) in group.events {
+    for (position, payload, trace_parent) in group.events {
         let traced = |trace: Trace, end: SpanEnd| EventTrace {
             commit_seq: 0,
             key: group.key.clone(),
             event: position,
-            spans: trace.finish(end),
+            spans: trace.finish(match &trace_parent {
+                Some(parent) => end.attribute(TRACE_PARENT_ATTRIBUTE, parent.as_str()),
+                None => end,
+            }),
         };
         let dead = |reason: String, attempts: u32| DeadLetter {
             key: group.key.clone(),
