@@ -8,8 +8,9 @@
 //! dispatch's cursor, a collection's deletes. A record is written once the invocation's
 //! work is done, and counts its own PUT.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -73,6 +74,8 @@ pub struct UsageMeter {
     plain: Storage,
     counts: Arc<RequestCounts>,
     agent: String,
+    /// Draws the records' nonces.
+    rng: Arc<Mutex<fastrand::Rng>>,
 }
 
 impl UsageMeter {
@@ -81,11 +84,14 @@ impl UsageMeter {
         validate_agent_name(agent)?;
         let counting = CountingStore::new(storage.store().clone());
         let counts = counting.counts();
+        #[allow(clippy::disallowed_methods, reason = "records are no part of what a simulation replays")]
+        let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(fastrand::u64(..))));
         Ok(UsageMeter {
             metered: storage.with_store(Arc::new(counting)),
             plain: storage.clone(),
             counts,
             agent: agent.into(),
+            rng,
         })
     }
 
@@ -133,7 +139,7 @@ impl MeteredInvocation {
             events,
             requests,
         };
-        let nonce = format!("{:016x}", fastrand::u64(..));
+        let nonce = format!("{:016x}", self.meter.rng.lock().expect("rng").u64(..));
         let path = self.meter.plain.path(&layout::usage_record(&self.meter.agent, usage.started_ms, &nonce));
         let body = serde_json::to_vec(&usage).map_err(|e| Error::InvalidInput(format!("usage record: {e}")))?;
         self.meter.plain.put(&path, Bytes::from(body)).await?;
