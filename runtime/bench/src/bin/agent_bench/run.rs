@@ -152,6 +152,8 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
     let committed = commits.last().map_or(0, |c| c.1);
     assert_eq!(committed, knobs.reviews, "every review processed");
     let requests = counts.snapshot() - ingested;
+    // Taken before the traces are read back below, which are not part of processing.
+    let peak_mb = peak_memory_mb();
     let drained = commits.last().map_or(Duration::ZERO, |c| c.0);
     usage.push(invocation("process", PROCESS_MEMORY_MB, drained, committed, requests));
     let (mut model_calls, mut input_tokens, mut output_tokens) = (0, 0, 0);
@@ -171,7 +173,7 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
         first_commit: commits.first().map_or(Duration::ZERO, |c| c.0),
         commits,
         cpu,
-        peak_mb: peak_memory_mb(),
+        peak_mb,
         resident_before_mb,
         model: fake.stats().await.expect("fake model server stats"),
         model_seen_ms: {
