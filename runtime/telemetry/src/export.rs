@@ -132,12 +132,13 @@ impl OtlpExport {
             &mut *self.invocation.lock().expect("invocation"),
             Invocation::start(UNNAMED_INVOCATION, None),
         );
-        let mut pending = self.pending.lock().expect("pending spans");
-        if !ended.is_empty() {
-            pending.extend(ended.finish());
-        }
-        let batch = std::mem::take(&mut *pending);
-        drop(pending);
+        let batch = {
+            let mut pending = self.pending.lock().expect("pending spans");
+            if !ended.is_empty() {
+                pending.extend(ended.finish());
+            }
+            std::mem::take(&mut *pending)
+        };
         let sent = self.sender.send(batch).await;
         self.sending.close();
         self.sending.wait().await;
