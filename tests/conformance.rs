@@ -115,7 +115,7 @@ async fn bad_events_are_dead_lettered_and_the_partition_moves_on(backend: Backen
     let big = "x".repeat(2000);
     let events = vec![
         LogEvent::json("k", &serde_json::json!({"review": "fine"})),
-        LogEvent { key: "k".into(), payload: "{not json".into() },
+        LogEvent::new("k", "{not json"),
         LogEvent::json("k", &serde_json::json!({"review": "always fails", "fail": true})),
         LogEvent::json("k", &serde_json::json!({"review": "fails twice then works", "flaky": 2})),
         LogEvent::json("k", &serde_json::json!({"review": big})),

@@ -31,7 +31,7 @@ async fn duckdb_reads_segments_outputs_and_dead_letters() {
     let storage = Storage::from_url(&format!("file://{}", dir.path().display())).unwrap();
     let log = EventLog::create(storage.clone(), 1).await.unwrap();
     let mut events = review_events(100, false);
-    events.push(LogEvent { key: "bad".into(), payload: "{oops".into() });
+    events.push(LogEvent::new("bad", "{oops"));
     log.append("b0", &events[..50]).await.unwrap();
     log.append("b1", &events[50..]).await.unwrap();
     let settings = EngineSettings { max_batch_events: 30, ..Default::default() };

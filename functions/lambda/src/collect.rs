@@ -8,11 +8,13 @@
 //! the init.
 
 use serde::Serialize;
-use weir_engine::{EventLog, GcReport, SystemClock, collect_log, collect_partition};
+use weir_engine::{EventLog, GcReport, SystemClock, UsageMeter, collect_log, collect_partition};
 
 use crate::config::{CollectConfig, FromVariables};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::runtime;
+use crate::usage;
 use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, for_each_partition};
 
 /// What one partition's collection did.
@@ -53,19 +55,28 @@ pub struct CollectReport {
 #[derive(Debug)]
 pub struct CollectFunction {
     config: CollectConfig,
+    /// Counts the requests of each invocation, for its usage record.
+    meter: UsageMeter,
 }
 
 impl CollectFunction {
     /// A collector of `config.agent`'s objects; refuses settings whose grace is too short.
-    pub fn new(config: CollectConfig) -> Result<Self> {
+    pub fn new(mut config: CollectConfig) -> Result<Self> {
         config.settings.validate().map_err(|e| Error::config(crate::config::ENGINE_SETTINGS, e))?;
-        Ok(CollectFunction { config })
+        let meter = usage::meter(&config.storage, &config.agent)?;
+        config.storage = meter.storage().clone();
+        Ok(CollectFunction { config, meter })
     }
 
     /// Collects the requested partitions (or all), then the log segments every agent has
     /// processed. A partition not started before `deadline` is left for the next invocation;
     /// partitions that fail are reported as an error after the others are done.
     pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<CollectReport> {
+        usage::metered(Some(&self.meter), &Metrics::off("collect"), "collect", |_| 0, self.collect(request, deadline))
+            .await
+    }
+
+    async fn collect(&self, request: PartitionRequest, deadline: Deadline) -> Result<CollectReport> {
         let (storage, settings) = (&self.config.storage, &self.config.settings);
         let log = match EventLog::open(storage.clone()).await {
             Ok(log) => log,

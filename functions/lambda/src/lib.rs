@@ -17,7 +17,8 @@
 //! Manager or SSM; `aws` and `invoke`, the AWS SDK's clients; `trigger`, the event-driven
 //! invocations of the next function; `agent_file`, where `weir-process` finds its agent;
 //! [`metrics`], what each invocation publishes as CloudWatch Embedded Metric Format lines
-//! ([`emf`]), the agent's model counters among them ([`agent_counters`]).
+//! ([`emf`]), the agent's model counters among them ([`agent_counters`]); `usage`, each
+//! invocation's requests and time, recorded for `weir cost`.
 
 pub mod agent_counters;
 pub mod agent_file;
@@ -33,6 +34,7 @@ pub mod runtime;
 pub mod secrets;
 pub mod sink;
 pub mod trigger;
+mod usage;
 pub mod work;
 
 mod aws;

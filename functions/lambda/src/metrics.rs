@@ -26,6 +26,9 @@ pub const FUNCTION: &str = "Function";
 pub const PARTITION: &str = "Partition";
 /// Dimension: a chat model, by the name the agent gives it.
 pub const MODEL: &str = "Model";
+/// Dimension: a kind of object-store request as S3 bills it: `PUT`, `GET`, `HEAD`, `LIST`,
+/// `DELETE`.
+pub const REQUEST: &str = "Request";
 
 /// Events appended (ingest) or processed (process), dead-lettered ones included.
 pub const EVENTS: &str = "Events";
@@ -44,6 +47,14 @@ pub const FAILED_PARTITIONS: &str = "FailedPartitions";
 /// Log segments (appended batches) of a partition from its committed position to the log's
 /// tail, after the invocation: the work process has left.
 pub const BACKLOG: &str = "Backlog";
+/// How long the oldest event a partition left has waited since it was appended, after
+/// the invocation: the lag in time.
+pub const LAG: &str = "Lag";
+/// Object-store requests the invocation made (its usage record's), by `Request`.
+pub const STORE_REQUESTS: &str = "StoreRequests";
+/// What the invocation's requests and time cost at AWS's prices (`WEIR_AWS_PRICES`), in
+/// dollars: S3 requests, Lambda GB-seconds and the Lambda request.
+pub const INFRASTRUCTURE_COST: &str = "InfrastructureCost";
 /// Outputs delivered to the sink (redeliveries included).
 pub const DELIVERED: &str = "Delivered";
 /// Committed outputs not delivered yet, after the invocation.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use weir_engine::{Agent, Commit, CommittedReader, Ending, Engine, ShadowPlan};
+use weir_engine::{Agent, Clock, Commit, CommittedReader, Ending, Engine, ShadowPlan, UsageMeter};
 use weir_telemetry::OtlpExport;
 
 use crate::agent_counters::{AgentCounters, CounterDeltas};
@@ -20,6 +20,7 @@ use crate::invoke::LambdaInvoker;
 use crate::metrics::{self, Metrics};
 use crate::runtime;
 use crate::trigger::Trigger;
+use crate::usage;
 use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, for_each_partition};
 
 /// What one partition's drain did.
@@ -40,6 +41,10 @@ pub struct PartitionReport {
     /// is neither caught up, nor another invocation's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backlog: Option<u64>,
+    /// How long the oldest event it left has waited, in milliseconds (from its segment's
+    /// append), measured with the backlog: 0 when it caught up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
 }
 
 /// What an invocation did: the answer of the function.
@@ -107,6 +112,8 @@ pub struct ProcessFunction {
     agent: Arc<dyn Agent>,
     /// The engine of each shadow this environment has run, by name.
     shadows: tokio::sync::Mutex<HashMap<String, Engine>>,
+    /// Counts the requests of each invocation, for its usage record.
+    meter: UsageMeter,
 }
 
 impl std::fmt::Debug for ProcessFunction {
@@ -121,7 +128,9 @@ impl std::fmt::Debug for ProcessFunction {
 
 impl ProcessFunction {
     /// A handler running `agent` as `config` says, continuing through `invoker`.
-    pub fn new(config: ProcessConfig, agent: Arc<dyn Agent>, invoker: LambdaInvoker) -> Result<Self> {
+    pub fn new(mut config: ProcessConfig, agent: Arc<dyn Agent>, invoker: LambdaInvoker) -> Result<Self> {
+        let meter = usage::meter(&config.storage, &config.agent)?;
+        config.storage = meter.storage().clone();
         let mut engine =
             Engine::builder(config.storage.clone(), &config.agent, agent.clone()).settings(config.settings.clone());
         let export = OtlpExport::from_env().map_err(|e| Error::config("OTEL_EXPORTER_OTLP_ENDPOINT", e))?;
@@ -141,6 +150,7 @@ impl ProcessFunction {
             deltas: CounterDeltas::default(),
             agent,
             shadows: Default::default(),
+            meter,
         })
     }
 
@@ -165,10 +175,22 @@ impl ProcessFunction {
     /// Every claimed partition gets at least one batch, so that an invocation makes
     /// progress however short its time, and each claim holds a lease until the deadline,
     /// released when the partition is left. Partitions that fail are reported as an error
-    /// after the continuation is sent.
+    /// after the continuation is sent. What the invocation spent is recorded for
+    /// `weir cost`.
     pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<ProcessReport> {
         if let Some(shadow) = &request.shadow {
             return self.handle_shadow(shadow, request.partitions, deadline).await;
+        }
+        let work = self.process(request, deadline);
+        usage::metered(Some(&self.meter), &self.metrics, "process", |report: &ProcessReport| report.events, work).await
+    }
+
+    async fn process(&self, request: PartitionRequest, deadline: Deadline) -> Result<ProcessReport> {
+        if let Some(export) = &self.export {
+            // Lambda's runtime sets it for each invocation: the spans join the invocation's
+            // X-Ray trace.
+            let xray = std::env::var("_X_AMZN_TRACE_ID").ok().and_then(|h| weir_engine::TraceParent::from_xray(&h));
+            export.begin_invocation("process", xray);
         }
         let engine = &self.engine;
         let (partitions, heads) = match request.partitions {
@@ -191,7 +213,7 @@ impl ProcessFunction {
         partitions.sort_by_key(|p| p.partition);
         if self.metrics.enabled() {
             for partition in &mut partitions {
-                partition.backlog = self.backlog(partition).await;
+                (partition.backlog, partition.lag_ms) = self.backlog(partition).await.unzip();
             }
         }
         let report = ProcessReport::of(partitions);
@@ -254,11 +276,12 @@ impl ProcessFunction {
         Ok((engine, planned))
     }
 
-    /// The log segments `partition` has left after its drain: none if it caught up; read
-    /// from the store if it stopped short; not measured if another invocation has it.
-    async fn backlog(&self, partition: &PartitionReport) -> Option<u64> {
+    /// The log segments `partition` has left after its drain, and how long the oldest of
+    /// its events has waited: none if it caught up; read from the store if it stopped
+    /// short; not measured if another invocation has it.
+    async fn backlog(&self, partition: &PartitionReport) -> Option<(u64, u64)> {
         match partition.outcome {
-            PartitionOutcome::Done => return Some(0),
+            PartitionOutcome::Done => return Some((0, 0)),
             PartitionOutcome::Fenced | PartitionOutcome::Leased => return None,
             _ => {}
         }
@@ -266,8 +289,15 @@ impl ProcessFunction {
         let measured = async {
             let reader = CommittedReader::new(self.config.storage.clone(), &self.config.agent, p)?;
             let position = reader.head().await?.map(|head| head.position()).unwrap_or_default();
-            let tail = self.engine.log().await?.tail(p).await?;
-            Ok::<_, weir_engine::Error>(tail.saturating_sub(position.segment))
+            let log = self.engine.log().await?;
+            let segments = log.tail(p).await?.saturating_sub(position.segment);
+            // The oldest event left is in the segment at the committed position.
+            let appended = match segments {
+                0 => None,
+                _ => log.appended_at_ms(p, position.segment).await?,
+            };
+            let lag = appended.map_or(0, |at| weir_engine::SystemClock.now_ms().saturating_sub(at));
+            Ok::<_, weir_engine::Error>((segments, lag))
         };
         measured.await.inspect_err(|error| tracing::warn!(partition = p, %error, "could not measure the backlog")).ok()
     }
@@ -290,8 +320,8 @@ impl ProcessFunction {
             .metric(metrics::WAITING_PARTITIONS, Unit::Count, count(|o| matches!(o, PartitionOutcome::Unavailable(_))))
             .metric(metrics::FAILED_PARTITIONS, Unit::Count, count(|o| matches!(o, PartitionOutcome::Failed(_))));
         let backlogs = report.partitions.iter().filter_map(|p| {
-            let backlog = p.backlog?;
-            Some(self.partition_document(p.partition).metric(metrics::BACKLOG, Unit::Count, backlog))
+            let document = self.partition_document(p.partition).metric(metrics::BACKLOG, Unit::Count, p.backlog?);
+            Some(document.metric(metrics::LAG, Unit::Milliseconds, p.lag_ms?))
         });
         let models = self.counters.iter().flat_map(|counters| self.deltas.since_last(counters.model_counters()));
         let models = models.flat_map(|(model, added)| {
@@ -337,6 +367,7 @@ async fn drain(engine: &Engine, partition: u32, head: Option<Commit>, deadline: 
         dead_letters: report.dead_letters,
         outcome: PartitionOutcome::of(partition, outcome.map_err(Into::into)),
         backlog: None,
+        lag_ms: None,
     }
 }
 

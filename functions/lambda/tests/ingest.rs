@@ -207,7 +207,7 @@ async fn requeued_dead_letters_are_appended_once() {
     let (ingest, _dir) = fresh_ingest(Backend::File).await;
     let log = ingest.log();
     // A Counter dead-letters what is not JSON.
-    log.append("poison", &[weir_engine::LogEvent { key: "a".into(), payload: "{oops".into() }]).await.unwrap();
+    log.append("poison", &[weir_engine::LogEvent::new("a", "{oops")]).await.unwrap();
     let engine =
         weir_engine::Engine::builder(log.storage().clone(), "counter", Arc::new(common::Counter)).build().unwrap();
     assert_eq!(engine.drain().await.unwrap().dead_letters, 1);
@@ -227,4 +227,70 @@ async fn requeued_dead_letters_are_appended_once() {
 
     let refused = ingest.handle(json!({"requeue_dead_letters": {"agent": "counter"}})).await.unwrap_err();
     assert!(refused.to_string().contains("\"all\": true"), "{refused}");
+}
+
+/// The trace context each stored event carries, by key.
+async fn trace_parents(log: &EventLog) -> Vec<(String, Option<String>)> {
+    let mut parents = Vec::new();
+    for p in 0..log.partitions() {
+        for seq in log.segments(p).await.unwrap() {
+            let events = log.read_segment(p, seq).await.unwrap().unwrap().events;
+            parents.extend(events.into_iter().map(|e| (e.key, e.trace_parent)));
+        }
+    }
+    parents.sort();
+    parents
+}
+
+#[tokio::test]
+async fn a_callers_trace_context_is_kept_with_its_records() {
+    let w3c = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (ingest, _dir) = fresh_ingest(Backend::Memory).await;
+    let mut request = fixture("lambda_function_url_request.json");
+    request["requestContext"]["http"]["method"] = json!("POST");
+    request["headers"]["idempotency-key"] = json!("traced");
+    request["headers"]["traceparent"] = json!(w3c);
+    request["body"] = json!("{\"key\": \"a\"}\n{\"key\": \"b\"}\n");
+    assert_eq!(ingest.handle(request.clone()).await.unwrap()["statusCode"], 200);
+    request["headers"]["idempotency-key"] = json!("malformed");
+    request["headers"]["traceparent"] = json!("00-not-a-context-01");
+    request["body"] = json!("{\"key\": \"c\"}\n");
+    assert_eq!(ingest.handle(request).await.unwrap()["statusCode"], 200, "a malformed traceparent is ignored");
+
+    let mut event = fixture("example-sqs-event.json");
+    event["Records"][0]["body"] = json!(r#"{"key": "d"}"#);
+    event["Records"][0]["attributes"]["AWSTraceHeader"] =
+        json!("Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1");
+    assert!(failures(&ingest.handle(event).await.unwrap()).is_empty());
+
+    let traced = Some(w3c.to_string());
+    let expected =
+        [("a", traced.clone()), ("b", traced.clone()), ("c", None), ("d", traced)].map(|(k, p)| (k.to_string(), p));
+    assert_eq!(trace_parents(ingest.log()).await, expected);
+}
+
+#[tokio::test]
+async fn an_invocation_for_a_named_agent_records_its_requests() {
+    let (storage, _dir) = fresh_storage(Backend::Memory);
+    let config = IngestConfig {
+        storage: storage.clone(),
+        partitions: 4,
+        key_field: "/key".into(),
+        process_function: None,
+        agent: Some("reviews".into()),
+        metrics: Default::default(),
+    };
+    let ingest = IngestFunction::new(config).await.unwrap();
+    let mut event = fixture("example-sqs-event.json");
+    event["Records"][0]["body"] = json!(r#"[{"key": "a", "n": 1}, {"key": "b", "n": 2}]"#);
+    ingest.handle(event).await.unwrap();
+
+    let [usage] = &weir_engine::read_usage(&storage, "reviews", None).await.unwrap()[..] else {
+        panic!("one usage record")
+    };
+    assert_eq!((usage.function.as_str(), usage.events), ("ingest", 2));
+    // Each partition touched: a claim and a segment; and the record itself.
+    let partitions =
+        ["a", "b"].map(|k| ingest.log().partition_of(k)).into_iter().collect::<std::collections::BTreeSet<_>>();
+    assert!(usage.requests.put > 2 * partitions.len() as u64, "{:?}", usage.requests);
 }

@@ -15,7 +15,7 @@ use common::emf::{Datum, extract, written_by_aws_library};
 use common::{Recorder, invoke};
 use serde_json::{Value, json};
 use weir_emulator::{Emulator, LogLine, LogStream};
-use weir_engine::{Engine, EngineSettings, EventLog, LogEvent, Storage};
+use weir_engine::{Clock, Engine, EngineSettings, EventLog, LogEvent, Storage, SystemClock};
 use weir_functions::config::{DispatchConfig, FromVariables, IngestConfig, ProcessConfig};
 use weir_functions::dispatch::DispatchFunction;
 use weir_functions::ingest::IngestFunction;
@@ -109,7 +109,12 @@ async fn the_functions_emf_lines_parse_as_cloudwatch_parses_them_and_count_what_
         loop {
             let data = metrics_of(&stdout.lock().unwrap());
             let processed = sum(&data, "Events", &of("process"));
-            if processed >= records.len() as f64 && sum(&data, "Delivered", &of("dispatch")) >= REVIEWS as f64 {
+            // Each invocation's requests are published once its usage record is written, last.
+            let recorded = ["process", "dispatch"].iter().all(|f| sum(&data, "StoreRequests", &of(f)) > 0.0);
+            if processed >= records.len() as f64
+                && sum(&data, "Delivered", &of("dispatch")) >= REVIEWS as f64
+                && recorded
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -165,7 +170,17 @@ async fn the_functions_emf_lines_parse_as_cloudwatch_parses_them_and_count_what_
     assert!(backlog.iter().any(|d| d.dimensions.contains_key("Partition")), "{backlog:#?}");
     assert!(backlog.iter().any(|d| d.has_dimensions(&of("process"))), "{backlog:#?}");
     assert!(backlog.iter().all(|d| d.values == [0.0]), "{backlog:#?}");
+    let lag: Vec<&Datum> = data.iter().filter(|d| d.name == "Lag").collect();
+    assert_eq!(lag.len(), backlog.len(), "a lag beside each backlog: {lag:#?}");
+    assert!(lag.iter().all(|d| d.values == [0.0] && d.unit == "Milliseconds"), "{lag:#?}");
 
+    // Each invocation's object-store requests, by kind and in all, and their cost.
+    for function in ["ingest", "process", "dispatch"] {
+        let requests = sum(&data, "StoreRequests", &of(function));
+        let puts = [("Agent", "scorer"), ("Function", function), ("Request", "PUT")];
+        assert!(requests > 0.0 && sum(&data, "StoreRequests", &puts) > 0.0, "{function}: {data:#?}");
+        assert!(sum(&data, "InfrastructureCost", &of(function)) > 0.0, "{function}: {data:#?}");
+    }
     assert_eq!(sum(&data, "Delivered", &of("dispatch")), sink.received().len() as f64);
     let undelivered: Vec<&Datum> = data.iter().filter(|d| d.name == "Undelivered").collect();
     assert!(!undelivered.is_empty() && undelivered.iter().all(|d| d.values == [0.0]), "{undelivered:#?}");
@@ -191,7 +206,10 @@ async fn a_refused_request_is_counted_by_ingest() {
     assert_eq!(ingest.handle(request(r#"{"key": "a", "n": 1}"#)).await.unwrap()["statusCode"], 200);
 
     let documents: Vec<Vec<Datum>> = lines.lines().iter().map(|line| extract(line).unwrap().unwrap()).collect();
-    assert_eq!(documents.len(), 2, "one document per invocation");
+    // Beside each invocation's requests and their cost, its events and refusals.
+    let documents: Vec<Vec<Datum>> =
+        documents.into_iter().filter(|d| d.iter().any(|datum| datum.name == "RefusedRecords")).collect();
+    assert_eq!(documents.len(), 2, "one document of events per invocation");
     let (first, second) = (&documents[0], &documents[1]);
     assert_eq!((sum(first, "RefusedRecords", &of("ingest")), sum(first, "Events", &of("ingest"))), (1.0, 0.0));
     assert_eq!((sum(second, "RefusedRecords", &of("ingest")), sum(second, "Events", &of("ingest"))), (0.0, 1.0));
@@ -219,6 +237,7 @@ async fn an_open_breaker_and_the_waiting_backlog_are_published() {
 
     let storage = Storage::from_url("memory://").unwrap();
     let log = EventLog::create(storage.clone(), PARTITIONS).await.unwrap();
+    let before_appends = SystemClock.now_ms();
     for n in 0..4 {
         let event = LogEvent::json(format!("product-{n}"), &json!({"review": format!("review {n}")}));
         log.append(&format!("batch-{n}"), &[event]).await.unwrap();
@@ -263,6 +282,12 @@ async fn an_open_breaker_and_the_waiting_backlog_are_published() {
     }
     let worst: Vec<&Datum> = data.iter().filter(|d| d.name == "Backlog" && d.has_dimensions(&of("process"))).collect();
     assert!(!worst.is_empty() && worst.iter().all(|d| d.values[0] >= 1.0), "{worst:#?}");
+    // The waiting events' age: since their append, so within what the test has taken.
+    let since_appends = SystemClock.now_ms() - before_appends;
+    let lags: Vec<&Datum> = data.iter().filter(|d| d.name == "Lag" && d.dimensions.contains_key("Partition")).collect();
+    assert_eq!(lags.len(), report.partitions.len(), "{lags:#?}");
+    assert!(lags.iter().all(|d| d.values[0] <= since_appends as f64), "{lags:#?} within {since_appends} ms");
+    assert!(report.partitions.iter().all(|p| p.lag_ms.is_some() && p.backlog.is_some()), "{report:?}");
 }
 
 /// A sink that refuses every delivery: dispatch fails the partitions, and publishes the

@@ -1,6 +1,7 @@
 # Alarms on what needs a person: functions failing or throttled, dead letters waiting in a
 # queue, a growing ingest backlog, and, from the functions' own metrics (docs/metrics.md,
-# published as EMF log lines), events dead-lettered, a partition falling behind, outputs
+# published as EMF log lines), events dead-lettered, a partition falling behind (in
+# segments or in time), outputs
 # not reaching the sink and a model's circuit breaker open. Each notifies
 # alarm_sns_topic_arn when given.
 
@@ -41,11 +42,13 @@ locals {
   # The functions' own metrics (EMF), in namespace `weir`, by agent and function.
   weir_alarm = { namespace = "weir", periods = 1 }
 
-  # A partition falling behind: log segments left to process, outputs waiting for the sink.
+  # A partition falling behind: log segments left to process, the age of the oldest event
+  # left, outputs waiting for the sink.
   behind_alarms = {
     for name, alarm in {
       backlog     = { function = "process", metric = "Backlog", threshold = var.backlog_alarm_segments, what = "log segments to process" }
       undelivered = { function = "dispatch", metric = "Undelivered", threshold = var.undelivered_alarm_outputs, what = "outputs waiting for the sink" }
+      lag         = { function = "process", metric = "Lag", threshold = var.lag_alarm_seconds * 1000, what = "milliseconds of lag (the age of its oldest unprocessed event)" }
       } : name => merge(local.weir_alarm, {
         dimensions  = tomap({ Agent = var.agent, Function = alarm.function })
         metric      = alarm.metric

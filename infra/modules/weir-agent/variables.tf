@@ -480,6 +480,17 @@ variable "backlog_alarm_segments" {
   }
 }
 
+variable "lag_alarm_seconds" {
+  description = "Age in seconds the oldest unprocessed event of a partition may reach (the `Lag` metric) before the lag alarm fires."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.lag_alarm_seconds >= 0
+    error_message = "lag_alarm_seconds: zero or more seconds."
+  }
+}
+
 variable "undelivered_alarm_outputs" {
   description = "Committed outputs a partition may have waiting for the sink (the `Undelivered` metric) before the undelivered alarm fires."
   type        = number
@@ -492,7 +503,7 @@ variable "undelivered_alarm_outputs" {
 }
 
 variable "backlog_alarm_periods" {
-  description = "Consecutive 5-minute periods the backlog or undelivered outputs must stay above their threshold before their alarm fires."
+  description = "Consecutive 5-minute periods the backlog, the lag or undelivered outputs must stay above their threshold before their alarm fires."
   type        = number
   default     = 3
 

@@ -87,7 +87,7 @@ fn events(n: usize, keys: usize, offset: usize) -> Vec<LogEvent> {
     (0..n)
         .map(|i| {
             let j = offset + i;
-            LogEvent { key: format!("key-{:07}", j % keys), payload: reviews[j % reviews.len()].payload.clone() }
+            LogEvent::new(format!("key-{:07}", j % keys), reviews[j % reviews.len()].payload.clone())
         })
         .collect()
 }

@@ -1,10 +1,11 @@
 //! `weir cost`: what an agent's committed events cost in model tokens, at the prices its
-//! spans recorded or at a price table given here (`docs/observability.md`, "Cost").
+//! spans recorded or at a price table given here, and apart from it what its functions'
+//! object-store requests and time cost at AWS's prices (`docs/observability.md`, "Cost").
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use weir_engine::SpanKind;
+use weir_engine::{AwsPrices, Clock, InfrastructureCost, InvocationUsage, SpanKind, SystemClock, read_usage};
 use weir_models::Price;
 
 use crate::agents::AgentChoice;
@@ -24,7 +25,18 @@ pub struct CostArgs {
     /// call of the models it names, whatever price the agent recorded.
     #[arg(long)]
     prices: Option<PathBuf>,
+    /// AWS's prices, JSON or YAML, over the defaults (us-east-1, S3 Standard, Lambda on
+    /// x86_64): `{"s3": {"put_per_thousand": 0.005, "list_per_thousand": 0.005,
+    /// "get_per_thousand": 0.0004, "delete_per_thousand": 0}, "lambda": {"gb_second":
+    /// 0.0000166667, "per_million_requests": 0.2, "memory_mb": 1024}}`; `memory_mb` is
+    /// assumed for invocations that ran outside Lambda (`weir run`).
+    #[arg(long)]
+    aws_prices: Option<PathBuf>,
 }
+
+/// The functions whose records count the events an agent processed (ingest's count the
+/// same events again, as appended).
+const PROCESSING: [&str; 2] = ["process", "run"];
 
 /// Tokens and cost of one model.
 #[derive(Debug, Default)]
@@ -39,12 +51,12 @@ struct ModelCost {
 /// Prints the cost of the chosen events per model, and in all.
 pub async fn run(args: CostArgs, store: Store, agent: AgentChoice) -> Result<()> {
     let prices: BTreeMap<String, Price> = match &args.prices {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| CliError::file(path, e))?;
-            serde_yaml_ng::from_str(&text)
-                .map_err(|e| CliError::Input(format!("{}: not a price table: {e}", path.display())))?
-        }
+        Some(path) => read_table(path, "a price table")?,
         None => BTreeMap::new(),
+    };
+    let aws_prices: AwsPrices = match &args.aws_prices {
+        Some(path) => read_table(path, "an AWS price table")?,
+        None => AwsPrices::default(),
     };
     let log = store.log().await?;
     let agent = agent.name().await?;
@@ -83,6 +95,65 @@ pub async fn run(args: CostArgs, store: Store, agent: AgentChoice) -> Result<()>
         0 => String::new(),
         n => format!("; {:.2} per million events", total / n as f64 * 1e6),
     };
-    say!("{text}{per_million}");
+    text.push_str(&per_million);
+    let since_ms = args.since.map(|age| SystemClock.now_ms().saturating_sub(age));
+    let usage = read_usage(log.storage(), &agent, since_ms).await?;
+    text.push_str("\n\n");
+    text.push_str(&infrastructure(&usage, &aws_prices));
+    say!("{text}");
     Ok(())
+}
+
+/// A JSON or YAML table at `path`, refused with its error when it is not `what`.
+fn read_table<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::file(path, e))?;
+    serde_yaml_ng::from_str(&text).map_err(|e| CliError::Input(format!("{}: not {what}: {e}", path.display())))
+}
+
+/// The functions' requests and time per function and in all, and their cost at `prices`.
+fn infrastructure(usage: &[InvocationUsage], prices: &AwsPrices) -> String {
+    let mut functions: BTreeMap<&str, Vec<&InvocationUsage>> = BTreeMap::new();
+    for record in usage {
+        functions.entry(record.function.as_str()).or_default().push(record);
+    }
+    let rows: Vec<[String; 10]> = functions
+        .iter()
+        .map(|(function, records)| {
+            let cost = InfrastructureCost::of(records.iter().copied(), prices);
+            let r = cost.requests;
+            [
+                function.to_string(),
+                cost.invocations.to_string(),
+                cost.events.to_string(),
+                r.put.to_string(),
+                r.get.to_string(),
+                r.head.to_string(),
+                r.list.to_string(),
+                r.delete.to_string(),
+                format!("{:.3}", cost.gb_seconds),
+                format!("{:.8}", cost.total()),
+            ]
+        })
+        .collect();
+    let all = InfrastructureCost::of(usage, prices);
+    let mut text = String::new();
+    if !rows.is_empty() {
+        let header = ["function", "invocations", "events", "PUT", "GET", "HEAD", "LIST", "DELETE", "GB-s", "cost"];
+        text.push_str(&table::render(header, &rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    }
+    text.push_str(&format!(
+        "infrastructure cost: {:.8} (S3 requests {:.8}, Lambda time {:.8}, Lambda requests {:.8})",
+        all.total(),
+        all.s3,
+        all.lambda_compute,
+        all.lambda_requests
+    ));
+    let processed: u64 = usage.iter().filter(|u| PROCESSING.contains(&u.function.as_str())).map(|u| u.events).sum();
+    if processed > 0 {
+        text.push_str(&format!("; {:.2} per million events", all.total() / processed as f64 * 1e6));
+    }
+    if usage.is_empty() {
+        text.push_str(" (no usage records: they are written by the functions and `weir run`)");
+    }
+    text
 }

@@ -71,12 +71,13 @@ async fn collect_shadow(store: &Store, name: &str, drop: bool, settings: &Engine
 
 fn report(total: &GcReport) {
     say!(
-        "gc: deleted {} state runs, {} journal files, {} intents, {} orphaned files, {} expired manifests, {} log segments",
+        "gc: deleted {} state runs, {} journal files, {} intents, {} orphaned files, {} expired manifests, {} log segments, {} usage records",
         total.runs,
         total.journal_files,
         total.intents,
         total.orphan_files,
         total.manifests,
-        total.segments
+        total.segments,
+        total.usage_records
     );
 }

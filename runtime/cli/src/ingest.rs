@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use weir_engine::records::RecordParser;
-use weir_engine::{EngineSettings, EventLog, LogEvent};
+use weir_engine::{EngineSettings, EventLog, LogEvent, TraceParent};
 
 use crate::error::{CliError, Result};
 use crate::input_file::{self, InputFormat, InputRecord};
@@ -48,13 +48,16 @@ pub struct IngestArgs {
 
 /// Appends the file's records in batches whose ids come from their content, reading one
 /// record at a time: ingesting the same file again, or again after a crash, adds nothing,
-/// and again after fixing refused records adds exactly those.
+/// and again after fixing refused records adds exactly those. A `TRACEPARENT` in the
+/// environment is kept with every event, so that their spans join that trace.
 pub async fn run(args: IngestArgs, store: Store) -> Result<()> {
     let format = args.format.unwrap_or_else(|| InputFormat::of(&args.file));
     // The largest event the engine processes by default: a larger one would be stored only
     // to be dead-lettered.
     let max_record_bytes = EngineSettings::default().max_event_bytes;
-    let ingest = Ingest { args: &args, format, parser: RecordParser::new(args.key_field.as_str()), max_record_bytes };
+    let trace_parent = caller_trace_parent()?;
+    let parser = RecordParser::new(args.key_field.as_str());
+    let ingest = Ingest { args: &args, format, parser, max_record_bytes, trace_parent };
     let rejects_path = rejects::path_of(&args.file);
     let earlier = EarlierRejects::read(&rejects_path)?;
     if args.strict {
@@ -116,6 +119,22 @@ pub async fn run(args: IngestArgs, store: Store) -> Result<()> {
     ingest.summary(&store, &tally, &rejects_path)
 }
 
+/// Where a parent process hands down its trace context, as OpenTelemetry's specification of
+/// environment variables as context carriers names it.
+const TRACEPARENT_VARIABLE: &str = "TRACEPARENT";
+
+/// The trace context of whatever ran this command (`TRACEPARENT`): `weir ingest` keeps it
+/// with the events, `weir run` continues it; refused when set but malformed.
+pub(crate) fn caller_trace_parent() -> Result<Option<TraceParent>> {
+    match std::env::var(TRACEPARENT_VARIABLE) {
+        Ok(value) if !value.trim().is_empty() => {
+            let parent = value.parse().map_err(|e| CliError::Input(format!("{TRACEPARENT_VARIABLE}: {e}")))?;
+            Ok(Some(parent))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// What a run did with the records it read.
 #[derive(Debug, Default)]
 struct Tally {
@@ -133,6 +152,8 @@ struct Ingest<'a> {
     format: InputFormat,
     parser: RecordParser,
     max_record_bytes: usize,
+    /// The caller's trace context, kept with every event.
+    trace_parent: Option<TraceParent>,
 }
 
 impl Ingest<'_> {
@@ -147,7 +168,7 @@ impl Ingest<'_> {
                 self.max_record_bytes
             ));
         }
-        Ok(event)
+        Ok(event.with_trace_parent(self.trace_parent))
     }
 
     /// `--strict`: reads the file once without storing anything, failing at the first

@@ -96,7 +96,8 @@ enum Command {
     /// calls, tokens and cost per model, action and tool.
     Stats(stats::StatsArgs),
     /// Prints what the agent's committed events cost in model tokens, per model, at the
-    /// prices its spans recorded or at a price table.
+    /// prices its spans recorded or at a price table; and apart, what its functions'
+    /// object-store requests and time cost at AWS's prices.
     Cost(cost::CostArgs),
     /// Deletes what no commit needs any more: superseded state, journals, expired outputs
     /// and processed log segments.

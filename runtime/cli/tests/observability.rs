@@ -1,6 +1,7 @@
 //! `weir trace`, `weir stats` and `weir cost` over a run of the sample reviews: the tree of
-//! an event, totals that agree with the committed trace as DuckDB sums it, and a cost that
-//! is the tokens at the price table's prices.
+//! an event, totals that agree with the committed trace as DuckDB sums it, a model cost that
+//! is the tokens at the price table's prices, and an infrastructure cost that is the run's
+//! requests at AWS's.
 
 mod common;
 
@@ -49,4 +50,33 @@ fn trace_stats_and_cost_agree_with_the_committed_trace() {
     assert!(cost.contains(&format!("{calls}")), "{cost}");
     let unpriced = ok(weir(&["cost", "--store", &store]));
     assert!(unpriced.contains("give their prices with --prices"), "{unpriced}");
+    assert!(unpriced.contains("infrastructure cost: "), "{unpriced}");
+    infrastructure_cost_is_the_runs_requests(&dir, &store);
+}
+
+/// With S3 PUTs at 1 each and everything else free, the infrastructure cost is the run's
+/// PUTs; and every object the run left in the agent's directory took one of them.
+fn infrastructure_cost_is_the_runs_requests(dir: &TempDir, store: &str) {
+    let aws_prices = dir.join("aws-prices.yaml");
+    let free_but_puts = "s3: {put_per_thousand: 1000, list_per_thousand: 0, get_per_thousand: 0}\n\
+                         lambda: {gb_second: 0, per_million_requests: 0}\n";
+    std::fs::write(&aws_prices, free_but_puts).unwrap();
+    let cost = ok(weir(&["cost", "--store", store, "--aws-prices", aws_prices.to_str().unwrap()]));
+    let run = cost.lines().find(|l| l.starts_with("run ")).unwrap_or_else(|| panic!("a row of the run in:\n{cost}"));
+    let cells: Vec<&str> = run.split_whitespace().collect();
+    let (invocations, puts, gets) = (cells[1], cells[3].parse::<u64>().unwrap(), cells[4].parse::<u64>().unwrap());
+    assert_eq!(invocations, "1", "{cost}");
+    assert!(gets > 0, "{cost}");
+    assert!(cost.contains(&format!("infrastructure cost: {puts}.00000000 (S3 requests {puts}.00000000,")), "{cost}");
+
+    fn files(dir: &std::path::Path) -> u64 {
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| if p.is_dir() { files(&p) } else { 1 }).sum()
+    }
+    let written = files(&dir.join("store").join("agents"));
+    assert!(puts >= written, "{puts} PUTs for {written} objects:\n{cost}");
+
+    let wrong = dir.join("wrong-prices.yaml");
+    std::fs::write(&wrong, "s3: {puts: 1}\n").unwrap();
+    let refused = common::fails(weir(&["cost", "--store", store, "--aws-prices", wrong.to_str().unwrap()]));
+    assert!(refused.contains("not an AWS price table") && refused.contains("puts"), "{refused}");
 }

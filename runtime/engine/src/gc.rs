@@ -35,6 +35,8 @@ pub struct GcReport {
     pub manifests: usize,
     /// Log segments.
     pub segments: usize,
+    /// Usage records of invocations (`weir cost`) past the outputs' retention.
+    pub usage_records: usize,
 }
 
 impl std::ops::AddAssign for GcReport {
@@ -46,6 +48,7 @@ impl std::ops::AddAssign for GcReport {
         self.orphan_files += report.orphan_files;
         self.manifests += report.manifests;
         self.segments += report.segments;
+        self.usage_records += report.usage_records;
     }
 }
 
@@ -198,11 +201,17 @@ async fn release_dead_writer(
 
 /// Collects log segments that every agent has processed and that are past retention.
 /// The newest segment of a partition is always kept: appenders find the tail from it.
+/// Every agent's usage records older than the outputs' retention go too: they are what
+/// `weir cost` reads beside the committed traces, which live as long.
 pub async fn collect_log(log: &EventLog, settings: &EngineSettings, clock: &dyn Clock) -> Result<GcReport> {
     settings.validate()?;
     let mut report = GcReport::default();
     let agents = agent_names(log.storage()).await?;
     let now = clock.now_ms();
+    for agent in &agents {
+        report.usage_records +=
+            crate::usage::collect_usage(log.storage(), agent, settings.output_retention_ms, now).await?;
+    }
     for partition in 0..log.partitions() {
         let mut lowest: Option<Position> = None;
         for agent in &agents {

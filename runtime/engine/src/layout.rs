@@ -83,6 +83,27 @@ pub(crate) fn partition_dir(agent: &str, partition: u32) -> String {
     format!("{}/p{partition:05}", agent_dir(agent))
 }
 
+/// The folder of an agent's usage records: what each invocation of its functions spent.
+pub(crate) fn usage_dir(agent: &str) -> String {
+    format!("{}/usage", agent_dir(agent))
+}
+
+/// The usage record of one invocation, started at `started_ms` (so that records list in
+/// time order and a LIST from a time reads only what follows it), by `nonce`.
+pub(crate) fn usage_record(agent: &str, started_ms: u64, nonce: &str) -> String {
+    format!("{}/{}", usage_dir(agent), usage_record_name(started_ms, nonce))
+}
+
+/// A usage record's file name, without its folder: `<started_ms:020>-<nonce>.json`.
+pub(crate) fn usage_record_name(started_ms: u64, nonce: &str) -> String {
+    format!("{started_ms:020}-{nonce}.json")
+}
+
+/// When a usage record's invocation started, from its file name.
+pub(crate) fn usage_record_started_ms(file_name: &str) -> Option<u64> {
+    file_name.strip_suffix(".json")?.split('-').next()?.parse().ok()
+}
+
 /// A dispatcher's cursor directory for one sink and partition.
 pub fn dispatch_dir(agent: &str, sink_id: &str, partition: u32) -> String {
     format!("{}/dispatch/{sink_id}/p{partition:05}", agent_dir(agent))

@@ -10,7 +10,8 @@
 //! - `manifest`: the commit chain; `state`: per-key snapshots in sorted runs and their
 //!   compaction; `outputs`: committed outputs and dead letters; `journal` and `intent`: the
 //!   action journal and the holders of at-most-once calls; `trace`: what each committed
-//!   event's handling did, committed with it.
+//!   event's handling did, committed with it; `trace_parent`: the producer's trace context
+//!   an event carries.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
 //! - `wait`: durable waits, keys suspended until a signal or a time (docs/waits.md).
 //! - `redrive`: dead letters listed and requeued into the log, each once.
@@ -19,9 +20,13 @@
 //! - `committed`: what a commit made visible, the only way other crates read it; `gc`:
 //!   collection and retention.
 //! - `clock`: injected time; `error`: the public error and its kind.
-//! - Feature `test-support`: `store`, fault-injecting and request-counting store wrappers,
-//!   and `format`, the format's types for tests that check it directly.
+//! - `usage`: what each invocation of an agent's functions spent (requests, time), for
+//!   `weir cost`; `store`: the request-counting store wrapper it meters with;
+//!   `aws_prices`: what that costs at AWS's prices.
+//! - Feature `test-support`: the fault-injecting store wrapper in `store`, and `format`,
+//!   the format's types for tests that check it directly.
 
+mod aws_prices;
 mod clock;
 mod committed;
 mod engine;
@@ -38,11 +43,13 @@ mod redrive;
 mod shadow;
 mod state;
 mod storage;
-#[cfg(any(test, feature = "test-support"))]
 pub mod store;
 mod trace;
+mod trace_parent;
+mod usage;
 mod wait;
 
+pub use aws_prices::{AwsPrices, InfrastructureCost, LambdaPrices, S3Prices};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use committed::{Commit, CommittedOutputs, CommittedReader};
 pub use engine::{
@@ -66,6 +73,8 @@ pub use shadow::{
 pub use state::RunCache;
 pub use storage::Storage;
 pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace, TraceSink, traces_parquet};
+pub use trace_parent::{InvalidTraceParent, TRACE_PARENT_ATTRIBUTE, TraceParent};
+pub use usage::{InvocationUsage, MeteredInvocation, UsageMeter, read_usage};
 pub use wait::{NOTICE_FIELD, SIGNAL_FIELD, Signal, WaitError, WaitingKey, Wake};
 
 /// The storage format's own types, for tests that write or check it directly. Nothing but

@@ -92,7 +92,7 @@ pub async fn requeue_dead_letters(
 ) -> Result<Vec<PartitionDeadLetter>> {
     let selected = dead_letters(log, agent, filter).await?;
     let appends = selected.iter().map(|dead| async move {
-        let event = LogEvent { key: dead.letter.key.clone(), payload: dead.letter.payload.clone() };
+        let event = LogEvent::new(dead.letter.key.clone(), dead.letter.payload.clone());
         let batch_id = format!("redrive-{agent}-p{}-{}", dead.partition, dead.letter.event);
         log.append_to_partition(dead.partition, &batch_id, &[event]).await
     });

@@ -6,12 +6,15 @@ use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use tokio_util::task::TaskTracker;
-use weir_engine::{EventTrace, TraceSink};
+use weir_engine::{EventTrace, TraceParent, TraceSink};
 
+use crate::invocation::Invocation;
 use crate::spans::{Commit, event_spans};
 
 /// Spans held before a send starts without waiting for [`OtlpExport::flush`].
 const SPANS_PER_EXPORT: usize = 512;
+/// The name of an invocation that nobody began (an export used as a sink alone).
+const UNNAMED_INVOCATION: &str = "weir";
 
 /// What can go wrong exporting.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,10 @@ pub enum TelemetryError {
 /// after). A send that fails is logged and its spans are dropped: the committed trace in
 /// the store stays the record.
 ///
+/// Each commit is a batch span, under a span of its partition, under a span of the
+/// invocation that [`begin_invocation`](Self::begin_invocation) starts and
+/// [`flush`](Self::flush) ends; an event's spans sit under its batch's.
+///
 /// ```no_run
 /// # async fn demo(storage: weir_engine::Storage, agent: std::sync::Arc<dyn weir_engine::Agent>) -> Result<(), Box<dyn std::error::Error>> {
 /// let mut engine = weir_engine::Engine::builder(storage, "review-analysis", agent);
@@ -58,6 +65,8 @@ pub struct OtlpExport {
     pending: Mutex<Vec<SpanData>>,
     /// Sends started in the background, which a flush waits for.
     sending: TaskTracker,
+    /// The invocation the commits belong to.
+    invocation: Mutex<Invocation>,
 }
 
 /// The exporter, one send at a time (as it asks).
@@ -100,12 +109,36 @@ impl OtlpExport {
             capture_content,
             pending: Mutex::default(),
             sending: TaskTracker::new(),
+            invocation: Mutex::new(Invocation::start(UNNAMED_INVOCATION, None)),
         }))
     }
 
-    /// Sends every span gathered so far, and waits for the sends in the background.
+    /// Starts the spans of an invocation of `function` (`process`, `run`), now: the commits
+    /// until the next [`flush`](Self::flush) belong to it. With `parent` (Lambda's X-Ray
+    /// context, a parent process's `TRACEPARENT`) it continues that trace; without, it
+    /// starts one. An invocation already started and not flushed ends here.
+    pub fn begin_invocation(&self, function: &str, parent: Option<TraceParent>) {
+        let ended =
+            std::mem::replace(&mut *self.invocation.lock().expect("invocation"), Invocation::start(function, parent));
+        if !ended.is_empty() {
+            self.pending.lock().expect("pending spans").extend(ended.finish());
+        }
+    }
+
+    /// Ends the invocation (its span and its partitions', if it committed anything), sends
+    /// every span gathered so far, and waits for the sends in the background.
     pub async fn flush(&self) -> Result<(), TelemetryError> {
-        let batch = std::mem::take(&mut *self.pending.lock().expect("pending spans"));
+        let ended = std::mem::replace(
+            &mut *self.invocation.lock().expect("invocation"),
+            Invocation::start(UNNAMED_INVOCATION, None),
+        );
+        let batch = {
+            let mut pending = self.pending.lock().expect("pending spans");
+            if !ended.is_empty() {
+                pending.extend(ended.finish());
+            }
+            std::mem::take(&mut *pending)
+        };
         let sent = self.sender.send(batch).await;
         self.sending.close();
         self.sending.wait().await;
@@ -133,9 +166,11 @@ impl Sender {
 impl TraceSink for OtlpExport {
     fn committed(&self, agent: &str, partition: u32, seq: u64, traces: &[EventTrace]) {
         let commit = Commit { agent, partition, seq, capture_content: self.capture_content };
+        let (batch_data, batch) = self.invocation.lock().expect("invocation").batch(agent, partition, seq, traces);
         let full = {
             let mut pending = self.pending.lock().expect("pending spans");
-            pending.extend(traces.iter().flat_map(|trace| event_spans(&commit, trace)));
+            pending.push(batch_data);
+            pending.extend(traces.iter().flat_map(|trace| event_spans(&commit, trace, Some(&batch))));
             match pending.len() >= SPANS_PER_EXPORT {
                 true => std::mem::take(&mut *pending),
                 false => Vec::new(),

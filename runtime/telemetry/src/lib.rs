@@ -5,9 +5,11 @@
 //!
 //! - `export`: [`OtlpExport`], the engine's [`TraceSink`](weir_engine::TraceSink) that
 //!   batches spans and sends them; `spans`: how a committed span becomes an OpenTelemetry
-//!   one (ids, names, kinds, attributes).
+//!   one (ids, names, kinds, attributes, parents); `invocation`: the spans of the
+//!   invocation, its partitions and its batches, around the events'.
 
 mod export;
+mod invocation;
 mod spans;
 
 pub use export::{OtlpExport, TelemetryError};

@@ -1,18 +1,22 @@
 //! How a committed span becomes an OpenTelemetry span.
 //!
-//! Ids are derived, not drawn: an event's trace id is a hash of the agent, partition and
-//! event position, and each span's id a hash of the trace id and its number, so that an
-//! export sent twice (a retried invocation) names the same spans.
+//! Span ids are derived, not drawn: each is a hash of the agent, partition, event position
+//! and the span's number, so that an export sent twice names the same spans. An event's
+//! trace is its producer's when the producer's request carried one (the root then continues
+//! the producer's span, and links to its batch), else its batch's (the root is the batch's
+//! child), else, without a batch, one of its own, hashed like the span ids.
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{SpanContext, SpanKind as OtelKind, Status, TraceFlags, TraceState};
+use opentelemetry::trace::{Link, SpanContext, SpanKind as OtelKind, Status, TraceFlags, TraceId, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue, Value as OtelValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::Value;
-use weir_engine::{EventTrace, Span, SpanKind};
+use weir_engine::{EventTrace, Span, SpanKind, TRACE_PARENT_ATTRIBUTE, TraceParent};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
+
+use crate::invocation::BatchSpan;
 
 /// Attributes that hold content (messages, arguments, results, documents): exported only
 /// when `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` is `true`, as the GenAI
@@ -34,13 +38,31 @@ pub(crate) struct Commit<'a> {
     pub(crate) capture_content: bool,
 }
 
-/// The event's spans as OpenTelemetry spans.
-pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace) -> Vec<SpanData> {
+/// The event's spans as OpenTelemetry spans, under `batch` (or linked to it, when the
+/// producer's trace context puts them in the producer's trace).
+pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace, batch: Option<&BatchSpan>) -> Vec<SpanData> {
     let identity = format!("{}\0{}\0{}", commit.agent, commit.partition, trace.event);
-    let trace_id = opentelemetry::trace::TraceId::from_bytes(xxh3_128(identity.as_bytes()).to_be_bytes());
     let span_id = |n: u32| {
         let id = xxh3_64(format!("{identity}\0{n}").as_bytes()).max(1);
         opentelemetry::trace::SpanId::from_bytes(id.to_be_bytes())
+    };
+    let producer = trace
+        .spans
+        .first()
+        .and_then(|root| root.attributes.get(TRACE_PARENT_ATTRIBUTE))
+        .and_then(Value::as_str)
+        .and_then(|text| text.parse::<TraceParent>().ok());
+    let (trace_id, root_parent, links) = match (producer, batch) {
+        (Some(producer), batch) => {
+            let links = batch.map(|b| Link::with_context(b.context.clone())).into_iter().collect();
+            (TraceId::from_bytes(producer.trace_id), opentelemetry::trace::SpanId::from_bytes(producer.span_id), links)
+        }
+        (None, Some(batch)) => (batch.context.trace_id(), batch.context.span_id(), Vec::new()),
+        (None, None) => (
+            TraceId::from_bytes(xxh3_128(identity.as_bytes()).to_be_bytes()),
+            opentelemetry::trace::SpanId::INVALID,
+            Vec::new(),
+        ),
     };
     let scope = InstrumentationScope::builder("weir").with_version(env!("CARGO_PKG_VERSION")).build();
     trace
@@ -66,8 +88,8 @@ pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace) -> Vec<SpanDa
                     false,
                     TraceState::default(),
                 ),
-                parent_span_id: span.parent.map_or(opentelemetry::trace::SpanId::INVALID, |p| span_id(p.0)),
-                parent_span_is_remote: false,
+                parent_span_id: span.parent.map_or(root_parent, |p| span_id(p.0)),
+                parent_span_is_remote: span.parent.is_none() && producer.is_some(),
                 span_kind: match span.kind {
                     SpanKind::Model | SpanKind::Tool | SpanKind::Retrieval => OtelKind::Client,
                     SpanKind::Event | SpanKind::Action => OtelKind::Internal,
@@ -78,7 +100,13 @@ pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace) -> Vec<SpanDa
                 attributes,
                 dropped_attributes_count: 0,
                 events: SpanEvents::default(),
-                links: SpanLinks::default(),
+                links: {
+                    let mut root_links = SpanLinks::default();
+                    if span.parent.is_none() {
+                        root_links.links = links.clone();
+                    }
+                    root_links
+                },
                 status: match &span.error {
                     Some(error) => Status::error(error.clone()),
                     None => Status::Ok,
@@ -165,11 +193,11 @@ mod tests {
 
     #[test]
     fn spans_keep_the_tree_with_ids_that_a_second_export_repeats() {
-        let spans = event_spans(&commit(false), &trace());
+        let spans = event_spans(&commit(false), &trace(), None);
         let ids = |spans: &[SpanData]| -> Vec<_> {
             spans.iter().map(|s| (s.span_context.trace_id(), s.span_context.span_id(), s.parent_span_id)).collect()
         };
-        assert_eq!(ids(&spans), ids(&event_spans(&commit(false), &trace())));
+        assert_eq!(ids(&spans), ids(&event_spans(&commit(false), &trace(), None)));
         let [root, action, model] = spans.as_slice() else { panic!("three spans") };
         assert_eq!(root.parent_span_id, opentelemetry::trace::SpanId::INVALID);
         assert_eq!(action.parent_span_id, root.span_context.span_id());
@@ -184,12 +212,32 @@ mod tests {
     #[test]
     fn content_goes_only_when_capture_is_asked_for() {
         let has_content = |capture| {
-            event_spans(&commit(capture), &trace())[2]
+            event_spans(&commit(capture), &trace(), None)[2]
                 .attributes
                 .iter()
                 .any(|kv| kv.key.as_str() == "gen_ai.input.messages")
         };
         assert!(!has_content(false));
         assert!(has_content(true));
+    }
+
+    #[test]
+    fn an_event_sits_under_its_batch_or_in_its_producers_trace_linked_to_the_batch() {
+        let mut invocation = crate::invocation::Invocation::start("run", None);
+        let (batch_data, batch) = invocation.batch("review-analysis", 2, 9, &[trace()]);
+        let spans = event_spans(&commit(false), &trace(), Some(&batch));
+        assert_eq!(spans[0].parent_span_id, batch_data.span_context.span_id());
+        assert!(spans.iter().all(|s| s.span_context.trace_id() == batch_data.span_context.trace_id()));
+
+        let producer = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut traced = trace();
+        traced.spans[0].attributes.insert(TRACE_PARENT_ATTRIBUTE.into(), producer.into());
+        let spans = event_spans(&commit(false), &traced, Some(&batch));
+        let producer: TraceParent = producer.parse().unwrap();
+        assert!(spans.iter().all(|s| s.span_context.trace_id() == TraceId::from_bytes(producer.trace_id)));
+        assert_eq!(spans[0].parent_span_id, opentelemetry::trace::SpanId::from_bytes(producer.span_id));
+        assert!(spans[0].parent_span_is_remote);
+        assert_eq!(spans[0].links.links[0].span_context, batch_data.span_context);
+        assert_eq!(spans[1].parent_span_id, spans[0].span_context.span_id(), "the tree below the root is kept");
     }
 }

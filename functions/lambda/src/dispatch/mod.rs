@@ -12,7 +12,7 @@ pub use approval_links::ApprovalLinks;
 
 use futures::TryStreamExt;
 use serde::Serialize;
-use weir_engine::{CommittedReader, EventLog};
+use weir_engine::{CommittedReader, EventLog, UsageMeter};
 
 pub use cursor::{Cursor, CursorLink, OutputPosition};
 
@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
 use crate::runtime;
 use crate::sink::{Delivery, Sink};
+use crate::usage;
 use crate::work::{Deadline, PartitionOutcome, PartitionRequest, check_failures, for_each_partition};
 
 /// What one partition's dispatch did.
@@ -73,14 +74,21 @@ pub struct DispatchFunction {
     sink: Sink,
     sink_id: String,
     metrics: Metrics,
+    /// Counts the requests of each invocation, for its usage record; `None` for an agent
+    /// name the store cannot hold, which the configuration refuses before.
+    meter: Option<UsageMeter>,
 }
 
 impl DispatchFunction {
     /// A dispatcher of `config.agent`'s outputs to `sink`, which `config.sink` names.
-    pub fn new(config: DispatchConfig, sink: Sink) -> Self {
+    pub fn new(mut config: DispatchConfig, sink: Sink) -> Self {
         let sink_id = config.sink.id();
         let metrics = Metrics::new(config.metrics, "dispatch", Some(&config.agent));
-        DispatchFunction { config, sink, sink_id, metrics }
+        let meter = usage::meter(&config.storage, &config.agent).ok();
+        if let Some(meter) = &meter {
+            config.storage = meter.storage().clone();
+        }
+        DispatchFunction { config, sink, sink_id, metrics, meter }
     }
 
     /// Publishes the metrics through `metrics` instead of as `config.metrics` says.
@@ -92,10 +100,15 @@ impl DispatchFunction {
     /// Delivers what the requested partitions (or all) committed and the sink has not
     /// received, until `deadline`; each partition with anything to deliver gets at least
     /// one batch. Partitions that fail are reported as an error after the others are done.
+    /// What the invocation spent is recorded for `weir cost`.
     pub async fn handle(&self, request: PartitionRequest, deadline: Deadline) -> Result<DispatchReport> {
         if let Some(shadow) = request.shadow {
             return Err(Error::Event(format!("dispatch delivers production's outputs only, not shadow `{shadow}`'s")));
         }
+        usage::metered(self.meter.as_ref(), &self.metrics, "dispatch", |_| 0, self.dispatch(request, deadline)).await
+    }
+
+    async fn dispatch(&self, request: PartitionRequest, deadline: Deadline) -> Result<DispatchReport> {
         let partitions = match request.partitions {
             Some(partitions) => partitions,
             None => (0..EventLog::open(self.config.storage.clone()).await?.partitions()).collect(),

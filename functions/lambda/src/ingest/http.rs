@@ -4,12 +4,14 @@
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use base64::Engine as _;
 use serde_json::{Value, json};
-use weir_engine::ErrorKind;
+use weir_engine::{ErrorKind, TraceParent};
 
-use super::IngestFunction;
+use super::{IngestFunction, with_trace_parent};
 
 /// Appends the request's records as one batch: its id is the `Idempotency-Key` header if
 /// given, else the request id, so a client retrying with the same key stores them once.
+/// A W3C `traceparent` header is kept with each record, so that their spans join the
+/// caller's trace; one that is malformed is ignored, as the specification asks.
 pub(super) async fn ingest(function: &IngestFunction, request: LambdaFunctionUrlRequest) -> Value {
     let method = request.request_context.http.method.as_deref().unwrap_or_default();
     if let Some(token) = request.query_string_parameters.get("approval") {
@@ -33,8 +35,11 @@ pub(super) async fn ingest(function: &IngestFunction, request: LambdaFunctionUrl
             Err(e) => return answer(400, json!({"error": format!("the body is not valid base64: {e}")})),
         },
     };
+    let parent = request.headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(|v| {
+        v.parse::<TraceParent>().inspect_err(|error| tracing::debug!(%error, "traceparent ignored")).ok()
+    });
     let events = match function.records.parse_body(&body) {
-        Ok(events) => events,
+        Ok(events) => with_trace_parent(events, parent),
         Err(refused) => {
             function.refused(1);
             let error = format!("record refused, nothing stored: {refused}");

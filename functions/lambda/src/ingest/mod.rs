@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use serde_json::Value;
-use weir_engine::{Appended, EventLog, LogEvent, Storage};
+use weir_engine::{Appended, EventLog, LogEvent, Storage, TraceParent, UsageMeter};
 
 use crate::aws::AwsClients;
 use crate::config::{FromVariables, IngestConfig};
@@ -29,6 +29,7 @@ use crate::invoke::LambdaInvoker;
 use crate::metrics::{self, Metrics};
 use crate::runtime;
 use crate::trigger::Trigger;
+use crate::usage;
 use weir_engine::records::RecordParser;
 
 /// Record groups appended at once; records of one group are appended in order.
@@ -68,9 +69,15 @@ pub struct IngestFunction {
     touched: Arc<Mutex<BTreeSet<u32>>>,
     /// Events appended and source records refused since the invocation began.
     tally: Arc<Mutex<Tally>>,
+    /// The invocation's own X-Ray context (`_X_AMZN_TRACE_ID`), kept with the events whose
+    /// source record brought none.
+    invocation_parent: Arc<Mutex<Option<TraceParent>>>,
     metrics: Metrics,
     /// What approval links are checked with: the secret, the agent they must name, the time.
     approvals: approval::Approvals,
+    /// Counts the requests of each invocation, for its usage record, when the log feeds a
+    /// named agent (`WEIR_AGENT`): the records live in the agent's directory.
+    meter: Option<UsageMeter>,
 }
 
 /// What an invocation stored and refused, for its metrics.
@@ -89,7 +96,9 @@ impl std::fmt::Debug for IngestFunction {
 impl IngestFunction {
     /// Opens the log, creating it with `config.partitions` partitions if it is absent.
     pub async fn new(config: IngestConfig) -> Result<Self> {
-        let log = EventLog::create(config.storage, config.partitions).await?;
+        let meter = config.agent.as_deref().map(|agent| usage::meter(&config.storage, agent)).transpose()?;
+        let storage = meter.as_ref().map_or(config.storage, |meter| meter.storage().clone());
+        let log = EventLog::create(storage, config.partitions).await?;
         Ok(IngestFunction {
             log: Arc::new(log),
             records: RecordParser::new(config.key_field),
@@ -97,8 +106,10 @@ impl IngestFunction {
             trigger: None,
             touched: Arc::default(),
             tally: Arc::default(),
+            invocation_parent: Arc::default(),
             metrics: Metrics::new(config.metrics, "ingest", config.agent.as_deref()),
             approvals: approval::Approvals::new(config.approval_secret, config.agent),
+            meter,
         })
     }
 
@@ -124,7 +135,20 @@ impl IngestFunction {
     /// Appends `events` as the batch `batch_id`, noting the partitions for the trigger and
     /// the events for the metrics.
     async fn append(&self, batch_id: &str, events: &[LogEvent]) -> weir_engine::Result<Vec<Appended>> {
-        let appended = self.log.append(batch_id, events).await?;
+        let invocation_parent = *self.invocation_parent.lock().expect("not poisoned");
+        let appended = match invocation_parent {
+            Some(parent) if events.iter().any(|e| e.trace_parent.is_none()) => {
+                let events: Vec<LogEvent> = events
+                    .iter()
+                    .map(|e| match e.trace_parent {
+                        Some(_) => e.clone(),
+                        None => e.clone().with_trace_parent(Some(parent)),
+                    })
+                    .collect();
+                self.log.append(batch_id, &events).await?
+            }
+            _ => self.log.append(batch_id, events).await?,
+        };
         self.touched.lock().expect("not poisoned").extend(appended.iter().map(|a| a.partition));
         self.tally.lock().expect("not poisoned").events += events.len();
         Ok(appended)
@@ -153,8 +177,13 @@ impl IngestFunction {
     }
 
     /// Handles one invocation, recognising the source by the payload's shape, and returns
-    /// the answer that source expects; then triggers process for the partitions it appended to.
+    /// the answer that source expects; then triggers process for the partitions it appended
+    /// to. What the invocation spent is recorded for `weir cost`.
     pub async fn handle(&self, event: Value) -> Result<Value> {
+        let invocation = self.meter.as_ref().map(|meter| meter.start("ingest"));
+        // Lambda's runtime sets it for each invocation.
+        let xray = std::env::var(XRAY_TRACE_VARIABLE).ok().and_then(|h| TraceParent::from_xray(&h));
+        *self.invocation_parent.lock().expect("not poisoned") = xray;
         let answer = self.ingest(event).await;
         let touched = std::mem::take(&mut *self.touched.lock().expect("not poisoned"));
         let tally = std::mem::take(&mut *self.tally.lock().expect("not poisoned"));
@@ -165,6 +194,12 @@ impl IngestFunction {
         )]);
         if let Some(trigger) = &self.trigger {
             trigger.fire(touched).await;
+        }
+        if let Some(invocation) = invocation {
+            match invocation.finish(tally.events as u64, usage::memory_mb()).await {
+                Ok(usage) => usage::publish(&self.metrics, &usage),
+                Err(error) => tracing::warn!(%error, "could not write the invocation's usage record"),
+            }
         }
         answer
     }
@@ -189,6 +224,17 @@ impl IngestFunction {
                 "expected an HTTP request (function URL, API Gateway v2), SQS, Kinesis or S3 records, or requeue_dead_letters".into(),
             )),
         }
+    }
+}
+
+/// Where Lambda's runtime puts the invocation's X-Ray trace header.
+const XRAY_TRACE_VARIABLE: &str = "_X_AMZN_TRACE_ID";
+
+/// `events`, each carrying `parent` when there is one.
+fn with_trace_parent(events: Vec<LogEvent>, parent: Option<TraceParent>) -> Vec<LogEvent> {
+    match parent {
+        Some(parent) => events.into_iter().map(|e| e.with_trace_parent(Some(parent))).collect(),
+        None => events,
     }
 }
 

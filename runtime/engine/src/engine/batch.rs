@@ -18,6 +18,7 @@ use crate::journal::{CallId, JournalEntry, Outcome};
 use crate::outputs::{DeadLetter, Output};
 use crate::position::Position;
 use crate::trace::{EventTrace, SpanEnd, Trace};
+use crate::trace_parent::TRACE_PARENT_ATTRIBUTE;
 use crate::wait::{Awaited, NOTICE_FIELD, Queued, Signal, Suspension, Wake};
 
 /// The events of one key in a batch, in log order.
@@ -25,6 +26,8 @@ use crate::wait::{Awaited, NOTICE_FIELD, Queued, Signal, Suspension, Wake};
 pub(crate) struct KeyEvents {
     pub(crate) key: String,
     pub(crate) events: Vec<(Position, Bytes)>,
+    /// The trace context the producer's request carried, of the events that had one.
+    pub(crate) trace_parents: HashMap<Position, String>,
 }
 
 /// What running a key's events produced.
@@ -82,9 +85,12 @@ pub(crate) fn group_by_key(events: Vec<(Position, crate::log::LogEvent)>) -> Vec
     let mut groups: Vec<KeyEvents> = Vec::new();
     for (position, event) in events {
         let slot = *slots.entry(event.key.clone()).or_insert_with(|| {
-            groups.push(KeyEvents { key: event.key.clone(), events: Vec::new() });
+            groups.push(KeyEvents { key: event.key.clone(), events: Vec::new(), trace_parents: HashMap::new() });
             groups.len() - 1
         });
+        if let Some(parent) = event.trace_parent {
+            groups[slot].trace_parents.insert(position, parent);
+        }
         groups[slot].events.push((position, event.payload));
     }
     groups
@@ -159,6 +165,8 @@ struct KeyRunner {
     outcome: KeyOutcome,
     snapshot: KeySnapshot,
     wait_changed: bool,
+    /// The producers' trace contexts of this batch's events of the key.
+    trace_parents: HashMap<Position, String>,
 }
 
 async fn run_key(
@@ -169,7 +177,8 @@ async fn run_key(
     snapshot: KeySnapshot,
 ) -> (KeyOutcome, KeySnapshot) {
     let outcome = KeyOutcome { key: group.key.clone(), ..Default::default() };
-    let mut runner = KeyRunner { agent, scope, settings, outcome, snapshot, wait_changed: false };
+    let trace_parents = group.trace_parents;
+    let mut runner = KeyRunner { agent, scope, settings, outcome, snapshot, wait_changed: false, trace_parents };
     runner.run_items(group.events.into()).await;
     let KeyRunner { mut outcome, snapshot, wait_changed, .. } = runner;
     if wait_changed {
@@ -259,6 +268,10 @@ impl KeyRunner {
     }
 
     fn traced(&self, position: Position, trace: Trace, end: SpanEnd) -> EventTrace {
+        let end = match self.trace_parents.get(&position) {
+            Some(parent) => end.attribute(TRACE_PARENT_ATTRIBUTE, parent.as_str()),
+            None => end,
+        };
         EventTrace { commit_seq: 0, key: self.outcome.key.clone(), event: position, spans: trace.finish(end) }
     }
 

@@ -255,7 +255,7 @@ impl PartitionProcessor {
             self.replay = Some(replay);
             return Ok(false);
         }
-        groups.extend(due.into_iter().map(|key| KeyEvents { key, events: Vec::new() }));
+        groups.extend(due.into_iter().map(|key| KeyEvents { key, events: Vec::new(), trace_parents: HashMap::new() }));
         let settings = self.shared.settings.clone();
         // Entries beyond this batch stay in its journal too: its commit carries them on. So
         // do entries of events before it: only a resumed event has them (docs/waits.md).

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use object_store::ObjectMeta;
 use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -259,6 +259,18 @@ impl EventLog {
         // A position past a segment's end names the next segment, so there are events from
         // it exactly when that segment exists.
         Ok(self.tail(partition).await? > position.segment)
+    }
+
+    /// When segment `seq` of `partition` was appended, in milliseconds since the epoch (the
+    /// object's `Last-Modified`: segments are written once): one HEAD; `None` if it does
+    /// not exist. The age of the oldest event not yet processed is now less this, for the
+    /// segment at the committed position.
+    pub async fn appended_at_ms(&self, partition: u32, seq: u64) -> Result<Option<u64>> {
+        match self.storage.store().head(&self.segment_path(partition, seq)).await {
+            Ok(meta) => Ok(Some(meta.last_modified.timestamp_millis().max(0) as u64)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Records a recent segment so that a cold appender lists only what follows it. Best

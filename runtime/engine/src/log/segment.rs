@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, BinaryArray, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -20,12 +20,26 @@ pub struct LogEvent {
     pub key: String,
     /// The producer's bytes, JSON by convention.
     pub payload: Bytes,
+    /// The trace context of the request that brought it, as a W3C `traceparent`
+    /// ([`TraceParent`](crate::TraceParent)), so that its spans join the producer's trace.
+    pub trace_parent: Option<String>,
 }
 
 impl LogEvent {
+    /// An event with these bytes and no trace context.
+    pub fn new(key: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+        LogEvent { key: key.into(), payload: payload.into(), trace_parent: None }
+    }
+
     /// An event with a JSON payload.
     pub fn json(key: impl Into<String>, payload: &serde_json::Value) -> Self {
-        LogEvent { key: key.into(), payload: Bytes::from(payload.to_string()) }
+        LogEvent::new(key, Bytes::from(payload.to_string()))
+    }
+
+    /// The same event, carrying the trace context `parent`.
+    pub fn with_trace_parent(mut self, parent: Option<crate::TraceParent>) -> Self {
+        self.trace_parent = parent.map(|p| p.to_string());
+        self
     }
 }
 
@@ -39,25 +53,36 @@ pub struct Segment {
 }
 
 const BATCH_ID_KEY: &str = "weir.batch_id";
+/// The optional column of the events' trace contexts.
+const TRACE_PARENT: &str = "trace_parent";
 
-fn schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new("key", DataType::Utf8, false),
-        Field::new("payload", DataType::Binary, false),
-    ]))
+/// The columns of a segment: `trace_parent` only when some event carries one, so that a
+/// batch without trace context is stored as before it existed.
+fn schema(with_trace_parent: bool) -> Arc<Schema> {
+    let mut fields = vec![Field::new("key", DataType::Utf8, false), Field::new("payload", DataType::Binary, false)];
+    if with_trace_parent {
+        fields.push(Field::new(TRACE_PARENT, DataType::Utf8, true));
+    }
+    Arc::new(Schema::new(fields))
 }
 
 /// Encodes a batch as a Parquet segment.
 pub fn encode(batch_id: &str, events: &[LogEvent]) -> Result<Bytes, parquet::errors::ParquetError> {
     let keys = StringArray::from_iter_values(events.iter().map(|e| e.key.as_str()));
     let payloads = BinaryArray::from_iter_values(events.iter().map(|e| e.payload.as_ref()));
-    let batch = RecordBatch::try_new(schema(), vec![Arc::new(keys), Arc::new(payloads)])?;
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(keys), Arc::new(payloads)];
+    let with_trace_parent = events.iter().any(|e| e.trace_parent.is_some());
+    if with_trace_parent {
+        columns.push(Arc::new(StringArray::from_iter(events.iter().map(|e| e.trace_parent.as_deref()))));
+    }
+    let schema = schema(with_trace_parent);
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
     let props = WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .set_key_value_metadata(Some(vec![KeyValue::new(BATCH_ID_KEY.into(), batch_id.to_string())]))
         .build();
     let mut buffer = Vec::with_capacity(events.iter().map(|e| e.key.len() + e.payload.len()).sum::<usize>() / 2 + 1024);
-    let mut writer = ArrowWriter::try_new(&mut buffer, schema(), Some(props))?;
+    let mut writer = ArrowWriter::try_new(&mut buffer, schema, Some(props))?;
     writer.write(&batch)?;
     writer.close()?;
     Ok(Bytes::from(buffer))
@@ -82,9 +107,15 @@ pub fn decode(bytes: Bytes) -> Result<Segment, String> {
         if keys.null_count() > 0 || payloads.null_count() > 0 {
             return Err("null key or payload".into());
         }
-        events.extend(keys.iter().zip(payloads.iter()).map(|(k, p)| LogEvent {
+        // Absent from segments written before it existed, and from batches without context.
+        let trace_parents = match batch.column_by_name(TRACE_PARENT) {
+            Some(column) => Some(column.as_any().downcast_ref::<StringArray>().ok_or("`trace_parent` is not utf8")?),
+            None => None,
+        };
+        events.extend(keys.iter().zip(payloads.iter()).enumerate().map(|(i, (k, p))| LogEvent {
             key: k.unwrap_or_default().to_string(),
             payload: Bytes::copy_from_slice(p.unwrap_or_default()),
+            trace_parent: trace_parents.filter(|column| column.is_valid(i)).map(|column| column.value(i).to_string()),
         }));
     }
     Ok(Segment { batch_id, events })
@@ -98,10 +129,27 @@ mod tests {
     fn round_trip_keeps_batch_id_order_and_raw_bytes() {
         let events = vec![
             LogEvent::json("a", &serde_json::json!({"n": 1})),
-            LogEvent { key: "b".into(), payload: Bytes::from_static(b"\xff not json") },
+            LogEvent::new("b", Bytes::from_static(b"\xff not json")),
         ];
         let segment = decode(encode("batch-1", &events).unwrap()).unwrap();
         assert_eq!(segment.batch_id, "batch-1");
         assert_eq!(segment.events, events);
+    }
+
+    #[test]
+    fn trace_parents_round_trip_and_a_batch_without_them_has_no_such_column() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().ok();
+        let events = vec![LogEvent::new("a", "{}").with_trace_parent(parent), LogEvent::new("b", "{}")];
+        let segment = decode(encode("batch-1", &events).unwrap()).unwrap();
+        assert_eq!(segment.events, events);
+        assert_eq!(
+            segment.events[0].trace_parent.as_deref(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+
+        let plain = encode("batch-2", &events[1..]).unwrap();
+        let columns = ParquetRecordBatchReaderBuilder::try_new(plain.clone()).unwrap().schema().fields().len();
+        assert_eq!(columns, 2, "the format of a batch without context is unchanged");
+        assert_eq!(decode(plain).unwrap().events[0].trace_parent, None);
     }
 }

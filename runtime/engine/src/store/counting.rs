@@ -54,7 +54,7 @@ impl RequestCounts {
 }
 
 /// A point-in-time copy of [`RequestCounts`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequestCountsSnapshot {
     /// PUT-class requests: puts, copies, and each request of a multipart upload.
     pub put: u64,

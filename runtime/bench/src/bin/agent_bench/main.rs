@@ -10,7 +10,8 @@
 //!
 //! Reports events per second (end to end and steady state), peak concurrent model requests,
 //! CPU per event, peak memory, time to the first commit and object-store requests per 1,000
-//! events. `BENCHMARKS.md` says exactly what each column counts.
+//! events; then what a million such events would cost on AWS, model and infrastructure
+//! apart. `BENCHMARKS.md` says exactly what each column counts.
 
 mod run;
 mod workload;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use weir_bench::FakeModelServer;
+use weir_engine::{AwsPrices, InfrastructureCost};
 use weir_tests::backends::Backend;
 
 use crate::run::{Knobs, measure};
@@ -70,6 +72,12 @@ struct Args {
     /// Stores, comma separated: file (a local directory), s3 (moto, from `.ci/venv`), memory.
     #[arg(long, value_delimiter = ',', default_value = "file,s3")]
     store: Vec<StoreKind>,
+    /// The model's price of a million prompt tokens (default: OpenAI's gpt-4o-mini).
+    #[arg(long, default_value_t = 0.15)]
+    input_per_million: f64,
+    /// The model's price of a million reply tokens (default: OpenAI's gpt-4o-mini).
+    #[arg(long, default_value_t = 0.60)]
+    output_per_million: f64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -132,6 +140,7 @@ async fn main() {
         "| store | events | keys | ev/s end to end | ev/s steady | peak model requests | model requests | model ms served | model ms read late | model ms seen | CPU ms/event | model server CPU ms/request | MB at start | peak MB | first commit ms | PUT/1k | GET/1k | LIST/1k | requests/1k |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut measured = Vec::new();
     for store in &args.store {
         let m = measure(store.backend(), &fake, &knobs).await;
         println!(
@@ -154,6 +163,42 @@ async fn main() {
             m.per_thousand(m.requests.get + m.requests.head),
             m.per_thousand(m.requests.list),
             m.per_thousand(m.requests.total()),
+        );
+        measured.push((store, m));
+    }
+    print_costs(&args, &measured);
+}
+
+/// What a million events cost on AWS at the default price table (`AwsPrices`: us-east-1),
+/// the model apart from the infrastructure.
+fn print_costs(args: &Args, measured: &[(&StoreKind, run::Measurement)]) {
+    println!(
+        "\nCost per million events (model at {} / {} per million tokens in / out; S3 and Lambda at us-east-1 prices):\n",
+        args.input_per_million, args.output_per_million
+    );
+    println!(
+        "| store | model calls/event | tokens in/event | tokens out/event | model | S3 ingest | S3 process | Lambda time | Lambda requests | infrastructure | GB-s/event |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let prices = AwsPrices::default();
+    for (store, m) in measured {
+        let per_million = |cost: f64| cost / m.events as f64 * 1e6;
+        let of = |function: &str| InfrastructureCost::of(m.usage.iter().filter(|u| u.function == function), &prices);
+        let all = InfrastructureCost::of(&m.usage, &prices);
+        let model =
+            (m.input_tokens as f64 * args.input_per_million + m.output_tokens as f64 * args.output_per_million) / 1e6;
+        println!(
+            "| {store:?} | {:.2} | {:.0} | {:.0} | {:.2} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.6} |",
+            m.model_calls as f64 / m.events as f64,
+            m.input_tokens as f64 / m.events as f64,
+            m.output_tokens as f64 / m.events as f64,
+            per_million(model),
+            per_million(of("ingest").s3),
+            per_million(of("process").s3),
+            per_million(all.lambda_compute),
+            per_million(all.lambda_requests),
+            per_million(all.total()),
+            all.gb_seconds / m.events as f64,
         );
     }
 }

@@ -9,7 +9,7 @@ use weir_bench::{
     resident_memory_mb,
 };
 use weir_engine::store::RequestCountsSnapshot;
-use weir_engine::{Engine, EngineSettings, EventLog};
+use weir_engine::{CommittedReader, Engine, EngineSettings, EventLog, InvocationUsage, SpanKind};
 use weir_models::{ApiKey, ChatModel, HttpSettings, OpenAiChat, OpenAiConfig};
 use weir_tests::backends::{Backend, fresh_storage};
 
@@ -52,6 +52,14 @@ pub struct Measurement {
     pub model_seen_ms: f64,
     /// Store requests while processing (ingestion excluded).
     pub requests: RequestCountsSnapshot,
+    /// What the run would have spent as Lambda invocations: one ingest per appended batch
+    /// of 1,000 reviews and one process for the whole drain, each with its requests and
+    /// wall time, and the memory the module gives each function by default.
+    pub usage: Vec<InvocationUsage>,
+    /// Model calls, prompt tokens and reply tokens, as the committed trace holds them.
+    pub model_calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
 }
 
 impl Measurement {
@@ -87,8 +95,11 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
     let log = EventLog::create(storage.clone(), knobs.partitions).await.expect("log");
     let events = reviews(knobs.reviews, knobs.products, knobs.key_by);
     let keys = events.iter().map(|e| e.key.as_str()).collect::<std::collections::HashSet<_>>().len();
+    let mut usage = Vec::new();
     for (i, chunk) in events.chunks(1000).enumerate() {
+        let (before, started) = (counts.snapshot(), Instant::now());
         log.append(&format!("reviews-{i}"), chunk).await.expect("append");
+        usage.push(invocation("ingest", INGEST_MEMORY_MB, started.elapsed(), chunk.len(), counts.snapshot() - before));
     }
     drop(events);
     fake.reset().await.expect("fake model server stats");
@@ -140,19 +151,62 @@ pub async fn measure(backend: Backend, fake: &FakeModelServer, knobs: &Knobs) ->
     let commits = std::mem::take(&mut *commits.lock().unwrap());
     let committed = commits.last().map_or(0, |c| c.1);
     assert_eq!(committed, knobs.reviews, "every review processed");
+    let requests = counts.snapshot() - ingested;
+    // Taken before the traces are read back below, which are not part of processing.
+    let peak_mb = peak_memory_mb();
+    let drained = commits.last().map_or(Duration::ZERO, |c| c.0);
+    usage.push(invocation("process", PROCESS_MEMORY_MB, drained, committed, requests));
+    let (mut model_calls, mut input_tokens, mut output_tokens) = (0, 0, 0);
+    for partition in 0..knobs.partitions {
+        let reader = CommittedReader::new(log.storage().clone(), "review-analysis", partition).expect("reader");
+        for trace in reader.traces().await.expect("committed traces") {
+            for usage in trace.spans.iter().filter(|s| s.kind == SpanKind::Model).filter_map(|s| s.usage.as_ref()) {
+                model_calls += 1;
+                input_tokens += usage.input_tokens;
+                output_tokens += usage.output_tokens;
+            }
+        }
+    }
     Measurement {
         events: committed,
         keys,
         first_commit: commits.first().map_or(Duration::ZERO, |c| c.0),
         commits,
         cpu,
-        peak_mb: peak_memory_mb(),
+        peak_mb,
         resident_before_mb,
         model: fake.stats().await.expect("fake model server stats"),
         model_seen_ms: {
             let stats = model.stats();
             stats.total_latency_us as f64 / 1000.0 / stats.calls.max(1) as f64
         },
-        requests: counts.snapshot() - ingested,
+        requests,
+        usage,
+        model_calls,
+        input_tokens,
+        output_tokens,
+    }
+}
+
+/// The module's default memory of the ingest function, in MB.
+const INGEST_MEMORY_MB: u32 = 256;
+/// The module's default memory of the process function, in MB.
+const PROCESS_MEMORY_MB: u32 = 1024;
+
+/// What a Lambda invocation of `function` that did this work would record.
+fn invocation(
+    function: &str,
+    memory_mb: u32,
+    took: Duration,
+    events: usize,
+    requests: RequestCountsSnapshot,
+) -> InvocationUsage {
+    InvocationUsage {
+        function: function.into(),
+        started_ms: 0,
+        duration_ms: took.as_millis() as u64,
+        memory_mb: Some(memory_mb),
+        events: events as u64,
+        requests,
     }
 }
