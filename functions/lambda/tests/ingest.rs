@@ -279,6 +279,7 @@ async fn an_invocation_for_a_named_agent_records_its_requests() {
         process_function: None,
         agent: Some("reviews".into()),
         metrics: Default::default(),
+        approval_secret: None,
     };
     let ingest = IngestFunction::new(config).await.unwrap();
     let mut event = fixture("example-sqs-event.json");
