@@ -300,12 +300,12 @@ async fn a_replay_fans_out_over_the_process_function_under_the_emulator() {
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     assert!(child.wait().await.unwrap().success(), "Ctrl-C is a clean stop");
     // The emulator's scheduled process invocations claim and release production's own
-    // partitions: only its committed files and the log must be as they were.
+    // partitions and record their usage: only its committed files and the log must be as
+    // they were.
     let committed = |files: BTreeMap<String, _>| {
-        files
-            .into_iter()
-            .filter(|(name, _)| !name.contains("/manifest/") && !name.ends_with("head-hint.json"))
-            .collect::<Vec<_>>()
+        let production_own =
+            |name: &str| name.contains("/manifest/") || name.contains("/usage/") || name.ends_with("head-hint.json");
+        files.into_iter().filter(|(name, _)| !production_own(name)).collect::<Vec<_>>()
     };
     assert_eq!(committed(production_files(&root)), committed(before), "production's files and log are untouched");
 }
