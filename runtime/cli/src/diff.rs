@@ -110,8 +110,7 @@ impl Summary {
         }
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
-        // Nearest rank.
-        let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        let rank = |q: f64| crate::stats::nearest_rank(&sorted, q).unwrap_or_default();
         let mean = sorted.iter().sum::<f64>() / sorted.len() as f64;
         Summary { count: sorted.len(), mean, p10: rank(0.1), p50: rank(0.5), p90: rank(0.9) }
     }

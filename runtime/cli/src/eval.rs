@@ -320,7 +320,7 @@ async fn evaluate(
         cases: results.len(),
         pass_rate: passed as f64 / results.len() as f64,
         judge_mean: (!grades.is_empty()).then(|| grades.iter().sum::<f64>() / grades.len() as f64),
-        latency_p50_ms: latencies[(latencies.len() - 1) / 2],
+        latency_p50_ms: crate::stats::nearest_rank(&latencies, 0.5).unwrap_or_default(),
         input_tokens: results.iter().map(|r| r.input_tokens).sum(),
         output_tokens: results.iter().map(|r| r.output_tokens).sum(),
         cost: results.iter().map(|r| r.cost).sum(),

@@ -80,12 +80,15 @@ pub struct Latency {
 impl Latency {
     fn of(mut durations: Vec<u64>) -> Latency {
         durations.sort_unstable();
-        let at = |q: f64| match durations.len() {
-            0 => 0,
-            n => durations[((n as f64 * q).ceil() as usize).clamp(1, n) - 1],
-        };
+        let at = |q: f64| nearest_rank(&durations, q).unwrap_or(0);
         Latency { p50_us: at(0.5), p90_us: at(0.9), p99_us: at(0.99), max_us: durations.last().copied().unwrap_or(0) }
     }
+}
+
+/// The `q` quantile of `sorted` by nearest rank; `None` when it is empty.
+pub fn nearest_rank<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    let n = sorted.len();
+    (n > 0).then(|| sorted[((n as f64 * q).ceil() as usize).clamp(1, n) - 1])
 }
 
 /// Adds `b` to a cost that may be unknown.
