@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use weir_agent::{
     Action, ActionError, AgentError, ArgumentSource, ChatRequestEvent, Context, Event, InputEvent, MemorySetConfig,
     OutputValidator, ToolBinding, WorkflowAgent,
@@ -57,8 +57,9 @@ pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAg
     agent(model, FraudTools::from_env(ReferenceData::sample())?)
 }
 
-/// The agent with a given analyst model and tools. `hold_card`'s `card_id` is hidden from the
-/// model and filled from the event's key.
+/// The agent with a given analyst model and tools. `hold_card`'s `card_id` and `amount` are
+/// hidden from the model and filled from the event's key and transaction; holds wait for
+/// approval as `tools.hold_approval` says.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -70,11 +71,18 @@ pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAg
 /// ```
 pub fn agent(model: Arc<dyn ChatModel>, tools: FraudTools) -> Result<WorkflowAgent, AgentError> {
     let validator = OutputValidator::of::<Verdict>("verdict")?;
+    let hold_card = ToolBinding::new(tools.hold_card)
+        .hide("card_id", ArgumentSource::Key)
+        .hide("amount", ArgumentSource::Context("/transaction/amount".into()));
+    let hold_card = match tools.hold_approval {
+        Some(approval) => hold_card.require_approval(approval),
+        None => hold_card,
+    };
     WorkflowAgent::builder()
         .model(MODEL, model)
         .tool(tools.check_blocklist)
         .tool(tools.lookup_merchant)
-        .tool_binding(ToolBinding::new(tools.hold_card).hide("card_id", ArgumentSource::Key))
+        .tool_binding(hold_card)
         .value(VALIDATOR, Arc::new(validator))
         .max_chat_steps(8)
         .memory_ttl(PROFILE_TTL)
@@ -156,7 +164,8 @@ async fn investigate(
         messages: vec![ChatMessage::system(SYSTEM), ChatMessage::user(format!("Case: {case}"))],
         tools: vec![CHECK_BLOCKLIST.into(), LOOKUP_MERCHANT.into(), HOLD_CARD.into()],
         output_schema: Some(validator.schema().clone()),
-        context: Value::Null,
+        // Where `hold_card`'s hidden amount comes from: the model cannot change it.
+        context: json!({"transaction": transaction}),
     };
     let mut held = false;
     let mut attempt = 0;

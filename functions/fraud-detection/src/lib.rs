@@ -25,8 +25,8 @@ pub use agent::{DECISIONS, MODEL, PROFILE, PROFILE_TTL, agent, agent_from_env, a
 pub use offline_model::{OFFLINE_MODEL_NAME, OfflineFraudModel};
 pub use profile::{AMOUNT_FACTOR, CardProfile, LARGE_AMOUNT, Place, TRAVEL_SECS, VELOCITY_LIMIT, VELOCITY_WINDOW_SECS};
 pub use tools::{
-    BlockedMerchant, BlocklistCheck, CHECK_BLOCKLIST, FraudTools, HOLD_CARD, HoldCard, LOOKUP_MERCHANT, Merchant,
-    MerchantLookup, ReferenceData,
+    BlockedMerchant, BlocklistCheck, CHECK_BLOCKLIST, FraudTools, HOLD_APPROVAL_ABOVE, HOLD_APPROVAL_TIMEOUT,
+    HOLD_CARD, HoldCard, LOOKUP_MERCHANT, Merchant, MerchantLookup, ReferenceData,
 };
 pub use transaction::{Decision, FraudDecision, Transaction, Verdict};
 

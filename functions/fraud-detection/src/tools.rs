@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use weir_agent::AgentError;
+use weir_agent::approval::{Approval, Decision};
 use weir_tools::{FunctionTool, HttpTool, HttpToolConfig, Tool, parameters_schema};
 
 /// The blocklist tool's name.
@@ -15,6 +17,10 @@ pub const CHECK_BLOCKLIST: &str = "check_blocklist";
 pub const LOOKUP_MERCHANT: &str = "lookup_merchant";
 /// The card hold tool's name.
 pub const HOLD_CARD: &str = "hold_card";
+/// Holds after transactions above this amount wait for an analyst's approval.
+pub const HOLD_APPROVAL_ABOVE: &str = "WEIR_HOLD_APPROVAL_ABOVE";
+/// How long a hold waits for an analyst's answer before it is dropped.
+pub const HOLD_APPROVAL_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// Checks whether a merchant is on the fraud team's blocklist.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -36,6 +42,8 @@ pub struct MerchantLookup {
 pub struct HoldCard {
     /// The card to hold (filled in by the agent: the transaction's card).
     pub card_id: String,
+    /// The amount of the transaction that led to the hold (filled in by the agent).
+    pub amount: f64,
     /// Why, for the analyst.
     pub reason: String,
 }
@@ -86,19 +94,57 @@ pub struct FraudTools {
     pub check_blocklist: Arc<dyn Tool>,
     /// A merchant's category and risk; read-only.
     pub lookup_merchant: Arc<dyn Tool>,
-    /// `hold_card`; it must be at-most-once. The agent hides its `card_id` from the model.
+    /// `hold_card`; it must be at-most-once. The agent hides its `card_id` and `amount` from
+    /// the model.
     pub hold_card: Arc<dyn Tool>,
+    /// Which holds wait for an analyst's approval (docs/waits.md, "Approvals"); `None`: every
+    /// hold is placed at once.
+    pub hold_approval: Option<Approval>,
 }
 
 impl FraudTools {
     /// Lookups over `data`, and `hold_card` posting to `WEIR_HOLD_CARD_URL` if it is set,
-    /// else only logging the hold.
+    /// else only logging the hold; holds of transactions above `WEIR_HOLD_APPROVAL_ABOVE`, if
+    /// it is set, wait for an analyst's approval.
     pub fn from_env(data: ReferenceData) -> Result<Self, AgentError> {
         let hold_card = match std::env::var("WEIR_HOLD_CARD_URL") {
             Ok(url) if !url.trim().is_empty() => hold_card_webhook(&url)?,
             _ => hold_card_logged(),
         };
-        Ok(Self::with_hold_card(data, hold_card))
+        let tools = Self::with_hold_card(data, hold_card);
+        match std::env::var(HOLD_APPROVAL_ABOVE) {
+            Ok(amount) if !amount.trim().is_empty() => {
+                let amount =
+                    amount.trim().parse::<f64>().ok().filter(|amount| amount.is_finite()).ok_or_else(|| {
+                        AgentError::Other(format!("{HOLD_APPROVAL_ABOVE} is `{amount}`, not an amount"))
+                    })?;
+                Ok(tools.hold_approval_above(amount))
+            }
+            _ => Ok(tools),
+        }
+    }
+
+    /// Holds of transactions above `amount` wait for an analyst's approval (up to
+    /// [`HOLD_APPROVAL_TIMEOUT`]; no answer means no hold, and the transaction goes to
+    /// review); smaller ones are placed at once.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use weir_fraud_detection::{FraudTools, ReferenceData};
+    ///
+    /// let tools = FraudTools::from_env(ReferenceData::sample())?.hold_approval_above(1000.0);
+    /// let approval = tools.hold_approval.unwrap();
+    /// assert!(approval.reason(&json!({"amount": 150.0, "reason": "gift cards"})).is_none());
+    /// assert!(approval.reason(&json!({"amount": 1890.0, "reason": "watches"})).is_some());
+    /// # Ok::<(), weir_agent::AgentError>(())
+    /// ```
+    pub fn hold_approval_above(mut self, amount: f64) -> Self {
+        let approval = Approval::when(move |arguments| {
+            let held = arguments["amount"].as_f64().unwrap_or(f64::INFINITY);
+            (held > amount).then(|| format!("a hold after a transaction of {held}, above {amount}"))
+        });
+        self.hold_approval = Some(approval.timeout(HOLD_APPROVAL_TIMEOUT).on_timeout(Decision::Deny));
+        self
     }
 
     /// Lookups over `data`, and the given `hold_card`.
@@ -122,13 +168,14 @@ impl FraudTools {
             check_blocklist: Arc::new(check_blocklist.with_read_only()),
             lookup_merchant: Arc::new(lookup_merchant.with_read_only()),
             hold_card,
+            hold_approval: None,
         }
     }
 }
 
 fn hold_card_logged() -> Arc<dyn Tool> {
     let tool = FunctionTool::new(HOLD_CARD, |hold: HoldCard| async move {
-        tracing::warn!(card = %hold.card_id, reason = %hold.reason, "card held (no WEIR_HOLD_CARD_URL: log only)");
+        tracing::warn!(card = %hold.card_id, amount = hold.amount, reason = %hold.reason, "card held (no WEIR_HOLD_CARD_URL: log only)");
         Ok::<_, String>(json!({"card_id": hold.card_id, "held": true, "via": "log"}))
     });
     Arc::new(tool.with_at_most_once())

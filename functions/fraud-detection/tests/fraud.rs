@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use weir_agent::approval::{ApprovalAnswer, ApprovalRequest};
 use weir_agent::testing::{AgentTest, FakeModel, FakeTool};
 use weir_engine::EngineSettings;
 use weir_fraud_detection::{
@@ -173,4 +174,49 @@ async fn a_cards_past_decisions_are_remembered_and_a_repeat_at_a_reviewed_mercha
     assert!(decision.reason.contains("reviewed before at this merchant"), "{decision:?}");
     assert_eq!(hold.calls().len(), 1);
     assert_eq!(test.long_term("c-9").await.unwrap().items(DECISIONS).count(), 2);
+}
+
+/// With holds above 1,000 waiting for an analyst: the gift-card burst (150 each) is held at
+/// once; the watches in Lagos (1,890) and the crypto exchange (1,250) wait, their cards'
+/// later transactions queued behind them. The analyst approves the first and denies the
+/// second: the first card is held once, with the transaction's amount (which the model never
+/// saw nor set), the second goes to review, and its queued transaction is then decided as
+/// the ordinary purchase it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_above_the_threshold_wait_for_an_analyst_and_smaller_ones_do_not() {
+    let (storage, _dir) = fresh_storage(Backend::File);
+    let hold = hold_card();
+    let tools = FraudTools::with_hold_card(ReferenceData::sample(), hold.clone()).hold_approval_above(1000.0);
+    let agent = Arc::new(agent(Arc::new(OfflineFraudModel), tools).unwrap());
+    let settings = EngineSettings { journal_flush_window_ms: 1, ..Default::default() };
+    let test = AgentTest::on(storage, agent, settings).await.unwrap();
+    let run = test.run(sample()).await.unwrap();
+    assert!(run.dead_letters.is_empty(), "{:?}", run.dead_letters);
+    let requests: Vec<ApprovalRequest> = run.outputs().iter().filter_map(ApprovalRequest::from_output).collect();
+    let asked: Vec<(&str, &Value)> = requests.iter().map(|r| (r.key.as_str(), &r.arguments["amount"])).collect();
+    assert_eq!(asked, [("c-1003", &json!(1890.0)), ("c-1005", &json!(1250.0))]);
+    let held: Vec<Value> = hold.calls().iter().map(|call| call.arguments["card_id"].clone()).collect();
+    assert_eq!(held, [json!("c-1002")], "the small hold is placed at once, the large ones wait");
+    let decided = |outputs: Vec<Value>| -> Decisions {
+        let decisions = outputs.into_iter().filter_map(|o| serde_json::from_value::<FraudDecision>(o).ok());
+        decisions.map(|d| (d.transaction_id.clone(), d)).collect()
+    };
+    let first = decided(run.outputs());
+    for waiting in ["t-021", "t-031", "t-032"] {
+        assert!(!first.contains_key(waiting), "{waiting} is not decided while its card waits");
+    }
+    assert_eq!(first.len(), sample().len() - 3);
+
+    let approve = ApprovalAnswer::approve("analyst").signal(&requests[0].id);
+    let deny = ApprovalAnswer::deny("analyst", "the customer is travelling").signal(&requests[1].id);
+    let answered = test.run([("c-1003", approve.to_payload()), ("c-1005", deny.to_payload())]).await.unwrap();
+    assert!(answered.dead_letters.is_empty(), "{:?}", answered.dead_letters);
+    let second = decided(answered.outputs());
+    assert_eq!(second["t-021"].decision, Decision::Hold, "{second:#?}");
+    assert_eq!(second["t-031"].decision, Decision::Review, "{second:#?}");
+    assert!(second["t-031"].reason.starts_with("hold decided but not placed"), "{:?}", second["t-031"]);
+    assert_eq!(second["t-032"].decision, Decision::Approve, "the queued purchase, on a card not held");
+    let calls = hold.calls();
+    assert_eq!(calls.len(), 2, "the approved hold ran once; the denied one never");
+    assert_eq!((&calls[1].arguments["card_id"], &calls[1].arguments["amount"]), (&json!("c-1003"), &json!(1890.0)));
 }

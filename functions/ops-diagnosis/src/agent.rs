@@ -4,13 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use weir_agent::{AgentError, Prompt, ReActAgent, VectorStore, WorkflowAgent, knowledge_base_tool};
+use weir_agent::{AgentError, Prompt, ReActAgent, ToolBinding, VectorStore, WorkflowAgent, knowledge_base_tool};
 use weir_models::{ChatModel, ModelConfig, Role};
 
 use crate::data::OpsData;
 use crate::offline_model::OfflineOpsModel;
 use crate::runbooks::{SEARCH_RUNBOOKS, ShippedRunbooks, runbooks_from_env};
-use crate::tools::tools;
+use crate::tools::{remediation_from_env, tools};
 
 /// The diagnostician model's registered name.
 pub const MODEL: &str = "diagnostician";
@@ -30,6 +30,9 @@ pub struct Diagnosis {
     /// The runbook followed, as `search_runbooks` named its document, if one applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runbook: Option<String>,
+    /// The remediation step carried out with `remediate` once approved; absent when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_taken: Option<String>,
 }
 
 /// A prompt template: literal braces are doubled.
@@ -40,7 +43,9 @@ runbook for the failure with `runbook`, and search the runbook knowledge base wi
 {{\"job\": string, \"diagnosis\": string, \"remediation\": string, \"evidence\": [string], \
 \"runbook\": string}}: the diagnosis names the cause, the remediation follows the runbook where it \
 applies, the evidence quotes the log lines and health readings you relied on, and `runbook` \
-cites the document of the runbook you followed.";
+cites the document of the runbook you followed. If you have a `remediate` tool, carry out the \
+runbook's first remediation step with it, once (a person approves it first), and if it was done \
+add {{\"action_taken\": string}} naming the step.";
 
 const USER: &str = "Job: {job}\nNode: {node}\nFailure: {failure}\nEvent: {input}";
 
@@ -62,8 +67,9 @@ pub fn agent_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<WorkflowAg
         }
         None => OpsData::sample(),
     };
-    tracing::info!(model = model.name(), "ops diagnosis model");
-    agent_with_runbooks(model, data, runbooks)
+    let remediation = remediation_from_env(env)?;
+    tracing::info!(model = model.name(), remediation = remediation.is_some(), "ops diagnosis model");
+    agent_with_remediation(model, data, runbooks, remediation)
 }
 
 /// The agent with a given model, its tools reading `data`.
@@ -85,14 +91,28 @@ pub fn agent_with_runbooks(
     data: OpsData,
     runbooks: Arc<dyn VectorStore>,
 ) -> Result<WorkflowAgent, AgentError> {
+    agent_with_remediation(model, data, runbooks, None)
+}
+
+/// The agent with a given model, its tools reading `data` and searching `runbooks`, and
+/// `remediate` if given (see [`remediation`](crate::remediation): each call waits for a
+/// person's approval).
+pub fn agent_with_remediation(
+    model: Arc<dyn ChatModel>,
+    data: OpsData,
+    runbooks: Arc<dyn VectorStore>,
+    remediation: Option<ToolBinding>,
+) -> Result<WorkflowAgent, AgentError> {
     let [search_logs, node_health, runbook] = tools(data);
-    ReActAgent::builder(MODEL, model)
+    let builder = ReActAgent::builder(MODEL, model)
         .prompt(Prompt::messages([(Role::System, SYSTEM.to_string()), (Role::User, USER.to_string())]))
         .tool(search_logs)
         .tool(node_health)
         .tool(runbook)
-        .tool(Arc::new(knowledge_base_tool(SEARCH_RUNBOOKS, runbooks)))
-        .output_schema::<Diagnosis>()
-        .max_steps(8)
-        .build()
+        .tool(Arc::new(knowledge_base_tool(SEARCH_RUNBOOKS, runbooks)));
+    let builder = match remediation {
+        Some(remediation) => builder.tool_binding(remediation),
+        None => builder,
+    };
+    builder.output_schema::<Diagnosis>().max_steps(8).build()
 }

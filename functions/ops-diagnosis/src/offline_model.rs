@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use weir_models::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, Role, ToolCall};
 
 use crate::runbooks::SEARCH_RUNBOOKS;
-use crate::tools::{NODE_HEALTH, RUNBOOK, SEARCH_LOGS};
+use crate::tools::{NODE_HEALTH, REMEDIATE, RUNBOOK, SEARCH_LOGS};
 
 /// The offline model's name, as metrics and logs show it.
 pub const OFFLINE_MODEL_NAME: &str = "weir-offline-ops (built-in offline model)";
@@ -82,9 +82,21 @@ impl ChatModel for OfflineOpsModel {
         // Cited only when a runbook applies: the best passage of a search for an unknown kind
         // is no runbook to follow.
         let cited = passages["passages"][0]["document"].as_str().filter(|_| runbook["cause"].is_string());
+        // With `remediate` offered, the runbook's first step is carried out, once approved.
+        let first_step = runbook["remediation"][0].as_str();
+        let may_remediate = request.tools.iter().any(|t| t.name == REMEDIATE);
+        let remediated = answered(REMEDIATE);
+        if let (Some(step), true, None) = (first_step, may_remediate, &remediated) {
+            let arguments = json!({"job": job, "node": node, "action": step, "reason": diagnosis});
+            return Ok(ChatResponse::calling(OFFLINE_MODEL_NAME, [call(REMEDIATE, arguments)]));
+        }
         let mut answer = json!({"job": job, "diagnosis": diagnosis, "remediation": remediation, "evidence": evidence});
         if let Some(document) = cited {
             answer["runbook"] = json!(document);
+        }
+        // A denied or failed call answers as an error, which reads as `null`.
+        if let (Some(step), Some(Value::Object(_))) = (first_step, remediated) {
+            answer["action_taken"] = json!(step);
         }
         Ok(ChatResponse::answer(OFFLINE_MODEL_NAME, answer.to_string()))
     }

@@ -140,11 +140,12 @@ impl Turn<'_> {
 
     /// One durable tool call. What the model should hear of a failure (an unknown tool, bad
     /// arguments, the tool's own error, an interrupted at-most-once call) is a result, not
-    /// an error: only the journal failing fails the action.
-    pub(crate) async fn tool_call(&self, call: &ToolCall) -> Result<ToolResult, AgentError> {
+    /// an error: only the journal failing fails the action. `context` is the chat request's
+    /// (`Null` for a direct call), which hidden arguments may be filled from.
+    pub(crate) async fn tool_call(&self, call: &ToolCall, context: &Value) -> Result<ToolResult, AgentError> {
         let span = self.trace.start(self.parent, SpanKind::Tool, &call.name);
         let answered = Answered::default();
-        let result = self.run_tool(call, &answered).await;
+        let result = self.run_tool(call, context, &answered).await;
         let settings = &self.core.settings;
         let end = match &result {
             Ok(result) => {
@@ -165,7 +166,7 @@ impl Turn<'_> {
 
     /// [`tool_call`](Self::tool_call) but for its span; `answered` says what answered it
     /// (nothing when the journal did).
-    async fn run_tool(&self, call: &ToolCall, answered: &Answered) -> Result<ToolResult, AgentError> {
+    async fn run_tool(&self, call: &ToolCall, context: &Value, answered: &Answered) -> Result<ToolResult, AgentError> {
         let result = |content: Value, is_error| ToolResult {
             call_id: call.id.clone(),
             name: call.name.clone(),
@@ -176,11 +177,16 @@ impl Turn<'_> {
         let Ok(binding) = self.core.resources.tool(&call.name) else {
             return Ok(error(format!("there is no tool named `{}`", call.name)));
         };
-        let arguments =
-            match binding.arguments(call.arguments.clone(), self.key, &self.core.resources.config, self.memory) {
-                Ok(arguments) => arguments,
-                Err(e) => return Ok(error(e.message)),
-            };
+        let arguments = match binding.arguments(
+            call.arguments.clone(),
+            self.key,
+            &self.core.resources.config,
+            self.memory,
+            context,
+        ) {
+            Ok(arguments) => arguments,
+            Err(e) => return Ok(error(e.message)),
+        };
         // A replay answers the call from the record or its policy, without effect, so nobody
         // is asked to approve it; a tool the replay is allowed to call is approved as ever.
         let without_effect = self.record.is_some_and(|record| {
@@ -350,6 +356,6 @@ impl Turn<'_> {
                 is_error: true,
             });
         }
-        self.tool_call(call).await
+        self.tool_call(call, &request.context).await
     }
 }

@@ -264,7 +264,7 @@ impl<'a> Context<'a> {
         call: &'c ToolCall,
     ) -> impl Future<Output = Result<ToolResult, AgentError>> + Send + 'c {
         let turn = self.turn(&self.calls);
-        async move { turn.tool_call(call).await }
+        async move { turn.tool_call(call, &serde_json::Value::Null).await }
     }
 
     /// Converses with a model until it answers, running the tools it calls: what the

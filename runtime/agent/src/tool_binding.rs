@@ -21,6 +21,10 @@ pub enum ArgumentSource {
     Key,
     /// A fixed value.
     Value(Value),
+    /// The value at this JSON pointer (`/transaction/amount`) in the chat request's
+    /// `context`: what the action that asked knows of the event, out of the model's reach.
+    /// A tool called directly, not in a conversation, has no context.
+    Context(String),
 }
 
 /// A tool with arguments hidden from the model.
@@ -94,6 +98,7 @@ impl ToolBinding {
         key: &str,
         config: &Map<String, Value>,
         memory: &Memory,
+        context: &Value,
     ) -> Result<Value, ToolError> {
         let mut values = Map::new();
         for (name, source) in &self.hidden {
@@ -102,6 +107,7 @@ impl ToolBinding {
                 ArgumentSource::Memory(entry) => memory.get_value(entry).cloned(),
                 ArgumentSource::Key => Some(Value::String(key.to_string())),
                 ArgumentSource::Value(value) => Some(value.clone()),
+                ArgumentSource::Context(pointer) => context.pointer(pointer).cloned(),
             };
             let value = value.ok_or_else(|| {
                 ToolError::new(format!("hidden argument `{name}` has no value ({source:?} is not set)"))

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 use weir_agent::approval::{ApprovalAnswer, Recorded, record_answer};
 use weir_engine::{CommittedReader, WaitingKey};
+use weir_functions::dispatch::ApprovalLinks;
 
 use crate::agents::AgentChoice;
 use crate::error::{CliError, Result, write_out};
@@ -48,7 +49,7 @@ enum ApprovalsAction {
 }
 
 /// A waiting approval request, with its partition.
-struct Pending {
+pub(crate) struct Pending {
     partition: u32,
     wait: WaitingKey,
 }
@@ -58,9 +59,33 @@ impl Pending {
         self.wait.notice.as_ref().and_then(|n| n.get("approval_request")).unwrap_or(&Value::Null)
     }
 
-    fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         self.wait.correlation_id.as_deref().unwrap_or_default()
     }
+
+    /// One line: id, key, tool, arguments and why.
+    pub(crate) fn describe(&self) -> String {
+        let request = self.request();
+        format!(
+            "{} (key {}): {} {} ({})",
+            self.id(),
+            self.wait.key,
+            request["tool"].as_str().unwrap_or_default(),
+            request["arguments"],
+            request["reason"].as_str().unwrap_or_default()
+        )
+    }
+
+    /// Its approve and deny links; they expire with the wait.
+    pub(crate) fn links(&self, links: &ApprovalLinks, agent: &str) -> (String, String) {
+        links.links(agent, &self.wait.key, self.id(), self.wait.due_ms.unwrap_or(u64::MAX))
+    }
+}
+
+/// Every call of `agent` waiting for approval in the store's log.
+pub(crate) async fn pending_requests(store: &Store, agent: &str) -> Result<Vec<Pending>> {
+    let log = store.log().await?;
+    pending(store, agent, log.partitions()).await
 }
 
 /// Runs `weir approvals`.

@@ -58,6 +58,7 @@ pub async fn run(args: DemoArgs, store: Store) -> Result<()> {
         partitions: PARTITIONS,
         sink: args.sink.clone(),
         schedule: Duration::from_secs(10),
+        ingest_url: None,
     };
     let emulator = setup.emulator().start().await?;
     if args.logs {

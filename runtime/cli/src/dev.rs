@@ -4,11 +4,14 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 use weir_emulator::LogLine;
+use weir_functions::config::APPROVAL_SECRET;
+use weir_functions::dispatch::ApprovalLinks;
 
 use crate::agents::AgentChoice;
+use crate::approvals;
 use crate::binaries::BinaryArgs;
 use crate::error::{CliError, Result};
-use crate::functions::{DISPATCH, FunctionsSetup, INGEST, PROCESS};
+use crate::functions::{DISPATCH, FunctionsSetup, INGEST, IngestUrl, PROCESS};
 use crate::store::Store;
 
 /// Options of `weir dev`.
@@ -31,6 +34,10 @@ pub struct DevArgs {
     /// Seconds between the scheduled invocations of process and dispatch.
     #[arg(long, default_value_t = 10)]
     schedule_secs: u64,
+    /// The port of ingest's function URL on 127.0.0.1, where records are posted and approval
+    /// links followed; 0 picks a free one.
+    #[arg(long, default_value_t = 9002)]
+    url_port: u16,
     #[command(flatten)]
     binaries: BinaryArgs,
 }
@@ -42,6 +49,9 @@ pub async fn run(args: DevArgs, store: Store, agent: AgentChoice) -> Result<()> 
         return Err(CliError::Input("--schedule-secs must be above 0".into()));
     }
     let (process_binary, process_env) = agent.process_function();
+    let ingest_url = IngestUrl { port: free_port(args.url_port)?, approval_secret: approval_secret()? };
+    let links = ApprovalLinks::new(&ingest_url.url(), ingest_url.approval_secret.clone().into_bytes())
+        .map_err(|e| CliError::Input(e.to_string()))?;
     let setup = FunctionsSetup {
         binaries: args.binaries.locate(process_binary)?,
         agent: agent.name().await?,
@@ -51,11 +61,14 @@ pub async fn run(args: DevArgs, store: Store, agent: AgentChoice) -> Result<()> 
         partitions: args.partitions,
         sink: args.sink,
         schedule: Duration::from_secs(args.schedule_secs),
+        ingest_url: Some(ingest_url.clone()),
     };
     let emulator = setup.emulator().port(args.port).start().await?;
     let printer = tokio::spawn(print_logs(emulator.subscribe_logs()));
+    let watcher = tokio::spawn(watch_approvals(setup.store.clone(), setup.agent.clone(), links));
     let dispatch = if setup.sink.is_some() { format!(", {DISPATCH}") } else { String::new() };
     say!("weir dev: Invoke API at {} (functions {INGEST}, {PROCESS}{dispatch})", emulator.invoke_url());
+    say!("  ingest's function URL {} (POST records; approval links)", ingest_url.url());
     say!("  agent {}, store {}", setup.agent, setup.store.url);
     if setup.sink.is_none() {
         say!("  no --sink: dispatch does not run");
@@ -63,10 +76,54 @@ pub async fn run(args: DevArgs, store: Store, agent: AgentChoice) -> Result<()> 
     say!("  Ctrl-C stops");
     tokio::signal::ctrl_c().await.map_err(|e| CliError::file("the Ctrl-C handler", e))?;
     say!("weir dev: stopping (waiting for invocations in flight)");
+    watcher.abort();
     emulator.shutdown().await;
     printer.abort();
     say!("weir dev: stopped");
     Ok(())
+}
+
+/// `port`, or a free port of 127.0.0.1 if it is 0: dispatch is told the URL before ingest
+/// listens on it.
+fn free_port(port: u16) -> Result<u16> {
+    if port != 0 {
+        return Ok(port);
+    }
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| CliError::file("a free port on 127.0.0.1", e))?;
+    listener.local_addr().map(|address| address.port()).map_err(|e| CliError::file("a free port on 127.0.0.1", e))
+}
+
+/// `WEIR_APPROVAL_SECRET` if set, else a random one for this session: links made before a
+/// restart are then refused as forged, and `weir approvals` still answers their requests.
+fn approval_secret() -> Result<String> {
+    if let Ok(secret) = std::env::var(APPROVAL_SECRET) {
+        return Ok(secret);
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| CliError::Input(format!("no randomness for the approval secret: {e}")))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// How often `weir dev` looks for new approval requests.
+const APPROVALS_POLL: Duration = Duration::from_secs(2);
+
+/// Prints each approval request once as it comes: what waits, and its approve and deny links.
+async fn watch_approvals(store: Store, agent: String, links: ApprovalLinks) {
+    let mut shown = std::collections::HashSet::new();
+    loop {
+        match approvals::pending_requests(&store, &agent).await {
+            Ok(pending) => {
+                for request in pending.iter().filter(|request| shown.insert(request.id().to_string())) {
+                    let (approve, deny) = request.links(&links, &agent);
+                    say!("[weir] approval pending: {}", request.describe());
+                    say!("[weir]   approve: {approve}\n[weir]   deny:    {deny}");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "pending approvals not read"),
+        }
+        tokio::time::sleep(APPROVALS_POLL).await;
+    }
 }
 
 /// Prints every line as `[function request-id] text`.

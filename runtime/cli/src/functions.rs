@@ -47,6 +47,25 @@ pub struct FunctionsSetup {
     pub sink: Option<String>,
     /// How often the schedule invokes process and dispatch.
     pub schedule: Duration,
+    /// Ingest's function URL, and the approval links through it; `None`: ingest has no URL.
+    pub ingest_url: Option<IngestUrl>,
+}
+
+/// Ingest's function URL on 127.0.0.1, through which records are posted and approval links
+/// followed (docs/waits.md, "Approvals").
+#[derive(Debug, Clone)]
+pub struct IngestUrl {
+    /// Its port; it must be known before the functions start, as dispatch makes links to it.
+    pub port: u16,
+    /// What ingest checks and dispatch signs approval links with (`WEIR_APPROVAL_SECRET`).
+    pub approval_secret: String,
+}
+
+impl IngestUrl {
+    /// The URL: `http://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
 }
 
 impl FunctionsSetup {
@@ -58,7 +77,12 @@ impl FunctionsSetup {
             .with_env(config::STORE, store)
             .with_env(config::PARTITIONS, &partitions)
             .with_env(config::KEY_FIELD, &self.key_field)
+            .with_env(config::AGENT, &self.agent)
             .with_timeout(INGEST_TIMEOUT);
+        let ingest = match &self.ingest_url {
+            Some(url) => ingest.with_url(url.port).with_env(config::APPROVAL_SECRET, &url.approval_secret),
+            None => ingest,
+        };
         let process = FunctionSpec::new(PROCESS, &self.binaries.process)
             .with_env(config::STORE, store)
             .with_env(config::AGENT, &self.agent)
@@ -78,6 +102,12 @@ impl FunctionsSetup {
                 .with_env(config::SINK, sink)
                 .with_timeout(WORK_TIMEOUT)
                 .with_concurrency(1);
+            let dispatch = match &self.ingest_url {
+                Some(url) => dispatch
+                    .with_env(config::APPROVAL_URL, url.url())
+                    .with_env(config::APPROVAL_SECRET, &url.approval_secret),
+                None => dispatch,
+            };
             builder =
                 builder.function(self.local_credentials(dispatch)).trigger(Trigger::schedule(DISPATCH, self.schedule));
         }

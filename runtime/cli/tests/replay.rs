@@ -268,7 +268,7 @@ async fn a_replay_fans_out_over_the_process_function_under_the_emulator() {
     ok(weir(&["run", "--store", &store]));
     let before = production_files(&root);
 
-    let mut dev = weir(&["dev", "--port", "0", "--schedule-secs", "3600", "--store", &store]);
+    let mut dev = weir(&["dev", "--port", "0", "--url-port", "0", "--schedule-secs", "3600", "--store", &store]);
     dev.stdout(std::process::Stdio::piped());
     let mut child = tokio::process::Command::from(dev).kill_on_drop(true).spawn().unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();

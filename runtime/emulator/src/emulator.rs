@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use crate::environment::Host;
 use crate::error::{Error, Result};
 use crate::function::{Function, WhenBusy};
+use crate::function_url;
 use crate::invocation::InvokeOutput;
 use crate::invoke_api;
 use crate::logs::{LOG_BUFFER, LogLine};
@@ -71,9 +72,16 @@ impl EmulatorBuilder {
         let invoke_url = format!("http://{}", listener.local_addr().map_err(bind)?);
         let (logs, _) = broadcast::channel(LOG_BUFFER);
         let host = Host { region: self.region, invoke_url: invoke_url.clone(), logs: logs.clone() };
+        let url_ports: Vec<(String, u16)> =
+            self.functions.iter().filter_map(|spec| Some((spec.name.clone(), spec.url_port?))).collect();
         let functions =
             self.functions.into_iter().map(|spec| (spec.name.clone(), Function::new(spec, host.clone()))).collect();
         let switchboard = Arc::new(Switchboard::new(functions));
+        let mut function_urls = HashMap::new();
+        for (function, port) in url_ports {
+            let url = serve_function_url(&switchboard, &function, port).await?;
+            function_urls.insert(function, url);
+        }
 
         let server = axum::serve(listener, invoke_api::router(Arc::clone(&switchboard)))
             .with_graceful_shutdown(switchboard.stopping.clone().cancelled_owned());
@@ -87,7 +95,7 @@ impl EmulatorBuilder {
             switchboard.background.spawn(trigger.run(Arc::clone(&switchboard)));
         }
         tracing::info!(%invoke_url, "Lambda emulator listening");
-        Ok(Emulator { switchboard, invoke_url, logs, shutdown_grace: self.shutdown_grace })
+        Ok(Emulator { switchboard, invoke_url, function_urls, logs, shutdown_grace: self.shutdown_grace })
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -108,6 +116,27 @@ impl EmulatorBuilder {
         }
         Ok(())
     }
+}
+
+/// Serves `function`'s URL on `port` of 127.0.0.1 until shutdown; its base URL.
+async fn serve_function_url(switchboard: &Arc<Switchboard>, function: &str, port: u16) -> Result<String> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let bind = |source| Error::Bind { address, source };
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(bind)?;
+    let domain = listener.local_addr().map_err(bind)?.to_string();
+    let router = function_url::router(Arc::clone(switchboard), function, &domain);
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(switchboard.stopping.clone().cancelled_owned());
+    let killing = switchboard.killing.clone();
+    let name = function.to_owned();
+    switchboard.background.spawn(async move {
+        if let Some(Err(e)) = killing.run_until_cancelled(server.into_future()).await {
+            tracing::error!(function = %name, error = %e, "the function URL stopped");
+        }
+    });
+    let url = format!("http://{domain}/");
+    tracing::info!(%function, %url, "function URL listening");
+    Ok(url)
 }
 
 /// A running Lambda emulator: unmodified function binaries run as child processes that
@@ -136,6 +165,7 @@ impl EmulatorBuilder {
 pub struct Emulator {
     switchboard: Arc<Switchboard>,
     invoke_url: String,
+    function_urls: HashMap<String, String>,
     logs: broadcast::Sender<LogLine>,
     shutdown_grace: Duration,
 }
@@ -156,6 +186,12 @@ impl Emulator {
     /// `AWS_ENDPOINT_URL_LAMBDA` take. Functions are given it in the latter.
     pub fn invoke_url(&self) -> &str {
         &self.invoke_url
+    }
+
+    /// The URL of `function` (`http://127.0.0.1:PORT/`), if it was given one
+    /// ([`FunctionSpec::with_url`]).
+    pub fn function_url(&self, function: &str) -> Option<&str> {
+        self.function_urls.get(function).map(String::as_str)
     }
 
     /// Invokes `function` and waits for its answer, as a `RequestResponse` invocation. Unlike

@@ -11,6 +11,8 @@
 //!   (they find it in `AWS_ENDPOINT_URL_LAMBDA`). As on Lambda, a `RequestResponse` that
 //!   finds every environment busy is throttled (429, `TooManyRequestsException`, which the
 //!   CLI and SDKs retry) and an `Event` invocation is queued.
+//! - A function may have a URL ([`FunctionSpec::with_url`]): HTTP requests become Lambda's
+//!   function URL events, and answers become responses by Lambda's rules.
 //! - Every line a function writes is re-emitted labelled with the function and request id.
 //! - [`Trigger`]s invoke functions when the weir event log grows, or on a schedule.
 //!
@@ -18,14 +20,15 @@
 //!
 //! Modules: `emulator`, the builder and handle; `switchboard`, the one place invocations go
 //! through, and the owner of background work and its shutdown; `function` and
-//! `environment`, a function's execution environments and their processes; `runtime_api`
-//! and `invoke_api`, the two HTTP APIs; `invocation`, an invocation and its answer;
+//! `environment`, a function's execution environments and their processes; `runtime_api`,
+//! `invoke_api` and `function_url`, the HTTP endpoints; `invocation`, an invocation and its answer;
 //! `trigger`, log and schedule triggers; `logs`, labelled output; `spec`, `ids`, `error`.
 
 mod emulator;
 mod environment;
 mod error;
 mod function;
+mod function_url;
 mod ids;
 mod invocation;
 mod invoke_api;

@@ -37,6 +37,8 @@ pub struct FunctionSpec {
     pub concurrency: usize,
     /// The handler name reported in `_HANDLER`; custom runtimes ignore it.
     pub handler: String,
+    /// The port of the function's URL on 127.0.0.1 (0 picks a free one); `None`: it has none.
+    pub url_port: Option<u16>,
 }
 
 impl FunctionSpec {
@@ -51,6 +53,7 @@ impl FunctionSpec {
             memory_mb: 128,
             concurrency: 4,
             handler: "bootstrap".to_owned(),
+            url_port: None,
         }
     }
 
@@ -75,6 +78,14 @@ impl FunctionSpec {
     /// Sets the memory size reported to the function.
     pub fn with_memory_mb(mut self, memory_mb: u32) -> Self {
         self.memory_mb = memory_mb;
+        self
+    }
+
+    /// Gives the function a URL, `http://127.0.0.1:PORT/`, that invokes it with each HTTP
+    /// request as Lambda's function URLs do (auth type `NONE`); port 0 picks a free one
+    /// ([`Emulator::function_url`](crate::Emulator::function_url) tells which).
+    pub fn with_url(mut self, port: u16) -> Self {
+        self.url_port = Some(port);
         self
     }
 

@@ -37,6 +37,19 @@ impl ApprovalLinks {
         Ok(ApprovalLinks { base, secret: secret.into() })
     }
 
+    /// The approve and deny links of request `id` of `key` in `agent`, expiring at
+    /// `expires_at_ms`.
+    pub fn links(&self, agent: &str, key: &str, id: &str, expires_at_ms: u64) -> (String, String) {
+        let link = |decision| {
+            let token = ApprovalToken::new(agent, key, id, decision, expires_at_ms);
+            let mut url = self.base.clone();
+            let signed = token.sign(&self.secret).expect("the secret was checked when the links were made");
+            url.query_pairs_mut().append_pair("approval", &signed);
+            url.to_string()
+        };
+        (link(Decision::Approve), link(Decision::Deny))
+    }
+
     /// `payload` with links and a Slack-compatible body if it is an approval request of
     /// `agent`; any other output as it is.
     ///
@@ -57,14 +70,7 @@ impl ApprovalLinks {
     pub fn dress(&self, agent: &str, mut payload: Value) -> Value {
         let Some(request) = ApprovalRequest::from_output(&payload) else { return payload };
         let expires_at_ms = payload[NOTICE_FIELD]["expires_at_ms"].as_u64().unwrap_or(u64::MAX);
-        let link = |decision| {
-            let token = ApprovalToken::new(agent, &request.key, &request.id, decision, expires_at_ms);
-            let mut url = self.base.clone();
-            let signed = token.sign(&self.secret).expect("the secret was checked when the links were made");
-            url.query_pairs_mut().append_pair("approval", &signed);
-            url.to_string()
-        };
-        let (approve, deny) = (link(Decision::Approve), link(Decision::Deny));
+        let (approve, deny) = self.links(agent, &request.key, &request.id, expires_at_ms);
         let text = format!(
             "*{agent}* asks to run `{}` for key `{}`: {}\narguments: `{}`",
             request.tool, request.key, request.reason, request.arguments
