@@ -1,7 +1,7 @@
 //! The Lambda emulator runs an unmodified `lambda_runtime` binary (`echo-lambda`) and
 //! answers as Lambda does: responses, function errors, timeouts, crashes, init errors,
 //! concurrency, background invocations, logs, functions invoking functions, triggers,
-//! shutdown, and the AWS CLI as a client.
+//! shutdown, function URLs, and the AWS CLI as a client.
 
 use std::collections::BTreeSet;
 use std::env;
@@ -512,5 +512,70 @@ async fn the_aws_cli_invokes_functions() {
     assert_eq!(code, Some(0), "a function error is reported, not a CLI failure");
     assert_eq!(metadata["FunctionError"], "Unhandled");
     assert_eq!(written, json!({"errorType": "EchoFailure", "errorMessage": "no"}));
+    emulator.shutdown().await;
+}
+
+/// A function URL turns each HTTP request into Lambda's function URL event (payload 2.0) and
+/// the answer into the response; the AWS CLI's `get-function-url-config` finds the URL, and a
+/// function without one is `ResourceNotFoundException`.
+#[tokio::test]
+async fn function_urls_invoke_with_lambdas_event_and_the_aws_cli_finds_them() {
+    let emulator = start([echo("echo").with_url(0), echo("plain")]).await;
+    let url = emulator.function_url("echo").expect("echo has a URL").to_string();
+    assert!(emulator.function_url("plain").is_none());
+
+    let response = reqwest::Client::new()
+        .post(format!("{url}orders/7?approval=a%2Eb&approval=c"))
+        .header("content-type", "application/json")
+        .header("cookie", "a=1; b=2")
+        .body(r#"{"n": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event: Value = response.json().await.unwrap();
+    assert_eq!(event["version"], "2.0");
+    assert_eq!(event["rawPath"], "/orders/7");
+    assert_eq!(event["rawQueryString"], "approval=a%2Eb&approval=c");
+    assert_eq!(event["queryStringParameters"], json!({"approval": "a.b,c"}));
+    assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
+    assert_eq!(event["headers"]["content-type"], "application/json");
+    assert_eq!(event["requestContext"]["http"]["method"], "POST");
+    assert_eq!(event["requestContext"]["http"]["sourceIp"], "127.0.0.1");
+    assert_eq!((event["body"].clone(), event["isBase64Encoded"].clone()), (json!(r#"{"n": 1}"#), json!(false)));
+
+    let get = within("function URL", reqwest::Client::new().get(&url).send()).await.unwrap();
+    assert_eq!(get.status(), 200, "a GET is an event too: {}", get.text().await.unwrap());
+
+    let aws = aws_cli();
+    let invoke_url = emulator.invoke_url().to_string();
+    // The CLI blocks: run it off the runtime that serves the emulator.
+    let config = |function: &str| {
+        let mut command = std::process::Command::new(&aws);
+        command.args(["lambda", "get-function-url-config", "--endpoint-url", &invoke_url]);
+        command
+            .args(["--function-name", function])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_PAGER", "")
+            .env_remove("AWS_PROFILE");
+        async move {
+            within("aws lambda get-function-url-config", tokio::task::spawn_blocking(move || command.output()))
+                .await
+                .unwrap()
+                .expect("the AWS CLI runs")
+        }
+    };
+    let found = config("echo").await;
+    assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+    let found: Value = serde_json::from_slice(&found.stdout).unwrap();
+    assert_eq!(found["FunctionUrl"], url.as_str());
+    assert_eq!(found["AuthType"], "NONE");
+    let missing = config("plain").await;
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("ResourceNotFoundException"), "{missing:?}");
     emulator.shutdown().await;
 }

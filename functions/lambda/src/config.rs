@@ -35,6 +35,13 @@ pub const KEY_FIELD: &str = "WEIR_KEY_FIELD";
 pub const APPROVAL_URL: &str = "WEIR_APPROVAL_URL";
 /// The secret approval links are signed with (at least 32 bytes); unset: no approval links.
 pub const APPROVAL_SECRET: &str = "WEIR_APPROVAL_SECRET";
+/// A Secrets Manager secret or SSM parameter (ARN) holding the approval links' secret.
+pub const APPROVAL_SECRET_ARN: &str = "WEIR_APPROVAL_SECRET_ARN";
+/// The function whose function URL approval links point to (dispatch, on AWS).
+pub const APPROVAL_FUNCTION: &str = "WEIR_APPROVAL_FUNCTION";
+/// What ingest takes: `records` (the default: every source, and approval links) or
+/// `approvals` (approval links only: a public URL that must not take records).
+pub const INGEST_ACCEPT: &str = "WEIR_INGEST_ACCEPT";
 /// Engine settings overrides, a JSON object.
 pub const ENGINE_SETTINGS: &str = "WEIR_ENGINE_SETTINGS";
 /// How long before the deadline to stop starting work, in milliseconds.
@@ -75,6 +82,8 @@ pub struct IngestConfig {
     /// The secret that approval links are signed with (`WEIR_APPROVAL_SECRET`); `None`:
     /// approval links are refused (docs/waits.md, "Approvals").
     pub approval_secret: Option<Vec<u8>>,
+    /// Whether it takes approval links only (`WEIR_INGEST_ACCEPT=approvals`).
+    pub approvals_only: bool,
 }
 
 /// What the process function needs.
@@ -151,6 +160,18 @@ impl FromVariables for IngestConfig {
                 .map_err(|e| Error::config(AGENT, e))?,
             metrics: MetricsSwitch::from_lookup(&lookup)?,
             approval_secret: vars.approval_secret()?,
+            approvals_only: match vars.optional(INGEST_ACCEPT).as_deref().map(str::trim) {
+                None | Some("records") => false,
+                Some("approvals") => {
+                    if vars.approval_secret()?.is_none() {
+                        return Err(Error::config(APPROVAL_SECRET, "is not set, but ingest takes approvals only"));
+                    }
+                    true
+                }
+                Some(other) => {
+                    return Err(Error::config(INGEST_ACCEPT, format!("is `{other}`, not `records` or `approvals`")));
+                }
+            },
         })
     }
 }

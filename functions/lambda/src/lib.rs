@@ -22,6 +22,7 @@
 
 pub mod agent_counters;
 pub mod agent_file;
+pub mod approval_env;
 pub mod collect;
 pub mod config;
 pub mod dispatch;

@@ -41,9 +41,14 @@ impl ModelEnvironment {
 }
 
 /// Reads the secret string of a Secrets Manager secret or the decrypted value of an SSM
-/// parameter, by ARN.
+/// parameter, by ARN: the model API key of `WEIR_MODEL_API_KEY_SECRET`.
 pub async fn read_secret(aws: &AwsClients, arn: &str) -> Result<String> {
-    let invalid = |reason: String| Error::Config { variable: VARIABLE, reason };
+    read_secret_of(aws, VARIABLE, arn).await
+}
+
+/// Like [`read_secret`], for the ARN that `variable` gives: errors name it.
+pub async fn read_secret_of(aws: &AwsClients, variable: &'static str, arn: &str) -> Result<String> {
+    let invalid = |reason: String| Error::Config { variable, reason };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let (service, resource) = match parts.as_slice() {
         ["arn", _, service, _, _, resource] => (*service, *resource),
@@ -52,8 +57,10 @@ pub async fn read_secret(aws: &AwsClients, arn: &str) -> Result<String> {
     let value = match service {
         "secretsmanager" => {
             let request = aws.secrets_manager().get_secret_value().secret_id(arn);
-            let answer =
-                request.send().await.map_err(|e| named(arn, failure("secretsmanager", "GetSecretValue", e)))?;
+            let answer = request
+                .send()
+                .await
+                .map_err(|e| named(variable, arn, failure("secretsmanager", "GetSecretValue", e)))?;
             answer.secret_string
         }
         "ssm" => {
@@ -63,7 +70,7 @@ pub async fn read_secret(aws: &AwsClients, arn: &str) -> Result<String> {
             let name =
                 if name.starts_with('/') && name[1..].contains('/') { name } else { name.trim_start_matches('/') };
             let request = aws.ssm().get_parameter().name(name).with_decryption(true);
-            let answer = request.send().await.map_err(|e| named(arn, failure("ssm", "GetParameter", e)))?;
+            let answer = request.send().await.map_err(|e| named(variable, arn, failure("ssm", "GetParameter", e)))?;
             answer.parameter.and_then(|parameter| parameter.value)
         }
         other => return Err(invalid(format!("`{arn}` is a {other} ARN, not secretsmanager or ssm"))),
@@ -73,9 +80,9 @@ pub async fn read_secret(aws: &AwsClients, arn: &str) -> Result<String> {
 
 /// A failure that retrying cannot mend (no such secret, no permission) is the variable's:
 /// it names the variable and the ARN; a transient one stays as it is.
-fn named(arn: &str, error: Error) -> Error {
+fn named(variable: &'static str, arn: &str, error: Error) -> Error {
     match error.kind() {
-        ErrorKind::InvalidInput => Error::Config { variable: VARIABLE, reason: format!("names `{arn}`: {error}") },
+        ErrorKind::InvalidInput => Error::Config { variable, reason: format!("names `{arn}`: {error}") },
         _ => error,
     }
 }

@@ -74,6 +74,7 @@ async fn an_approved_call_runs_once_and_its_answer_is_delivered() {
         agent: Some(AGENT.into()),
         metrics: Default::default(),
         approval_secret: Some(SECRET.to_vec()),
+        approvals_only: false,
     })
     .await
     .unwrap();

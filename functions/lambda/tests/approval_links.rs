@@ -23,6 +23,7 @@ async fn ingest(secret: Option<&[u8]>) -> (IngestFunction, Arc<ManualClock>) {
         agent: Some("ops".into()),
         metrics: Default::default(),
         approval_secret: secret.map(<[u8]>::to_vec),
+        approvals_only: false,
     };
     let clock = ManualClock::new(NOW_MS);
     (IngestFunction::new(config).await.unwrap().with_clock(clock.clone()), clock)
@@ -118,4 +119,47 @@ fn a_short_secret_is_refused_at_configuration() {
     };
     let error = IngestConfig::from_lookup(vars).unwrap_err().to_string();
     assert!(error.contains("WEIR_APPROVAL_SECRET"), "{error}");
+}
+
+/// The public approvals URL on AWS (`WEIR_INGEST_ACCEPT=approvals`): links are followed, and
+/// anything else, records posted to it or another source's event, is refused and stores
+/// nothing; it cannot be configured without a secret, nor with an unknown value.
+#[tokio::test]
+async fn an_approvals_only_ingest_follows_links_and_takes_nothing_else() {
+    use weir_functions::config::FromVariables;
+    let vars = |accept: &'static str, secret: Option<&'static str>| {
+        move |name: &str| match name {
+            "WEIR_STORE" => Some("memory://".to_string()),
+            "WEIR_AGENT" => Some("ops".to_string()),
+            "WEIR_INGEST_ACCEPT" => Some(accept.to_string()),
+            "WEIR_APPROVAL_SECRET" => secret.map(str::to_string),
+            _ => None,
+        }
+    };
+    let secret = std::str::from_utf8(SECRET).unwrap();
+    let config = IngestConfig::from_lookup(vars("approvals", Some(secret))).unwrap();
+    assert!(config.approvals_only);
+    let no_secret = IngestConfig::from_lookup(vars("approvals", None)).unwrap_err().to_string();
+    assert!(no_secret.contains("WEIR_APPROVAL_SECRET"), "{no_secret}");
+    let unknown = IngestConfig::from_lookup(vars("everything", Some(secret))).unwrap_err().to_string();
+    assert!(unknown.contains("WEIR_INGEST_ACCEPT") && unknown.contains("everything"), "{unknown}");
+
+    let ingest = IngestFunction::new(config).await.unwrap().with_clock(ManualClock::new(NOW_MS));
+    let posted = json!({
+        "headers": {"idempotency-key": "k-1"},
+        "requestContext": {"requestId": "r-2", "timeEpoch": 0, "http": {"method": "POST"}},
+        "body": "{\"key\": \"job-7\", \"n\": 1}",
+        "isBase64Encoded": false
+    });
+    let refused = ingest.handle(posted).await.unwrap();
+    assert_eq!(refused["statusCode"], 403, "{refused}");
+    assert!(refused["body"].as_str().unwrap().contains("approval links only"), "{refused}");
+    let sqs = json!({"Records": [{"eventSource": "aws:sqs", "messageId": "m-1", "body": "{\"key\": \"job-7\"}"}]});
+    let error = ingest.handle(sqs).await.unwrap_err().to_string();
+    assert!(error.contains("approval links only"), "{error}");
+    assert!(events(&ingest, "job-7").await.is_empty(), "nothing stored");
+
+    let (status, body) = answer(&ingest, &link("ops", Decision::Approve, SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(events(&ingest, "job-7").await.len(), 1, "the answer, once");
 }

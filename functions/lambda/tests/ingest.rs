@@ -30,6 +30,7 @@ async fn fresh_ingest(backend: Backend) -> (IngestFunction, Option<TempDir>) {
         agent: None,
         metrics: Default::default(),
         approval_secret: None,
+        approvals_only: false,
     };
     (IngestFunction::new(config).await.unwrap(), dir)
 }
@@ -280,6 +281,7 @@ async fn an_invocation_for_a_named_agent_records_its_requests() {
         agent: Some("reviews".into()),
         metrics: Default::default(),
         approval_secret: None,
+        approvals_only: false,
     };
     let ingest = IngestFunction::new(config).await.unwrap();
     let mut event = fixture("example-sqs-event.json");

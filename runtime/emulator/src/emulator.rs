@@ -83,7 +83,12 @@ impl EmulatorBuilder {
             function_urls.insert(function, url);
         }
 
-        let server = axum::serve(listener, invoke_api::router(Arc::clone(&switchboard)))
+        let api = invoke_api::Api {
+            switchboard: Arc::clone(&switchboard),
+            function_urls: function_urls.clone(),
+            region: host.region.clone(),
+        };
+        let server = axum::serve(listener, invoke_api::router(api))
             .with_graceful_shutdown(switchboard.stopping.clone().cancelled_owned());
         let killing = switchboard.killing.clone();
         switchboard.background.spawn(async move {

@@ -1,7 +1,9 @@
 //! Lambda's Invoke API (`POST /2015-03-31/functions/{name}/invocations`), enough of it for
-//! the AWS CLI and SDKs, and for functions that invoke others or themselves. Signatures are
-//! not checked.
+//! the AWS CLI and SDKs, and for functions that invoke others or themselves; and
+//! `GetFunctionUrlConfig` (`GET /2021-10-31/functions/{name}/url`), for functions that find a
+//! sibling's URL. Signatures are not checked.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -9,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use base64::Engine;
 use serde_json::json;
 
@@ -18,17 +20,55 @@ use crate::function::WhenBusy;
 use crate::runtime_api::MAX_PAYLOAD_BYTES;
 use crate::switchboard::Switchboard;
 
-/// The Invoke API over `switchboard`.
-pub(crate) fn router(switchboard: Arc<Switchboard>) -> Router {
+/// What the API answers from: the functions, and their URLs.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub(crate) switchboard: Arc<Switchboard>,
+    /// Function URLs by function name.
+    pub(crate) function_urls: HashMap<String, String>,
+    /// The region of the ARNs it gives.
+    pub(crate) region: String,
+}
+
+/// The Invoke API over `api`.
+pub(crate) fn router(api: Api) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
+        .route("/2021-10-31/functions/{function}/url", get(function_url_config))
         // Checked by the handler, to answer in Lambda's words.
         .layer(DefaultBodyLimit::disable())
-        .with_state(switchboard)
+        .with_state(Arc::new(api))
+}
+
+/// `GetFunctionUrlConfig`: the function's URL, as Lambda describes it.
+async fn function_url_config(State(api): State<Arc<Api>>, Path(function): Path<String>) -> Response {
+    let function = function_name(&function);
+    if api.switchboard.check(function).is_err() {
+        return service_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!("Function not found: {function}"),
+        );
+    }
+    let Some(url) = api.function_urls.get(function) else {
+        let message = format!("The resource you requested does not exist: function {function} has no URL");
+        return service_error(StatusCode::NOT_FOUND, "ResourceNotFoundException", &message);
+    };
+    // Set once, when the emulator started.
+    const STARTED: &str = "2026-01-01T00:00:00.000+0000";
+    let body = json!({
+        "FunctionUrl": url,
+        "FunctionArn": format!("arn:aws:lambda:{}:000000000000:function:{function}", api.region),
+        "AuthType": "NONE",
+        "InvokeMode": "BUFFERED",
+        "CreationTime": STARTED,
+        "LastModifiedTime": STARTED,
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
 }
 
 async fn invoke(
-    State(switchboard): State<Arc<Switchboard>>,
+    State(api): State<Arc<Api>>,
     Path(function): Path<String>,
     headers: HeaderMap,
     payload: Bytes,
@@ -42,6 +82,7 @@ async fn invoke(
         Ok(client_context) => client_context,
         Err(message) => return service_error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", &message),
     };
+    let switchboard = &api.switchboard;
     let invocation_type = headers.get("x-amz-invocation-type").and_then(|v| v.to_str().ok());
     let result = match invocation_type.unwrap_or("RequestResponse") {
         "RequestResponse" => {

@@ -16,6 +16,7 @@ use weir_engine::{CommittedReader, EventLog, UsageMeter};
 
 pub use cursor::{Cursor, CursorLink, OutputPosition};
 
+use crate::approval_env::ApprovalEnvironment;
 use crate::aws::AwsClients;
 use crate::config::{DispatchConfig, FromVariables};
 use crate::emf::Unit;
@@ -253,7 +254,8 @@ pub fn delivery_id(agent: &str, partition: u32, seq: u64, index: u64) -> String 
 pub async fn serve() -> Result<()> {
     runtime::init_tracing();
     let function = runtime::init(async {
-        let config = DispatchConfig::from_env()?;
+        let approvals = ApprovalEnvironment::load(|name| std::env::var(name).ok(), AwsClients::from_env).await?;
+        let config = DispatchConfig::from_lookup(|name| approvals.get(name))?;
         let sink = Sink::open(&config.sink, config.partitions, AwsClients::from_env).await?;
         Ok(DispatchFunction::new(config, sink))
     })

@@ -17,6 +17,9 @@ pub(super) async fn ingest(function: &IngestFunction, request: LambdaFunctionUrl
     if let Some(token) = request.query_string_parameters.get("approval") {
         return super::approval::answer(function, method, token).await;
     }
+    if function.approvals_only {
+        return answer(403, json!({"error": super::APPROVALS_ONLY}));
+    }
     if !method.eq_ignore_ascii_case("POST") {
         return answer(405, json!({"error": format!("method {method} not allowed; POST the records")}));
     }

@@ -21,6 +21,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use weir_engine::{Appended, EventLog, LogEvent, Storage, TraceParent, UsageMeter};
 
+use crate::approval_env::ApprovalEnvironment;
 use crate::aws::AwsClients;
 use crate::config::{FromVariables, IngestConfig};
 use crate::emf::Unit;
@@ -75,6 +76,8 @@ pub struct IngestFunction {
     metrics: Metrics,
     /// What approval links are checked with: the secret, the agent they must name, the time.
     approvals: approval::Approvals,
+    /// Whether it takes approval links only: a public URL must not take records.
+    approvals_only: bool,
     /// Counts the requests of each invocation, for its usage record, when the log feeds a
     /// named agent (`WEIR_AGENT`): the records live in the agent's directory.
     meter: Option<UsageMeter>,
@@ -109,6 +112,7 @@ impl IngestFunction {
             invocation_parent: Arc::default(),
             metrics: Metrics::new(config.metrics, "ingest", config.agent.as_deref()),
             approvals: approval::Approvals::new(config.approval_secret, config.agent),
+            approvals_only: config.approvals_only,
             meter,
         })
     }
@@ -214,6 +218,7 @@ impl IngestFunction {
             _ if event.pointer("/requestContext/http").is_some() => {
                 Ok(http::ingest(self, parse("HTTP request", event)?).await)
             }
+            _ if self.approvals_only => Err(Error::Event(APPROVALS_ONLY.into())),
             Some("aws:sqs") => Ok(sqs::ingest(self, parse("SQS", event)?).await),
             Some("aws:kinesis") => Ok(kinesis::ingest(self, parse("Kinesis", event)?).await),
             Some("aws:s3") => s3::ingest(self, parse("S3 notification", event)?).await,
@@ -226,6 +231,10 @@ impl IngestFunction {
         }
     }
 }
+
+/// Why an ingest that takes approval links only refuses anything else.
+const APPROVALS_ONLY: &str =
+    "this ingest takes approval links only (WEIR_INGEST_ACCEPT=approvals): follow a link, `GET ?approval=<token>`";
 
 /// Where Lambda's runtime puts the invocation's X-Ray trace header.
 const XRAY_TRACE_VARIABLE: &str = "_X_AMZN_TRACE_ID";
@@ -289,7 +298,8 @@ async fn append_records(function: &IngestFunction, records: Vec<SourceRecord>) -
 pub async fn serve() -> Result<()> {
     runtime::init_tracing();
     let function = runtime::init(async {
-        let config = IngestConfig::from_env()?;
+        let approvals = ApprovalEnvironment::load(|name| std::env::var(name).ok(), AwsClients::from_env).await?;
+        let config = IngestConfig::from_lookup(|name| approvals.get(name))?;
         let trigger = config.process_function.clone();
         let function = IngestFunction::new(config).await?;
         Ok(match trigger {
