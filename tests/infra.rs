@@ -21,7 +21,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use contract::{Contract, ROLES};
+use contract::{Contract, ROLES, binary_of};
 use module::Module;
 use tools::{package_lock, printed, python, repository, run, venv_executable};
 use weir_tests::backends::tempfile_guard::TempDir;
@@ -120,16 +120,12 @@ fn functions_are_the_documented_binaries_on_provided_al2023() {
     for role in ROLES {
         // The default, when an agent crate's own binary may stand in (process).
         let binary = module.literals(module.item(module.item(&functions, role), "binary"));
-        let expected = format!("weir-{role}");
+        let expected = binary_of(role);
         assert_eq!(binary, BTreeSet::from([expected.clone()]), "the {role} function runs the wrong binary");
         assert!(contract.binaries.contains(&expected), "docs/configuration.md has no binary `{expected}`");
     }
-    assert_eq!(
-        contract.binaries.len(),
-        ROLES.len(),
-        "docs/configuration.md lists other binaries: {:?}",
-        contract.binaries
-    );
+    let binaries: BTreeSet<String> = ROLES.iter().map(|role| binary_of(role)).collect();
+    assert_eq!(contract.binaries, binaries, "docs/configuration.md lists other binaries");
 
     let lambda = module.body("aws_lambda_function.this").clone();
     let attribute = |module: &mut Module, name: &str| module.literal(module.attributes(&lambda, name)[0]);

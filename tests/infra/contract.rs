@@ -7,7 +7,15 @@ use std::fs;
 use super::tools::repository;
 
 /// The functions, by the role that names them in the module and the docs.
-pub const ROLES: [&str; 4] = ["ingest", "process", "dispatch", "collect"];
+pub const ROLES: [&str; 5] = ["ingest", "process", "dispatch", "collect", "approvals"];
+
+/// The binary a role runs: its own, but the approvals function is ingest taking links only.
+pub fn binary_of(role: &str) -> String {
+    match role {
+        "approvals" => "weir-ingest".to_string(),
+        role => format!("weir-{role}"),
+    }
+}
 
 /// The contract, read from the document.
 #[derive(Debug)]

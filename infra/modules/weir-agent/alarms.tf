@@ -9,7 +9,7 @@ locals {
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
 
   function_alarms = var.create_alarms ? {
-    for pair in setproduct(keys(local.functions), ["Errors", "Throttles"]) :
+    for pair in setproduct(keys(local.deployed_functions), ["Errors", "Throttles"]) :
     "${pair[0]}-${lower(pair[1])}" => { function = pair[0], metric = pair[1] }
   } : {}
 

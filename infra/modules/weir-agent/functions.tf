@@ -1,6 +1,6 @@
-# The four functions (docs/configuration.md): one `bootstrap` binary each, built by
-# infra/package, configured by environment variables only. Optional variables are left out
-# when null, so the function's own default applies.
+# The functions (docs/configuration.md): one `bootstrap` binary each, built by infra/package,
+# configured by environment variables only. Optional variables are left out when null, so the
+# function's own default applies. `approvals` is deployed only with `approval_secret_arn`.
 
 locals {
   common_environment = {
@@ -57,13 +57,36 @@ locals {
         WEIR_AGENT   = var.agent
         WEIR_SINK    = var.sink
         WEIR_METRICS = var.metrics
+        # Links in approval requests: to the approvals function's URL, which dispatch asks
+        # Lambda for (a sibling's URL here would be a cycle), signed with the secret.
+        WEIR_APPROVAL_FUNCTION   = local.approvals ? "${var.name}-approvals" : null
+        WEIR_APPROVAL_SECRET_ARN = var.approval_secret_arn
+      })
+    }
+    # Ingest, taking approve and deny links only, behind a public function URL: a browser or
+    # Slack button can follow a link, while records still need ingest's signed requests.
+    approvals = {
+      binary      = "weir-ingest"
+      description = "weir ${var.agent}: follows approve and deny links (signed, one-time, expiring) and takes nothing else"
+      environment = merge(local.common_environment, {
+        WEIR_PARTITIONS          = tostring(var.partitions)
+        WEIR_KEY_FIELD           = var.key_field
+        WEIR_PROCESS_FUNCTION    = "${var.name}-process"
+        WEIR_AGENT               = var.agent
+        WEIR_METRICS             = var.metrics
+        WEIR_INGEST_ACCEPT       = "approvals"
+        WEIR_APPROVAL_SECRET_ARN = var.approval_secret_arn
       })
     }
   }
+
+  approvals = var.approval_secret_arn != null
+  # What is deployed: every function, but approvals only when links are enabled.
+  deployed_functions = { for role, function in local.functions : role => function if role != "approvals" || local.approvals }
 }
 
 resource "aws_cloudwatch_log_group" "this" {
-  for_each = local.functions
+  for_each = local.deployed_functions
 
   name              = "/aws/lambda/${var.name}-${each.key}"
   retention_in_days = var.log_retention_in_days
@@ -75,7 +98,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:asynchronous failures go to an on-failure destination (aws_lambda_function_event_invoke_config.this), which records more than a DLQ
   #checkov:skip=CKV_AWS_117:the functions reach only S3, SQS, SNS, Lambda and the model API; a VPC would add NAT cost and no isolation
   #checkov:skip=CKV_AWS_272:code signing needs a signing profile the zips of infra/package do not have; the zips' hashes are pinned by source_code_hash
-  for_each = local.functions
+  for_each = local.deployed_functions
 
   function_name                  = "${var.name}-${each.key}"
   description                    = substr(each.value.description, 0, 256)
@@ -122,7 +145,7 @@ resource "aws_lambda_function" "this" {
 # Asynchronous invocations (schedules, continuations, S3 notifications) that still fail
 # after their retries are recorded in the failed-invocations queue.
 resource "aws_lambda_function_event_invoke_config" "this" {
-  for_each = local.functions
+  for_each = local.deployed_functions
 
   function_name          = aws_lambda_function.this[each.key].function_name
   maximum_retry_attempts = var.async_maximum_retry_attempts

@@ -20,7 +20,7 @@ data "aws_iam_policy_document" "assume_role" {
 }
 
 resource "aws_iam_role" "this" {
-  for_each = local.functions
+  for_each = local.deployed_functions
 
   name               = "${var.name}-${each.key}"
   assume_role_policy = data.aws_iam_policy_document.assume_role.json
@@ -28,7 +28,7 @@ resource "aws_iam_role" "this" {
 }
 
 resource "aws_iam_role_policy" "this" {
-  for_each = local.functions
+  for_each = local.deployed_functions
 
   name   = "weir-${each.key}"
   role   = aws_iam_role.this[each.key].id
@@ -37,17 +37,18 @@ resource "aws_iam_role_policy" "this" {
 
 locals {
   role_policies = {
-    ingest   = data.aws_iam_policy_document.ingest.json
-    process  = data.aws_iam_policy_document.process.json
-    dispatch = data.aws_iam_policy_document.dispatch.json
-    collect  = data.aws_iam_policy_document.collect.json
+    ingest    = data.aws_iam_policy_document.ingest.json
+    process   = data.aws_iam_policy_document.process.json
+    dispatch  = data.aws_iam_policy_document.dispatch.json
+    collect   = data.aws_iam_policy_document.collect.json
+    approvals = one(data.aws_iam_policy_document.approvals[*].json)
   }
 }
 
 # What every function needs: its own log group, the failed-invocations queue as its
 # on-failure destination, and the store's KMS key when there is one.
 data "aws_iam_policy_document" "function_base" {
-  for_each = local.functions
+  for_each = local.deployed_functions
 
   statement {
     sid       = "WriteOwnLogs"
@@ -93,11 +94,22 @@ data "aws_iam_policy_document" "commit_reader" {
   }
 }
 
+# Every invocation's usage record (docs/observability.md, "Cost"), for the functions whose
+# other writes go elsewhere.
+data "aws_iam_policy_document" "usage_writer" {
+  statement {
+    sid       = "WriteUsageRecords"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.bucket_arn}/${local.agent_prefix}/usage/*"]
+  }
+}
+
 data "aws_iam_policy_document" "ingest" {
   source_policy_documents = [
     data.aws_iam_policy_document.function_base["ingest"].json,
     data.aws_iam_policy_document.log_appender["ingest"].json,
     data.aws_iam_policy_document.commit_reader.json,
+    data.aws_iam_policy_document.usage_writer.json,
   ]
 
   statement {
@@ -168,14 +180,45 @@ data "aws_iam_policy_document" "dispatch" {
       data.aws_iam_policy_document.function_base["dispatch"].json,
       data.aws_iam_policy_document.sink.json,
       data.aws_iam_policy_document.commit_reader.json,
+      data.aws_iam_policy_document.usage_writer.json,
     ],
     [for appender, document in data.aws_iam_policy_document.log_appender : document.json if appender == "dispatch"],
+    data.aws_iam_policy_document.approval_secret[*].json,
   )
 
   statement {
     sid       = "KeepCursor"
     actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = ["${local.bucket_arn}/${local.dispatch_prefix}/*"]
+  }
+
+  # The links' URL: the approvals function's, read once at cold start.
+  dynamic "statement" {
+    for_each = local.approvals ? [aws_lambda_function.this["approvals"].arn] : []
+    content {
+      sid       = "FindApprovalsUrl"
+      actions   = ["lambda:GetFunctionUrlConfig"]
+      resources = [statement.value]
+    }
+  }
+}
+
+# The public approvals function: appends answers to the log (once per request), reads the
+# answer back, triggers process, and reads the secret the links are signed with.
+data "aws_iam_policy_document" "approvals" {
+  count = local.approvals ? 1 : 0
+
+  source_policy_documents = [
+    data.aws_iam_policy_document.function_base["approvals"].json,
+    data.aws_iam_policy_document.log_appender["approvals"].json,
+    data.aws_iam_policy_document.usage_writer.json,
+    data.aws_iam_policy_document.approval_secret[0].json,
+  ]
+
+  statement {
+    sid       = "TriggerProcess"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.this["process"].arn]
   }
 }
 

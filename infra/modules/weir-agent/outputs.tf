@@ -56,6 +56,11 @@ output "ingest_function_url" {
   value       = try(aws_lambda_function_url.ingest[0].function_url, null)
 }
 
+output "approval_url" {
+  description = "The public URL approve and deny links point to, or null without `approval_secret_arn`."
+  value       = try(aws_lambda_function_url.approvals[0].function_url, null)
+}
+
 ################################################################################
 # Queues
 ################################################################################

@@ -12,6 +12,7 @@ locals {
   # weir:. Appending reads the log's config, claims and tail hint, and lists its tail.
   log_appenders = merge(
     { ingest = { bucket_arn = local.bucket_arn, log_prefix = local.log_prefix } },
+    local.approvals ? { approvals = { bucket_arn = local.bucket_arn, log_prefix = local.log_prefix } } : {},
     local.sink_weir == null ? {} : {
       dispatch = {
         bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.sink_weir[0]}"

@@ -51,6 +51,27 @@ resource "aws_lambda_function_url" "ingest" {
   authorization_type = "AWS_IAM"
 }
 
+# Approve and deny links are followed by a browser or a Slack button, which cannot sign: the
+# approvals URL is public, and the function behind it takes only links whose token it checks.
+resource "aws_lambda_function_url" "approvals" {
+  #checkov:skip=CKV_AWS_258:a public URL on purpose: it takes only HMAC-signed, one-time, expiring approval tokens (WEIR_INGEST_ACCEPT=approvals) and refuses everything else
+  count = local.approvals ? 1 : 0
+
+  function_name      = aws_lambda_function.this["approvals"].function_name
+  authorization_type = "NONE"
+}
+
+resource "aws_lambda_permission" "approvals_url" {
+  #checkov:skip=CKV_AWS_301:the approvals function is public on purpose, through its URL only (function_url_auth_type NONE): it takes only signed approval tokens
+  count = local.approvals ? 1 : 0
+
+  statement_id           = "FollowApprovalLinks"
+  action                 = "lambda:InvokeFunctionUrl"
+  function_name          = aws_lambda_function.this["approvals"].function_name
+  principal              = "*"
+  function_url_auth_type = "NONE"
+}
+
 locals {
   schedules = {
     process  = var.process_schedule

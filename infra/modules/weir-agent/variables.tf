@@ -151,10 +151,11 @@ variable "architecture" {
 variable "memory_size" {
   description = "Memory of each function in MB (CPU grows with it)."
   type = object({
-    ingest   = optional(number, 256)
-    process  = optional(number, 1024)
-    dispatch = optional(number, 256)
-    collect  = optional(number, 256)
+    ingest    = optional(number, 256)
+    process   = optional(number, 1024)
+    dispatch  = optional(number, 256)
+    collect   = optional(number, 256)
+    approvals = optional(number, 128)
   })
   default = {}
 
@@ -167,10 +168,11 @@ variable "memory_size" {
 variable "timeout" {
   description = "Timeout of each function in seconds. Process stops starting batches `deadline_margin_ms` before its deadline and continues in a new invocation."
   type = object({
-    ingest   = optional(number, 30)
-    process  = optional(number, 900)
-    dispatch = optional(number, 300)
-    collect  = optional(number, 300)
+    ingest    = optional(number, 30)
+    process   = optional(number, 900)
+    dispatch  = optional(number, 300)
+    collect   = optional(number, 300)
+    approvals = optional(number, 30)
   })
   default = {}
 
@@ -181,12 +183,13 @@ variable "timeout" {
 }
 
 variable "reserved_concurrent_executions" {
-  description = "Reserved concurrency of each function; -1 leaves it unreserved, 0 stops the function. Process needs no more than the log's partitions; one dispatch at a time keeps its cursor uncontended, and one collection at a time is enough."
+  description = "Reserved concurrency of each function; -1 leaves it unreserved, 0 stops the function. Process needs no more than the log's partitions; one dispatch at a time keeps its cursor uncontended, and one collection at a time is enough; the public approvals URL is capped, so that a flood of requests costs little and takes no concurrency from the rest."
   type = object({
-    ingest   = optional(number, -1)
-    process  = optional(number, -1)
-    dispatch = optional(number, 1)
-    collect  = optional(number, 1)
+    ingest    = optional(number, -1)
+    process   = optional(number, -1)
+    dispatch  = optional(number, 1)
+    collect   = optional(number, 1)
+    approvals = optional(number, 5)
   })
   default = {}
 
@@ -347,6 +350,28 @@ variable "model_api_key_kms_key_arn" {
   validation {
     condition     = var.model_api_key_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.model_api_key_kms_key_arn))
     error_message = "model_api_key_kms_key_arn: give the ARN of a KMS key (arn:aws:kms:...)."
+  }
+}
+
+variable "approval_secret_arn" {
+  description = "ARN of the Secrets Manager secret or SSM SecureString parameter holding at least 32 random bytes that approve and deny links are signed with (docs/waits.md, \"Approvals\"). Set: an `approvals` function (ingest taking approval links only) gets a public function URL, and dispatch adds links to it to every approval request; both read exactly this secret. Null: requests go out without links (`weir approvals` answers them)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.approval_secret_arn == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[^:]+:[0-9]{12}:secret:|ssm:[^:]+:[0-9]{12}:parameter/).+", var.approval_secret_arn))
+    error_message = "approval_secret_arn: the ARN of a Secrets Manager secret (arn:aws:secretsmanager:...:secret:...) or an SSM parameter (arn:aws:ssm:...:parameter/...)."
+  }
+}
+
+variable "approval_secret_kms_key_arn" {
+  description = "Customer-managed KMS key encrypting the approval secret; dispatch and approvals get `kms:Decrypt` on it. Null when the secret uses the AWS-managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.approval_secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.approval_secret_kms_key_arn))
+    error_message = "approval_secret_kms_key_arn: give the ARN of a KMS key (arn:aws:kms:...)."
   }
 }
 
