@@ -11,7 +11,7 @@ use std::time::Duration;
 use object_store::memory::InMemory;
 use weir_engine::{
     ActionError, Agent, Clock, CommittedReader, Durable, Engine, EngineSettings, ErrorKind, EventContext, EventLog,
-    LogEvent, LogInput, ManualClock, Signal, Storage, Unavailable, Wake,
+    LogEvent, LogInput, ManualClock, Position, Signal, Storage, Unavailable, Wake,
 };
 
 const HOUR_MS: u64 = 3_600_000;
@@ -173,6 +173,10 @@ async fn a_key_waits_while_its_later_events_queue_and_other_keys_commit() {
     assert_eq!(world.agent.count("ship:alice"), 1);
     assert!(world.reader().waits().await.unwrap().is_empty());
     assert_eq!(world.reader().state("alice").await.unwrap().as_deref(), Some(&b"\"approved\""[..]));
+    // The order's trace is the resuming batch's, not the one that took the event.
+    let first = Position::new(0, 0);
+    let trace = world.reader().trace(first).await.unwrap().expect("the waited event's trace is found");
+    assert_eq!(trace.event, first);
 }
 
 /// A second answer, an answer for a wait the key never began and a signal to a key that is

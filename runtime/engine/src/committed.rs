@@ -187,14 +187,25 @@ impl CommittedReader {
         Ok(traces.into_iter().filter(|t| start <= t.event && t.event < until).collect())
     }
 
-    /// The trace of the event at `position`, if a retained commit holds one. Reads only the
-    /// file of the commit whose batch took the event.
+    /// The trace of the event at `position`, if a retained commit holds one. Reads the file
+    /// of the commit whose batch took the event, where nearly every event's trace is; an event
+    /// that waited (docs/waits.md) was decided by a later batch, whose files are read next,
+    /// oldest first, until it is found.
     pub async fn trace(&self, position: Position) -> Result<Option<EventTrace>> {
         let commits = self.commits().await?;
-        let batch = commits.windows(2).find(|pair| pair[0].position() <= position && position < pair[1].position());
-        let Some(file) = batch.and_then(|pair| pair[1].manifest().trace.clone()) else { return Ok(None) };
-        let traces = self.read_file(&file, trace::decode_traces).await?;
-        Ok(traces.into_iter().find(|t| t.event == position))
+        let Some(took) =
+            commits.windows(2).position(|pair| pair[0].position() <= position && position < pair[1].position())
+        else {
+            return Ok(None);
+        };
+        for commit in &commits[took + 1..] {
+            let Some(file) = commit.manifest().trace.clone() else { continue };
+            let traces = self.read_file(&file, trace::decode_traces).await?;
+            if let Some(found) = traces.into_iter().find(|t| t.event == position) {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 
     /// The current state snapshot of `key`, as the head's runs hold it.
