@@ -16,6 +16,7 @@ use crate::chain::{Chain, ChainStep};
 use crate::error::AgentError;
 use crate::knowledge_tool::knowledge_base_tool;
 use crate::prompt::{Prompt, PromptMessage};
+use crate::retrieval::VectorStore;
 use crate::tool_binding::ToolBinding;
 use crate::workflow::{WorkflowAgent, WorkflowAgentBuilder};
 
@@ -40,6 +41,9 @@ pub struct DeclaredAgent {
 pub struct Loader {
     models: BTreeMap<String, Arc<dyn ChatModel>>,
     environment: Option<Environment>,
+    /// How S3 Vectors knowledge bases reach AWS; the environment's configuration when absent.
+    #[cfg(feature = "s3-vectors")]
+    aws: Option<aws_config::SdkConfig>,
 }
 
 /// A source of variables: a name's value, if set.
@@ -92,6 +96,14 @@ impl Loader {
         self
     }
 
+    /// Reaches the S3 Vectors indexes the file names (`store: s3vectors://BUCKET`) through
+    /// `config` (an endpoint, credentials) instead of the environment's AWS configuration.
+    #[cfg(feature = "s3-vectors")]
+    pub fn aws_config(mut self, config: aws_config::SdkConfig) -> Self {
+        self.aws = Some(config);
+        self
+    }
+
     /// The variable `name`, from the environment given or the process's.
     fn variable(&self, name: &str) -> Option<String> {
         match &self.environment {
@@ -118,7 +130,7 @@ impl Loader {
         let mut builder = WorkflowAgent::builder();
         let mut allowed = Vec::new();
         for (i, decl) in file.tools.iter().enumerate() {
-            for binding in tools(decl, i, &servers, &|name| self.variable(name), problems).await? {
+            for binding in tools(decl, i, &servers, self, problems).await? {
                 allowed.push(binding.spec().name.clone());
                 builder = builder.tool_binding(binding);
             }
@@ -278,32 +290,86 @@ fn server<'s>(
     servers.get(name).ok_or_else(|| problems.at(field, name, format!("no MCP server named `{name}` in `mcp_servers`")))
 }
 
-/// The search tool over the knowledge base `reference` names, in its store or the agent's.
-fn knowledge_base(
+/// The scheme of a knowledge base's `store` that names an S3 vector bucket.
+const S3_VECTORS_SCHEME: &str = "s3vectors://";
+
+/// The search tool over the knowledge base `reference` names: weir's own, in its store or the
+/// agent's, or an S3 Vectors index (`store: s3vectors://BUCKET`, the index named `name`).
+async fn knowledge_base(
     reference: &KnowledgeBaseRef,
     field: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    loader: &Loader,
     problems: &Problems<'_>,
 ) -> Result<Arc<dyn Tool>, AgentError> {
+    let env = |name: &str| loader.variable(name);
     let store = reference.store.clone().or_else(|| env("WEIR_STORE")).ok_or_else(|| {
         problems.at(field, &reference.name, "no `store`, and WEIR_STORE is not set: say which store holds it")
     })?;
-    let storage = Storage::from_url(&store).map_err(|e| problems.at(&format!("{field}.store"), &store, e))?;
-    let mut kb = KnowledgeBase::new(storage, &reference.name).map_err(|e| problems.at(field, &reference.name, e))?;
-    if let Some(embedding) = &reference.embedding {
-        let model =
-            embedding.build_with_env(env).map_err(|e| problems.at(&format!("{field}.embedding"), "embedding", e))?;
-        kb = kb.with_embedder(model);
-    }
+    let embedder = match &reference.embedding {
+        Some(embedding) => Some(
+            embedding.build_with_env(&env).map_err(|e| problems.at(&format!("{field}.embedding"), "embedding", e))?,
+        ),
+        None => None,
+    };
     let name = reference.tool.clone().unwrap_or_else(|| format!("search_{}", reference.name.replace('-', "_")));
-    Ok(Arc::new(knowledge_base_tool(name, Arc::new(kb))))
+    let searched: Arc<dyn VectorStore> = match store.strip_prefix(S3_VECTORS_SCHEME) {
+        Some(bucket) => s3_vectors(bucket, reference, embedder, &format!("{field}.store"), loader, problems).await?,
+        None => {
+            let storage = Storage::from_url(&store).map_err(|e| problems.at(&format!("{field}.store"), &store, e))?;
+            let kb =
+                KnowledgeBase::new(storage, &reference.name).map_err(|e| problems.at(field, &reference.name, e))?;
+            Arc::new(match embedder {
+                Some(model) => kb.with_embedder(model),
+                None => kb,
+            })
+        }
+    };
+    Ok(Arc::new(knowledge_base_tool(name, searched)))
+}
+
+/// The S3 Vectors index `reference.name` of `bucket`, searched by the vectors of `embedder`.
+async fn s3_vectors(
+    bucket: &str,
+    reference: &KnowledgeBaseRef,
+    embedder: Option<Arc<dyn weir_models::EmbeddingModel>>,
+    field: &str,
+    loader: &Loader,
+    problems: &Problems<'_>,
+) -> Result<Arc<dyn VectorStore>, AgentError> {
+    if bucket.is_empty() || bucket.contains('/') {
+        return Err(problems.at(
+            field,
+            S3_VECTORS_SCHEME,
+            "write `s3vectors://BUCKET`: the vector bucket alone (`name` is the index)",
+        ));
+    }
+    let embedder = embedder.ok_or_else(|| {
+        problems.at(field, S3_VECTORS_SCHEME, "an S3 Vectors index needs `embedding`: the model its vectors come from")
+    })?;
+    #[cfg(feature = "s3-vectors")]
+    {
+        let store = match &loader.aws {
+            Some(config) => crate::S3VectorsStore::new(config, bucket, &reference.name, embedder),
+            None => crate::S3VectorsStore::from_env(bucket, &reference.name, embedder).await,
+        };
+        Ok(Arc::new(store))
+    }
+    #[cfg(not(feature = "s3-vectors"))]
+    {
+        let _ = (reference, embedder, loader);
+        Err(problems.at(
+            field,
+            S3_VECTORS_SCHEME,
+            "this build has no S3 Vectors support (weir-agent's feature `s3-vectors`)",
+        ))
+    }
 }
 
 async fn tools(
     decl: &ToolDecl,
     index: usize,
     servers: &BTreeMap<String, Arc<McpClient>>,
-    env: &dyn Fn(&str) -> Option<String>,
+    loader: &Loader,
     problems: &Problems<'_>,
 ) -> Result<Vec<ToolBinding>, AgentError> {
     let field = format!("tools[{index}]");
@@ -340,7 +406,7 @@ async fn tools(
         }
         (None, None) if decl.knowledge_base.is_some() => {
             let reference = decl.knowledge_base.as_ref().expect("checked");
-            vec![knowledge_base(reference, &format!("{field}.knowledge_base"), env, problems)?]
+            vec![knowledge_base(reference, &format!("{field}.knowledge_base"), loader, problems).await?]
         }
         _ => return Err(problems.at(&field, "tools:", "give exactly one of `http`, `mcp` or `knowledge_base`")),
     };

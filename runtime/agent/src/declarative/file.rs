@@ -146,15 +146,17 @@ pub struct ToolDecl {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnowledgeBaseRef {
-    /// The knowledge base's name.
+    /// The knowledge base's name; with an S3 vector bucket as `store`, the index's.
     pub name: String,
-    /// The store URL it lives in; the agent's store (`WEIR_STORE`) when absent.
+    /// The store URL it lives in; the agent's store (`WEIR_STORE`) when absent. An AWS S3
+    /// vector bucket is `s3vectors://BUCKET` (it then needs `embedding`).
     #[serde(default)]
     pub store: Option<String>,
     /// The tool's name; `search_<name>` when absent.
     #[serde(default)]
     pub tool: Option<String>,
-    /// The embedding model its vectors come from, for hybrid search; BM25 alone when absent.
+    /// The embedding model its vectors come from, for hybrid search; BM25 alone when absent
+    /// (a weir knowledge base only).
     #[serde(default)]
     pub embedding: Option<EmbeddingConfig>,
 }
