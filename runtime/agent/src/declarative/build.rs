@@ -12,9 +12,10 @@ use weir_tools::mcp::McpClient;
 use weir_tools::{HttpTool, Tool};
 
 use super::file::{AgentFile, AgentKind, KnowledgeBaseRef, ModelDecl, PromptDecl, ToolDecl, line_of};
-use crate::chain::{Chain, ChainStep};
+use crate::chain::{Chain, ChainMemory, ChainStep};
 use crate::error::AgentError;
 use crate::knowledge_tool::knowledge_base_tool;
+use crate::long_term::MemorySetConfig;
 use crate::prompt::{Prompt, PromptMessage};
 use crate::retrieval::VectorStore;
 use crate::tool_binding::ToolBinding;
@@ -196,7 +197,9 @@ impl Loader {
                 (builder, steps)
             }
         };
-        let chain = Chain::new(steps, retries).map_err(|e| problems.at("output_schema", "output_schema", e))?;
+        let (builder, memories) = memory_sets(builder, &file, &models, &|name| self.variable(name), problems)?;
+        let chain =
+            Chain::new(steps, retries, memories).map_err(|e| problems.at("output_schema", "output_schema", e))?;
         let mut builder = finish(builder, &file, models, servers);
         for action in chain.actions() {
             builder = builder.action(action);
@@ -234,6 +237,51 @@ impl Loader {
         }
         Ok(models)
     }
+}
+
+/// The file's long-term memory sets: each declared on the agent (its embedding model
+/// registered as `memory:<set>`), and what the steps recall of it and remember in it.
+fn memory_sets(
+    mut builder: WorkflowAgentBuilder,
+    file: &AgentFile,
+    models: &BTreeMap<String, Arc<dyn ChatModel>>,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &Problems<'_>,
+) -> Result<(WorkflowAgentBuilder, Vec<ChainMemory>), AgentError> {
+    let mut memories = Vec::new();
+    for (set, decl) in &file.memory_sets {
+        let field = format!("memory_sets.{set}");
+        if let Some(model) = decl.summarizer.as_ref().filter(|model| !models.contains_key(*model)) {
+            return Err(problems.at(
+                &format!("{field}.summarizer"),
+                model,
+                format!("no model named `{model}` in `models`"),
+            ));
+        }
+        let embedding = match &decl.embedding {
+            Some(config) => {
+                let model =
+                    config.build_with_env(env).map_err(|e| problems.at(&format!("{field}.embedding"), set, e))?;
+                let name = format!("memory:{set}");
+                builder = builder.embedding(name.clone(), model);
+                Some(name)
+            }
+            None => None,
+        };
+        let remember = decl.remember.as_ref().map(|text| Prompt::Text(text.clone()));
+        if let Some(template) = &remember {
+            template.validate().map_err(|e| problems.at(&format!("{field}.remember"), "remember", e))?;
+        }
+        let config = MemorySetConfig {
+            capacity: decl.capacity,
+            ttl_ms: decl.ttl_ms,
+            summarizer: decl.summarizer.clone(),
+            embedding,
+        };
+        builder = builder.memory_set(set.clone(), config);
+        memories.push(ChainMemory { set: set.clone(), recall: decl.recall.unwrap_or(5), remember });
+    }
+    Ok((builder, memories))
 }
 
 /// Registers the models, MCP clients (kept alive with the agent) and settings.

@@ -53,6 +53,10 @@ pub struct AgentFile {
     /// How long short-term memory entries live.
     #[serde(default)]
     pub memory_ttl_ms: Option<u64>,
+    /// Long-term memory sets by name: what each keeps, what the agent recalls of it into
+    /// its prompts and remembers of its answers.
+    #[serde(default)]
+    pub memory_sets: BTreeMap<String, MemorySetDecl>,
     /// Configuration entries, for hidden tool arguments.
     #[serde(default)]
     pub config: Map<String, Value>,
@@ -159,6 +163,34 @@ pub struct KnowledgeBaseRef {
     /// (a weir knowledge base only).
     #[serde(default)]
     pub embedding: Option<EmbeddingConfig>,
+}
+
+/// A long-term memory set per key, used as context: before the first step, the memories
+/// best matching the input are recalled into the prompts as `{memories.<set>}`; after the
+/// output, what `remember` renders is remembered. Both as `Context::recall` and
+/// `Context::remember` do: committed with the key's state, summarised in a journaled call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySetDecl {
+    /// The most memories kept; past it the oldest are summarised by `summarizer`, or dropped.
+    #[serde(default)]
+    pub capacity: Option<usize>,
+    /// How long a memory lives, in milliseconds.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+    /// The model in `models` that summarises memories past the capacity.
+    #[serde(default)]
+    pub summarizer: Option<String>,
+    /// The embedding model memories and queries are embedded by; by words (BM25) when absent.
+    #[serde(default)]
+    pub embedding: Option<EmbeddingConfig>,
+    /// How many memories to recall into `{memories.<set>}`, searched by the input (default 5).
+    #[serde(default)]
+    pub recall: Option<usize>,
+    /// What to remember of each input answered: a template over the input's fields,
+    /// `{input}`, `{key}` and `{answer}`; nothing is remembered when absent.
+    #[serde(default)]
+    pub remember: Option<String>,
 }
 
 /// Tools of an MCP server: all of them, or those named.

@@ -28,5 +28,6 @@ mod file;
 
 pub use build::{DeclaredAgent, Loader, load};
 pub use file::{
-    AgentFile, AgentKind, KnowledgeBaseRef, McpPromptRef, McpToolsRef, ModelDecl, PromptDecl, StepDecl, ToolDecl,
+    AgentFile, AgentKind, KnowledgeBaseRef, McpPromptRef, McpToolsRef, MemorySetDecl, ModelDecl, PromptDecl, StepDecl,
+    ToolDecl,
 };
