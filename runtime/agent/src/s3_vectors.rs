@@ -11,7 +11,7 @@ use aws_smithy_types::{Document as AwsDocument, Number};
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use weir_models::EmbeddingModel;
-use weir_search::{AddProgress, Chunk, MetadataFilter, SearchError};
+use weir_search::{AddProgress, Chunk, MetadataFilter, SearchError, SearchMode, SearchQuery};
 
 use crate::event::builtin::Document;
 use crate::retrieval::VectorStore;
@@ -38,10 +38,11 @@ const DOCUMENT_KEY: &str = "document";
 /// ```no_run
 /// # async fn demo(model: std::sync::Arc<dyn weir_models::EmbeddingModel>) -> Result<(), weir_search::SearchError> {
 /// use weir_agent::{S3VectorsStore, VectorStore};
-/// use weir_search::MetadataFilter;
+/// use weir_search::{MetadataFilter, SearchQuery};
 ///
 /// let store = S3VectorsStore::from_env("ops-vectors", "runbooks", model).await;
-/// let found = store.search("disk full on a node", 3, &MetadataFilter::default().and("service", "storage")).await?;
+/// let query = SearchQuery::new("disk full on a node").top_k(3).filter(MetadataFilter::default().and("service", "storage"));
+/// let found = store.search(&query).await?;
 /// for document in found {
 ///     println!("{} {:.3}", document.id, document.score);
 /// }
@@ -207,16 +208,19 @@ impl S3VectorsStore {
 
 #[async_trait::async_trait]
 impl VectorStore for S3VectorsStore {
-    async fn search(
-        &self,
-        query: &str,
-        max_results: usize,
-        filter: &MetadataFilter,
-    ) -> Result<Vec<Document>, SearchError> {
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Document>, SearchError> {
+        if !matches!(query.mode, SearchMode::Auto | SearchMode::Vector) {
+            let problem = format!("{} is searched by vector only, not {:?}", self.url(), query.mode);
+            return Err(SearchError::InvalidQuery(problem));
+        }
+        let max_results = query.top_k;
         let shape = self.shape().await?;
-        let vector = self.embedder.embed(&[query.to_string()]).await?.pop().unwrap_or_default();
+        let vector = match &query.vector {
+            Some(vector) => vector.clone(),
+            None => self.embedder.embed(std::slice::from_ref(&query.text)).await?.pop().unwrap_or_default(),
+        };
         self.check_dimension(&shape, vector.len(), || "the query".to_string())?;
-        let filter = filter_document(filter);
+        let filter = filter_document(&query.filter);
         let mut found = Vec::new();
         let mut next_token = None;
         // A top-k past the service's page size comes back in pages.

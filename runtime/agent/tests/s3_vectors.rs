@@ -11,7 +11,7 @@ use weir_agent::declarative::Loader;
 use weir_agent::testing::{AgentTest, FakeModel};
 use weir_agent::{S3VectorsStore, VectorStore};
 use weir_models::{ApiKey, EmbeddingModel, OpenAiEmbeddingConfig, OpenAiEmbeddings};
-use weir_search::{Chunk, MetadataFilter, SearchError};
+use weir_search::{Chunk, MetadataFilter, SearchError, SearchMode, SearchQuery};
 use weir_tests::fake_openai::{FakeOpenAi, LETTERS};
 use weir_tests::fake_s3_vectors::FakeS3Vectors;
 
@@ -30,6 +30,10 @@ fn letters(openai: &FakeOpenAi) -> Arc<dyn EmbeddingModel> {
     let mut config = OpenAiEmbeddingConfig::embeddings("letters");
     config.base_url = Some(openai.base_url().to_string());
     Arc::new(OpenAiEmbeddings::new(&config, ApiKey::new("sk-test")).unwrap())
+}
+
+fn query(text: &str, top_k: usize, filter: MetadataFilter) -> SearchQuery {
+    SearchQuery::new(text).top_k(top_k).filter(filter)
 }
 
 fn chunk(document: &str, ordinal: u32, text: &str, genre: &str) -> Chunk {
@@ -62,19 +66,19 @@ async fn chunks_put_into_an_index_are_found_by_meaning_and_filtered_in_its_synta
     store.put(&chunks(), &()).await.unwrap();
     assert_eq!(service.keys(BUCKET, "notes").len(), 4, "putting a chunk again replaces it");
 
-    let found = store.search("zzz jazz", 2, &MetadataFilter::default()).await.unwrap();
+    let found = store.search(&query("zzz jazz", 2, MetadataFilter::default())).await.unwrap();
     let ids: Vec<&str> = found.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids, ["jazz.md#1", "jazz.md#0"]);
     assert_eq!(found[1].content, "jazz quiz fizz buzz", "the text comes back as the content");
     assert_eq!(found[1].metadata, json!({"document": "jazz.md", "genre": "music"}));
     assert!(found[0].score > found[1].score && found[0].score <= 1.0);
 
-    let food = store.search("zzz jazz", 3, &MetadataFilter::default().and("genre", "food")).await.unwrap();
+    let food = store.search(&query("zzz jazz", 3, MetadataFilter::default().and("genre", "food"))).await.unwrap();
     let documents: Vec<&str> = food.iter().map(|d| d.metadata["document"].as_str().unwrap()).collect();
     assert_eq!(documents.len(), 2);
     assert!(documents.iter().all(|d| *d == "banana.md" || *d == "kiwi.md"), "{documents:?}");
     let both = MetadataFilter::default().and("genre", "food").and("document", "kiwi.md");
-    assert_eq!(store.search("banana", 3, &both).await.unwrap()[0].id, "kiwi.md#0");
+    assert_eq!(store.search(&query("banana", 3, both)).await.unwrap()[0].id, "kiwi.md#0");
 
     let queries: Vec<serde_json::Value> =
         service.requests().into_iter().filter(|(op, _)| op == "QueryVectors").map(|(_, body)| body).collect();
@@ -94,7 +98,7 @@ async fn a_top_k_past_a_page_is_read_across_pages() {
     let store = S3VectorsStore::new(&aws(service.url()).await, BUCKET, "many", letters(&openai));
     let many: Vec<Chunk> = (0..150).map(|i| chunk("many.md", i, &format!("note {i} abc"), "misc")).collect();
     store.put(&many, &()).await.unwrap();
-    let found = store.search("abc", 120, &MetadataFilter::default()).await.unwrap();
+    let found = store.search(&query("abc", 120, MetadataFilter::default())).await.unwrap();
     assert_eq!(found.len(), 120);
     let pages = service.requests().iter().filter(|(op, _)| op == "QueryVectors").count();
     assert_eq!(pages, 2);
@@ -106,14 +110,14 @@ async fn errors_name_the_index_and_what_was_wrong() {
     let config = aws(service.url()).await;
 
     let missing = S3VectorsStore::new(&config, BUCKET, "nowhere", letters(&openai));
-    let error = missing.search("jazz", 3, &MetadataFilter::default()).await.unwrap_err();
+    let error = missing.search(&query("jazz", 3, MetadataFilter::default())).await.unwrap_err();
     let message = error.to_string();
     assert!(message.contains("s3vectors://ops-vectors/nowhere") && message.contains("does not exist"), "{message}");
     assert!(!error.is_unavailable(), "a missing index is the configuration's fault: {message}");
 
     service.create_index(BUCKET, "small", 8, "cosine", &["text"]);
     let small = S3VectorsStore::new(&config, BUCKET, "small", letters(&openai));
-    let error = small.search("jazz", 3, &MetadataFilter::default()).await.unwrap_err();
+    let error = small.search(&query("jazz", 3, MetadataFilter::default())).await.unwrap_err();
     assert!(
         matches!(error, SearchError::DimensionMismatch { expected: 8, got: 26, ref kb, .. } if kb == "s3vectors://ops-vectors/small"),
         "{error}"
@@ -133,7 +137,7 @@ async fn errors_name_the_index_and_what_was_wrong() {
     let notes = S3VectorsStore::new(&config, BUCKET, "notes", letters(&openai));
     notes.put(&chunks(), &()).await.unwrap();
     service.deny("GetVectors");
-    let message = notes.search("jazz", 3, &MetadataFilter::default()).await.unwrap_err().to_string();
+    let message = notes.search(&query("jazz", 3, MetadataFilter::default())).await.unwrap_err().to_string();
     assert!(message.contains("access denied") && message.contains("s3vectors:GetVectors"), "{message}");
 }
 
@@ -141,8 +145,10 @@ async fn errors_name_the_index_and_what_was_wrong() {
 async fn an_unreachable_service_is_unavailable_so_the_event_waits() {
     let openai = FakeOpenAi::start("unused").await;
     let store = S3VectorsStore::new(&aws("http://127.0.0.1:9").await, BUCKET, "notes", letters(&openai));
-    let error = store.search("jazz", 3, &MetadataFilter::default()).await.unwrap_err();
+    let error = store.search(&query("jazz", 3, MetadataFilter::default())).await.unwrap_err();
     assert!(error.is_unavailable(), "{error}");
+    let words = store.search(&query("jazz", 3, MetadataFilter::default()).mode(SearchMode::Bm25)).await.unwrap_err();
+    assert!(matches!(words, SearchError::InvalidQuery(_)) && words.to_string().contains("by vector only"), "{words}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -235,11 +235,10 @@ async fn search(args: SearchArgs, store: Store) -> Result<()> {
 }
 
 async fn search_s3_vectors(args: SearchArgs) -> Result<()> {
-    if !matches!(args.mode, SearchMode::Auto | SearchMode::Vector) {
-        return Err(CliError::Input("an S3 Vectors index is searched by vector only (--mode vector)".into()));
-    }
     let store = s3_vectors(&args.name, &args.model).await?;
-    let documents = store.search(&args.query, args.top_k, &MetadataFilter::parse(&args.filters)?).await?;
+    let query =
+        SearchQuery::new(&args.query).top_k(args.top_k).mode(args.mode).filter(MetadataFilter::parse(&args.filters)?);
+    let documents = store.search(&query).await?;
     if args.json {
         return json_lines(&documents);
     }
