@@ -8,7 +8,7 @@
 //! the status, `x-amzn-errortype` and `{"message": ...}`.
 //!
 //! moto (5.2) implements the bucket and index operations and `PutVectors`, but not
-//! `QueryVectors`, hence this fake.
+//! `QueryVectors` (and needs a botocore with the `s3vectors` model), hence this fake.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
