@@ -5,10 +5,11 @@
 //! It collects with the engine settings the process function runs with
 //! (`WEIR_ENGINE_SETTINGS`), so that its grace period is the one every writer of the agent
 //! counts on; settings whose grace is below the longest invocation plus five minutes fail
-//! the init.
+//! the init. Knowledge bases under the store (`docs/search.md`) are collected on the same
+//! grace, as `weir kb gc` collects them.
 
 use serde::Serialize;
-use weir_engine::{EventLog, GcReport, SystemClock, UsageMeter, collect_log, collect_partition};
+use weir_engine::{Clock, EventLog, GcReport, SystemClock, UsageMeter, collect_log, collect_partition};
 
 use crate::config::{CollectConfig, FromVariables};
 use crate::error::{Error, Result};
@@ -35,6 +36,8 @@ pub struct CollectReport {
     pub deleted: GcReport,
     /// Each partition, in partition order.
     pub partitions: Vec<PartitionReport>,
+    /// What was deleted of the knowledge bases under the store.
+    pub knowledge_bases: weir_search::CollectReport,
 }
 
 /// The handler of the collect function.
@@ -80,8 +83,12 @@ impl CollectFunction {
         let (storage, settings) = (&self.config.storage, &self.config.settings);
         let log = match EventLog::open(storage.clone()).await {
             Ok(log) => log,
-            // No log yet: nothing was ever written, so there is nothing to collect.
-            Err(weir_engine::Error::NoLog { .. }) => return Ok(CollectReport::default()),
+            // No log yet: no agent ever wrote, so only knowledge bases may need collecting.
+            Err(weir_engine::Error::NoLog { .. }) => {
+                let knowledge_bases =
+                    weir_search::collect_all(storage, settings.gc_grace_ms, SystemClock.now_ms()).await?;
+                return Ok(CollectReport { knowledge_bases, ..CollectReport::default() });
+            }
             Err(e) => return Err(e.into()),
         };
         let partitions = request.partitions.unwrap_or_else(|| (0..log.partitions()).collect());
@@ -107,8 +114,13 @@ impl CollectFunction {
         if !deadline.reached() {
             report.deleted += collect_log(&log, settings, &SystemClock).await?;
         }
+        let knowledge_bases = match deadline.reached() {
+            true => Ok(weir_search::CollectReport::default()),
+            false => weir_search::collect_all(storage, settings.gc_grace_ms, SystemClock.now_ms()).await,
+        };
         tracing::info!(deleted = ?report.deleted, "collected");
         check_failures(report.partitions.iter().map(|p| (p.partition, &p.outcome)))?;
+        report.knowledge_bases = knowledge_bases?;
         Ok(report)
     }
 }

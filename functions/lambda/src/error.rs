@@ -41,6 +41,9 @@ pub enum Error {
         /// Status and the service's message; never credentials or signed URLs.
         reason: String,
     },
+    /// A knowledge base under the store could not be collected (`docs/search.md`).
+    #[error("knowledge base: {0}")]
+    KnowledgeBase(#[from] weir_search::SearchError),
     /// Some partitions failed; the others were worked on.
     #[error("{0}")]
     Partitions(String),
@@ -54,6 +57,9 @@ impl Error {
             Error::Engine(e) => e.kind(),
             Error::Aws { kind, .. } => *kind,
             Error::Request { .. } | Error::Partitions(_) => ErrorKind::Retryable,
+            Error::KnowledgeBase(weir_search::SearchError::Storage(e)) => e.kind(),
+            Error::KnowledgeBase(e) if e.is_unavailable() => ErrorKind::Retryable,
+            Error::KnowledgeBase(_) => ErrorKind::InvalidInput,
         }
     }
 

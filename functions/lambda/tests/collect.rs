@@ -7,8 +7,8 @@
 //! The figures of `BENCHMARKS.md` ("Bounded storage") are this test's table:
 //! `cargo nextest run -p weir-functions -E 'test(storage_stays_bounded)' --no-capture`.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::Path;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use weir_emulator::{Emulator, FunctionSpec};
@@ -18,6 +18,7 @@ use weir_tests::fake_openai::FakeOpenAi;
 mod common;
 
 use common::invoke;
+use common::time::{age, files};
 
 /// How long the simulation runs, and how often a batch of events arrives.
 const SIMULATED_HOURS: u64 = 5;
@@ -47,29 +48,10 @@ fn rate_minutes(expression: &str) -> u64 {
     }
 }
 
-/// Every file under `dir`.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() { found.extend(files(&path)) } else { found.push(path) }
-    }
-    found
-}
-
 /// Objects and bytes in the store.
 fn usage(root: &Path) -> (usize, u64) {
     let all = files(root);
     (all.len(), all.iter().map(|f| f.metadata().unwrap().len()).sum())
-}
-
-/// Makes every object `by` older: the passing of time, as collection sees it.
-fn age(root: &Path, by: Duration) {
-    for file in files(root) {
-        let modified = file.metadata().unwrap().modified().unwrap();
-        let handle = std::fs::File::options().write(true).open(&file).unwrap();
-        handle.set_modified(modified.checked_sub(by).unwrap_or(SystemTime::UNIX_EPOCH)).unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::OnceCell;
 use weir_agent::{Document, VectorStore};
 use weir_engine::Storage;
-use weir_search::{AddOptions, DocumentKind, KnowledgeBase, MetadataFilter, SearchError, SourceDocument};
+use weir_search::{AddOptions, DocumentKind, KnowledgeBase, SearchError, SearchQuery, SourceDocument};
 
 /// The runbook search tool's name.
 pub const SEARCH_RUNBOOKS: &str = "search_runbooks";
@@ -51,13 +51,8 @@ impl ShippedRunbooks {
 
 #[async_trait]
 impl VectorStore for ShippedRunbooks {
-    async fn search(
-        &self,
-        query: &str,
-        max_results: usize,
-        filter: &MetadataFilter,
-    ) -> Result<Vec<Document>, SearchError> {
-        VectorStore::search(self.kb().await?, query, max_results, filter).await
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Document>, SearchError> {
+        VectorStore::search(self.kb().await?, query).await
     }
 }
 

@@ -35,8 +35,8 @@ impl Handler for RetrievalAction {
         Box::pin(async move {
             let request: RetrievalRequestEvent = event.decode()?;
             let store = ctx.resources().vector_store(&request.store)?.clone();
-            let filter = crate::retrieval::filter_of(&request.filter);
-            let search = store.search(&request.query, request.max_results, &filter);
+            let query = crate::retrieval::query_of(&request.query, request.max_results, &request.filter);
+            let search = store.search(&query);
             let span = ctx.trace().start(ctx.span(), SpanKind::Retrieval, &request.store);
             let result = ctx.durable(&format!("retrieval:{}", request.store), search).await;
             let (end, found) = match &result {

@@ -26,6 +26,17 @@ pub(crate) struct ChainStep {
     pub(crate) schema: Option<OutputSchema>,
 }
 
+/// A long-term memory set the steps use as context: recalled into the prompts as
+/// `{memories.<set>}` before the first step, the output remembered after the last.
+#[derive(Debug)]
+pub(crate) struct ChainMemory {
+    pub(crate) set: String,
+    /// How many memories to recall, the input the query.
+    pub(crate) recall: usize,
+    /// What to remember of an answered input.
+    pub(crate) remember: Option<Prompt>,
+}
+
 /// Steps run in order for each input: each step's prompt is filled from the input's fields,
 /// `{input}`, `{key}` and the answers of the steps before it (by step name); the last
 /// step's answer is the output.
@@ -33,10 +44,15 @@ pub(crate) struct ChainStep {
 pub(crate) struct Chain {
     steps: Vec<(ChainStep, Option<OutputValidator>)>,
     max_output_retries: u32,
+    memories: Vec<ChainMemory>,
 }
 
 impl Chain {
-    pub(crate) fn new(steps: Vec<ChainStep>, max_output_retries: u32) -> Result<Arc<Self>, AgentError> {
+    pub(crate) fn new(
+        steps: Vec<ChainStep>,
+        max_output_retries: u32,
+        memories: Vec<ChainMemory>,
+    ) -> Result<Arc<Self>, AgentError> {
         let steps = steps
             .into_iter()
             .map(|step| {
@@ -44,7 +60,7 @@ impl Chain {
                 Ok((step, validator))
             })
             .collect::<Result<_, AgentError>>()?;
-        Ok(Arc::new(Chain { steps, max_output_retries }))
+        Ok(Arc::new(Chain { steps, max_output_retries, memories }))
     }
 
     /// The two actions that run the chain.
@@ -97,8 +113,18 @@ impl Handler for Start {
                 Value::Object(fields) => fields.clone(),
                 _ => Map::new(),
             };
-            values.insert("input".into(), Value::String(as_text(&input.input)));
+            let text = as_text(&input.input);
+            values.insert("input".into(), Value::String(text.clone()));
             values.insert("key".into(), Value::String(input.key));
+            let mut recalled = Map::new();
+            for memory in self.0.memories.iter().filter(|m| m.recall > 0) {
+                let items = ctx.recall(&memory.set, &text, memory.recall).await?;
+                let lines: Vec<String> = items.iter().map(|item| format!("- {}", item.text)).collect();
+                recalled.insert(memory.set.clone(), Value::String(lines.join("\n")));
+            }
+            if !self.0.memories.is_empty() {
+                values.insert("memories".into(), Value::Object(recalled));
+            }
             ctx.send(self.0.request(0, values)?)?;
             Ok(())
         })
@@ -147,6 +173,14 @@ impl Handler for Answer {
                 },
             };
             if index + 1 == chain.steps.len() {
+                let mut values = values;
+                values.insert("answer".into(), Value::String(as_text(&answer)));
+                for memory in &chain.memories {
+                    if let Some(template) = &memory.remember {
+                        let text = template.render_text(&Value::Object(values.clone()))?;
+                        ctx.remember(&memory.set, text, Default::default()).await?;
+                    }
+                }
                 ctx.output(&answer)?;
             } else {
                 let mut values = values;

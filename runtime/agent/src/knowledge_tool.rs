@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use weir_tools::FunctionTool;
 
-use crate::retrieval::{VectorStore, filter_of};
+use crate::retrieval::{VectorStore, query_of};
 
 /// The most chunks one call returns, whatever the model asks.
 const MAX_TOP_K: usize = 20;
@@ -57,7 +57,7 @@ pub fn knowledge_base_tool(name: impl Into<String>, store: Arc<dyn VectorStore>)
         let store = store.clone();
         async move {
             let top_k = search.top_k.unwrap_or(3).clamp(1, MAX_TOP_K);
-            let documents = store.search(&search.query, top_k, &filter_of(&search.filter)).await?;
+            let documents = store.search(&query_of(&search.query, top_k, &search.filter)).await?;
             let passages: Vec<KnowledgePassage> = documents
                 .into_iter()
                 .map(|d| KnowledgePassage {

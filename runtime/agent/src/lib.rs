@@ -18,6 +18,7 @@
 //!   counters; `budget`: what a key may spend per period; `spans`: what the agent's spans
 //!   in the trace say. `memory`, `prompt`, `output`, [`LongTermMemory`] in `long_term`,
 //!   `retrieval` (the [`VectorStore`] trait, over weir-search's knowledge bases),
+//!   `s3_vectors` (AWS S3 Vectors behind the trait, feature `s3-vectors`),
 //!   `knowledge_tool` ([`knowledge_base_tool`]), `tool_binding`: the pieces actions use.
 //! - `declarative`: agents declared in a file; `testing`: running an agent in a test.
 
@@ -43,6 +44,8 @@ mod record;
 mod resources;
 mod retrieval;
 mod run;
+#[cfg(feature = "s3-vectors")]
+mod s3_vectors;
 mod spans;
 mod tool_binding;
 mod workflow;
@@ -70,6 +73,8 @@ pub use prompt::{Prompt, PromptMessage};
 pub use react::{ReActAgent, ReActAgentBuilder};
 pub use resources::Resources;
 pub use retrieval::VectorStore;
+#[cfg(feature = "s3-vectors")]
+pub use s3_vectors::S3VectorsStore;
 pub use tool_binding::{ArgumentSource, ToolBinding};
 pub use weir_engine::{CallMode, Durable, DurableError, Signal, WaitError, Wake};
 pub use workflow::{CHAT_ACTION, WorkflowAgent, WorkflowAgentBuilder};
@@ -78,3 +83,8 @@ pub use workflow::{CHAT_ACTION, WorkflowAgent, WorkflowAgentBuilder};
 #[doc = include_str!("../../../docs/agents.md")]
 #[cfg(doctest)]
 pub struct AgentsGuideDoctests;
+
+/// Compiles the examples of `docs/search.md` (a store implementing [`VectorStore`]).
+#[doc = include_str!("../../../docs/search.md")]
+#[cfg(doctest)]
+pub struct SearchGuideDoctests;

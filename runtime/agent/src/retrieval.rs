@@ -15,50 +15,43 @@ use crate::event::builtin::Document;
 /// [`knowledge_base_tool`](crate::knowledge_base_tool) search through it, by the name it is
 /// registered under ([`WorkflowAgentBuilder::vector_store`](crate::WorkflowAgentBuilder::vector_store)).
 ///
-/// weir's own [`KnowledgeBase`] implements it. Another store (OpenSearch, a hosted vector
-/// database, S3 Vectors) is added by implementing this one method, without touching agents:
-/// return at most `max_results` documents matching every `filter` condition, best first, with
-/// a score where higher is better; report a failure as a [`SearchError`] (a store that cannot
-/// be reached as [`SearchError::Model`] with an unavailable [`weir_models::ModelError`], so that
-/// the event waits instead of being dead-lettered). The retrieval action journals the result,
-/// so a replayed event is answered from the journal, not by searching again.
+/// weir's own [`KnowledgeBase`] implements it, and `S3VectorsStore` (feature `s3-vectors`).
+/// Another store (OpenSearch, a hosted vector database) is added by implementing this one
+/// method, without touching agents: return at most `query.top_k` documents matching every
+/// condition of `query.filter`, best first, with a score where higher is better (a store that
+/// ranks one way only refuses the other [`SearchMode`](weir_search::SearchMode)s as
+/// [`SearchError::InvalidQuery`]); report a failure as a [`SearchError`] (a store that
+/// refused as [`SearchError::Remote`], one that cannot be reached as `Remote` with
+/// `unavailable: true`, so that the event waits instead of being dead-lettered). The retrieval
+/// action journals the result, so a replayed event is answered from the journal, not by
+/// searching again. docs/search.md has an example over OpenSearch.
 ///
 /// ```
 /// use weir_agent::{Document, VectorStore};
-/// use weir_search::{MetadataFilter, SearchError};
+/// use weir_search::{SearchError, SearchQuery};
 ///
 /// #[derive(Debug)]
 /// struct OneAnswer;
 ///
 /// #[async_trait::async_trait]
 /// impl VectorStore for OneAnswer {
-///     async fn search(&self, query: &str, max_results: usize, _filter: &MetadataFilter) -> Result<Vec<Document>, SearchError> {
-///         let answer = Document { id: "faq#1".into(), content: format!("about {query}"), score: 1.0, metadata: Default::default() };
-///         Ok(vec![answer].into_iter().take(max_results).collect())
+///     async fn search(&self, query: &SearchQuery) -> Result<Vec<Document>, SearchError> {
+///         let answer = Document { id: "faq#1".into(), content: format!("about {}", query.text), score: 1.0, metadata: Default::default() };
+///         Ok(vec![answer].into_iter().take(query.top_k).collect())
 ///     }
 /// }
 /// ```
 #[async_trait]
 pub trait VectorStore: Debug + Send + Sync + 'static {
-    /// The documents best matching `query` and `filter`, best first, at most `max_results`.
-    async fn search(
-        &self,
-        query: &str,
-        max_results: usize,
-        filter: &MetadataFilter,
-    ) -> Result<Vec<Document>, SearchError>;
+    /// The documents best matching `query` (its text, filter and mode), best first, at most
+    /// `query.top_k`.
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Document>, SearchError>;
 }
 
 #[async_trait]
 impl VectorStore for KnowledgeBase {
-    async fn search(
-        &self,
-        query: &str,
-        max_results: usize,
-        filter: &MetadataFilter,
-    ) -> Result<Vec<Document>, SearchError> {
-        let hits =
-            KnowledgeBase::search(self, &SearchQuery::new(query).top_k(max_results).filter(filter.clone())).await?;
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Document>, SearchError> {
+        let hits = KnowledgeBase::search(self, query).await?;
         Ok(hits
             .into_iter()
             .map(|hit| {
@@ -76,7 +69,9 @@ impl VectorStore for KnowledgeBase {
     }
 }
 
-/// A metadata filter from a retrieval request's `filter` map.
-pub(crate) fn filter_of(conditions: &BTreeMap<String, String>) -> MetadataFilter {
-    conditions.iter().fold(MetadataFilter::default(), |filter, (key, value)| filter.and(key, value))
+/// The search of a retrieval request or a tool call: `text`, at most `top_k`, with the
+/// `filter` map's conditions.
+pub(crate) fn query_of(text: &str, top_k: usize, conditions: &BTreeMap<String, String>) -> SearchQuery {
+    let filter = conditions.iter().fold(MetadataFilter::default(), |filter, (key, value)| filter.and(key, value));
+    SearchQuery::new(text).top_k(top_k).filter(filter)
 }

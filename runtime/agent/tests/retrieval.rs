@@ -14,7 +14,7 @@ use weir_agent::{
     RetrievalResponseEvent, VectorStore, WorkflowAgent, knowledge_base_tool,
 };
 use weir_engine::Storage;
-use weir_search::{AddOptions, KnowledgeBase, MetadataFilter, SearchError, read_paths};
+use weir_search::{AddOptions, KnowledgeBase, SearchError, SearchQuery, read_paths};
 
 async fn runbooks() -> KnowledgeBase {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../functions/ops-diagnosis/runbooks"));
@@ -32,14 +32,9 @@ struct Counted {
 
 #[async_trait]
 impl VectorStore for Counted {
-    async fn search(
-        &self,
-        query: &str,
-        max_results: usize,
-        filter: &MetadataFilter,
-    ) -> Result<Vec<Document>, SearchError> {
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Document>, SearchError> {
         self.searches.fetch_add(1, Ordering::SeqCst);
-        VectorStore::search(&self.kb, query, max_results, filter).await
+        VectorStore::search(&self.kb, query).await
     }
 }
 

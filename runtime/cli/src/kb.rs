@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use weir_agent::{S3VectorsStore, VectorStore};
 use weir_models::LocalEmbeddings;
 use weir_search::{
-    AddOptions, AddProgress, ChunkingOptions, KnowledgeBase, MetadataFilter, SearchMode, SearchQuery, read_paths,
+    AddOptions, AddProgress, Chunk, ChunkingOptions, KnowledgeBase, MetadataFilter, SearchMode, SearchQuery,
+    chunk_document, read_paths,
 };
 
 use crate::error::{CliError, Result};
@@ -52,6 +54,10 @@ struct ModelArgs {
     /// all-MiniLM-L6-v2 as sentence-transformers saves it) to embed chunks and queries with.
     #[arg(long, env = "WEIR_EMBEDDING_MODEL_DIR")]
     model_dir: Option<PathBuf>,
+    /// The knowledge base is the index NAME of this AWS S3 vector bucket, not one under the
+    /// store (needs --model-dir; AWS configuration from the environment).
+    #[arg(long, value_name = "BUCKET")]
+    s3_vectors: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -151,6 +157,9 @@ impl AddProgress for ProgressBar {
 
 async fn add(args: AddArgs, store: Store) -> Result<()> {
     let documents = read_paths(&args.paths)?;
+    if args.model.s3_vectors.is_some() {
+        return add_to_s3_vectors(args, documents).await;
+    }
     let kb = open(store, &args.name, &args.model)?;
     let options = AddOptions {
         chunking: ChunkingOptions { max_chars: args.chunk_chars, overlap_chars: args.overlap_chars },
@@ -173,16 +182,45 @@ async fn add(args: AddArgs, store: Store) -> Result<()> {
     Ok(())
 }
 
+/// Chunks `documents` and puts them into the S3 Vectors index `args.name`: a chunk put again
+/// replaces itself; the index keeps no list of documents, so there is nothing to sync.
+async fn add_to_s3_vectors(args: AddArgs, documents: Vec<weir_search::SourceDocument>) -> Result<()> {
+    if args.sync {
+        return Err(CliError::Input(
+            "--sync needs a knowledge base under the store: an S3 Vectors index keeps no list of documents to remove from"
+                .into(),
+        ));
+    }
+    let store = s3_vectors(&args.name, &args.model).await?;
+    let chunking = ChunkingOptions { max_chars: args.chunk_chars, overlap_chars: args.overlap_chars };
+    let chunks: Vec<Chunk> = documents.iter().flat_map(|document| chunk_document(document, chunking)).collect();
+    let progress = ProgressBar(indicatif::ProgressBar::new(0).with_message("embedding chunks"));
+    let put = store.put(&chunks, &progress).await?;
+    progress.0.finish_and_clear();
+    say!("{}: {} documents, {put} chunks put", store.url(), documents.len());
+    Ok(())
+}
+
+/// The S3 Vectors index `name` of the bucket `--s3-vectors` names, with the model's vectors.
+async fn s3_vectors(name: &str, model: &ModelArgs) -> Result<S3VectorsStore> {
+    let bucket = model.s3_vectors.clone().expect("asked for S3 Vectors");
+    let dir = model.model_dir.as_ref().ok_or_else(|| {
+        CliError::Input("--s3-vectors needs --model-dir: the model the index's vectors come from".into())
+    })?;
+    let embedder = LocalEmbeddings::load(dir).map_err(|e| CliError::Input(e.to_string()))?;
+    Ok(S3VectorsStore::from_env(bucket, name, Arc::new(embedder)).await)
+}
+
 async fn search(args: SearchArgs, store: Store) -> Result<()> {
+    if args.model.s3_vectors.is_some() {
+        return search_s3_vectors(args).await;
+    }
     let kb = open(store, &args.name, &args.model)?;
     let query =
         SearchQuery::new(&args.query).top_k(args.top_k).mode(args.mode).filter(MetadataFilter::parse(&args.filters)?);
     let hits = kb.search(&query).await?;
     if args.json {
-        for hit in &hits {
-            say!("{}", serde_json::to_string(hit).expect("a hit serializes"));
-        }
-        return Ok(());
+        return json_lines(&hits);
     }
     let rows: Vec<[String; 4]> = hits
         .iter()
@@ -193,6 +231,30 @@ async fn search(args: SearchArgs, store: Store) -> Result<()> {
         })
         .collect();
     say!("{}", table::render(["score", "document", "section", "text"], &rows, &[0]));
+    Ok(())
+}
+
+async fn search_s3_vectors(args: SearchArgs) -> Result<()> {
+    let store = s3_vectors(&args.name, &args.model).await?;
+    let query =
+        SearchQuery::new(&args.query).top_k(args.top_k).mode(args.mode).filter(MetadataFilter::parse(&args.filters)?);
+    let documents = store.search(&query).await?;
+    if args.json {
+        return json_lines(&documents);
+    }
+    let rows: Vec<[String; 3]> = documents
+        .iter()
+        .map(|d| [format!("{:.4}", d.score), d.id.clone(), table::shorten(&d.content.replace('\n', " "), 70)])
+        .collect();
+    say!("{}", table::render(["score", "key", "text"], &rows, &[0]));
+    Ok(())
+}
+
+/// Prints each of `found` as a JSON line.
+fn json_lines<T: serde::Serialize>(found: &[T]) -> Result<()> {
+    for item in found {
+        say!("{}", serde_json::to_string(item).expect("a search result serializes"));
+    }
     Ok(())
 }
 

@@ -93,3 +93,50 @@ fn bad_input_is_one_line_naming_it() {
     let error = fails(kb(&["add", "notes", dir.path().to_str().unwrap(), "--model-dir", missing.to_str().unwrap()]));
     assert!(error.contains("config.json"), "{error}");
 }
+
+/// `weir kb add` and `search` against an AWS S3 Vectors index (the fake of its wire format),
+/// with real embeddings: runbooks put, found by meaning with a filter, and errors in one line.
+#[test]
+fn runbooks_go_into_an_s3_vectors_index_and_are_found_by_meaning() {
+    let model = std::env::var("WEIR_MINILM_DIR").expect(
+        "WEIR_MINILM_DIR is not set: run `.ci/run`'s install part, which unpacks all-MiniLM-L6-v2 into .ci/models",
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let service = runtime.block_on(weir_tests::fake_s3_vectors::FakeS3Vectors::start());
+    service.create_index("ops-vectors", "runbooks", 384, "cosine", &["text"]);
+    let dir = TempDir::new("kb-s3-vectors");
+    let runbooks = copy_runbooks(&dir);
+    let kb = |args: &[&str]| {
+        let mut command = weir(&["--store", &dir.store("store"), "kb"]);
+        command
+            .args(args)
+            .args(["--s3-vectors", "ops-vectors", "--model-dir", &model])
+            .env("AWS_ENDPOINT_URL_S3VECTORS", service.url())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE");
+        command
+    };
+
+    let added = ok(kb(&["add", "runbooks", runbooks.to_str().unwrap()]));
+    assert!(added.contains("s3vectors://ops-vectors/runbooks: 12 documents"), "{added}");
+    let keys = service.keys("ops-vectors", "runbooks");
+    assert!(keys.iter().any(|k| k.ends_with("disk-full.md#0")), "{keys:?}");
+
+    let found = ok(kb(&["search", "runbooks", "the node ran out of disk space", "--top-k", "1", "--json"]));
+    let hit: serde_json::Value = serde_json::from_str(found.lines().next().unwrap()).unwrap();
+    assert!(hit["metadata"]["document"].as_str().unwrap().ends_with("disk-full.md"), "{found}");
+    let section = "Job killed for running out of memory > Remediation";
+    let filtered = ok(kb(&["search", "runbooks", "disk", "--json", "--filter", &format!("section={section}")]));
+    for line in filtered.lines() {
+        let hit: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(hit["metadata"]["section"], section, "{filtered}");
+    }
+
+    let error = fails(kb(&["search", "nowhere", "disk"]));
+    assert!(error.contains("s3vectors://ops-vectors/nowhere") && error.contains("does not exist"), "{error}");
+    let error = fails(kb(&["add", "runbooks", runbooks.to_str().unwrap(), "--sync"]));
+    assert!(error.contains("--sync"), "{error}");
+    drop(service);
+}

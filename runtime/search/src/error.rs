@@ -62,6 +62,20 @@ pub enum SearchError {
     /// A search or filter the caller wrote wrongly.
     #[error("invalid search: {0}")]
     InvalidQuery(String),
+    /// A hosted vector store (S3 Vectors) refused or failed a request: `problem` says what
+    /// was wrong (a missing index, a denied permission, an invalid request) or that it was
+    /// unreachable.
+    #[error("vector store `{store}`: {operation}: {problem}")]
+    Remote {
+        /// The store and index, as a URL (`s3vectors://bucket/index`).
+        store: String,
+        /// The request that failed.
+        operation: &'static str,
+        /// What was wrong.
+        problem: String,
+        /// Whether it may succeed later (throttling, a timeout, a 5xx answer).
+        unavailable: bool,
+    },
     /// The embedding model failed.
     #[error("embedding model: {0}")]
     Model(#[from] ModelError),
@@ -76,6 +90,7 @@ impl SearchError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             SearchError::Model(model) => model.is_unavailable(),
+            SearchError::Remote { unavailable, .. } => *unavailable,
             SearchError::Storage(store) => {
                 matches!(store.kind(), weir_engine::ErrorKind::Unavailable | weir_engine::ErrorKind::Retryable)
             }

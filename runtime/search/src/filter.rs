@@ -44,6 +44,12 @@ impl MetadataFilter {
         self.conditions.iter().all(|(key, value)| metadata.get(key) == Some(value))
     }
 
+    /// The conditions, `(key, value)`, in the order given: for stores that translate them
+    /// into their own filter syntax.
+    pub fn conditions(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.conditions.iter().map(|(key, value)| (key.as_str(), value.as_str()))
+    }
+
     /// Whether there is no condition.
     pub fn is_empty(&self) -> bool {
         self.conditions.is_empty()

@@ -36,7 +36,7 @@ pub use add::{AddOptions, AddProgress, AddReport};
 pub use bm25::rank_texts;
 pub use chunk::{Chunk, Metadata};
 pub use chunking::{ChunkingOptions, chunk_document};
-pub use collect::{CollectReport, collect};
+pub use collect::{CollectReport, collect, collect_all};
 pub use error::{Result, SearchError};
 pub use filter::MetadataFilter;
 pub use knowledge_base::{KbSummary, KnowledgeBase};

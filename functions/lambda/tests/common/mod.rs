@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a part
 
 pub mod emf;
+pub mod time;
 
 use std::sync::{Arc, Mutex};
 

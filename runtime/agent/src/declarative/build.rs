@@ -12,10 +12,12 @@ use weir_tools::mcp::McpClient;
 use weir_tools::{HttpTool, Tool};
 
 use super::file::{AgentFile, AgentKind, KnowledgeBaseRef, ModelDecl, PromptDecl, ToolDecl, line_of};
-use crate::chain::{Chain, ChainStep};
+use crate::chain::{Chain, ChainMemory, ChainStep};
 use crate::error::AgentError;
 use crate::knowledge_tool::knowledge_base_tool;
+use crate::long_term::MemorySetConfig;
 use crate::prompt::{Prompt, PromptMessage};
+use crate::retrieval::VectorStore;
 use crate::tool_binding::ToolBinding;
 use crate::workflow::{WorkflowAgent, WorkflowAgentBuilder};
 
@@ -40,6 +42,9 @@ pub struct DeclaredAgent {
 pub struct Loader {
     models: BTreeMap<String, Arc<dyn ChatModel>>,
     environment: Option<Environment>,
+    /// How S3 Vectors knowledge bases reach AWS; the environment's configuration when absent.
+    #[cfg(feature = "s3-vectors")]
+    aws: Option<aws_config::SdkConfig>,
 }
 
 /// A source of variables: a name's value, if set.
@@ -92,6 +97,14 @@ impl Loader {
         self
     }
 
+    /// Reaches the S3 Vectors indexes the file names (`store: s3vectors://BUCKET`) through
+    /// `config` (an endpoint, credentials) instead of the environment's AWS configuration.
+    #[cfg(feature = "s3-vectors")]
+    pub fn aws_config(mut self, config: aws_config::SdkConfig) -> Self {
+        self.aws = Some(config);
+        self
+    }
+
     /// The variable `name`, from the environment given or the process's.
     fn variable(&self, name: &str) -> Option<String> {
         match &self.environment {
@@ -118,7 +131,7 @@ impl Loader {
         let mut builder = WorkflowAgent::builder();
         let mut allowed = Vec::new();
         for (i, decl) in file.tools.iter().enumerate() {
-            for binding in tools(decl, i, &servers, &|name| self.variable(name), problems).await? {
+            for binding in tools(decl, i, &servers, self, problems).await? {
                 allowed.push(binding.spec().name.clone());
                 builder = builder.tool_binding(binding);
             }
@@ -184,7 +197,9 @@ impl Loader {
                 (builder, steps)
             }
         };
-        let chain = Chain::new(steps, retries).map_err(|e| problems.at("output_schema", "output_schema", e))?;
+        let (builder, memories) = memory_sets(builder, &file, &models, &|name| self.variable(name), problems)?;
+        let chain =
+            Chain::new(steps, retries, memories).map_err(|e| problems.at("output_schema", "output_schema", e))?;
         let mut builder = finish(builder, &file, models, servers);
         for action in chain.actions() {
             builder = builder.action(action);
@@ -222,6 +237,51 @@ impl Loader {
         }
         Ok(models)
     }
+}
+
+/// The file's long-term memory sets: each declared on the agent (its embedding model
+/// registered as `memory:<set>`), and what the steps recall of it and remember in it.
+fn memory_sets(
+    mut builder: WorkflowAgentBuilder,
+    file: &AgentFile,
+    models: &BTreeMap<String, Arc<dyn ChatModel>>,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &Problems<'_>,
+) -> Result<(WorkflowAgentBuilder, Vec<ChainMemory>), AgentError> {
+    let mut memories = Vec::new();
+    for (set, decl) in &file.memory_sets {
+        let field = format!("memory_sets.{set}");
+        if let Some(model) = decl.summarizer.as_ref().filter(|model| !models.contains_key(*model)) {
+            return Err(problems.at(
+                &format!("{field}.summarizer"),
+                model,
+                format!("no model named `{model}` in `models`"),
+            ));
+        }
+        let embedding = match &decl.embedding {
+            Some(config) => {
+                let model =
+                    config.build_with_env(env).map_err(|e| problems.at(&format!("{field}.embedding"), set, e))?;
+                let name = format!("memory:{set}");
+                builder = builder.embedding(name.clone(), model);
+                Some(name)
+            }
+            None => None,
+        };
+        let remember = decl.remember.as_ref().map(|text| Prompt::Text(text.clone()));
+        if let Some(template) = &remember {
+            template.validate().map_err(|e| problems.at(&format!("{field}.remember"), "remember", e))?;
+        }
+        let config = MemorySetConfig {
+            capacity: decl.capacity,
+            ttl_ms: decl.ttl_ms,
+            summarizer: decl.summarizer.clone(),
+            embedding,
+        };
+        builder = builder.memory_set(set.clone(), config);
+        memories.push(ChainMemory { set: set.clone(), recall: decl.recall.unwrap_or(5), remember });
+    }
+    Ok((builder, memories))
 }
 
 /// Registers the models, MCP clients (kept alive with the agent) and settings.
@@ -278,32 +338,86 @@ fn server<'s>(
     servers.get(name).ok_or_else(|| problems.at(field, name, format!("no MCP server named `{name}` in `mcp_servers`")))
 }
 
-/// The search tool over the knowledge base `reference` names, in its store or the agent's.
-fn knowledge_base(
+/// The scheme of a knowledge base's `store` that names an S3 vector bucket.
+const S3_VECTORS_SCHEME: &str = "s3vectors://";
+
+/// The search tool over the knowledge base `reference` names: weir's own, in its store or the
+/// agent's, or an S3 Vectors index (`store: s3vectors://BUCKET`, the index named `name`).
+async fn knowledge_base(
     reference: &KnowledgeBaseRef,
     field: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    loader: &Loader,
     problems: &Problems<'_>,
 ) -> Result<Arc<dyn Tool>, AgentError> {
+    let env = |name: &str| loader.variable(name);
     let store = reference.store.clone().or_else(|| env("WEIR_STORE")).ok_or_else(|| {
         problems.at(field, &reference.name, "no `store`, and WEIR_STORE is not set: say which store holds it")
     })?;
-    let storage = Storage::from_url(&store).map_err(|e| problems.at(&format!("{field}.store"), &store, e))?;
-    let mut kb = KnowledgeBase::new(storage, &reference.name).map_err(|e| problems.at(field, &reference.name, e))?;
-    if let Some(embedding) = &reference.embedding {
-        let model =
-            embedding.build_with_env(env).map_err(|e| problems.at(&format!("{field}.embedding"), "embedding", e))?;
-        kb = kb.with_embedder(model);
-    }
+    let embedder = match &reference.embedding {
+        Some(embedding) => Some(
+            embedding.build_with_env(&env).map_err(|e| problems.at(&format!("{field}.embedding"), "embedding", e))?,
+        ),
+        None => None,
+    };
     let name = reference.tool.clone().unwrap_or_else(|| format!("search_{}", reference.name.replace('-', "_")));
-    Ok(Arc::new(knowledge_base_tool(name, Arc::new(kb))))
+    let searched: Arc<dyn VectorStore> = match store.strip_prefix(S3_VECTORS_SCHEME) {
+        Some(bucket) => s3_vectors(bucket, reference, embedder, &format!("{field}.store"), loader, problems).await?,
+        None => {
+            let storage = Storage::from_url(&store).map_err(|e| problems.at(&format!("{field}.store"), &store, e))?;
+            let kb =
+                KnowledgeBase::new(storage, &reference.name).map_err(|e| problems.at(field, &reference.name, e))?;
+            Arc::new(match embedder {
+                Some(model) => kb.with_embedder(model),
+                None => kb,
+            })
+        }
+    };
+    Ok(Arc::new(knowledge_base_tool(name, searched)))
+}
+
+/// The S3 Vectors index `reference.name` of `bucket`, searched by the vectors of `embedder`.
+async fn s3_vectors(
+    bucket: &str,
+    reference: &KnowledgeBaseRef,
+    embedder: Option<Arc<dyn weir_models::EmbeddingModel>>,
+    field: &str,
+    loader: &Loader,
+    problems: &Problems<'_>,
+) -> Result<Arc<dyn VectorStore>, AgentError> {
+    if bucket.is_empty() || bucket.contains('/') {
+        return Err(problems.at(
+            field,
+            S3_VECTORS_SCHEME,
+            "write `s3vectors://BUCKET`: the vector bucket alone (`name` is the index)",
+        ));
+    }
+    let embedder = embedder.ok_or_else(|| {
+        problems.at(field, S3_VECTORS_SCHEME, "an S3 Vectors index needs `embedding`: the model its vectors come from")
+    })?;
+    #[cfg(feature = "s3-vectors")]
+    {
+        let store = match &loader.aws {
+            Some(config) => crate::S3VectorsStore::new(config, bucket, &reference.name, embedder),
+            None => crate::S3VectorsStore::from_env(bucket, &reference.name, embedder).await,
+        };
+        Ok(Arc::new(store))
+    }
+    #[cfg(not(feature = "s3-vectors"))]
+    {
+        let _ = (reference, embedder, loader);
+        Err(problems.at(
+            field,
+            S3_VECTORS_SCHEME,
+            "this build has no S3 Vectors support (weir-agent's feature `s3-vectors`)",
+        ))
+    }
 }
 
 async fn tools(
     decl: &ToolDecl,
     index: usize,
     servers: &BTreeMap<String, Arc<McpClient>>,
-    env: &dyn Fn(&str) -> Option<String>,
+    loader: &Loader,
     problems: &Problems<'_>,
 ) -> Result<Vec<ToolBinding>, AgentError> {
     let field = format!("tools[{index}]");
@@ -340,7 +454,7 @@ async fn tools(
         }
         (None, None) if decl.knowledge_base.is_some() => {
             let reference = decl.knowledge_base.as_ref().expect("checked");
-            vec![knowledge_base(reference, &format!("{field}.knowledge_base"), env, problems)?]
+            vec![knowledge_base(reference, &format!("{field}.knowledge_base"), loader, problems).await?]
         }
         _ => return Err(problems.at(&field, "tools:", "give exactly one of `http`, `mcp` or `knowledge_base`")),
     };

@@ -53,6 +53,10 @@ pub struct AgentFile {
     /// How long short-term memory entries live.
     #[serde(default)]
     pub memory_ttl_ms: Option<u64>,
+    /// Long-term memory sets by name: what each keeps, what the agent recalls of it into
+    /// its prompts and remembers of its answers.
+    #[serde(default)]
+    pub memory_sets: BTreeMap<String, MemorySetDecl>,
     /// Configuration entries, for hidden tool arguments.
     #[serde(default)]
     pub config: Map<String, Value>,
@@ -146,17 +150,47 @@ pub struct ToolDecl {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnowledgeBaseRef {
-    /// The knowledge base's name.
+    /// The knowledge base's name; with an S3 vector bucket as `store`, the index's.
     pub name: String,
-    /// The store URL it lives in; the agent's store (`WEIR_STORE`) when absent.
+    /// The store URL it lives in; the agent's store (`WEIR_STORE`) when absent. An AWS S3
+    /// vector bucket is `s3vectors://BUCKET` (it then needs `embedding`).
     #[serde(default)]
     pub store: Option<String>,
     /// The tool's name; `search_<name>` when absent.
     #[serde(default)]
     pub tool: Option<String>,
-    /// The embedding model its vectors come from, for hybrid search; BM25 alone when absent.
+    /// The embedding model its vectors come from, for hybrid search; BM25 alone when absent
+    /// (a weir knowledge base only).
     #[serde(default)]
     pub embedding: Option<EmbeddingConfig>,
+}
+
+/// A long-term memory set per key, used as context: before the first step, the memories
+/// best matching the input are recalled into the prompts as `{memories.<set>}`; after the
+/// output, what `remember` renders is remembered. Both as `Context::recall` and
+/// `Context::remember` do: committed with the key's state, summarised in a journaled call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySetDecl {
+    /// The most memories kept; past it the oldest are summarised by `summarizer`, or dropped.
+    #[serde(default)]
+    pub capacity: Option<usize>,
+    /// How long a memory lives, in milliseconds.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+    /// The model in `models` that summarises memories past the capacity.
+    #[serde(default)]
+    pub summarizer: Option<String>,
+    /// The embedding model memories and queries are embedded by; by words (BM25) when absent.
+    #[serde(default)]
+    pub embedding: Option<EmbeddingConfig>,
+    /// How many memories to recall into `{memories.<set>}`, searched by the input (default 5).
+    #[serde(default)]
+    pub recall: Option<usize>,
+    /// What to remember of each input answered: a template over the input's fields,
+    /// `{input}`, `{key}` and `{answer}`; nothing is remembered when absent.
+    #[serde(default)]
+    pub remember: Option<String>,
 }
 
 /// Tools of an MCP server: all of them, or those named.

@@ -11,6 +11,10 @@
 //! tools:
 //!   - http: {name: notify, description: Notifies the team., url: "https://hooks.example.com/notify"}
 //!   - knowledge_base: {name: product-faq}   # `search_product_faq`, over `weir kb add product-faq …`
+//!   - knowledge_base:                       # an AWS S3 Vectors index (feature `s3-vectors`)
+//!       name: manuals
+//!       store: s3vectors://support-vectors
+//!       embedding: {provider: openai, options: {model: text-embedding-3-small}}
 //! output_schema:
 //!   type: object
 //!   required: [score, reasons]
@@ -24,5 +28,6 @@ mod file;
 
 pub use build::{DeclaredAgent, Loader, load};
 pub use file::{
-    AgentFile, AgentKind, KnowledgeBaseRef, McpPromptRef, McpToolsRef, ModelDecl, PromptDecl, StepDecl, ToolDecl,
+    AgentFile, AgentKind, KnowledgeBaseRef, McpPromptRef, McpToolsRef, MemorySetDecl, ModelDecl, PromptDecl, StepDecl,
+    ToolDecl,
 };
