@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod backends;
 pub mod fake_openai;
+pub mod fake_openai_batch;
 pub mod moto;
 pub mod phoenix;
 pub mod policy;

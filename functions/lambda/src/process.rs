@@ -204,6 +204,22 @@ impl ProcessFunction {
         };
         let drains = for_each_partition(partitions, |p| drain(engine, p, heads.get(&p).cloned(), deadline));
         let mut partitions = drains.await;
+        // Calls waiting on providers' batch APIs are submitted and polled (docs/batch-calls.md);
+        // results that came in resume their keys at once if the invocation has time, else in
+        // the next one, for which they are backlog.
+        match engine.tend().await {
+            Ok(0) => {}
+            Ok(answered) if !deadline.reached() => {
+                tracing::info!(answered, "batch results appended: draining them");
+                let heads: HashMap<u32, Commit> = engine.backlog().await?.into_iter().collect();
+                let resumed = for_each_partition(heads.keys().copied().collect(), |p| {
+                    drain(engine, p, heads.get(&p).cloned(), deadline)
+                });
+                partitions.extend(resumed.await);
+            }
+            Ok(answered) => tracing::info!(answered, "batch results appended, for the next invocation"),
+            Err(error) => tracing::warn!(%error, "batch calls not tended; the next invocation tries again"),
+        }
         // Before the invocation returns: Lambda freezes the process after.
         if let Some(export) = &self.export
             && let Err(error) = export.flush().await
