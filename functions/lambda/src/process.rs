@@ -47,6 +47,18 @@ pub struct PartitionReport {
     pub lag_ms: Option<u64>,
 }
 
+impl PartitionReport {
+    /// `later`, a second drain of the partition in the same invocation, added to this one:
+    /// the counts summed, the later outcome.
+    fn add(&mut self, later: PartitionReport) {
+        self.batches += later.batches;
+        self.events += later.events;
+        self.outputs += later.outputs;
+        self.dead_letters += later.dead_letters;
+        self.outcome = later.outcome;
+    }
+}
+
 /// What an invocation did: the answer of the function.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ProcessReport {
@@ -215,7 +227,12 @@ impl ProcessFunction {
                 let resumed = for_each_partition(heads.keys().copied().collect(), |p| {
                     drain(engine, p, heads.get(&p).cloned(), deadline)
                 });
-                partitions.extend(resumed.await);
+                for again in resumed.await {
+                    match partitions.iter_mut().find(|p| p.partition == again.partition) {
+                        Some(first) => first.add(again),
+                        None => partitions.push(again),
+                    }
+                }
             }
             Ok(answered) => tracing::info!(answered, "batch results appended, for the next invocation"),
             Err(error) => tracing::warn!(%error, "batch calls not tended; the next invocation tries again"),
