@@ -204,10 +204,12 @@ async fn two_invocations_tending_at_once_resume_each_key_once() {
         rounds += 1;
         assert!(rounds < 40);
         let (a, b) = tokio::join!(one.tend(), two.tend());
-        (a.unwrap(), b.unwrap());
+        a.unwrap();
+        b.unwrap();
         fake.complete();
         let (a, b) = tokio::join!(one.tend(), two.tend());
-        (a.unwrap(), b.unwrap());
+        a.unwrap();
+        b.unwrap();
         let (a, b) = tokio::join!(one.drain(), two.drain());
         for run in [a.unwrap(), b.unwrap()] {
             assert!(run.dead_letters.is_empty(), "a result reached a key twice: {:?}", run.dead_letters);
