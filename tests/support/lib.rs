@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod backends;
 pub mod fake_openai;
+pub mod fake_openai_batch;
 pub mod fake_s3_vectors;
 pub mod moto;
 pub mod phoenix;

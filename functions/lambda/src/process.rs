@@ -47,6 +47,18 @@ pub struct PartitionReport {
     pub lag_ms: Option<u64>,
 }
 
+impl PartitionReport {
+    /// `later`, a second drain of the partition in the same invocation, added to this one:
+    /// the counts summed, the later outcome.
+    fn add(&mut self, later: PartitionReport) {
+        self.batches += later.batches;
+        self.events += later.events;
+        self.outputs += later.outputs;
+        self.dead_letters += later.dead_letters;
+        self.outcome = later.outcome;
+    }
+}
+
 /// What an invocation did: the answer of the function.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ProcessReport {
@@ -204,6 +216,27 @@ impl ProcessFunction {
         };
         let drains = for_each_partition(partitions, |p| drain(engine, p, heads.get(&p).cloned(), deadline));
         let mut partitions = drains.await;
+        // Calls waiting on providers' batch APIs are submitted and polled (docs/batch-calls.md);
+        // results that came in resume their keys at once if the invocation has time, else in
+        // the next one, for which they are backlog.
+        match engine.tend().await {
+            Ok(0) => {}
+            Ok(answered) if !deadline.reached() => {
+                tracing::info!(answered, "batch results appended: draining them");
+                let heads: HashMap<u32, Commit> = engine.backlog().await?.into_iter().collect();
+                let resumed = for_each_partition(heads.keys().copied().collect(), |p| {
+                    drain(engine, p, heads.get(&p).cloned(), deadline)
+                });
+                for again in resumed.await {
+                    match partitions.iter_mut().find(|p| p.partition == again.partition) {
+                        Some(first) => first.add(again),
+                        None => partitions.push(again),
+                    }
+                }
+            }
+            Ok(answered) => tracing::info!(answered, "batch results appended, for the next invocation"),
+            Err(error) => tracing::warn!(%error, "batch calls not tended; the next invocation tries again"),
+        }
         // Before the invocation returns: Lambda freezes the process after.
         if let Some(export) = &self.export
             && let Err(error) = export.flush().await

@@ -220,3 +220,42 @@ async fn partitions_wait_while_a_service_is_down_and_go_on_once_it_is_back() {
         assert!(dead.is_empty(), "partition {p}: {dead:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_invocations_submit_and_poll_batch_calls_and_resume_the_keys() {
+    use weir_agent::{Prompt, ReActAgent};
+    use weir_models::{ApiKey, OpenAiChat, OpenAiConfig};
+    use weir_tests::fake_openai_batch::FakeOpenAiBatch;
+
+    let fake = FakeOpenAiBatch::start(|_| Ok(json!({"content": "noted"}))).await;
+    let config =
+        OpenAiConfig { base_url: Some(fake.base_url().into()), batch: true, ..OpenAiConfig::chat("gpt-4o-mini") };
+    let model = Arc::new(OpenAiChat::new(&config, ApiKey::new("sk-test")).unwrap());
+    let agent = ReActAgent::builder("model", model).prompt(Prompt::text("Note {note}")).build().unwrap();
+    let storage = Storage::from_url("memory://").unwrap();
+    let log = weir_engine::EventLog::create(storage.clone(), 2).await.unwrap();
+    let notes: Vec<_> = (0..6).map(|i| weir_engine::LogEvent::json(format!("k{i}"), &json!({"note": i}))).collect();
+    log.append("notes", &notes).await.unwrap();
+    let function = function_of(Arc::new(agent), &storage, "http://127.0.0.1:9", 10).await;
+    let scheduled = || PartitionRequest { partitions: None, shadow: None };
+
+    // The first invocation runs the events: every key waits, and its calls are submitted.
+    let first = function.handle(scheduled(), far()).await.unwrap();
+    assert_eq!((first.events, committed_outputs(&storage, 2).await), (6, 0));
+    let submitted = fake.counts();
+    assert_eq!((submitted.creates, submitted.chat), (2, 0), "one provider batch per partition, no ordinary call");
+
+    // Nothing new in the log: a scheduled invocation polls, finds the batches at work.
+    function.handle(scheduled(), far()).await.unwrap();
+    assert_eq!((fake.counts().creates, committed_outputs(&storage, 2).await), (2, 0));
+
+    // Once they end, the next scheduled invocation appends the results and resumes the keys.
+    fake.complete();
+    function.handle(scheduled(), far()).await.unwrap();
+    assert_eq!(committed_outputs(&storage, 2).await, 6);
+    let done = fake.counts();
+    assert_eq!((done.creates, done.chat, done.batched_requests), (2, 0, 6));
+    for p in 0..2 {
+        assert!(CommittedReader::new(storage.clone(), "counter", p).unwrap().waits().await.unwrap().is_empty());
+    }
+}

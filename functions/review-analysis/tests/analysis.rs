@@ -1,27 +1,17 @@
 //! The review-analysis agent end to end on a local directory: the offline model, a fake
 //! provider model, and the webhook notify tool with one idempotency key per complaint.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::{notifier, sample};
 use serde_json::{Value, json};
-use weir_agent::testing::{AgentTest, FakeModel, FakeTool};
+use weir_agent::testing::{AgentTest, FakeModel};
 use weir_engine::{EngineSettings, Storage};
-use weir_review_analysis::{NOTIFY_TOOL, OfflineReviewModel, agent};
+use weir_review_analysis::{OfflineReviewModel, agent};
 use weir_tests::Backend;
 use weir_tests::backends::fresh_storage;
-
-fn sample() -> Vec<(String, Value)> {
-    include_str!("../data/reviews.jsonl")
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .map(|review| (review["id"].as_str().unwrap().to_string(), review))
-        .collect()
-}
-
-fn notifier() -> Arc<FakeTool> {
-    let parameters = weir_tools::parameters_schema::<weir_review_analysis::Notification>();
-    Arc::new(FakeTool::new(NOTIFY_TOOL, parameters, |_| Ok(json!({"notified": true}))))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_offline_model_scores_every_sample_review_and_notifies_on_shipping_complaints() {

@@ -1,6 +1,6 @@
 //! Durable model and tool calls, and the conversation loop of the built-in chat action.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,6 +12,7 @@ use weir_models::{ChatMessage, ChatRequest, ChatResponse, ModelError, ToolCall, 
 
 use crate::agent::AgentCore;
 use crate::approval::{APPROVAL_SIGNAL, ApprovalAnswer, ApprovalRequest, Decision};
+use crate::batch::{BATCH_ATTRIBUTE, BATCH_WAIT, BatchAnswer, HeldCall, MODEL_BATCH_SIGNAL};
 use crate::error::AgentError;
 use crate::event::builtin::{ChatRequestEvent, ToolResult};
 use crate::memory::Memory;
@@ -97,6 +98,13 @@ impl Turn<'_> {
     pub(crate) async fn model_call(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, AgentError> {
         let model = self.model_override.unwrap_or(model);
         let client = self.core.resources.model(model)?;
+        // A replay answers from the record or calls live, never through a provider batch.
+        if self.record.is_none()
+            && client.batch().is_some()
+            && let Some(response) = self.batch_call(model, client.name(), request).await?
+        {
+            return Ok(response);
+        }
         let span = self.trace.start(self.parent, SpanKind::Model, model);
         let answered = Answered::default();
         let started = Instant::now();
@@ -126,7 +134,7 @@ impl Turn<'_> {
                 };
                 metrics.model_call(model, self.action, end);
                 let replayed = answer == Answer::Journal;
-                let end = spans::model_call(settings, client.name(), request, &response, replayed);
+                let end = spans::model_call(settings, client.name(), request, &response, replayed, None);
                 self.trace.end(span, answer.mark(end));
                 Ok(response)
             }
@@ -136,6 +144,56 @@ impl Turn<'_> {
                 Err(AgentError::from_durable(error, |_, source| AgentError::Model { model: model.to_string(), source }))
             }
         }
+    }
+
+    /// A model call through the provider's batch API (docs/batch-calls.md): the key waits
+    /// until [`tend`](crate::batch) brings the result. `None`: the batch gave no reply (it
+    /// failed, expired, or refused this request) or the wait timed out, and the call is to
+    /// be made as an ordinary one.
+    async fn batch_call(
+        &self,
+        model: &str,
+        provider_model: &str,
+        request: &ChatRequest,
+    ) -> Result<Option<ChatResponse>, AgentError> {
+        // The wait's own idempotency key: the same in every attempt, unique to this call.
+        let id = self.calls.next_idempotency_key();
+        let held = HeldCall { model: model.to_string(), request: request.clone() };
+        let wake = self.calls.wait_holding(MODEL_BATCH_SIGNAL, &id, BATCH_WAIT, held.to_held()).await;
+        let answer = match wake {
+            Ok(Wake::Signal(payload)) => BatchAnswer::from_signal(&payload),
+            Ok(Wake::TimedOut) => Err(format!("no batch result within {} h", BATCH_WAIT.as_secs() / 3600)),
+            Err(WaitError::Suspended(what)) => {
+                return Err(AgentError::Waiting(format!("model `{model}` waits for {what}")));
+            }
+            Err(e) => return Err(AgentError::Journal(e.to_string())),
+        };
+        let (settings, metrics) = (&self.core.settings, &self.core.metrics);
+        let span = self.trace.start(self.parent, SpanKind::Model, model);
+        match answer {
+            Ok(BatchAnswer { response: Some(response), batch, .. }) => {
+                metrics.model_call(model, self.action, CallEnd::Made(Duration::ZERO, response.usage));
+                let end = spans::model_call(settings, provider_model, request, &response, false, Some(&batch));
+                self.trace.end(span, end);
+                Ok(Some(response))
+            }
+            Ok(BatchAnswer { error, batch, .. }) => {
+                let why = error.unwrap_or_else(|| "the result has no reply".into());
+                Ok(self.fall_back(span, model, &batch, &why))
+            }
+            Err(why) => Ok(self.fall_back(span, model, "", &why)),
+        }
+    }
+
+    /// Ends a batch call's span that got no reply; the ordinary call follows.
+    fn fall_back(&self, span: SpanId, model: &str, batch: &str, why: &str) -> Option<ChatResponse> {
+        tracing::info!(model, batch, reason = why, "batch call not answered: made as an ordinary call");
+        let end = SpanEnd::failed(format!("batch call not answered ({why}): made as an ordinary call"))
+            .attribute("gen_ai.request.model", model)
+            .attribute(BATCH_ATTRIBUTE, true)
+            .attribute("weir.batch.id", batch);
+        self.trace.end(span, end);
+        None
     }
 
     /// One durable tool call. What the model should hear of a failure (an unknown tool, bad

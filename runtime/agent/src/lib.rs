@@ -14,6 +14,8 @@
 //!   subscribe to its type; `run`: one input's run (its queue of events, memory, outputs);
 //!   `react` and `chain`: ReAct agents and chat steps in order; `builtin`: the tool and
 //!   retrieval actions; `chat`: the chat loop with tools.
+//! - `batch`: model calls through providers' batch APIs, submitted and polled by
+//!   [`WorkflowAgent::tend`](weir_engine::Agent::tend) (docs/batch-calls.md).
 //! - `agent`, `resources`, `metrics`: what every agent shares: settings, named resources,
 //!   counters; `budget`: what a key may spend per period; `spans`: what the agent's spans
 //!   in the trace say. `memory`, `prompt`, `output`, [`LongTermMemory`] in `long_term`,
@@ -25,6 +27,7 @@
 mod action;
 mod agent;
 pub mod approval;
+mod batch;
 mod budget;
 mod builtin;
 mod chain;
@@ -54,6 +57,7 @@ pub mod testing;
 
 pub use action::{Action, ActionError, Handler, HandlerFn};
 pub use agent::{AgentSettings, TraceSettings};
+pub use batch::{BATCH_ATTRIBUTE, MODEL_BATCH_SIGNAL, Tended};
 pub use budget::{Budget, OnExhausted};
 pub use chat::Conversation;
 pub use context::Context;

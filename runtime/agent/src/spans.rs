@@ -7,6 +7,7 @@ use weir_engine::{ModelUsage, SpanEnd};
 use weir_models::{ChatRequest, ChatResponse, ToolCall};
 
 use crate::agent::AgentSettings;
+use crate::batch::BATCH_ATTRIBUTE;
 
 /// What a value is recorded as where a redacted field held it.
 const REDACTED: &str = "[redacted]";
@@ -18,8 +19,11 @@ pub(crate) fn model_call(
     request: &ChatRequest,
     response: &ChatResponse,
     replayed: bool,
+    batch: Option<&str>,
 ) -> SpanEnd {
-    let cost = settings.prices.get(model).map(|price| price.cost(response.usage));
+    // A call through the provider's batch API costs the batch price.
+    let price = settings.prices.get(model).map(|price| if batch.is_some() { price.batch() } else { *price });
+    let cost = price.map(|price| price.cost(response.usage));
     let usage = ModelUsage {
         model: model.to_string(),
         input_tokens: response.usage.input_tokens,
@@ -33,6 +37,10 @@ pub(crate) fn model_call(
         .attribute("gen_ai.usage.input_tokens", response.usage.input_tokens)
         .attribute("gen_ai.usage.output_tokens", response.usage.output_tokens);
     let end = replayed_if(end, replayed);
+    let end = match batch {
+        Some(id) => end.attribute(BATCH_ATTRIBUTE, true).attribute("weir.batch.id", id),
+        None => end,
+    };
     with_content(
         end,
         settings,

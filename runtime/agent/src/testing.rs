@@ -274,6 +274,14 @@ impl AgentTest {
         })
     }
 
+    /// The agent's work for its waiting keys outside any batch, as the process function
+    /// does it after its drains ([`Engine::tend`]): submits the model calls that wait on a
+    /// provider's batch API and appends the results that came in (docs/batch-calls.md).
+    /// Returns how many results it appended; a [`drain`](Self::drain) resumes their keys.
+    pub async fn tend(&self) -> Result<u64, TestError> {
+        self.engine.tend().await
+    }
+
     /// Everything committed so far.
     pub async fn committed(&self) -> Result<TestRun, TestError> {
         let mut all = TestRun::default();

@@ -392,6 +392,16 @@ impl weir_engine::Agent for WorkflowAgent {
     async fn on_event(&self, input: &LogInput, engine: &mut EventContext) -> Result<(), ActionError> {
         self.run(input, engine).await.map_err(not_the_events_fault)
     }
+
+    /// Submits the model calls its keys wait on to the providers' batch APIs, and appends
+    /// the results of the ended ones (docs/batch-calls.md).
+    async fn tend(&self, engine: &weir_engine::Engine) -> Result<u64, ActionError> {
+        let tended = crate::batch::tend(engine, &self.core.resources, &*self.clock).await?;
+        if tended != crate::batch::Tended::default() {
+            tracing::info!(?tended, "batch calls tended");
+        }
+        Ok(tended.answered)
+    }
 }
 
 /// Whether a durable call failed because something it needs is down.

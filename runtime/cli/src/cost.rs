@@ -69,7 +69,10 @@ pub async fn run(args: CostArgs, store: Store, agent: AgentChoice) -> Result<()>
         model.input_tokens += usage.input_tokens;
         model.output_tokens += usage.output_tokens;
         let tokens = weir_models::Usage { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens };
-        let cost = prices.get(&usage.model).map(|price| price.cost(tokens)).or(usage.cost);
+        // A call through the provider's batch API costs the batch price (docs/batch-calls.md).
+        let batch = span.attributes.get(weir_agent::BATCH_ATTRIBUTE).is_some_and(|b| b == true);
+        let price = |price: &Price| if batch { price.batch() } else { *price };
+        let cost = prices.get(&usage.model).map(|p| price(p).cost(tokens)).or(usage.cost);
         if let Some(cost) = cost {
             model.cost = Some(model.cost.unwrap_or(0.0) + cost);
         }

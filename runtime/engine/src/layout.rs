@@ -137,6 +137,9 @@ pub(crate) const DEAD_LETTERS: &str = "dead";
 pub(crate) const TRACES: &str = "trace";
 /// Below a partition's directory: the waits objects' folder (docs/waits.md).
 pub(crate) const WAITS: &str = "waits";
+/// Below a partition's directory: the records of calls submitted to providers' batch APIs
+/// (docs/batch-calls.md).
+pub(crate) const BATCH_SUBMISSIONS: &str = "model-batches";
 /// Below a partition's directory: the action journal's folder.
 pub(crate) const JOURNAL: &str = "journal";
 /// Below a partition's directory: the at-most-once intents' folder.
@@ -179,6 +182,12 @@ pub(crate) fn trace(seq: u64, nonce: &str) -> String {
 /// Below a partition's directory: the waits object a commit writes.
 pub(crate) fn waits(seq: u64, nonce: &str) -> String {
     format!("{WAITS}/{seq:020}-{nonce}.json")
+}
+
+/// Below a partition's directory: the record of the batch submission whose model and calls
+/// hash to `hash`.
+pub(crate) fn batch_submission(hash: u128) -> String {
+    format!("{BATCH_SUBMISSIONS}/{hash:032x}.json")
 }
 
 /// The manifest sequence number a commit's file (run, outputs, dead letters) is named after.

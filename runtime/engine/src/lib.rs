@@ -14,6 +14,8 @@
 //!   an event carries.
 //! - `engine`: claims, leases, micro-batches, the event context and durable calls, fences.
 //! - `wait`: durable waits, keys suspended until a signal or a time (docs/waits.md).
+//! - `submission`: records of model calls submitted to providers' batch APIs for waiting keys
+//!   (docs/batch-calls.md).
 //! - `redrive`: dead letters listed and requeued into the log, each once.
 //! - `shadow`: shadow runs, a version of an agent over a range of the log into a namespace
 //!   of its own, with calls answered from production's record (`docs/replay.md`).
@@ -44,6 +46,7 @@ mod shadow;
 mod state;
 mod storage;
 pub mod store;
+mod submission;
 mod trace;
 mod trace_parent;
 mod usage;
@@ -72,6 +75,7 @@ pub use shadow::{
 };
 pub use state::RunCache;
 pub use storage::Storage;
+pub use submission::{BatchSubmission, BatchSubmissions};
 pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace, TraceSink, traces_parquet};
 pub use trace_parent::{InvalidTraceParent, TRACE_PARENT_ATTRIBUTE, TraceParent};
 pub use usage::{InvocationUsage, MeteredInvocation, UsageMeter, read_usage};

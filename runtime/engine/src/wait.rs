@@ -141,8 +141,17 @@ pub(crate) struct PendingWait {
     pub(crate) name: String,
     pub(crate) awaited: Awaited,
     pub(crate) due_ms: Option<u64>,
-    /// What to commit as an output with the suspension (an approval request).
-    pub(crate) notice: Option<serde_json::Value>,
+    /// What to commit with the suspension.
+    pub(crate) notice: Option<Notice>,
+}
+
+/// What a wait commits with its suspension besides itself.
+#[derive(Debug, Clone)]
+pub(crate) enum Notice {
+    /// An output of the event, once, also kept in the suspension (an approval request).
+    Delivered(serde_json::Value),
+    /// Kept in the suspension only, for whoever reads the waits (a batch call's request).
+    Held(serde_json::Value),
 }
 
 /// An event of a waiting key, kept until the key resumes.

@@ -58,6 +58,10 @@ pub struct AnthropicConfig<Options = ChatOptions> {
     /// Timeouts, retries and concurrency.
     #[serde(default)]
     pub http: HttpSettings,
+    /// Answer through Anthropic's Message Batches API (docs/batch-calls.md): not built yet,
+    /// so refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 fn default_api_version() -> String {
@@ -73,6 +77,7 @@ impl<Options> AnthropicConfig<Options> {
             api_key_env: None,
             api_version: default_api_version(),
             http: HttpSettings::default(),
+            batch: false,
         }
     }
 
@@ -132,6 +137,11 @@ pub struct AnthropicChat {
 impl AnthropicChat {
     /// A client of `config`'s server with `key`; an unset base URL means api.anthropic.com.
     pub fn new(config: &AnthropicConfig, key: ApiKey) -> Result<Self, ModelError> {
+        if config.batch {
+            return Err(ModelError::Config(
+                "batch: true is built for OpenAI only; Anthropic's Message Batches are not yet".into(),
+            ));
+        }
         let endpoint = config.endpoint("v1/messages", key)?;
         Ok(AnthropicChat { endpoint, options: config.options.clone() })
     }

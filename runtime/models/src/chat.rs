@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::batch::BatchApi;
 use crate::error::ModelError;
 use crate::message::{ChatMessage, Role, ToolCall, ToolSpec};
 use crate::stats::ModelStats;
@@ -116,6 +117,19 @@ impl Price {
         (usage.input_tokens as f64 * self.input_per_million + usage.output_tokens as f64 * self.output_per_million)
             / 1e6
     }
+
+    /// The price of the same tokens through the provider's batch API: half, as OpenAI and
+    /// Anthropic both charge.
+    ///
+    /// ```
+    /// use weir_models::Price;
+    ///
+    /// let price = Price { input_per_million: 0.15, output_per_million: 0.60 };
+    /// assert_eq!(price.batch(), Price { input_per_million: 0.075, output_per_million: 0.30 });
+    /// ```
+    pub fn batch(&self) -> Price {
+        Price { input_per_million: self.input_per_million / 2.0, output_per_million: self.output_per_million / 2.0 }
+    }
 }
 
 /// A model's reply. It is journaled, so it serializes.
@@ -202,6 +216,12 @@ pub trait ChatModel: Debug + Send + Sync + 'static {
     /// Calls, requests, retries, failures and latency so far; zeros for a model that keeps none.
     fn stats(&self) -> ModelStats {
         ModelStats::default()
+    }
+
+    /// The provider's batch API, when the model is configured to answer through it
+    /// (`batch: true`, docs/batch-calls.md); `None`: every call is an ordinary one.
+    fn batch(&self) -> Option<Arc<dyn BatchApi>> {
+        None
     }
 }
 

@@ -45,8 +45,9 @@ impl ModelConfig {
     /// The model the environment asks for, as the functions read it (docs/configuration.md):
     /// `WEIR_MODEL_PROVIDER` (`openai`, `anthropic`, `ollama` or `offline`), else the first
     /// provider whose usual variable is set (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`,
-    /// `OLLAMA_HOST`); `WEIR_MODEL` and `WEIR_MODEL_BASE_URL` override the model id and URL.
-    /// `None` means offline: no provider is configured.
+    /// `OLLAMA_HOST`); `WEIR_MODEL` and `WEIR_MODEL_BASE_URL` override the model id and URL;
+    /// `WEIR_MODEL_BATCH=1` makes it answer through the provider's batch API
+    /// (docs/batch-calls.md). `None` means offline: no provider is configured.
     ///
     /// ```
     /// use weir_models::ModelConfig;
@@ -66,17 +67,29 @@ impl ModelConfig {
             None => return Ok(None),
         };
         let (model, base_url) = (set("WEIR_MODEL"), set("WEIR_MODEL_BASE_URL"));
+        let batch = match set("WEIR_MODEL_BATCH").as_deref().map(str::trim) {
+            None | Some("0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(other) => {
+                return Err(ModelError::Config(format!("WEIR_MODEL_BATCH=`{other}` is not one of 1, true, 0, false")));
+            }
+        };
         let config = match provider.as_str() {
             "offline" => return Ok(None),
             "openai" => {
                 let mut config = OpenAiConfig::chat(model.unwrap_or_else(|| "gpt-4o-mini".into()));
                 config.base_url = base_url;
+                config.batch = batch;
                 ModelConfig::OpenAi(config)
             }
             "anthropic" => {
                 let mut config = AnthropicConfig::chat(model.unwrap_or_else(|| "claude-3-5-haiku-latest".into()));
                 config.base_url = base_url;
+                config.batch = batch;
                 ModelConfig::Anthropic(config)
+            }
+            "ollama" if batch => {
+                return Err(ModelError::Config("WEIR_MODEL_BATCH: Ollama has no batch API".into()));
             }
             "ollama" => {
                 let mut config = OllamaConfig::chat(model.unwrap_or_else(|| "llama3.2".into()));

@@ -32,11 +32,13 @@
 //! `ollama_embeddings`, the same for embeddings;
 //! `local_embeddings` (feature `local-embeddings`), `LocalEmbeddings`: all-MiniLM-L6-v2 run
 //! in-process with candle, no network; `config`, the agent file's model declaration;
+//! `batch`, the [`BatchApi`] of providers' batch APIs, and `openai_batch`, OpenAI's;
 //! `http` over `transport`, `retry` (the [`RetryPolicy`] HTTP tools share) and `stats`, the one HTTP layer; `wire`, rules every wire
 //! format follows and the pieces two providers share; `env`, where a provider is by default;
 //! `secret`, keys that never print; `error`, [`ModelError`].
 
 mod anthropic;
+mod batch;
 mod breaker;
 mod chat;
 mod config;
@@ -49,6 +51,7 @@ mod message;
 mod ollama;
 mod ollama_embeddings;
 mod openai;
+mod openai_batch;
 mod openai_embeddings;
 mod retry;
 mod secret;
@@ -57,6 +60,7 @@ mod transport;
 mod wire;
 
 pub use anthropic::{ANTHROPIC_DEFAULT_MAX_TOKENS, AnthropicChat, AnthropicConfig};
+pub use batch::{BatchApi, BatchRequest, BatchStatus};
 pub use chat::{
     ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingModel, EmbeddingOptions, OutputSchema, Price,
     StopReason, Usage,

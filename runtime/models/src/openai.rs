@@ -3,17 +3,20 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::batch::BatchApi;
 use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, EmbeddingOptions, StopReason, Usage};
 use crate::env::{Env, ProviderDefaults};
 use crate::error::ModelError;
 use crate::http::{Endpoint, HttpSettings, endpoint_url, secret_header};
 use crate::message::{ChatMessage, Role};
+use crate::openai_batch::OpenAiBatch;
 use crate::secret::ApiKey;
 use crate::stats::ModelStats;
 use crate::wire::{FunctionTool, WithExtra, stop_reason, tool_call, tool_result_text};
@@ -73,6 +76,10 @@ pub struct OpenAiConfig<Options = ChatOptions> {
     /// Timeouts, retries and concurrency.
     #[serde(default)]
     pub http: HttpSettings,
+    /// Answer through OpenAI's Batch API, at half the price, within hours (chat models only;
+    /// docs/batch-calls.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// An OpenAI-compatible embedding model, as an agent file declares it.
@@ -93,6 +100,7 @@ impl<Options> OpenAiConfig<Options> {
             auth: OpenAiAuth::default(),
             query: BTreeMap::new(),
             http: HttpSettings::default(),
+            batch: false,
         }
     }
 
@@ -109,13 +117,23 @@ impl<Options> OpenAiConfig<Options> {
     /// The endpoint at `path` of this server, sending `key` as `auth` says; an unset base URL
     /// means api.openai.com.
     pub(crate) fn endpoint(&self, path: &str, key: ApiKey) -> Result<Endpoint, ModelError> {
-        let url = endpoint_url(self.base_url.as_deref().unwrap_or(OPENAI_DEFAULTS.base_url), path, &self.query)?;
+        let url = self.url(path)?;
+        Endpoint::new(PROVIDER, url, self.auth_headers(&key)?, Some(key), &self.http)
+    }
+
+    /// `path` on this server, with the configured query.
+    pub(crate) fn url(&self, path: &str) -> Result<url::Url, ModelError> {
+        endpoint_url(self.base_url.as_deref().unwrap_or(OPENAI_DEFAULTS.base_url), path, &self.query)
+    }
+
+    /// The headers that send `key` as `auth` says.
+    pub(crate) fn auth_headers(&self, key: &ApiKey) -> Result<HeaderMap, ModelError> {
         let mut headers = HeaderMap::new();
         match self.auth {
             OpenAiAuth::Bearer => secret_header(&mut headers, "authorization", &format!("Bearer {}", key.expose()))?,
             OpenAiAuth::ApiKey => secret_header(&mut headers, "api-key", key.expose())?,
         }
-        Endpoint::new(PROVIDER, url, headers, Some(key), &self.http)
+        Ok(headers)
     }
 }
 
@@ -141,18 +159,23 @@ impl OpenAiConfig<ChatOptions> {
 pub struct OpenAiChat {
     endpoint: Endpoint,
     options: ChatOptions,
+    batch: Option<Arc<OpenAiBatch>>,
 }
 
 impl OpenAiChat {
     /// A client of `config`'s server with `key`; an unset base URL means api.openai.com.
     pub fn new(config: &OpenAiConfig, key: ApiKey) -> Result<Self, ModelError> {
-        let endpoint = config.endpoint("chat/completions", key)?;
-        Ok(OpenAiChat { endpoint, options: config.options.clone() })
+        let endpoint = config.endpoint("chat/completions", key.clone())?;
+        let mut chat = OpenAiChat { endpoint, options: config.options.clone(), batch: None };
+        if config.batch {
+            chat.batch = Some(Arc::new(OpenAiBatch::new(config, key, chat.clone())?));
+        }
+        Ok(chat)
     }
 
     /// The request body, borrowing the request: a conversation's messages, schema and tool
     /// parameters are written straight to the wire, not copied into a JSON tree first.
-    fn body<'r>(&'r self, request: &'r ChatRequest) -> WithExtra<'r, Body<'r>> {
+    pub(crate) fn body<'r>(&'r self, request: &'r ChatRequest) -> WithExtra<'r, Body<'r>> {
         let options = &self.options;
         let response_format = request.output_schema.as_ref().map(|schema| ResponseFormat {
             kind: "json_schema",
@@ -185,11 +208,15 @@ impl ChatModel for OpenAiChat {
     fn stats(&self) -> ModelStats {
         self.endpoint.stats()
     }
+
+    fn batch(&self) -> Option<Arc<dyn BatchApi>> {
+        self.batch.clone().map(|batch| batch as Arc<dyn BatchApi>)
+    }
 }
 
 /// A Chat Completions request body.
 #[derive(Serialize)]
-struct Body<'r> {
+pub(crate) struct Body<'r> {
     model: &'r str,
     messages: Vec<WireMessage<'r>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -271,7 +298,7 @@ fn wire_message(message: &ChatMessage) -> WireMessage<'_> {
 }
 
 #[derive(Debug, Deserialize)]
-struct Completion {
+pub(crate) struct Completion {
     #[serde(default)]
     model: String,
     choices: Vec<Choice>,
@@ -319,7 +346,7 @@ struct CompletionUsage {
 }
 
 impl OpenAiChat {
-    fn response(&self, completion: Completion) -> Result<ChatResponse, ModelError> {
+    pub(crate) fn response(&self, completion: Completion) -> Result<ChatResponse, ModelError> {
         let Some(choice) = completion.choices.into_iter().next() else {
             return Err(self.endpoint.malformed("the reply has no choices"));
         };

@@ -38,6 +38,9 @@ pub struct OpenAiEmbeddings {
 impl OpenAiEmbeddings {
     /// A client of `config`'s server with `key`; an unset base URL means api.openai.com.
     pub fn new(config: &OpenAiEmbeddingConfig, key: ApiKey) -> Result<Self, ModelError> {
+        if config.batch {
+            return Err(ModelError::Config("batch: true is for chat models, not embeddings".into()));
+        }
         let endpoint = config.endpoint("embeddings", key)?;
         Ok(OpenAiEmbeddings { endpoint, options: config.options.clone() })
     }

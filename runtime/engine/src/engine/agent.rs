@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::Engine;
 use super::context::EventContext;
 use crate::position::Position;
 
@@ -98,4 +99,14 @@ pub trait Agent: Send + Sync + 'static {
     /// Handles one event; state changes and outputs made through `ctx` commit only if it
     /// returns `Ok`.
     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError>;
+
+    /// Work the agent does for its waiting keys outside any batch, after the drains of every
+    /// invocation of the process function, scheduled or not: the agent crate submits the
+    /// calls its keys wait on to providers' batch APIs and polls them (docs/batch-calls.md).
+    /// What it learns it appends to `engine`'s log as signals, which the next drain reads;
+    /// it returns how many it appended. Nothing, by default.
+    async fn tend(&self, engine: &Engine) -> Result<u64, ActionError> {
+        let _ = engine;
+        Ok(0)
+    }
 }

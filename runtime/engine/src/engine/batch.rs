@@ -19,7 +19,7 @@ use crate::outputs::{DeadLetter, Output};
 use crate::position::Position;
 use crate::trace::{EventTrace, SpanEnd, Trace};
 use crate::trace_parent::TRACE_PARENT_ATTRIBUTE;
-use crate::wait::{Awaited, NOTICE_FIELD, Queued, Signal, Suspension, Wake};
+use crate::wait::{Awaited, NOTICE_FIELD, Notice, Queued, Signal, Suspension, Wake};
 
 /// The events of one key in a batch, in log order.
 #[derive(Debug)]
@@ -384,20 +384,24 @@ impl KeyRunner {
                 let mut outputs = numbered(outputs);
                 let emitted = emitted + outputs.len() as u32;
                 // The wait's notice (an approval request) goes out once, after the outputs.
-                let mut kept_notice = None;
-                if let Some(mut notice) = wait.notice {
-                    // Named with the wait and its expiry, so that a sink can make answers
-                    // (approval links) that expire with it.
-                    if let (Some(fields), Awaited::Signal { kind, correlation_id }) =
-                        (notice.as_object_mut(), &wait.awaited)
-                    {
-                        let about = serde_json::json!({"type": kind, "correlation_id": correlation_id, "expires_at_ms": wait.due_ms});
-                        fields.insert(NOTICE_FIELD.to_string(), about);
-                    }
-                    let index = next_index + outputs.len() as u32;
-                    kept_notice = Some(notice.clone());
-                    outputs.push(Output { key: key.clone(), event: position, index, payload: notice });
+                let (mut notice, deliver) = match wait.notice {
+                    Some(Notice::Delivered(notice)) => (Some(notice), true),
+                    Some(Notice::Held(held)) => (Some(held), false),
+                    None => (None, false),
+                };
+                // Named with the wait and its expiry, so that a sink can make answers
+                // (approval links) that expire with it.
+                if let (Some(fields), Awaited::Signal { kind, correlation_id }) =
+                    (notice.as_mut().and_then(|n| n.as_object_mut()), &wait.awaited)
+                {
+                    let about = serde_json::json!({"type": kind, "correlation_id": correlation_id, "expires_at_ms": wait.due_ms});
+                    fields.insert(NOTICE_FIELD.to_string(), about);
                 }
+                if let (Some(notice), true) = (&notice, deliver) {
+                    let index = next_index + outputs.len() as u32;
+                    outputs.push(Output { key: key.clone(), event: position, index, payload: notice.clone() });
+                }
+                let kept_notice = notice;
                 let next_index = next_index + outputs.len() as u32;
                 let suspension = Suspension {
                     event: Queued::new(position, &payload, Vec::new()).expect("the event ran, so it is JSON"),

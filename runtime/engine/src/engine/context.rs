@@ -17,7 +17,7 @@ use crate::manifest::{PartitionDir, Writer};
 use crate::position::Position;
 use crate::shadow::Record;
 use crate::trace::Trace;
-use crate::wait::{Awaited, PendingWait, WaitError, Wake};
+use crate::wait::{Awaited, Notice, PendingWait, WaitError, Wake};
 
 /// Counts of durable calls, over an invocation.
 #[derive(Debug, Default)]
@@ -142,9 +142,10 @@ pub struct EventContext {
     record: Option<Record>,
     /// The first wait this attempt met without an outcome: the event suspends there.
     pending_wait: std::sync::Mutex<Option<PendingWait>>,
-    /// The wait (branch, step) this run resumes at: the one wait whose outcome the journal
-    /// gives. Any other wait suspends afresh, so that a decision journaled by an attempt that
-    /// did not commit never stands in for the signal the key has not yet received.
+    /// The wait (branch, step) this run resumes at: the last wait whose outcome the journal
+    /// gives (with those before it on its branch). Any later wait suspends afresh, so that a
+    /// decision journaled by an attempt that did not commit never stands in for the signal
+    /// the key has not yet received.
     resumes: Option<(String, u32)>,
 }
 
@@ -446,7 +447,36 @@ pub trait Durable {
         timeout: Duration,
         notice: serde_json::Value,
     ) -> impl Future<Output = Result<Wake, WaitError>> + Send + '_ {
-        let result = self.calls().signal_wait(kind, correlation_id, timeout, Some(notice));
+        let result = self.calls().signal_wait(kind, correlation_id, timeout, Some(Notice::Delivered(notice)));
+        async move { result }
+    }
+
+    /// Like [`wait_for`](Self::wait_for), and when the attempt suspends, keeps `held` in the
+    /// suspension, where whoever reads the waits finds it ([`WaitingKey::notice`]), without
+    /// committing it as an output: a request that a process of the agent's own answers with
+    /// the signal (a model call through a provider's batch API, docs/batch-calls.md).
+    ///
+    /// ```
+    /// # async fn demo(ctx: &weir_engine::EventContext) -> Result<(), weir_engine::WaitError> {
+    /// use std::time::Duration;
+    /// use weir_engine::Durable;
+    ///
+    /// let id = ctx.next_idempotency_key();
+    /// let held = serde_json::json!({"model_batch_request": {"model": "reviewer", "request": {"messages": []}}});
+    /// let reply = ctx.wait_holding("model_batch", &id, Duration::from_secs(25 * 3600), held).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`WaitingKey::notice`]: crate::WaitingKey::notice
+    fn wait_holding(
+        &self,
+        kind: &str,
+        correlation_id: &str,
+        timeout: Duration,
+        held: serde_json::Value,
+    ) -> impl Future<Output = Result<Wake, WaitError>> + Send + '_ {
+        let result = self.calls().signal_wait(kind, correlation_id, timeout, Some(Notice::Held(held)));
         async move { result }
     }
 
@@ -477,7 +507,7 @@ impl Calls<'_> {
         kind: &str,
         correlation_id: &str,
         timeout: Duration,
-        notice: Option<serde_json::Value>,
+        notice: Option<Notice>,
     ) -> Result<Wake, WaitError> {
         let name = format!("wait:{kind}:{correlation_id}");
         let awaited = Awaited::Signal { kind: kind.to_string(), correlation_id: correlation_id.to_string() };
@@ -487,19 +517,17 @@ impl Calls<'_> {
     }
 
     /// Answers a wait from the journal, or records it as the wait the attempt suspends at.
-    fn wait(
-        self,
-        name: String,
-        awaited: Awaited,
-        due_ms: u64,
-        notice: Option<serde_json::Value>,
-    ) -> Result<Wake, WaitError> {
+    fn wait(self, name: String, awaited: Awaited, due_ms: u64, notice: Option<Notice>) -> Result<Wake, WaitError> {
         let Calls { ctx, sequence } = self;
         let step = sequence.next_step.fetch_add(1, Ordering::SeqCst);
         let id = CallId { event: ctx.event, key: ctx.key.clone(), branch: sequence.branch.clone(), step };
         let journal_error = |reason: String| WaitError::Journal { name: name.clone(), reason };
-        let resumed_here = ctx.resumes.as_ref().is_some_and(|(branch, at)| *branch == id.branch && *at == step);
-        match ctx.scope.journal.lookup(&id).filter(|_| resumed_here) {
+        // The wait resumed at, and the waits before it on its branch: those ended in
+        // resumptions that committed (each decision was copied into the suspension the
+        // event then committed at the later wait), so an event that waits twice in turn
+        // goes past the first one when it resumes at the second.
+        let decided = ctx.resumes.as_ref().is_some_and(|(branch, at)| *branch == id.branch && step <= *at);
+        match ctx.scope.journal.lookup(&id).filter(|_| decided) {
             Some(entry) if entry.name != name => {
                 return Err(WaitError::Mismatch { name, journaled: entry.name });
             }

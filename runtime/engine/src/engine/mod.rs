@@ -278,6 +278,12 @@ impl Engine {
         &self.shared.agent_name
     }
 
+    /// The agent's work for its waiting keys outside any batch ([`Agent::tend`]): run it
+    /// after draining; returns how many signals it appended to the log, which a drain reads.
+    pub async fn tend(&self) -> std::result::Result<u64, ActionError> {
+        self.shared.agent.tend(self).await
+    }
+
     /// Counts of durable calls made and replayed by this engine.
     pub fn call_counts(&self) -> &CallCounts {
         &self.shared.counts
