@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 use weir_engine::{
-    Clock, Durable, DurableError, EventContext, LogInput, Rejected, SpanEnd, SpanId, SpanKind, SystemClock, Unavailable,
+    Clock, Durable, DurableError, EventContext, LogInput, Rejected, SpanEnd, SpanId, SpanKind, SpendLimit, SystemClock,
+    Unavailable,
 };
 use weir_models::{ChatModel, EmbeddingModel};
 use weir_models::{ModelError, Price};
@@ -178,6 +179,13 @@ impl WorkflowAgentBuilder {
     /// What each key may spend on model calls per period (`docs/observability.md`).
     pub fn key_budget(mut self, budget: Budget) -> Self {
         self.settings.key_budget = Some(budget);
+        self
+    }
+
+    /// What the agent as a whole, over all its keys and partitions, may spend on model calls
+    /// per period (`docs/observability.md`, "Budgets per agent").
+    pub fn agent_budget(mut self, budget: Budget) -> Self {
+        self.settings.agent_budget = Some(budget);
         self
     }
 
@@ -375,6 +383,7 @@ impl WorkflowAgent {
         let long_term_expires = stored.as_ref().is_some_and(|s| LongTermMemory::expires(&s.long_term));
         if settings.memory_ttl_ms.is_none()
             && settings.key_budget.is_none()
+            && settings.agent_budget.is_none()
             && !long_term_ttl
             && !long_term_expires
             && !Memory::expires(stored)
@@ -391,6 +400,11 @@ impl WorkflowAgent {
 impl weir_engine::Agent for WorkflowAgent {
     async fn on_event(&self, input: &LogInput, engine: &mut EventContext) -> Result<(), ActionError> {
         self.run(input, engine).await.map_err(not_the_events_fault)
+    }
+
+    fn spend_limit(&self) -> Option<SpendLimit> {
+        let budget = self.core.settings.agent_budget.as_ref()?;
+        Some(SpendLimit { tokens: budget.tokens, cost: budget.cost, period_ms: budget.period_ms })
     }
 }
 
@@ -470,6 +484,22 @@ impl WorkflowAgent {
                     tracing::debug!(key = %input.key, %reason, "key paused until its budget's period ends");
                     engine.sleep_until(end).await?;
                     spent = Some(budget.spent(spend, end));
+                }
+            }
+        }
+        if let Some((budget, now)) = self.core.settings.agent_budget.as_ref().zip(now_ms)
+            && let Some(reason) = engine.agent_budget(now).await.map_err(|e| {
+                AgentError::from_durable(e, |name, source| {
+                    AgentError::Unavailable(format!("`{name}`: the agent budget's ledger cannot be read: {source}"))
+                })
+            })?
+        {
+            match &budget.on_exhausted {
+                OnExhausted::DeadLetter => return Err(Rejected::new(reason).into()),
+                OnExhausted::Model(cheaper) => run.model_override = Some(cheaper.clone()),
+                OnExhausted::Pause => {
+                    tracing::debug!(key = %input.key, %reason, "key paused until the agent budget's period ends");
+                    engine.sleep_until(budget.period_end(budget.spent(None, now))).await?;
                 }
             }
         }

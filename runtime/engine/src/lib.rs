@@ -19,6 +19,7 @@
 //!   of its own, with calls answered from production's record (`docs/replay.md`).
 //! - `committed`: what a commit made visible, the only way other crates read it; `gc`:
 //!   collection and retention.
+//! - `budget`: the agent's budget, shared by its partitions through a ledger of grants.
 //! - `clock`: injected time; `error`: the public error and its kind.
 //! - `usage`: what each invocation of an agent's functions spent (requests, time), for
 //!   `weir cost`; `store`: the request-counting store wrapper it meters with;
@@ -27,6 +28,7 @@
 //!   the format's types for tests that check it directly.
 
 mod aws_prices;
+mod budget;
 mod clock;
 mod committed;
 mod engine;
@@ -50,6 +52,7 @@ mod usage;
 mod wait;
 
 pub use aws_prices::{AwsPrices, InfrastructureCost, LambdaPrices, S3Prices};
+pub use budget::{Amount, PartitionSpend, SpendLimit};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use committed::{Commit, CommittedOutputs, CommittedReader};
 pub use engine::{

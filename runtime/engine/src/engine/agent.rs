@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::context::EventContext;
+use crate::budget::SpendLimit;
 use crate::position::Position;
 
 /// An error an action returns; the engine retries the event, then dead-letters it.
@@ -98,4 +99,11 @@ pub trait Agent: Send + Sync + 'static {
     /// Handles one event; state changes and outputs made through `ctx` commit only if it
     /// returns `Ok`.
     async fn on_event(&self, event: &LogInput, ctx: &mut EventContext) -> Result<(), ActionError>;
+
+    /// What the agent as a whole may spend on model calls per period, over all its keys and
+    /// partitions; `None` (the default): no limit. The engine keeps the partitions' spend
+    /// and grants; the agent asks [`EventContext::agent_budget`] before an event spends.
+    fn spend_limit(&self) -> Option<SpendLimit> {
+        None
+    }
 }
