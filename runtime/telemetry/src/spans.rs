@@ -38,8 +38,8 @@ pub(crate) struct Commit<'a> {
     pub(crate) capture_content: bool,
 }
 
-/// The event's spans as OpenTelemetry spans, under `batch` (or linked to it, when the
-/// producer's trace context puts them in the producer's trace).
+/// The event's spans as OpenTelemetry spans, under its key's span in `batch` (or linked to
+/// it, when the producer's trace context puts them in the producer's trace).
 pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace, batch: Option<&BatchSpan>) -> Vec<SpanData> {
     let identity = format!("{}\0{}\0{}", commit.agent, commit.partition, trace.event);
     let span_id = |n: u32| {
@@ -52,12 +52,13 @@ pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace, batch: Option
         .and_then(|root| root.attributes.get(TRACE_PARENT_ATTRIBUTE))
         .and_then(Value::as_str)
         .and_then(|text| text.parse::<TraceParent>().ok());
-    let (trace_id, root_parent, links) = match (producer, batch) {
-        (Some(producer), batch) => {
-            let links = batch.map(|b| Link::with_context(b.context.clone())).into_iter().collect();
+    let key = batch.map(|b| b.key(&trace.key));
+    let (trace_id, root_parent, links) = match (producer, key) {
+        (Some(producer), key) => {
+            let links = key.map(|k| Link::with_context(k.clone())).into_iter().collect();
             (TraceId::from_bytes(producer.trace_id), opentelemetry::trace::SpanId::from_bytes(producer.span_id), links)
         }
-        (None, Some(batch)) => (batch.context.trace_id(), batch.context.span_id(), Vec::new()),
+        (None, Some(key)) => (key.trace_id(), key.span_id(), Vec::new()),
         (None, None) => (
             TraceId::from_bytes(xxh3_128(identity.as_bytes()).to_be_bytes()),
             opentelemetry::trace::SpanId::INVALID,
@@ -222,11 +223,13 @@ mod tests {
     }
 
     #[test]
-    fn an_event_sits_under_its_batch_or_in_its_producers_trace_linked_to_the_batch() {
+    fn an_event_sits_under_its_key_or_in_its_producers_trace_linked_to_the_key() {
         let mut invocation = crate::invocation::Invocation::start("run", None);
         let (batch_data, batch) = invocation.batch("review-analysis", 2, 9, &[trace()]);
+        let [batch_data, key_data] = &batch_data[..] else { panic!("the batch and its key: {batch_data:?}") };
+        assert_eq!(key_data.parent_span_id, batch_data.span_context.span_id());
         let spans = event_spans(&commit(false), &trace(), Some(&batch));
-        assert_eq!(spans[0].parent_span_id, batch_data.span_context.span_id());
+        assert_eq!(spans[0].parent_span_id, key_data.span_context.span_id());
         assert!(spans.iter().all(|s| s.span_context.trace_id() == batch_data.span_context.trace_id()));
 
         let producer = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -237,7 +240,7 @@ mod tests {
         assert!(spans.iter().all(|s| s.span_context.trace_id() == TraceId::from_bytes(producer.trace_id)));
         assert_eq!(spans[0].parent_span_id, opentelemetry::trace::SpanId::from_bytes(producer.span_id));
         assert!(spans[0].parent_span_is_remote);
-        assert_eq!(spans[0].links.links[0].span_context, batch_data.span_context);
+        assert_eq!(spans[0].links.links[0].span_context, key_data.span_context);
         assert_eq!(spans[1].parent_span_id, spans[0].span_context.span_id(), "the tree below the root is kept");
     }
 }
