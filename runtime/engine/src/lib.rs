@@ -76,7 +76,7 @@ pub use shadow::{
 pub use state::RunCache;
 pub use storage::Storage;
 pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace, TraceSink, traces_parquet};
-pub use trace_parent::{InvalidTraceParent, TRACE_PARENT_ATTRIBUTE, TraceParent};
+pub use trace_parent::{InvalidTraceParent, TRACE_PARENT_ATTRIBUTE, TRACE_STATE_ATTRIBUTE, TraceParent};
 pub use usage::{InvocationUsage, MeteredInvocation, UsageMeter, read_usage};
 pub use wait::{NOTICE_FIELD, SIGNAL_FIELD, Signal, WaitError, WaitingKey, Wake};
 

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use weir_engine::{EventTrace, TraceParent};
@@ -53,12 +53,13 @@ impl Invocation {
     /// An invocation named `name`, starting now, in `parent`'s trace if given, else in a
     /// trace of its own.
     pub(crate) fn start(name: &str, parent: Option<TraceParent>) -> Self {
-        let trace_id = match parent {
+        let trace_id = match &parent {
             Some(parent) => TraceId::from_bytes(parent.trace_id),
             None => TraceId::from_bytes(fastrand::u128(1..).to_be_bytes()),
         };
         let span_id = SpanId::from_bytes(fastrand::u64(1..).to_be_bytes());
-        let context = SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, TraceState::default());
+        let state = crate::spans::trace_state(parent.as_ref().and_then(|p| p.state.as_deref()));
+        let context = SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, state);
         Invocation { name: name.into(), context, parent, start: SystemTime::now(), partitions: BTreeMap::new() }
     }
 
@@ -154,7 +155,7 @@ impl Invocation {
                 span_data(format!("partition {partition}"), context, parent, SpanKind::Internal, times, attributes)
             })
             .collect();
-        let parent = self.parent.map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id));
+        let parent = self.parent.as_ref().map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.span_id));
         let attributes = vec![
             KeyValue::new("weir.function", self.name.clone()),
             KeyValue::new("weir.partitions", self.partitions.len() as i64),
@@ -181,7 +182,7 @@ impl Invocation {
             SpanId::from_bytes(id.to_be_bytes()),
             TraceFlags::SAMPLED,
             false,
-            TraceState::default(),
+            self.context.trace_state().clone(),
         )
     }
 }
@@ -255,7 +256,9 @@ mod tests {
     #[test]
     fn an_invocation_continues_its_parents_trace() {
         let parent: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
-        let spans = Invocation::start("run", Some(parent)).finish();
+        let parent = parent.with_state(Some("rojo=00f067aa0ba902b7"));
+        let spans = Invocation::start("run", Some(parent.clone())).finish();
+        assert_eq!(spans.last().unwrap().span_context.trace_state().get("rojo"), Some("00f067aa0ba902b7"));
         let root = spans.last().unwrap();
         assert_eq!(root.span_context.trace_id(), TraceId::from_bytes(parent.trace_id));
         assert_eq!(root.parent_span_id, SpanId::from_bytes(parent.span_id));
