@@ -333,12 +333,17 @@ impl ProcessFunction {
                 .metric(metrics::OUTPUT_TOKENS, Unit::Count, added.output_tokens)
                 .metric(metrics::MODEL_RETRIES, Unit::Count, added.retries);
             // Also without the model: one alarm covers every model, whatever its name.
+            let cost = of_model().also_by(&[metrics::AGENT, metrics::FUNCTION]).metric_f64(
+                metrics::MODEL_COST,
+                Unit::None,
+                added.cost,
+            );
             let breaker = of_model().also_by(&[metrics::AGENT, metrics::FUNCTION]).metric(
                 metrics::BREAKER_OPEN,
                 Unit::None,
                 u8::from(added.breaker_open),
             );
-            [calls, breaker]
+            [calls, cost, breaker]
         });
         let documents: Vec<EmfDocument> = std::iter::once(totals).chain(backlogs).chain(models).collect();
         self.metrics.emit(documents);

@@ -258,6 +258,13 @@ impl WorkflowAgent {
         &self.core.resources
     }
 
+    /// What the tokens of the chat model registered as `name` cost: the agent's price for
+    /// the model its provider names ([`ChatModel::name`]); `None` when it has none.
+    pub fn price(&self, name: &str) -> Option<Price> {
+        let model = self.core.resources.model(name).ok()?;
+        self.core.settings.prices.get(model.name()).copied()
+    }
+
     /// Runs the actions subscribed to `event`, with notifications around each.
     async fn route(&self, event: &Event, engine: &EventContext, run: &mut Run) -> Result<(), ActionError> {
         for action in self.actions.iter().filter(|a| a.subscribes_to(&event.kind)) {
