@@ -116,7 +116,7 @@ fn infrastructure(usage: &[InvocationUsage], prices: &AwsPrices) -> String {
     for record in usage {
         functions.entry(record.function.as_str()).or_default().push(record);
     }
-    let rows: Vec<[String; 10]> = functions
+    let rows: Vec<[String; 11]> = functions
         .iter()
         .map(|(function, records)| {
             let cost = InfrastructureCost::of(records.iter().copied(), prices);
@@ -132,14 +132,27 @@ fn infrastructure(usage: &[InvocationUsage], prices: &AwsPrices) -> String {
                 r.delete.to_string(),
                 format!("{:.3}", cost.gb_seconds),
                 format!("{:.8}", cost.total()),
+                records.iter().filter(|r| r.cold_start).count().to_string(),
             ]
         })
         .collect();
     let all = InfrastructureCost::of(usage, prices);
     let mut text = String::new();
     if !rows.is_empty() {
-        let header = ["function", "invocations", "events", "PUT", "GET", "HEAD", "LIST", "DELETE", "GB-s", "cost"];
-        text.push_str(&table::render(header, &rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
+        let header = [
+            "function",
+            "invocations",
+            "events",
+            "PUT",
+            "GET",
+            "HEAD",
+            "LIST",
+            "DELETE",
+            "GB-s",
+            "cost",
+            "cold starts",
+        ];
+        text.push_str(&table::render(header, &rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
     }
     text.push_str(&format!(
         "infrastructure cost: {:.8} (S3 requests {:.8}, Lambda time {:.8}, Lambda requests {:.8})",
