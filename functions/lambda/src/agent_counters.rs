@@ -1,5 +1,5 @@
-//! The agent's own counters, for the process function's metrics: model calls, tokens and
-//! retries per model, and whether each model client's circuit breaker is open.
+//! The agent's own counters, for the process function's metrics: model calls, tokens, cost
+//! and retries per model, and whether each model client's circuit breaker is open.
 //!
 //! Agents count over the life of the process; the process function publishes what each
 //! invocation added ([`CounterDeltas`]), since a warm environment serves many.
@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use weir_agent::WorkflowAgent;
+use weir_models::Usage;
 
 /// One model's counters, since the agent was built, and its breaker now.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ModelCounters {
     /// Calls answered (journal replays excluded).
     pub calls: u64,
@@ -20,6 +21,8 @@ pub struct ModelCounters {
     pub input_tokens: u64,
     /// Reply tokens of the calls answered.
     pub output_tokens: u64,
+    /// What those tokens cost at the agent's price for the model (0 without one).
+    pub cost: f64,
     /// Requests the model's client retried.
     pub retries: u64,
     /// Whether the client's circuit breaker is open now.
@@ -34,6 +37,7 @@ impl ModelCounters {
             errors: self.errors.saturating_sub(earlier.errors),
             input_tokens: self.input_tokens.saturating_sub(earlier.input_tokens),
             output_tokens: self.output_tokens.saturating_sub(earlier.output_tokens),
+            cost: (self.cost - earlier.cost).max(0.0),
             retries: self.retries.saturating_sub(earlier.retries),
             breaker_open: self.breaker_open,
         }
@@ -78,6 +82,8 @@ impl AgentCounters for WorkflowAgent {
         }
         for (model, counters) in &mut models {
             counters.breaker_open = self.resources().model(model).is_ok_and(|client| client.stats().breaker_open);
+            let usage = Usage { input_tokens: counters.input_tokens, output_tokens: counters.output_tokens };
+            counters.cost = self.price(model).map_or(0.0, |price| price.cost(usage));
         }
         models
     }

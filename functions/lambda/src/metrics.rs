@@ -61,6 +61,8 @@ pub const DELIVERED: &str = "Delivered";
 pub const UNDELIVERED: &str = "Undelivered";
 /// Model calls made (journal replays excluded: they cost nothing).
 pub const MODEL_CALLS: &str = "ModelCalls";
+/// What a model's tokens cost at the agent's prices (`prices` in its settings).
+pub const MODEL_COST: &str = "ModelCost";
 /// Model calls that failed.
 pub const MODEL_ERRORS: &str = "ModelErrors";
 /// Prompt tokens of the model calls made.

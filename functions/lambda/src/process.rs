@@ -122,8 +122,9 @@ pub struct ProcessFunction {
     deltas: CounterDeltas,
     /// The agent, for the engines of shadows.
     agent: Arc<dyn Agent>,
-    /// The engine of each shadow this environment has run, by name.
-    shadows: tokio::sync::Mutex<HashMap<String, Engine>>,
+    /// The engine of each shadow this environment has run, by name, and the meter of its
+    /// invocations.
+    shadows: tokio::sync::Mutex<HashMap<String, (Engine, UsageMeter)>>,
     /// Counts the requests of each invocation, for its usage record.
     meter: UsageMeter,
 }
@@ -268,14 +269,27 @@ impl ProcessFunction {
     /// Runs a replay's shadow (`docs/replay.md`): drains `partitions` of its plan (all when
     /// `None`) until each reaches the end of its range or `deadline`, then continues with
     /// those left. A shadow is no production run: nothing is dispatched, exported or counted
-    /// in the agent's metrics.
+    /// in the agent's metrics; its invocations' usage records are kept in its namespace,
+    /// apart from production's (`weir cost --shadow`).
     async fn handle_shadow(
         &self,
         shadow: &str,
         partitions: Option<Vec<u32>>,
         deadline: Deadline,
     ) -> Result<ProcessReport> {
-        let (engine, planned) = self.shadow_engine(shadow).await?;
+        let (engine, planned, meter) = self.shadow_engine(shadow).await?;
+        let work = self.replay(shadow, engine, planned, partitions, deadline);
+        usage::metered(Some(&meter), &Metrics::off("process"), "process", |r: &ProcessReport| r.events, work).await
+    }
+
+    async fn replay(
+        &self,
+        shadow: &str,
+        engine: Engine,
+        planned: Vec<u32>,
+        partitions: Option<Vec<u32>>,
+        deadline: Deadline,
+    ) -> Result<ProcessReport> {
         let partitions = partitions.unwrap_or(planned);
         let partitions = for_each_partition(partitions, |p| drain(&engine, p, None, deadline)).await;
         let report = ProcessReport::of(partitions);
@@ -289,8 +303,9 @@ impl ProcessFunction {
         Ok(report)
     }
 
-    /// The engine of `shadow` and the partitions its plan replays, made once per environment.
-    async fn shadow_engine(&self, shadow: &str) -> Result<(Engine, Vec<u32>)> {
+    /// The engine of `shadow`, the partitions its plan replays and the meter of its
+    /// invocations (whose records go to the shadow's namespace), made once per environment.
+    async fn shadow_engine(&self, shadow: &str) -> Result<(Engine, Vec<u32>, UsageMeter)> {
         let storage = weir_engine::shadow_storage(&self.config.storage, shadow)
             .map_err(|e| Error::Event(format!("shadow `{shadow}`: {e}")))?;
         let plan = ShadowPlan::read(&storage).await?.ok_or_else(|| {
@@ -298,15 +313,18 @@ impl ProcessFunction {
         })?;
         let planned = plan.ranges.keys().copied().collect();
         let mut shadows = self.shadows.lock().await;
-        if let Some(engine) = shadows.get(shadow) {
-            return Ok((engine.clone(), planned));
+        if let Some((engine, meter)) = shadows.get(shadow) {
+            return Ok((engine.clone(), planned, meter.clone()));
         }
-        let engine = Engine::builder(storage, &plan.production_agent, self.agent.clone())
+        let meter = usage::meter(&storage, &plan.production_agent)?;
+        // Production's record, read through the shadow's meter too.
+        let production = self.config.storage.with_store(meter.storage().store().clone());
+        let engine = Engine::builder(meter.storage().clone(), &plan.production_agent, self.agent.clone())
             .settings(self.config.settings.clone())
-            .shadow(plan.shadow(self.config.storage.clone()))
+            .shadow(plan.shadow(production))
             .build()?;
-        shadows.insert(shadow.to_string(), engine.clone());
-        Ok((engine, planned))
+        shadows.insert(shadow.to_string(), (engine.clone(), meter.clone()));
+        Ok((engine, planned, meter))
     }
 
     /// The log segments `partition` has left after its drain, and how long the oldest of
@@ -366,12 +384,17 @@ impl ProcessFunction {
                 .metric(metrics::OUTPUT_TOKENS, Unit::Count, added.output_tokens)
                 .metric(metrics::MODEL_RETRIES, Unit::Count, added.retries);
             // Also without the model: one alarm covers every model, whatever its name.
+            let cost = of_model().also_by(&[metrics::AGENT, metrics::FUNCTION]).metric_f64(
+                metrics::MODEL_COST,
+                Unit::None,
+                added.cost,
+            );
             let breaker = of_model().also_by(&[metrics::AGENT, metrics::FUNCTION]).metric(
                 metrics::BREAKER_OPEN,
                 Unit::None,
                 u8::from(added.breaker_open),
             );
-            [calls, breaker]
+            [calls, cost, breaker]
         });
         let documents: Vec<EmfDocument> = std::iter::once(totals).chain(backlogs).chain(models).collect();
         self.metrics.emit(documents);

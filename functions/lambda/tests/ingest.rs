@@ -230,13 +230,13 @@ async fn requeued_dead_letters_are_appended_once() {
     assert!(refused.to_string().contains("\"all\": true"), "{refused}");
 }
 
-/// The trace context each stored event carries, by key.
-async fn trace_parents(log: &EventLog) -> Vec<(String, Option<String>)> {
+/// The trace context each stored event carries (traceparent, tracestate), by key.
+async fn trace_parents(log: &EventLog) -> Vec<(String, (Option<String>, Option<String>))> {
     let mut parents = Vec::new();
     for p in 0..log.partitions() {
         for seq in log.segments(p).await.unwrap() {
             let events = log.read_segment(p, seq).await.unwrap().unwrap().events;
-            parents.extend(events.into_iter().map(|e| (e.key, e.trace_parent)));
+            parents.extend(events.into_iter().map(|e| (e.key, (e.trace_parent, e.trace_state))));
         }
     }
     parents.sort();
@@ -251,8 +251,13 @@ async fn a_callers_trace_context_is_kept_with_its_records() {
     request["requestContext"]["http"]["method"] = json!("POST");
     request["headers"]["idempotency-key"] = json!("traced");
     request["headers"]["traceparent"] = json!(w3c);
+    request["headers"]["tracestate"] = json!("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
     request["body"] = json!("{\"key\": \"a\"}\n{\"key\": \"b\"}\n");
     assert_eq!(ingest.handle(request.clone()).await.unwrap()["statusCode"], 200);
+    request["headers"]["idempotency-key"] = json!("bad-state");
+    request["headers"]["tracestate"] = json!("Not A State");
+    request["body"] = json!("{\"key\": \"e\"}\n");
+    assert_eq!(ingest.handle(request.clone()).await.unwrap()["statusCode"], 200, "a malformed tracestate is dropped");
     request["headers"]["idempotency-key"] = json!("malformed");
     request["headers"]["traceparent"] = json!("00-not-a-context-01");
     request["body"] = json!("{\"key\": \"c\"}\n");
@@ -264,9 +269,10 @@ async fn a_callers_trace_context_is_kept_with_its_records() {
         json!("Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1");
     assert!(failures(&ingest.handle(event).await.unwrap()).is_empty());
 
-    let traced = Some(w3c.to_string());
-    let expected =
-        [("a", traced.clone()), ("b", traced.clone()), ("c", None), ("d", traced)].map(|(k, p)| (k.to_string(), p));
+    let traced = (Some(w3c.to_string()), None);
+    let stated = (Some(w3c.to_string()), Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".to_string()));
+    let expected = [("a", stated.clone()), ("b", stated), ("c", (None, None)), ("d", traced.clone()), ("e", traced)]
+        .map(|(k, p)| (k.to_string(), p));
     assert_eq!(trace_parents(ingest.log()).await, expected);
 }
 

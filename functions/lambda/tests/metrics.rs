@@ -161,6 +161,10 @@ async fn the_functions_emf_lines_parse_as_cloudwatch_parses_them_and_count_what_
     assert_eq!(model_metric("InputTokens"), REVIEWS as f64);
     assert_eq!(model_metric("OutputTokens"), REVIEWS as f64);
     assert_eq!((model_metric("ModelErrors"), model_metric("BreakerOpen")), (0.0, 0.0));
+    // At the agent file's price of 2 and 8 per million tokens, per model and for the agent.
+    let cost = REVIEWS as f64 * 10.0 / 1e6;
+    assert!((model_metric("ModelCost") - cost).abs() < 1e-12, "{}", model_metric("ModelCost"));
+    assert!((sum(&data, "ModelCost", &of("process")) - cost).abs() < 1e-12, "{data:#?}");
     let token_units: Vec<&str> = data.iter().filter(|d| d.name == "InputTokens").map(|d| d.unit.as_str()).collect();
     assert!(!token_units.is_empty() && token_units.iter().all(|u| *u == "Count"), "{token_units:?}");
 

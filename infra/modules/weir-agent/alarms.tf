@@ -1,20 +1,27 @@
 # Alarms on what needs a person: functions failing or throttled, dead letters waiting in a
 # queue, a growing ingest backlog, and, from the functions' own metrics (docs/metrics.md,
 # published as EMF log lines), events dead-lettered, a partition falling behind (in
-# segments or in time), outputs
-# not reaching the sink and a model's circuit breaker open. Each notifies
-# alarm_sns_topic_arn when given.
+# segments or in time), outputs not reaching the sink, a model's circuit breaker open and,
+# when model_cost_alarm_per_hour is set, model calls costing more than that in an hour.
+# Each notifies alarm_sns_topic_arn when given.
 
 locals {
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
 
-  function_alarms = var.create_alarms ? {
-    for pair in setproduct(keys(local.deployed_functions), ["Errors", "Throttles"]) :
-    "${pair[0]}-${lower(pair[1])}" => { function = pair[0], metric = pair[1] }
-  } : {}
+  # Every alarm: a metric of a namespace, with its dimensions, statistic, threshold, period
+  # (seconds) and how many periods in a row.
+  lambda_alarm = { namespace = "AWS/Lambda", statistic = "Sum", operator = "GreaterThanThreshold", threshold = 0, period = 300, periods = 1 }
+  sqs_alarm    = { namespace = "AWS/SQS", statistic = "Maximum", operator = "GreaterThanThreshold", period = 300, periods = 1 }
 
-  # Every other alarm: a metric of a namespace, with its dimensions, statistic and threshold.
-  sqs_alarm = { namespace = "AWS/SQS", statistic = "Maximum", operator = "GreaterThanThreshold", periods = 1 }
+  # A function failing or throttled.
+  function_alarms = {
+    for pair in setproduct(keys(local.deployed_functions), ["Errors", "Throttles"]) :
+    "${pair[0]}-${lower(pair[1])}" => merge(local.lambda_alarm, {
+      dimensions  = tomap({ FunctionName = aws_lambda_function.this[pair[0]].function_name })
+      metric      = pair[1]
+      description = "${aws_lambda_function.this[pair[0]].function_name}: ${pair[1]} in the last 5 minutes"
+    })
+  }
 
   # Dead letters waiting in a queue: a person must look, fix the cause, then redrive.
   dead_letter_alarms = {
@@ -40,7 +47,7 @@ locals {
   } : {}
 
   # The functions' own metrics (EMF), in namespace `weir`, by agent and function.
-  weir_alarm = { namespace = "weir", periods = 1 }
+  weir_alarm = { namespace = "weir", period = 300, periods = 1 }
 
   # A partition falling behind: log segments left to process, the age of the oldest event
   # left, outputs waiting for the sink.
@@ -77,28 +84,22 @@ locals {
       threshold   = 1
       description = "${var.agent}: a model's circuit breaker is open (the provider keeps failing); the partitions needing it wait"
     })
-  }) : {}
+  }, local.cost_alarms) : {}
 
-  metric_alarms = var.create_alarms ? merge(local.dead_letter_alarms, local.backlog_alarms, local.weir_metric_alarms) : {}
-}
+  # Model calls costing more than model_cost_alarm_per_hour in an hour, at the agent's prices.
+  cost_alarms = var.model_cost_alarm_per_hour == null ? {} : {
+    model-cost = merge(local.weir_alarm, {
+      dimensions  = tomap({ Agent = var.agent, Function = "process" })
+      metric      = "ModelCost"
+      statistic   = "Sum"
+      operator    = "GreaterThanThreshold"
+      threshold   = var.model_cost_alarm_per_hour
+      period      = 3600
+      description = "${var.agent}: its model calls cost more than ${var.model_cost_alarm_per_hour} in an hour, at its prices; the per-Model metric says which model"
+    })
+  }
 
-resource "aws_cloudwatch_metric_alarm" "function" {
-  for_each = local.function_alarms
-
-  alarm_name          = "${var.name}-${each.key}"
-  alarm_description   = "${aws_lambda_function.this[each.value.function].function_name}: ${each.value.metric} in the last 5 minutes"
-  namespace           = "AWS/Lambda"
-  metric_name         = each.value.metric
-  dimensions          = { FunctionName = aws_lambda_function.this[each.value.function].function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+  metric_alarms = var.create_alarms ? merge(local.function_alarms, local.dead_letter_alarms, local.backlog_alarms, local.weir_metric_alarms) : {}
 }
 
 resource "aws_cloudwatch_metric_alarm" "metric" {
@@ -110,7 +111,7 @@ resource "aws_cloudwatch_metric_alarm" "metric" {
   metric_name         = each.value.metric
   dimensions          = each.value.dimensions
   statistic           = each.value.statistic
-  period              = 300
+  period              = each.value.period
   evaluation_periods  = each.value.periods
   comparison_operator = each.value.operator
   threshold           = each.value.threshold
@@ -125,4 +126,39 @@ resource "aws_cloudwatch_metric_alarm" "metric" {
 moved {
   from = aws_cloudwatch_metric_alarm.queue
   to   = aws_cloudwatch_metric_alarm.metric
+}
+
+# The functions' alarms were `aws_cloudwatch_metric_alarm.function` before they joined the
+# others.
+moved {
+  from = aws_cloudwatch_metric_alarm.function["ingest-errors"]
+  to   = aws_cloudwatch_metric_alarm.metric["ingest-errors"]
+}
+moved {
+  from = aws_cloudwatch_metric_alarm.function["ingest-throttles"]
+  to   = aws_cloudwatch_metric_alarm.metric["ingest-throttles"]
+}
+moved {
+  from = aws_cloudwatch_metric_alarm.function["process-errors"]
+  to   = aws_cloudwatch_metric_alarm.metric["process-errors"]
+}
+moved {
+  from = aws_cloudwatch_metric_alarm.function["process-throttles"]
+  to   = aws_cloudwatch_metric_alarm.metric["process-throttles"]
+}
+moved {
+  from = aws_cloudwatch_metric_alarm.function["collect-errors"]
+  to   = aws_cloudwatch_metric_alarm.metric["collect-errors"]
+}
+moved {
+  from = aws_cloudwatch_metric_alarm.function["collect-throttles"]
+  to   = aws_cloudwatch_metric_alarm.metric["collect-throttles"]
+}
+moved {
+  from = aws_cloudwatch_metric_alarm.function["dispatch-errors"]
+  to   = aws_cloudwatch_metric_alarm.metric["dispatch-errors"]
+}
+moved {
+  from = aws_cloudwatch_metric_alarm.function["dispatch-throttles"]
+  to   = aws_cloudwatch_metric_alarm.metric["dispatch-throttles"]
 }

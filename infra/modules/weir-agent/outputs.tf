@@ -92,8 +92,5 @@ output "metrics_namespace" {
 
 output "alarm_arns" {
   description = "ARN of each alarm the module created, by name (empty when `create_alarms` is false)."
-  value = merge(
-    { for alarm in aws_cloudwatch_metric_alarm.function : alarm.alarm_name => alarm.arn },
-    { for alarm in aws_cloudwatch_metric_alarm.metric : alarm.alarm_name => alarm.arn },
-  )
+  value       = { for alarm in aws_cloudwatch_metric_alarm.metric : alarm.alarm_name => alarm.arn }
 }

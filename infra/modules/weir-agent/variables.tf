@@ -477,7 +477,7 @@ variable "collect_schedule" {
 ################################################################################
 
 variable "create_alarms" {
-  description = "Create CloudWatch alarms: function errors and throttles, dead letters in the queues, the ingest queue's backlog age, and (with `metrics = \"emf\"`) dead-lettered events, backlog, undelivered outputs and open circuit breakers."
+  description = "Create CloudWatch alarms: function errors and throttles, dead letters in the queues, the ingest queue's backlog age, and (with `metrics = \"emf\"`) dead-lettered events, backlog, undelivered outputs, open circuit breakers and, with `model_cost_alarm_per_hour`, model cost."
   type        = bool
   default     = true
 }
@@ -524,6 +524,17 @@ variable "undelivered_alarm_outputs" {
   validation {
     condition     = var.undelivered_alarm_outputs >= 0
     error_message = "undelivered_alarm_outputs: zero or more outputs."
+  }
+}
+
+variable "model_cost_alarm_per_hour" {
+  description = "What the agent's model calls may cost in an hour, at the agent's prices (the `ModelCost` metric), before the model-cost alarm fires; null: no such alarm."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.model_cost_alarm_per_hour == null ? true : var.model_cost_alarm_per_hour >= 0
+    error_message = "model_cost_alarm_per_hour: null, or zero or more."
   }
 }
 

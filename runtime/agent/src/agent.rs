@@ -27,6 +27,10 @@ pub struct AgentSettings {
     pub prices: BTreeMap<String, Price>,
     /// What each key may spend on model calls per period; `None`: no limit.
     pub key_budget: Option<Budget>,
+    /// What the agent as a whole, over all its keys and partitions, may spend on model calls
+    /// per period; `None`: no limit (`docs/observability.md`, "Budgets per agent").
+    #[serde(default)]
+    pub agent_budget: Option<Budget>,
     /// How each named long-term memory set behaves; undeclared sets keep everything.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub memory_sets: BTreeMap<String, MemorySetConfig>,
@@ -41,6 +45,7 @@ impl Default for AgentSettings {
             trace: TraceSettings::default(),
             prices: BTreeMap::new(),
             key_budget: None,
+            agent_budget: None,
         }
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 use weir_engine::{
-    Clock, Durable, DurableError, EventContext, LogInput, Rejected, SpanEnd, SpanId, SpanKind, SystemClock, Unavailable,
+    Clock, Durable, DurableError, EventContext, LogInput, Rejected, SpanEnd, SpanId, SpanKind, SpendLimit, SystemClock,
+    Unavailable,
 };
 use weir_models::{ChatModel, EmbeddingModel};
 use weir_models::{ModelError, Price};
@@ -181,6 +182,13 @@ impl WorkflowAgentBuilder {
         self
     }
 
+    /// What the agent as a whole, over all its keys and partitions, may spend on model calls
+    /// per period (`docs/observability.md`, "Budgets per agent").
+    pub fn agent_budget(mut self, budget: Budget) -> Self {
+        self.settings.agent_budget = Some(budget);
+        self
+    }
+
     /// Declares the long-term memory set `name`: its capacity, TTL, summarising and
     /// embedding models (registered names).
     pub fn memory_set(mut self, name: impl Into<String>, config: MemorySetConfig) -> Self {
@@ -248,6 +256,13 @@ impl WorkflowAgent {
     /// The agent's resources.
     pub fn resources(&self) -> &Resources {
         &self.core.resources
+    }
+
+    /// What the tokens of the chat model registered as `name` cost: the agent's price for
+    /// the model its provider names ([`ChatModel::name`]); `None` when it has none.
+    pub fn price(&self, name: &str) -> Option<Price> {
+        let model = self.core.resources.model(name).ok()?;
+        self.core.settings.prices.get(model.name()).copied()
     }
 
     /// Runs the actions subscribed to `event`, with notifications around each.
@@ -375,6 +390,7 @@ impl WorkflowAgent {
         let long_term_expires = stored.as_ref().is_some_and(|s| LongTermMemory::expires(&s.long_term));
         if settings.memory_ttl_ms.is_none()
             && settings.key_budget.is_none()
+            && settings.agent_budget.is_none()
             && !long_term_ttl
             && !long_term_expires
             && !Memory::expires(stored)
@@ -401,6 +417,11 @@ impl weir_engine::Agent for WorkflowAgent {
             tracing::info!(?tended, "batch calls tended");
         }
         Ok(tended.answered)
+    }
+
+    fn spend_limit(&self) -> Option<SpendLimit> {
+        let budget = self.core.settings.agent_budget.as_ref()?;
+        Some(SpendLimit { tokens: budget.tokens, cost: budget.cost, period_ms: budget.period_ms })
     }
 }
 
@@ -480,6 +501,22 @@ impl WorkflowAgent {
                     tracing::debug!(key = %input.key, %reason, "key paused until its budget's period ends");
                     engine.sleep_until(end).await?;
                     spent = Some(budget.spent(spend, end));
+                }
+            }
+        }
+        if let Some((budget, now)) = self.core.settings.agent_budget.as_ref().zip(now_ms)
+            && let Some(reason) = engine.agent_budget(now).await.map_err(|e| {
+                AgentError::from_durable(e, |name, source| {
+                    AgentError::Unavailable(format!("`{name}`: the agent budget's ledger cannot be read: {source}"))
+                })
+            })?
+        {
+            match &budget.on_exhausted {
+                OnExhausted::DeadLetter => return Err(Rejected::new(reason).into()),
+                OnExhausted::Model(cheaper) => run.model_override = Some(cheaper.clone()),
+                OnExhausted::Pause => {
+                    tracing::debug!(key = %input.key, %reason, "key paused until the agent budget's period ends");
+                    engine.sleep_until(budget.period_end(budget.spent(None, now))).await?;
                 }
             }
         }

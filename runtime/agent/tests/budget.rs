@@ -1,7 +1,7 @@
 //! Budgets per key: a key whose budget is spent stops exactly where a run without crashes
 //! stops it, whatever request the invocation died at; its other keys go on; a cheaper
 //! model can take over instead; or the key pauses until the period ends, its later events
-//! queued behind it, and goes on in the new period.
+//! queued behind it, and goes on in the new period. Budgets per agent: see `per_agent`.
 
 use std::sync::Arc;
 
@@ -171,4 +171,178 @@ async fn a_spent_budget_pauses_the_key_until_its_period_ends_across_a_crash() {
     let resumed = paused_outcomes(&storage).await;
     assert_eq!(card(&resumed, "card-1"), 10, "{resumed:?}");
     assert!(resumed.iter().all(|(_, answer)| answer == "smart answer"));
+}
+
+/// Budgets per agent: the partitions, run by overlapping invocations that crash at any
+/// store request, together never spend past the agent's limit by more than the rules allow
+/// (one event per partition, with one event in flight); each partition stops for good once
+/// the ledger is spent; every call is counted once in the partitions' committed spend; and
+/// one partition stops at exactly the event a run without crashes stops at.
+mod per_agent {
+    use std::collections::BTreeMap;
+
+    use weir_engine::format::PartitionDir;
+    use weir_engine::partition_of;
+
+    use super::*;
+
+    /// The name `AgentTest` runs its agent under.
+    const AGENT: &str = "agent-under-test";
+
+    fn agent(tokens: u64) -> Arc<WorkflowAgent> {
+        let budget =
+            Budget { tokens: Some(tokens), cost: None, period_ms: 86_400_000, on_exhausted: OnExhausted::DeadLetter };
+        let agent = WorkflowAgent::builder()
+            .model("smart", Arc::new(FakeModel::answering("smart", |_| Ok(FakeModel::text("smart answer")))))
+            .agent_budget(budget)
+            .clock(ManualClock::new(1_000))
+            .action(Action::new("ask", ask).on::<InputEvent>())
+            .action(Action::new("answer", answer).on::<ChatResponseEvent>())
+            .build()
+            .unwrap();
+        Arc::new(agent)
+    }
+
+    /// One event in flight per partition: the overrun the rules allow is then one event each.
+    fn settings() -> EngineSettings {
+        EngineSettings {
+            max_batch_events: 1,
+            first_batch_events: 1,
+            max_batches_in_flight: 1,
+            journal_flush_window_ms: 1,
+            retry_backoff_ms: 1,
+            ..Default::default()
+        }
+    }
+
+    /// A store whose log has `partitions` partitions and `events` reviews over twelve keys.
+    async fn seeded(partitions: u32, events: usize) -> Storage {
+        let storage = Storage::from_url("memory://").unwrap();
+        let log = EventLog::create(storage.clone(), partitions).await.unwrap();
+        let events: Vec<LogEvent> = (0..events)
+            .map(|i| LogEvent::json(format!("card-{}", i % 12), &json!({"review": format!("review {i}")})))
+            .collect();
+        log.append("reviews", &events).await.unwrap();
+        storage
+    }
+
+    /// Per partition, each event's outcome in log order: `ok` or the dead letter's reason.
+    async fn outcomes(test: &AgentTest, partitions: u32) -> BTreeMap<u32, Vec<String>> {
+        let committed = test.committed().await.unwrap();
+        let mut all: Vec<_> = committed.outputs.iter().map(|o| (o.event, o.key.clone(), "ok".to_string())).collect();
+        all.extend(committed.dead_letters.iter().map(|d| (d.event, d.key.clone(), d.reason.clone())));
+        all.sort();
+        let mut by_partition: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for (_, key, outcome) in all {
+            by_partition.entry(partition_of(&key, partitions)).or_default().push(outcome);
+        }
+        by_partition
+    }
+
+    /// The tokens each partition's head says it spent.
+    async fn committed_spend(storage: &Storage, partitions: u32) -> Vec<u64> {
+        let mut spent = Vec::new();
+        for partition in 0..partitions {
+            let head = PartitionDir::new(storage.clone(), AGENT, partition).unwrap().latest().await.unwrap();
+            spent.push(head.and_then(|m| m.spend).map_or(0, |s| s.spent.tokens));
+        }
+        spent
+    }
+
+    /// Drains with a crash at store request `n` (none if `None`); returns how many requests
+    /// the drain made.
+    async fn crashing_drain(storage: &Storage, limit: u64, n: Option<u64>) -> u64 {
+        let plan = Arc::new(n.map_or_else(FaultPlan::none, |n| FaultPlan::at(n, Fault::Crash)));
+        let faulty = storage.with_store(Arc::new(FaultyStore::new(storage.store().clone(), plan.clone())));
+        let crashing = async {
+            let test = AgentTest::on(faulty, agent(limit), settings()).await?;
+            test.drain().await
+        };
+        tokio::select! {
+            _ = crashing => {}
+            () = plan.wait_crashed() => {}
+        }
+        plan.requests()
+    }
+
+    /// Two invocations drain the same partitions at once, then one more finishes what they left.
+    async fn overlapping_drains(storage: &Storage, limit: u64) -> AgentTest {
+        let (a, b) = (
+            AgentTest::on(storage.clone(), agent(limit), settings()).await.unwrap(),
+            AgentTest::on(storage.clone(), agent(limit), settings()).await.unwrap(),
+        );
+        let (ra, rb) = tokio::join!(a.drain(), b.drain());
+        ra.unwrap();
+        rb.unwrap();
+        let last = AgentTest::on(storage.clone(), agent(limit), settings()).await.unwrap();
+        last.drain().await.unwrap();
+        last
+    }
+
+    /// What the rules say of any run: each event decided once; each partition allowed, then
+    /// stopped for good; the spend committed counts each call once; the total passes the limit
+    /// by at most one event per partition, and stops only when the ledger leaves nothing.
+    fn check_rules(outcomes: &BTreeMap<u32, Vec<String>>, spend: &[u64], limit: u64, events: usize, what: &str) {
+        let partitions = spend.len() as u64;
+        assert_eq!(outcomes.values().map(Vec::len).sum::<usize>(), events, "{what}: each event once: {outcomes:?}");
+        let mut ok = 0;
+        for (partition, outcomes) in outcomes {
+            let allowed = outcomes.iter().take_while(|o| *o == "ok").count();
+            for refused in &outcomes[allowed..] {
+                assert!(
+                    refused.contains(&format!("the agent's budget of {limit} tokens is spent")),
+                    "{what}: {refused}"
+                );
+            }
+            assert_eq!(spend[*partition as usize], allowed as u64 * CALL_TOKENS, "{what}: partition {partition}");
+            ok += allowed as u64;
+        }
+        let spent = ok * CALL_TOKENS;
+        assert!(spent <= limit + partitions * CALL_TOKENS, "{what}: {spent} spent of {limit}: {outcomes:?}");
+        // A partition that stopped found the ledger spent: only the slices the others never
+        // used (under a sixteenth of the limit each) are missing from the total.
+        if ok < events as u64 {
+            assert!(spent + (partitions - 1) * (limit / 16) >= limit, "{what}: stopped early at {spent}: {outcomes:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overlapping_invocations_of_several_partitions_never_spend_past_the_agents_limit() {
+        let (partitions, events, limit) = (3, 24, 150);
+        let storage = seeded(partitions, events).await;
+        let requests = crashing_drain(&storage, limit, None).await;
+        let baseline = overlapping_drains(&storage, limit).await;
+        let baseline = outcomes(&baseline, partitions).await;
+        check_rules(&baseline, &committed_spend(&storage, partitions).await, limit, events, "without a crash");
+        assert!(baseline.values().flatten().any(|o| o != "ok"), "the budget runs out: {baseline:?}");
+
+        for n in 1..=requests {
+            let storage = seeded(partitions, events).await;
+            crashing_drain(&storage, limit, Some(n)).await;
+            let rerun = overlapping_drains(&storage, limit).await;
+            let spend = committed_spend(&storage, partitions).await;
+            check_rules(&outcomes(&rerun, partitions).await, &spend, limit, events, &format!("crash at request {n}"));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_partition_stops_at_the_same_event_whatever_request_crashed() {
+        let (events, limit) = (13, 100);
+        let storage = seeded(1, events).await;
+        let requests = crashing_drain(&storage, limit, None).await;
+        let test = overlapping_drains(&storage, limit).await;
+        let baseline = outcomes(&test, 1).await;
+        // Seven calls fit (the eighth event finds 105 spent), as for a key's budget.
+        let allowed = limit.div_ceil(CALL_TOKENS) as usize;
+        assert_eq!(baseline[&0].iter().filter(|o| *o == "ok").count(), allowed, "{baseline:?}");
+        check_rules(&baseline, &committed_spend(&storage, 1).await, limit, events, "without a crash");
+
+        for n in 1..=requests {
+            let storage = seeded(1, events).await;
+            crashing_drain(&storage, limit, Some(n)).await;
+            let rerun = overlapping_drains(&storage, limit).await;
+            assert_eq!(outcomes(&rerun, 1).await, baseline, "crash at request {n}");
+            assert_eq!(committed_spend(&storage, 1).await, vec![allowed as u64 * CALL_TOKENS], "crash at request {n}");
+        }
+    }
 }

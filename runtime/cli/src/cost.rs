@@ -11,6 +11,7 @@ use weir_models::Price;
 use crate::agents::AgentChoice;
 use crate::committed;
 use crate::error::{CliError, Result};
+use crate::shadow::Shadow;
 use crate::store::Store;
 use crate::table;
 
@@ -32,6 +33,11 @@ pub struct CostArgs {
     /// assumed for invocations that ran outside Lambda (`weir run`).
     #[arg(long)]
     aws_prices: Option<PathBuf>,
+    /// A replay's shadow (`weir replay --shadow`): its cost instead of production's, from
+    /// its own committed events and the usage records of the invocations that ran it, kept
+    /// in its namespace apart from production's.
+    #[arg(long)]
+    shadow: Option<String>,
 }
 
 /// The functions whose records count the events an agent processed (ingest's count the
@@ -59,8 +65,19 @@ pub async fn run(args: CostArgs, store: Store, agent: AgentChoice) -> Result<()>
         None => AwsPrices::default(),
     };
     let log = store.log().await?;
-    let agent = agent.name().await?;
-    let chosen = committed::traces_since(&log, &agent, args.since).await?;
+    let (root, agent, label) = match &args.shadow {
+        Some(name) => {
+            let shadow = Shadow::open(&store, name)?;
+            let agent = shadow.existing_plan().await?.production_agent;
+            let label = format!("{agent} (shadow {name})");
+            (shadow.storage, agent, label)
+        }
+        None => {
+            let agent = agent.name().await?;
+            (log.storage().clone(), agent.clone(), agent)
+        }
+    };
+    let chosen = committed::traces_since_in(&root, log.partitions(), &agent, args.since).await?;
     let mut models: BTreeMap<String, ModelCost> = BTreeMap::new();
     for span in chosen.iter().flat_map(|t| &t.spans).filter(|s| s.kind == SpanKind::Model) {
         let Some(usage) = &span.usage else { continue };
@@ -86,7 +103,7 @@ pub async fn run(args: CostArgs, store: Store, agent: AgentChoice) -> Result<()>
             [name.clone(), m.calls.to_string(), m.input_tokens.to_string(), m.output_tokens.to_string(), cost]
         })
         .collect();
-    let mut text = format!("{agent}: {} events\n", chosen.len());
+    let mut text = format!("{label}: {} events\n", chosen.len());
     if !rows.is_empty() {
         text.push_str(&table::render(["model", "calls", "tokens in", "tokens out", "cost"], &rows, &[1, 2, 3, 4]));
     }
@@ -100,7 +117,7 @@ pub async fn run(args: CostArgs, store: Store, agent: AgentChoice) -> Result<()>
     };
     text.push_str(&per_million);
     let since_ms = args.since.map(|age| SystemClock.now_ms().saturating_sub(age));
-    let usage = read_usage(log.storage(), &agent, since_ms).await?;
+    let usage = read_usage(&root, &agent, since_ms).await?;
     text.push_str("\n\n");
     text.push_str(&infrastructure(&usage, &aws_prices));
     say!("{text}");
@@ -119,7 +136,7 @@ fn infrastructure(usage: &[InvocationUsage], prices: &AwsPrices) -> String {
     for record in usage {
         functions.entry(record.function.as_str()).or_default().push(record);
     }
-    let rows: Vec<[String; 10]> = functions
+    let rows: Vec<[String; 11]> = functions
         .iter()
         .map(|(function, records)| {
             let cost = InfrastructureCost::of(records.iter().copied(), prices);
@@ -135,14 +152,27 @@ fn infrastructure(usage: &[InvocationUsage], prices: &AwsPrices) -> String {
                 r.delete.to_string(),
                 format!("{:.3}", cost.gb_seconds),
                 format!("{:.8}", cost.total()),
+                records.iter().filter(|r| r.cold_start).count().to_string(),
             ]
         })
         .collect();
     let all = InfrastructureCost::of(usage, prices);
     let mut text = String::new();
     if !rows.is_empty() {
-        let header = ["function", "invocations", "events", "PUT", "GET", "HEAD", "LIST", "DELETE", "GB-s", "cost"];
-        text.push_str(&table::render(header, &rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
+        let header = [
+            "function",
+            "invocations",
+            "events",
+            "PUT",
+            "GET",
+            "HEAD",
+            "LIST",
+            "DELETE",
+            "GB-s",
+            "cost",
+            "cold starts",
+        ];
+        text.push_str(&table::render(header, &rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
     }
     text.push_str(&format!(
         "infrastructure cost: {:.8} (S3 requests {:.8}, Lambda time {:.8}, Lambda requests {:.8})",

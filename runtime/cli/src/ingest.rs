@@ -122,14 +122,17 @@ pub async fn run(args: IngestArgs, store: Store) -> Result<()> {
 /// Where a parent process hands down its trace context, as OpenTelemetry's specification of
 /// environment variables as context carriers names it.
 const TRACEPARENT_VARIABLE: &str = "TRACEPARENT";
+/// Its `tracestate`, passed on with it.
+const TRACESTATE_VARIABLE: &str = "TRACESTATE";
 
-/// The trace context of whatever ran this command (`TRACEPARENT`): `weir ingest` keeps it
+/// The trace context of whatever ran this command (`TRACEPARENT`, with `TRACESTATE`): `weir ingest` keeps it
 /// with the events, `weir run` continues it; refused when set but malformed.
 pub(crate) fn caller_trace_parent() -> Result<Option<TraceParent>> {
     match std::env::var(TRACEPARENT_VARIABLE) {
         Ok(value) if !value.trim().is_empty() => {
-            let parent = value.parse().map_err(|e| CliError::Input(format!("{TRACEPARENT_VARIABLE}: {e}")))?;
-            Ok(Some(parent))
+            let parent: TraceParent =
+                value.parse().map_err(|e| CliError::Input(format!("{TRACEPARENT_VARIABLE}: {e}")))?;
+            Ok(Some(parent.with_state(std::env::var(TRACESTATE_VARIABLE).ok().as_deref())))
         }
         _ => Ok(None),
     }
@@ -168,7 +171,7 @@ impl Ingest<'_> {
                 self.max_record_bytes
             ));
         }
-        Ok(event.with_trace_parent(self.trace_parent))
+        Ok(event.with_trace_parent(self.trace_parent.clone()))
     }
 
     /// `--strict`: reads the file once without storing anything, failing at the first

@@ -66,6 +66,7 @@ fn infrastructure_cost_is_the_runs_requests(dir: &TempDir, store: &str) {
     let cells: Vec<&str> = run.split_whitespace().collect();
     let (invocations, puts, gets) = (cells[1], cells[3].parse::<u64>().unwrap(), cells[4].parse::<u64>().unwrap());
     assert_eq!(invocations, "1", "{cost}");
+    assert_eq!(cells[10], "1", "`weir run` is its environment's first invocation: {cost}");
     assert!(gets > 0, "{cost}");
     assert!(cost.contains(&format!("infrastructure cost: {puts}.00000000 (S3 requests {puts}.00000000,")), "{cost}");
 

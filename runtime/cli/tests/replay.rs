@@ -295,6 +295,14 @@ async fn a_replay_fans_out_over_the_process_function_under_the_emulator() {
         (diff["events"].clone(), Value::from(0)),
         "{diff}"
     );
+    // The replay's invocations were metered in the shadow's namespace: `weir cost --shadow`
+    // shows what they processed.
+    let cost = ok(weir(&["cost", "--store", &store, "--shadow", "fanned"]));
+    assert!(cost.lines().next().unwrap().contains(" (shadow fanned): "), "{cost}");
+    let process = cost.lines().find(|l| l.starts_with("process ")).unwrap_or_else(|| panic!("no process row:\n{cost}"));
+    let cells: Vec<&str> = process.split_whitespace().collect();
+    let (invocations, events) = (cells[1].parse::<u64>().unwrap(), cells[2].parse::<u64>().unwrap());
+    assert!(invocations > 0 && events == diff["events"].as_u64().unwrap(), "{cost}");
 
     let pid = child.id().unwrap().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());

@@ -1,6 +1,6 @@
 //! The OpenTelemetry export, received by Arize Phoenix (a receiver nobody here wrote): `weir
 //! run` with the standard `OTEL_*` variables sends each review's spans with the GenAI
-//! attributes under its batch, partition and invocation, or, for the reviews ingested with
+//! attributes under its key, batch, partition and invocation, or, for the reviews ingested with
 //! a producer's `TRACEPARENT`, in the producer's trace; read back from Phoenix's REST API;
 //! no API key is in any of them.
 
@@ -99,11 +99,17 @@ async fn a_runs_spans_arrive_in_phoenix_with_the_genai_attributes() {
     assert_eq!(root["name"], "invoke run");
     let partitions = named(run_spans, "partition ");
     let batches = named(run_spans, "batch ");
+    let keys = named(run_spans, "key ");
     let events = named(run_spans, "event ");
-    assert!(!partitions.is_empty() && !batches.is_empty(), "{run_spans:?}");
+    assert!(!partitions.is_empty() && !batches.is_empty() && !keys.is_empty(), "{run_spans:?}");
     assert_eq!(parents(&partitions), BTreeSet::from([root["context"]["span_id"].as_str().unwrap().to_string()]));
     assert!(parents(&batches).is_subset(&span_ids(&partitions)), "each batch under its partition");
-    assert!(parents(&events).is_subset(&span_ids(&batches)), "each event under its batch");
+    assert!(parents(&keys).is_subset(&span_ids(&batches)), "each key under its batch");
+    assert!(parents(&events).is_subset(&span_ids(&keys)), "each event under its key");
+    for event in &events {
+        let key = keys.iter().find(|k| k["context"]["span_id"] == event["parent_id"]).unwrap();
+        assert_eq!(key["attributes"]["weir.key"], event["attributes"]["weir.key"], "{event}");
+    }
     assert_eq!(events.len(), REVIEWS / 2, "the events ingested without a trace context");
     let committed: i64 = batches.iter().map(|b| b["attributes"]["weir.events"].as_i64().unwrap()).sum();
     assert_eq!(committed, REVIEWS as i64, "the batches hold every event");

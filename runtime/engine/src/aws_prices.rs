@@ -99,7 +99,16 @@ impl InfrastructureCost {
     /// use weir_engine::{AwsPrices, InfrastructureCost, InvocationUsage};
     ///
     /// let requests = RequestCountsSnapshot { put: 1000, get: 1000, ..Default::default() };
-    /// let usage = InvocationUsage { function: "process".into(), started_ms: 0, duration_ms: 2000, memory_mb: Some(512), events: 10, requests };
+    /// let usage = InvocationUsage {
+    ///     function: "process".into(),
+    ///     started_ms: 0,
+    ///     duration_ms: 2000,
+    ///     memory_mb: Some(512),
+    ///     events: 10,
+    ///     requests,
+    ///     cold_start: false,
+    ///     init_ms: None,
+    /// };
     /// let cost = InfrastructureCost::of([&usage], &AwsPrices::default());
     /// assert_eq!(cost.gb_seconds, 1.0);
     /// assert!((cost.s3 - 0.0054).abs() < 1e-12);

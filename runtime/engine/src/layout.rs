@@ -83,6 +83,22 @@ pub(crate) fn partition_dir(agent: &str, partition: u32) -> String {
     format!("{}/p{partition:05}", agent_dir(agent))
 }
 
+/// The agent budget's ledger for one period: a chain of grants (docs/observability.md,
+/// "Budgets per agent").
+pub(crate) fn budget_ledger(agent: &str, period: u64) -> String {
+    format!("{}/budget/{period:020}", agent_dir(agent))
+}
+
+/// Link `seq` of a period's budget ledger.
+pub(crate) fn budget_grant(agent: &str, period: u64, seq: u64) -> String {
+    format!("{}/{seq:020}.json", budget_ledger(agent, period))
+}
+
+/// The number of a budget ledger's link, from its file name.
+pub(crate) fn budget_grant_seq(file_name: &str) -> Option<u64> {
+    file_name.strip_suffix(".json")?.parse().ok()
+}
+
 /// The folder of an agent's usage records: what each invocation of its functions spent.
 pub(crate) fn usage_dir(agent: &str) -> String {
     format!("{}/usage", agent_dir(agent))

@@ -21,6 +21,7 @@
 //!   of its own, with calls answered from production's record (`docs/replay.md`).
 //! - `committed`: what a commit made visible, the only way other crates read it; `gc`:
 //!   collection and retention.
+//! - `budget`: the agent's budget, shared by its partitions through a ledger of grants.
 //! - `clock`: injected time; `error`: the public error and its kind.
 //! - `usage`: what each invocation of an agent's functions spent (requests, time), for
 //!   `weir cost`; `store`: the request-counting store wrapper it meters with;
@@ -29,6 +30,7 @@
 //!   the format's types for tests that check it directly.
 
 mod aws_prices;
+mod budget;
 mod clock;
 mod committed;
 mod engine;
@@ -53,6 +55,7 @@ mod usage;
 mod wait;
 
 pub use aws_prices::{AwsPrices, InfrastructureCost, LambdaPrices, S3Prices};
+pub use budget::{Amount, PartitionSpend, SpendLimit};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use committed::{Commit, CommittedOutputs, CommittedReader};
 pub use engine::{
@@ -77,7 +80,7 @@ pub use state::RunCache;
 pub use storage::Storage;
 pub use submission::{BatchSubmission, BatchSubmissions};
 pub use trace::{EventTrace, ModelUsage, Span, SpanEnd, SpanId, SpanKind, Trace, TraceSink, traces_parquet};
-pub use trace_parent::{InvalidTraceParent, TRACE_PARENT_ATTRIBUTE, TraceParent};
+pub use trace_parent::{InvalidTraceParent, TRACE_PARENT_ATTRIBUTE, TRACE_STATE_ATTRIBUTE, TraceParent};
 pub use usage::{InvocationUsage, MeteredInvocation, UsageMeter, read_usage};
 pub use wait::{NOTICE_FIELD, SIGNAL_FIELD, Signal, WaitError, WaitingKey, Wake};
 

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
+use crate::budget::PartitionSpend;
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::position::Position;
@@ -299,6 +300,10 @@ pub struct Manifest {
     /// (docs/waits.md). Absent when no key waits; carried on by every successor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waits: Option<WaitsRef>,
+    /// What the partition spent in the agent budget's current period (docs/observability.md,
+    /// "Budgets per agent"). Absent when the agent has no budget; carried on by every successor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<PartitionSpend>,
 }
 
 impl Manifest {
@@ -319,6 +324,7 @@ impl Manifest {
             created_at_ms: 0,
             lease_until_ms: None,
             waits: None,
+            spend: None,
         }
     }
 

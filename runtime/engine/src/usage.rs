@@ -8,6 +8,7 @@
 //! dispatch's cursor, a collection's deletes. A record is written once the invocation's
 //! work is done, and counts its own PUT.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
@@ -42,6 +43,14 @@ pub struct InvocationUsage {
     pub events: u64,
     /// The object-store requests it made, by kind, this record's own PUT included.
     pub requests: RequestCountsSnapshot,
+    /// Whether it was the first of its environment (a Lambda cold start, a fresh `weir run`).
+    #[serde(default)]
+    pub cold_start: bool,
+    /// Of a cold start: milliseconds from when the function made its meter, during its
+    /// start-up, to the invocation's start. A lower bound of the start-up: what ran before
+    /// the meter was made is not in it (Lambda's `Init Duration` has the whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_ms: Option<u64>,
 }
 
 /// Counts an agent's functions' requests and keeps a record of each invocation.
@@ -76,6 +85,10 @@ pub struct UsageMeter {
     agent: String,
     /// Draws the records' nonces.
     rng: Arc<Mutex<fastrand::Rng>>,
+    /// When the meter was made: the function's start-up.
+    created: Instant,
+    /// Whether no invocation has started yet in this environment.
+    fresh: Arc<AtomicBool>,
 }
 
 impl UsageMeter {
@@ -92,6 +105,8 @@ impl UsageMeter {
             counts,
             agent: agent.into(),
             rng,
+            created: Instant::now(),
+            fresh: Arc::new(AtomicBool::new(true)),
         })
     }
 
@@ -104,7 +119,10 @@ impl UsageMeter {
     /// one at a time, as on Lambda: one that overlaps another counts the other's requests
     /// too.
     pub fn start(&self, function: &str) -> MeteredInvocation {
+        let cold_start = self.fresh.swap(false, Ordering::SeqCst);
         MeteredInvocation {
+            cold_start,
+            init_ms: cold_start.then(|| self.created.elapsed().as_millis() as u64),
             meter: self.clone(),
             function: function.into(),
             started_ms: SystemClock.now_ms(),
@@ -122,6 +140,8 @@ pub struct MeteredInvocation {
     started_ms: u64,
     started: Instant,
     counts_before: RequestCountsSnapshot,
+    cold_start: bool,
+    init_ms: Option<u64>,
 }
 
 impl MeteredInvocation {
@@ -138,6 +158,8 @@ impl MeteredInvocation {
             memory_mb,
             events,
             requests,
+            cold_start: self.cold_start,
+            init_ms: self.init_ms,
         };
         let nonce = format!("{:016x}", self.meter.rng.lock().expect("rng").u64(..));
         let path = self.meter.plain.path(&layout::usage_record(&self.meter.agent, usage.started_ms, &nonce));
@@ -192,7 +214,9 @@ mod tests {
         meter.storage().get(&meter.storage().path("absent")).await.unwrap();
         let first = first.finish(3, None).await.unwrap();
         assert_eq!((first.requests.get, first.requests.put, first.events), (1, 1, 3));
+        assert!(first.cold_start && first.init_ms.is_some(), "the environment's first: {first:?}");
         let second = meter.start("process").finish(0, Some(512)).await.unwrap();
+        assert!(!second.cold_start && second.init_ms.is_none(), "a warm one: {second:?}");
         assert_eq!(
             second.requests,
             RequestCountsSnapshot { put: 1, ..Default::default() },

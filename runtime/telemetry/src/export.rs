@@ -169,7 +169,7 @@ impl TraceSink for OtlpExport {
         let (batch_data, batch) = self.invocation.lock().expect("invocation").batch(agent, partition, seq, traces);
         let full = {
             let mut pending = self.pending.lock().expect("pending spans");
-            pending.push(batch_data);
+            pending.extend(batch_data);
             pending.extend(traces.iter().flat_map(|trace| event_spans(&commit, trace, Some(&batch))));
             match pending.len() >= SPANS_PER_EXPORT {
                 true => std::mem::take(&mut *pending),

@@ -3,7 +3,7 @@
 //! Span ids are derived, not drawn: each is a hash of the agent, partition, event position
 //! and the span's number, so that an export sent twice names the same spans. An event's
 //! trace is its producer's when the producer's request carried one (the root then continues
-//! the producer's span, and links to its batch), else its batch's (the root is the batch's
+//! the producer's span, and links to its key span), else its key span's (the root is that span's
 //! child), else, without a batch, one of its own, hashed like the span ids.
 
 use std::borrow::Cow;
@@ -13,7 +13,7 @@ use opentelemetry::trace::{Link, SpanContext, SpanKind as OtelKind, Status, Trac
 use opentelemetry::{InstrumentationScope, KeyValue, Value as OtelValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::Value;
-use weir_engine::{EventTrace, Span, SpanKind, TRACE_PARENT_ATTRIBUTE, TraceParent};
+use weir_engine::{EventTrace, Span, SpanKind, TRACE_PARENT_ATTRIBUTE, TRACE_STATE_ATTRIBUTE, TraceParent};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 use crate::invocation::BatchSpan;
@@ -38,8 +38,8 @@ pub(crate) struct Commit<'a> {
     pub(crate) capture_content: bool,
 }
 
-/// The event's spans as OpenTelemetry spans, under `batch` (or linked to it, when the
-/// producer's trace context puts them in the producer's trace).
+/// The event's spans as OpenTelemetry spans, under its key's span in `batch` (or linked to
+/// it, when the producer's trace context puts them in the producer's trace).
 pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace, batch: Option<&BatchSpan>) -> Vec<SpanData> {
     let identity = format!("{}\0{}\0{}", commit.agent, commit.partition, trace.event);
     let span_id = |n: u32| {
@@ -52,12 +52,20 @@ pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace, batch: Option
         .and_then(|root| root.attributes.get(TRACE_PARENT_ATTRIBUTE))
         .and_then(Value::as_str)
         .and_then(|text| text.parse::<TraceParent>().ok());
-    let (trace_id, root_parent, links) = match (producer, batch) {
-        (Some(producer), batch) => {
-            let links = batch.map(|b| Link::with_context(b.context.clone())).into_iter().collect();
+    // The caller's tracestate goes on with its trace, to every span of the event.
+    let state = match &producer {
+        Some(_) => {
+            trace_state(trace.spans.first().and_then(|root| root.attributes.get(TRACE_STATE_ATTRIBUTE)?.as_str()))
+        }
+        None => key_state(batch, &trace.key),
+    };
+    let key = batch.map(|b| b.key(&trace.key));
+    let (trace_id, root_parent, links) = match (&producer, key) {
+        (Some(producer), key) => {
+            let links = key.map(|k| Link::with_context(k.clone())).into_iter().collect();
             (TraceId::from_bytes(producer.trace_id), opentelemetry::trace::SpanId::from_bytes(producer.span_id), links)
         }
-        (None, Some(batch)) => (batch.context.trace_id(), batch.context.span_id(), Vec::new()),
+        (None, Some(key)) => (key.trace_id(), key.span_id(), Vec::new()),
         (None, None) => (
             TraceId::from_bytes(xxh3_128(identity.as_bytes()).to_be_bytes()),
             opentelemetry::trace::SpanId::INVALID,
@@ -81,13 +89,7 @@ pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace, batch: Option
                 ]);
             }
             SpanData {
-                span_context: SpanContext::new(
-                    trace_id,
-                    span_id(span.id.0),
-                    TraceFlags::SAMPLED,
-                    false,
-                    TraceState::default(),
-                ),
+                span_context: SpanContext::new(trace_id, span_id(span.id.0), TraceFlags::SAMPLED, false, state.clone()),
                 parent_span_id: span.parent.map_or(root_parent, |p| span_id(p.0)),
                 parent_span_is_remote: span.parent.is_none() && producer.is_some(),
                 span_kind: match span.kind {
@@ -115,6 +117,18 @@ pub(crate) fn event_spans(commit: &Commit<'_>, trace: &EventTrace, batch: Option
             }
         })
         .collect()
+}
+
+/// A `tracestate` as OpenTelemetry keeps it; empty when there is none, or when the SDK
+/// refuses it.
+pub(crate) fn trace_state(state: Option<&str>) -> TraceState {
+    state.and_then(|s| s.parse().ok()).unwrap_or_default()
+}
+
+/// The tracestate of an event's spans in its batch's trace: its key span's (the
+/// invocation's caller's).
+fn key_state(batch: Option<&BatchSpan>, key: &str) -> TraceState {
+    batch.map(|b| b.key(key).trace_state().clone()).unwrap_or_default()
 }
 
 /// Span names as the GenAI conventions spell them (`{operation} {model or tool}`).
@@ -222,22 +236,26 @@ mod tests {
     }
 
     #[test]
-    fn an_event_sits_under_its_batch_or_in_its_producers_trace_linked_to_the_batch() {
+    fn an_event_sits_under_its_key_or_in_its_producers_trace_linked_to_the_key() {
         let mut invocation = crate::invocation::Invocation::start("run", None);
         let (batch_data, batch) = invocation.batch("review-analysis", 2, 9, &[trace()]);
+        let [batch_data, key_data] = &batch_data[..] else { panic!("the batch and its key: {batch_data:?}") };
+        assert_eq!(key_data.parent_span_id, batch_data.span_context.span_id());
         let spans = event_spans(&commit(false), &trace(), Some(&batch));
-        assert_eq!(spans[0].parent_span_id, batch_data.span_context.span_id());
+        assert_eq!(spans[0].parent_span_id, key_data.span_context.span_id());
         assert!(spans.iter().all(|s| s.span_context.trace_id() == batch_data.span_context.trace_id()));
 
         let producer = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let mut traced = trace();
         traced.spans[0].attributes.insert(TRACE_PARENT_ATTRIBUTE.into(), producer.into());
+        traced.spans[0].attributes.insert(TRACE_STATE_ATTRIBUTE.into(), "rojo=00f067aa0ba902b7".into());
         let spans = event_spans(&commit(false), &traced, Some(&batch));
+        assert!(spans.iter().all(|s| s.span_context.trace_state().get("rojo") == Some("00f067aa0ba902b7")));
         let producer: TraceParent = producer.parse().unwrap();
         assert!(spans.iter().all(|s| s.span_context.trace_id() == TraceId::from_bytes(producer.trace_id)));
         assert_eq!(spans[0].parent_span_id, opentelemetry::trace::SpanId::from_bytes(producer.span_id));
         assert!(spans[0].parent_span_is_remote);
-        assert_eq!(spans[0].links.links[0].span_context, batch_data.span_context);
+        assert_eq!(spans[0].links.links[0].span_context, key_data.span_context);
         assert_eq!(spans[1].parent_span_id, spans[0].span_context.span_id(), "the tree below the root is kept");
     }
 }

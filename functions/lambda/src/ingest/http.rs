@@ -38,9 +38,12 @@ pub(super) async fn ingest(function: &IngestFunction, request: LambdaFunctionUrl
             Err(e) => return answer(400, json!({"error": format!("the body is not valid base64: {e}")})),
         },
     };
+    // Several `tracestate` lines are one list, joined with commas (W3C Trace Context).
+    let state: Vec<&str> = request.headers.get_all("tracestate").iter().filter_map(|v| v.to_str().ok()).collect();
     let parent = request.headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(|v| {
         v.parse::<TraceParent>().inspect_err(|error| tracing::debug!(%error, "traceparent ignored")).ok()
     });
+    let parent = parent.map(|p| p.with_state(Some(&state.join(","))));
     let events = match function.records.parse_body(&body) {
         Ok(events) => with_trace_parent(events, parent),
         Err(refused) => {

@@ -139,14 +139,14 @@ impl IngestFunction {
     /// Appends `events` as the batch `batch_id`, noting the partitions for the trigger and
     /// the events for the metrics.
     async fn append(&self, batch_id: &str, events: &[LogEvent]) -> weir_engine::Result<Vec<Appended>> {
-        let invocation_parent = *self.invocation_parent.lock().expect("not poisoned");
+        let invocation_parent = self.invocation_parent.lock().expect("not poisoned").clone();
         let appended = match invocation_parent {
             Some(parent) if events.iter().any(|e| e.trace_parent.is_none()) => {
                 let events: Vec<LogEvent> = events
                     .iter()
                     .map(|e| match e.trace_parent {
                         Some(_) => e.clone(),
-                        None => e.clone().with_trace_parent(Some(parent)),
+                        None => e.clone().with_trace_parent(Some(parent.clone())),
                     })
                     .collect();
                 self.log.append(batch_id, &events).await?
@@ -242,7 +242,7 @@ const XRAY_TRACE_VARIABLE: &str = "_X_AMZN_TRACE_ID";
 /// `events`, each carrying `parent` when there is one.
 fn with_trace_parent(events: Vec<LogEvent>, parent: Option<TraceParent>) -> Vec<LogEvent> {
     match parent {
-        Some(parent) => events.into_iter().map(|e| e.with_trace_parent(Some(parent))).collect(),
+        Some(parent) => events.into_iter().map(|e| e.with_trace_parent(Some(parent.clone()))).collect(),
         None => events,
     }
 }

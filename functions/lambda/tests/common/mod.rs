@@ -90,6 +90,8 @@ name: scorer
 kind: react
 models:
   default: {provider: openai, options: {model: fake}, base_url: "BASE_URL", api_key_env: FAKE_OPENAI_KEY}
+prices:
+  fake: {input_per_million: 2.0, output_per_million: 8.0}
 prompt:
   - {role: user, content: "Score this review from 1 to 5: {review}"}
 output_schema:

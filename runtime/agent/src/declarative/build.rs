@@ -313,6 +313,9 @@ fn finish(
     if let Some(budget) = &file.key_budget {
         builder = builder.key_budget(budget.clone());
     }
+    if let Some(budget) = &file.agent_budget {
+        builder = builder.agent_budget(budget.clone());
+    }
     builder
 }
 

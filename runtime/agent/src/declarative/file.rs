@@ -69,6 +69,9 @@ pub struct AgentFile {
     /// What each key may spend on model calls per period.
     #[serde(default)]
     pub key_budget: Option<Budget>,
+    /// What the agent as a whole may spend on model calls per period.
+    #[serde(default)]
+    pub agent_budget: Option<Budget>,
 }
 
 /// Which kind of agent a file declares.

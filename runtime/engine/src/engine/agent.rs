@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::Engine;
 use super::context::EventContext;
+use crate::budget::SpendLimit;
 use crate::position::Position;
 
 /// An error an action returns; the engine retries the event, then dead-letters it.
@@ -108,5 +109,12 @@ pub trait Agent: Send + Sync + 'static {
     async fn tend(&self, engine: &Engine) -> Result<u64, ActionError> {
         let _ = engine;
         Ok(0)
+    }
+
+    /// What the agent as a whole may spend on model calls per period, over all its keys and
+    /// partitions; `None` (the default): no limit. The engine keeps the partitions' spend
+    /// and grants; the agent asks [`EventContext::agent_budget`] before an event spends.
+    fn spend_limit(&self) -> Option<SpendLimit> {
+        None
     }
 }

@@ -18,7 +18,7 @@ use crate::journal::{CallId, JournalEntry, Outcome};
 use crate::outputs::{DeadLetter, Output};
 use crate::position::Position;
 use crate::trace::{EventTrace, SpanEnd, Trace};
-use crate::trace_parent::TRACE_PARENT_ATTRIBUTE;
+use crate::trace_parent::{TRACE_PARENT_ATTRIBUTE, TRACE_STATE_ATTRIBUTE};
 use crate::wait::{Awaited, NOTICE_FIELD, Notice, Queued, Signal, Suspension, Wake};
 
 /// The events of one key in a batch, in log order.
@@ -27,7 +27,7 @@ pub(crate) struct KeyEvents {
     pub(crate) key: String,
     pub(crate) events: Vec<(Position, Bytes)>,
     /// The trace context the producer's request carried, of the events that had one.
-    pub(crate) trace_parents: HashMap<Position, String>,
+    pub(crate) trace_parents: HashMap<Position, (String, Option<String>)>,
 }
 
 /// What running a key's events produced.
@@ -89,7 +89,7 @@ pub(crate) fn group_by_key(events: Vec<(Position, crate::log::LogEvent)>) -> Vec
             groups.len() - 1
         });
         if let Some(parent) = event.trace_parent {
-            groups[slot].trace_parents.insert(position, parent);
+            groups[slot].trace_parents.insert(position, (parent, event.trace_state));
         }
         groups[slot].events.push((position, event.payload));
     }
@@ -166,7 +166,7 @@ struct KeyRunner {
     snapshot: KeySnapshot,
     wait_changed: bool,
     /// The producers' trace contexts of this batch's events of the key.
-    trace_parents: HashMap<Position, String>,
+    trace_parents: HashMap<Position, (String, Option<String>)>,
 }
 
 async fn run_key(
@@ -269,7 +269,10 @@ impl KeyRunner {
 
     fn traced(&self, position: Position, trace: Trace, end: SpanEnd) -> EventTrace {
         let end = match self.trace_parents.get(&position) {
-            Some(parent) => end.attribute(TRACE_PARENT_ATTRIBUTE, parent.as_str()),
+            Some((parent, Some(state))) => {
+                end.attribute(TRACE_PARENT_ATTRIBUTE, parent.as_str()).attribute(TRACE_STATE_ATTRIBUTE, state.as_str())
+            }
+            Some((parent, None)) => end.attribute(TRACE_PARENT_ATTRIBUTE, parent.as_str()),
             None => end,
         };
         EventTrace { commit_seq: 0, key: self.outcome.key.clone(), event: position, spans: trace.finish(end) }

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::fence::Fence;
+use crate::budget::BudgetAccount;
 use crate::clock::Clock;
 use crate::journal::{CallId, Journal, JournalEntry, Outcome};
 use crate::manifest::{PartitionDir, Writer};
@@ -48,6 +49,8 @@ pub(crate) struct CallScope {
     pub(crate) gc_grace_ms: u64,
     /// In a shadow run, production's record of the events of the range.
     pub(crate) records: Option<Records>,
+    /// The partition's side of the agent's budget, when the agent has one.
+    pub(crate) budget: Option<Arc<BudgetAccount>>,
 }
 
 /// Production's record of a shadow's range.
@@ -213,6 +216,30 @@ impl EventContext {
     /// (`docs/observability.md`).
     pub fn trace(&self) -> &Trace {
         &self.trace
+    }
+
+    /// Whether the agent's budget ([`Agent::spend_limit`](crate::Agent::spend_limit)) lets
+    /// this event, starting at `now_ms`, spend: `None` if it does, or why not. The answer is
+    /// journaled, so every attempt at the event gets the first attempt's answer; asking
+    /// takes a slice of the budget from its ledger when the partition's grant is spent
+    /// (docs/observability.md, "Budgets per agent"). `None` when the agent has no budget.
+    ///
+    /// ```
+    /// # async fn demo(ctx: &weir_engine::EventContext) -> Result<(), weir_engine::ActionError> {
+    /// if let Some(reason) = ctx.agent_budget(1_000).await? {
+    ///     return Err(weir_engine::Rejected::new(reason).into());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn agent_budget(&self, now_ms: u64) -> Result<Option<String>, DurableError<crate::Error>> {
+        let Some(account) = self.scope.budget.clone() else { return Ok(None) };
+        let admit = account.clone();
+        let branch = self.branch("weir.agent-budget");
+        let answer = branch.durable("agent budget", async move { admit.admit(now_ms).await }).await?;
+        // A replayed answer's event spends in the period it was checked in, too.
+        account.checked(account.limit().period(now_ms));
+        Ok(answer)
     }
 
     /// A branch of this event's handling with calls numbered on their own, so that
@@ -656,6 +683,7 @@ mod tests {
             clock: Arc::new(crate::ManualClock::default()),
             gc_grace_ms: 0,
             records: None,
+            budget: None,
         });
         let ctx = EventContext::new(scope, "product-7".into(), Position::new(42, 7), None);
         // xxh3_128 of the identity: root, agent, partition 3, key, event 42:7, step 0, each

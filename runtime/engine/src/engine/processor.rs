@@ -18,6 +18,7 @@ use super::batch::{Handoff, KeyEvents, KeyOutcome, KeyRun, KeySnapshot, StartSta
 use super::context::{CallScope, Records};
 use super::fence::Fence;
 use super::{ClaimOptions, Shared, Tasks};
+use crate::budget::{Amount, BudgetAccount, PartitionSpend};
 use crate::committed::Commit;
 use crate::error::{Error, Result};
 use crate::journal::{self, CallId, Journal, JournalEntry};
@@ -88,6 +89,8 @@ pub struct PartitionProcessor {
     fence: Arc<Fence>,
     /// What runs beside the caller: batches, their journals' flushes, the head hint.
     tasks: Tasks,
+    /// The partition's side of the agent's budget, when the agent has one.
+    budget: Option<Arc<BudgetAccount>>,
 }
 
 /// A batch whose actions run in a task of their own.
@@ -140,6 +143,9 @@ impl PartitionProcessor {
         }
         tracing::debug!(partition, seq = claim.seq, nonce = %writer.nonce, "claimed partition");
         let batch_limit = shared.settings.first_batch_events.clamp(1, shared.settings.max_batch_events.max(1));
+        let budget = shared.agent.spend_limit().map(|limit| {
+            Arc::new(BudgetAccount::new(limit, shared.storage.clone(), &shared.agent_name, partition, claim.spend))
+        });
         Ok(PartitionProcessor {
             pulled: claim.position,
             fence: Arc::new(Fence::new(dir.clone(), writer.clone(), claim.seq, shared.clock.clone())),
@@ -158,6 +164,7 @@ impl PartitionProcessor {
             batch_limit,
             hint_stale: true,
             tasks: Tasks::default(),
+            budget,
         })
     }
 
@@ -281,6 +288,7 @@ impl PartitionProcessor {
             clock: self.shared.clock.clone(),
             gc_grace_ms: settings.gc_grace_ms,
             records,
+            budget: self.budget.clone(),
         });
         let keys: Vec<String> = groups.iter().map(|g| g.key.clone()).collect();
         let unseen: Vec<String> = keys.iter().filter(|k| !self.handoffs.contains_key(*k)).cloned().collect();
@@ -355,6 +363,10 @@ impl PartitionProcessor {
         manifest.totals.events += event_count as u64;
         manifest.totals.outputs += outputs.len() as u64;
         manifest.totals.dead_letters += dead_letters.len() as u64;
+        if let Some(budget) = &self.budget {
+            let period = budget.commit_period(now);
+            manifest.spend = Some(PartitionSpend::after(self.head.spend, period, Amount::of_traces(&traces)));
+        }
         let mut writes: Vec<(String, Bytes)> = Vec::new();
         if !state_updates.is_empty() {
             let run = state::build_run(&state_updates)?;
@@ -436,6 +448,9 @@ impl PartitionProcessor {
             return Err(fenced);
         }
         self.fence.committed(manifest.seq);
+        if let Some(budget) = &self.budget {
+            budget.committed(manifest.spend);
+        }
         for run in &manifest.runs {
             if let Some((_, bytes)) = writes.iter().find(|(path, _)| *path == run.path) {
                 self.shared.cache.insert_whole(&self.dir, run, bytes.clone());

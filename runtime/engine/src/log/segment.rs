@@ -23,12 +23,14 @@ pub struct LogEvent {
     /// The trace context of the request that brought it, as a W3C `traceparent`
     /// ([`TraceParent`](crate::TraceParent)), so that its spans join the producer's trace.
     pub trace_parent: Option<String>,
+    /// The `tracestate` that came with it, if any ([`TraceParent::state`](crate::TraceParent)).
+    pub trace_state: Option<String>,
 }
 
 impl LogEvent {
     /// An event with these bytes and no trace context.
     pub fn new(key: impl Into<String>, payload: impl Into<Bytes>) -> Self {
-        LogEvent { key: key.into(), payload: payload.into(), trace_parent: None }
+        LogEvent { key: key.into(), payload: payload.into(), trace_parent: None, trace_state: None }
     }
 
     /// An event with a JSON payload.
@@ -38,7 +40,8 @@ impl LogEvent {
 
     /// The same event, carrying the trace context `parent`.
     pub fn with_trace_parent(mut self, parent: Option<crate::TraceParent>) -> Self {
-        self.trace_parent = parent.map(|p| p.to_string());
+        self.trace_parent = parent.as_ref().map(|p| p.to_string());
+        self.trace_state = parent.and_then(|p| p.state);
         self
     }
 }
@@ -53,15 +56,19 @@ pub struct Segment {
 }
 
 const BATCH_ID_KEY: &str = "weir.batch_id";
-/// The optional column of the events' trace contexts.
+/// The optional columns of the events' trace contexts.
 const TRACE_PARENT: &str = "trace_parent";
+const TRACE_STATE: &str = "trace_state";
 
-/// The columns of a segment: `trace_parent` only when some event carries one, so that a
-/// batch without trace context is stored as before it existed.
-fn schema(with_trace_parent: bool) -> Arc<Schema> {
+/// The columns of a segment: `trace_parent` and `trace_state` only when some event carries
+/// one, so that a batch without trace context is stored as before they existed.
+fn schema(with_trace_parent: bool, with_trace_state: bool) -> Arc<Schema> {
     let mut fields = vec![Field::new("key", DataType::Utf8, false), Field::new("payload", DataType::Binary, false)];
     if with_trace_parent {
         fields.push(Field::new(TRACE_PARENT, DataType::Utf8, true));
+    }
+    if with_trace_state {
+        fields.push(Field::new(TRACE_STATE, DataType::Utf8, true));
     }
     Arc::new(Schema::new(fields))
 }
@@ -75,7 +82,11 @@ pub fn encode(batch_id: &str, events: &[LogEvent]) -> Result<Bytes, parquet::err
     if with_trace_parent {
         columns.push(Arc::new(StringArray::from_iter(events.iter().map(|e| e.trace_parent.as_deref()))));
     }
-    let schema = schema(with_trace_parent);
+    let with_trace_state = events.iter().any(|e| e.trace_state.is_some());
+    if with_trace_state {
+        columns.push(Arc::new(StringArray::from_iter(events.iter().map(|e| e.trace_state.as_deref()))));
+    }
+    let schema = schema(with_trace_parent, with_trace_state);
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     let props = WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
@@ -108,14 +119,21 @@ pub fn decode(bytes: Bytes) -> Result<Segment, String> {
             return Err("null key or payload".into());
         }
         // Absent from segments written before it existed, and from batches without context.
-        let trace_parents = match batch.column_by_name(TRACE_PARENT) {
-            Some(column) => Some(column.as_any().downcast_ref::<StringArray>().ok_or("`trace_parent` is not utf8")?),
-            None => None,
+        let optional = |name: &str| match batch.column_by_name(name) {
+            Some(column) => {
+                column.as_any().downcast_ref::<StringArray>().map(Some).ok_or(format!("`{name}` is not utf8"))
+            }
+            None => Ok(None),
+        };
+        let (trace_parents, trace_states) = (optional(TRACE_PARENT)?, optional(TRACE_STATE)?);
+        let value = |column: Option<&StringArray>, i: usize| {
+            column.filter(|column| column.is_valid(i)).map(|column| column.value(i).to_string())
         };
         events.extend(keys.iter().zip(payloads.iter()).enumerate().map(|(i, (k, p))| LogEvent {
             key: k.unwrap_or_default().to_string(),
             payload: Bytes::copy_from_slice(p.unwrap_or_default()),
-            trace_parent: trace_parents.filter(|column| column.is_valid(i)).map(|column| column.value(i).to_string()),
+            trace_parent: value(trace_parents, i),
+            trace_state: value(trace_states, i),
         }));
     }
     Ok(Segment { batch_id, events })
@@ -138,16 +156,23 @@ mod tests {
 
     #[test]
     fn trace_parents_round_trip_and_a_batch_without_them_has_no_such_column() {
-        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().ok();
-        let events = vec![LogEvent::new("a", "{}").with_trace_parent(parent), LogEvent::new("b", "{}")];
+        let parent: Option<crate::TraceParent> = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().ok();
+        let stated = parent.clone().map(|p| p.with_state(Some("rojo=00f067aa0ba902b7")));
+        let events = vec![
+            LogEvent::new("a", "{}").with_trace_parent(parent),
+            LogEvent::new("b", "{}"),
+            LogEvent::new("c", "{}").with_trace_parent(stated),
+        ];
         let segment = decode(encode("batch-1", &events).unwrap()).unwrap();
         assert_eq!(segment.events, events);
+        assert_eq!(segment.events[2].trace_state.as_deref(), Some("rojo=00f067aa0ba902b7"));
+        assert_eq!(segment.events[0].trace_state, None);
         assert_eq!(
             segment.events[0].trace_parent.as_deref(),
             Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
         );
 
-        let plain = encode("batch-2", &events[1..]).unwrap();
+        let plain = encode("batch-2", &events[1..2]).unwrap();
         let columns = ParquetRecordBatchReaderBuilder::try_new(plain.clone()).unwrap().schema().fields().len();
         assert_eq!(columns, 2, "the format of a batch without context is unchanged");
         assert_eq!(decode(plain).unwrap().events[0].trace_parent, None);

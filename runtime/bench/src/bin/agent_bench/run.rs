@@ -208,5 +208,7 @@ fn invocation(
         memory_mb: Some(memory_mb),
         events: events as u64,
         requests,
+        cold_start: false,
+        init_ms: None,
     }
 }
