@@ -151,7 +151,7 @@ data "aws_iam_policy_document" "process" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${local.log_prefix}/*", "${local.agent_prefix}/*"]
+      values   = ["${local.log_prefix}/*", "${local.agent_prefix}/*", "${local.shadows_prefix}/*"]
     }
   }
 
@@ -165,6 +165,13 @@ data "aws_iam_policy_document" "process" {
     sid       = "ReadWriteCommits"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${local.bucket_arn}/${local.agent_prefix}/*"]
+  }
+
+  # A replay fanned out over the function (`weir replay --function`) commits in its shadow.
+  statement {
+    sid       = "ReadWriteShadows"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.bucket_arn}/${local.shadows_prefix}/*"]
   }
 
   statement {

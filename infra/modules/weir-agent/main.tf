@@ -17,4 +17,6 @@ locals {
   agents_prefix   = "${var.store_prefix}/agents"
   agent_prefix    = "${local.agents_prefix}/${var.agent}"
   dispatch_prefix = "${local.agent_prefix}/dispatch"
+  # Replays' namespaces (docs/replay.md), which process writes when a replay fans out over it.
+  shadows_prefix = "${var.store_prefix}/shadows"
 }
