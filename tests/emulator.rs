@@ -465,22 +465,11 @@ fn is_aws_cli_v2(aws: &Path) -> bool {
     [version.stdout, version.stderr].iter().any(|out| out.starts_with(b"aws-cli/2."))
 }
 
-/// Runs `aws lambda invoke` against the emulator; answers its exit code, its standard output
-/// (the invocation's metadata) and the response payload it wrote.
-async fn aws_lambda_invoke(emulator: &Emulator, function: &str, payload: &str) -> (Option<i32>, Value, Value) {
-    let out_dir = TempDir::new();
-    let out_file = out_dir.path().join("out.json");
-    let aws = aws_cli();
-    let mut command = std::process::Command::new(&aws);
-    command.args(["lambda", "invoke", "--endpoint-url", emulator.invoke_url(), "--function-name", function]);
-    // Version 2 reads `--payload` as base64 unless told otherwise; version 1 (PyPI's `awscli`)
-    // takes it raw and knows no such option.
-    if is_aws_cli_v2(&aws) {
-        command.args(["--cli-binary-format", "raw-in-base64-out"]);
-    }
+/// `aws lambda <operation>` against the emulator, isolated from the machine's AWS profile.
+fn aws_lambda(aws: &Path, emulator: &Emulator, operation: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(aws);
     command
-        .args(["--payload", payload])
-        .arg(&out_file)
+        .args(["lambda", operation, "--endpoint-url", emulator.invoke_url()])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -488,6 +477,23 @@ async fn aws_lambda_invoke(emulator: &Emulator, function: &str, payload: &str) -
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_PAGER", "")
         .env_remove("AWS_PROFILE");
+    command
+}
+
+/// Runs `aws lambda invoke` against the emulator; answers its exit code, its standard output
+/// (the invocation's metadata) and the response payload it wrote.
+async fn aws_lambda_invoke(emulator: &Emulator, function: &str, payload: &str) -> (Option<i32>, Value, Value) {
+    let out_dir = TempDir::new();
+    let out_file = out_dir.path().join("out.json");
+    let aws = aws_cli();
+    let mut command = aws_lambda(&aws, emulator, "invoke");
+    command.args(["--function-name", function]);
+    // Version 2 reads `--payload` as base64 unless told otherwise; version 1 (PyPI's `awscli`)
+    // takes it raw and knows no such option.
+    if is_aws_cli_v2(&aws) {
+        command.args(["--cli-binary-format", "raw-in-base64-out"]);
+    }
+    command.args(["--payload", payload]).arg(&out_file);
     let output = within("aws lambda invoke", tokio::task::spawn_blocking(move || command.output())).await.unwrap();
     let output = output.unwrap_or_else(|e| panic!("cannot run the AWS CLI: {e}"));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -548,20 +554,10 @@ async fn function_urls_invoke_with_lambdas_event_and_the_aws_cli_finds_them() {
     assert_eq!(get.status(), 200, "a GET is an event too: {}", get.text().await.unwrap());
 
     let aws = aws_cli();
-    let invoke_url = emulator.invoke_url().to_string();
     // The CLI blocks: run it off the runtime that serves the emulator.
     let config = |function: &str| {
-        let mut command = std::process::Command::new(&aws);
-        command.args(["lambda", "get-function-url-config", "--endpoint-url", &invoke_url]);
-        command
-            .args(["--function-name", function])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_PAGER", "")
-            .env_remove("AWS_PROFILE");
+        let mut command = aws_lambda(&aws, &emulator, "get-function-url-config");
+        command.args(["--function-name", function]);
         async move {
             within("aws lambda get-function-url-config", tokio::task::spawn_blocking(move || command.output()))
                 .await

@@ -140,7 +140,7 @@ data "aws_iam_policy_document" "ingest" {
 data "aws_iam_policy_document" "process" {
   source_policy_documents = concat(
     [data.aws_iam_policy_document.function_base["process"].json],
-    data.aws_iam_policy_document.model_api_key[*].json,
+    [for secret, document in data.aws_iam_policy_document.secret_reader : document.json if secret == "model_api_key"],
   )
 
   statement {
@@ -190,7 +190,7 @@ data "aws_iam_policy_document" "dispatch" {
       data.aws_iam_policy_document.usage_writer.json,
     ],
     [for appender, document in data.aws_iam_policy_document.log_appender : document.json if appender == "dispatch"],
-    data.aws_iam_policy_document.approval_secret[*].json,
+    [for secret, document in data.aws_iam_policy_document.secret_reader : document.json if secret == "approval"],
   )
 
   statement {
@@ -219,7 +219,7 @@ data "aws_iam_policy_document" "approvals" {
     data.aws_iam_policy_document.function_base["approvals"].json,
     data.aws_iam_policy_document.log_appender["approvals"].json,
     data.aws_iam_policy_document.usage_writer.json,
-    data.aws_iam_policy_document.approval_secret[0].json,
+    data.aws_iam_policy_document.secret_reader["approval"].json,
   ]
 
   statement {
