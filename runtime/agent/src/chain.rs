@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 use weir_engine::Rejected;
-use weir_models::{ChatMessage, OutputSchema, Role};
+use weir_models::{ChatMessage, OutputSchema, Role, ToolCall};
 
 use crate::action::{Action, ActionError, Handler};
 use crate::context::Context;
@@ -37,6 +37,18 @@ pub(crate) struct ChainMemory {
     pub(crate) remember: Option<Prompt>,
 }
 
+/// A knowledge base the steps use as context: searched by the input before the first step
+/// (a journaled call of its tool), its passages filled into the prompts as
+/// `{knowledge.<name>}`.
+#[derive(Debug)]
+pub(crate) struct ChainKnowledge {
+    pub(crate) name: String,
+    /// The tool that searches it.
+    pub(crate) tool: String,
+    /// How many passages.
+    pub(crate) top_k: usize,
+}
+
 /// Steps run in order for each input: each step's prompt is filled from the input's fields,
 /// `{input}`, `{key}` and the answers of the steps before it (by step name); the last
 /// step's answer is the output.
@@ -45,6 +57,7 @@ pub(crate) struct Chain {
     steps: Vec<(ChainStep, Option<OutputValidator>)>,
     max_output_retries: u32,
     memories: Vec<ChainMemory>,
+    knowledge: Vec<ChainKnowledge>,
 }
 
 impl Chain {
@@ -52,6 +65,7 @@ impl Chain {
         steps: Vec<ChainStep>,
         max_output_retries: u32,
         memories: Vec<ChainMemory>,
+        knowledge: Vec<ChainKnowledge>,
     ) -> Result<Arc<Self>, AgentError> {
         let steps = steps
             .into_iter()
@@ -60,7 +74,7 @@ impl Chain {
                 Ok((step, validator))
             })
             .collect::<Result<_, AgentError>>()?;
-        Ok(Arc::new(Chain { steps, max_output_retries, memories }))
+        Ok(Arc::new(Chain { steps, max_output_retries, memories, knowledge }))
     }
 
     /// The two actions that run the chain.
@@ -124,6 +138,35 @@ impl Handler for Start {
             }
             if !self.0.memories.is_empty() {
                 values.insert("memories".into(), Value::Object(recalled));
+            }
+            let mut found = Map::new();
+            for knowledge in &self.0.knowledge {
+                let arguments = json!({"query": text, "top_k": knowledge.top_k});
+                let call = ToolCall::new(format!("context-{}", knowledge.tool), &knowledge.tool, arguments);
+                let result = ctx.call_tool(&call).await?;
+                if result.is_error {
+                    let problem = result.content.as_str().map_or_else(|| result.content.to_string(), str::to_string);
+                    return Err(AgentError::Other(format!(
+                        "knowledge base `{}` as context: {problem}",
+                        knowledge.name
+                    ))
+                    .into());
+                }
+                let passages = result.content["passages"].as_array().cloned().unwrap_or_default();
+                let lines: Vec<String> = passages
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "- [{}] {}",
+                            p["document"].as_str().unwrap_or_default(),
+                            p["text"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                found.insert(knowledge.name.clone(), Value::String(lines.join("\n")));
+            }
+            if !self.0.knowledge.is_empty() {
+                values.insert("knowledge".into(), Value::Object(found));
             }
             ctx.send(self.0.request(0, values)?)?;
             Ok(())

@@ -127,7 +127,7 @@ impl ReActAgentBuilder {
             tools: self.tools,
             schema: self.schema,
         };
-        let chain = Chain::new(vec![step], self.max_output_retries, Vec::new())?;
+        let chain = Chain::new(vec![step], self.max_output_retries, Vec::new(), Vec::new())?;
         let [start, answer] = chain.actions();
         self.workflow.action(start).action(answer).build()
     }

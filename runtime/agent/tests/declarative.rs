@@ -223,3 +223,43 @@ async fn a_declared_agent_searches_a_knowledge_base_of_its_store_as_a_tool() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A knowledge base as context: its best passages for the input are in the prompt before the
+/// model answers (a journaled search, made once), with the document to cite; a context of
+/// zero passages is refused at load, naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_agent_gets_a_knowledge_base_as_context() {
+    use weir_search::{AddOptions, DocumentKind, KnowledgeBase, SourceDocument};
+    let dir =
+        std::env::temp_dir().join(format!("weir-declarative-kb-ctx-{}-{}", std::process::id(), fastrand::u64(..)));
+    let store = format!("file://{}", dir.display());
+    let kb = KnowledgeBase::new(weir_engine::Storage::from_url(&store).unwrap(), "product-faq").unwrap();
+    let faq = SourceDocument::new(
+        "faq.md",
+        DocumentKind::Markdown,
+        "# Returns\nKettles may be returned within 30 days.\n\n# Shipping\nOrders ship in two days.",
+    );
+    kb.add(vec![faq], AddOptions::default(), &()).await.unwrap();
+
+    let yaml = format!(
+        "name: support\nkind: workflow\nmodels:\n  default: {{provider: openai, options: {{model: gpt-4o-mini}}}}\n\
+         tools:\n  - knowledge_base: {{name: product-faq, store: \"{store}\", context: 1}}\n\
+         steps:\n  - name: answer\n    prompt: \"Known:\\n{{knowledge.product_faq}}\\nQuestion: {{question}}\"\n"
+    );
+    let model = Arc::new(FakeModel::scripted("fake", [FakeModel::text("Within 30 days.")]));
+    let declared = Loader::new().model("default", model.clone()).load(&file("support.yaml", &yaml)).await.unwrap();
+    let test = AgentTest::new(Arc::new(declared.agent)).await;
+    let run = test.run([("q-1", json!({"question": "Can I return my kettle?"}))]).await.unwrap();
+    assert_eq!(run.outputs(), vec![json!("Within 30 days.")]);
+    let requests = model.requests();
+    assert_eq!(requests.len(), 1, "the search is not the model's to make");
+    let prompt = &requests[0].messages.last().unwrap().content;
+    assert!(prompt.starts_with("Known:\n- [faq.md] ") && prompt.contains("returned within 30 days"), "{prompt}");
+    assert!(!prompt.contains("ship in two days"), "one passage, the best: {prompt}");
+    assert!(requests[0].tools.is_empty(), "a workflow step offers only the tools it names");
+
+    let zero = yaml.replace("context: 1", "context: 0");
+    let error = Loader::new().model("default", model).load(&file("zero.yaml", &zero)).await.unwrap_err().to_string();
+    assert!(error.contains("tools[0].knowledge_base.context") && error.contains("at least 1"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -12,7 +12,7 @@ use weir_tools::mcp::McpClient;
 use weir_tools::{HttpTool, Tool};
 
 use super::file::{AgentFile, AgentKind, KnowledgeBaseRef, ModelDecl, PromptDecl, ToolDecl, line_of};
-use crate::chain::{Chain, ChainMemory, ChainStep};
+use crate::chain::{Chain, ChainKnowledge, ChainMemory, ChainStep};
 use crate::error::AgentError;
 use crate::knowledge_tool::knowledge_base_tool;
 use crate::long_term::MemorySetConfig;
@@ -130,9 +130,23 @@ impl Loader {
         let servers = connect(&file, problems).await?;
         let mut builder = WorkflowAgent::builder();
         let mut allowed = Vec::new();
+        let mut knowledge = Vec::new();
         for (i, decl) in file.tools.iter().enumerate() {
             for binding in tools(decl, i, &servers, self, problems).await? {
-                allowed.push(binding.spec().name.clone());
+                let tool = binding.spec().name.clone();
+                if let Some(reference) = decl.knowledge_base.as_ref().filter(|r| r.context.is_some()) {
+                    let top_k = reference.context.unwrap_or_default();
+                    if top_k == 0 {
+                        let field = format!("tools[{i}].knowledge_base.context");
+                        return Err(problems.at(&field, "context", "give how many passages, at least 1"));
+                    }
+                    knowledge.push(ChainKnowledge {
+                        name: reference.name.replace('-', "_"),
+                        tool: tool.clone(),
+                        top_k,
+                    });
+                }
+                allowed.push(tool);
                 builder = builder.tool_binding(binding);
             }
         }
@@ -198,8 +212,8 @@ impl Loader {
             }
         };
         let (builder, memories) = memory_sets(builder, &file, &models, &|name| self.variable(name), problems)?;
-        let chain =
-            Chain::new(steps, retries, memories).map_err(|e| problems.at("output_schema", "output_schema", e))?;
+        let chain = Chain::new(steps, retries, memories, knowledge)
+            .map_err(|e| problems.at("output_schema", "output_schema", e))?;
         let mut builder = finish(builder, &file, models, servers);
         for action in chain.actions() {
             builder = builder.action(action);

@@ -149,7 +149,8 @@ pub struct ToolDecl {
     pub hide: BTreeMap<String, ArgumentSource>,
 }
 
-/// A knowledge base to search, as a tool (`weir_agent::knowledge_base_tool`).
+/// A knowledge base to search, as a tool (`weir_agent::knowledge_base_tool`), and as context
+/// when `context` is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnowledgeBaseRef {
@@ -166,6 +167,11 @@ pub struct KnowledgeBaseRef {
     /// (a weir knowledge base only).
     #[serde(default)]
     pub embedding: Option<EmbeddingConfig>,
+    /// Also as context: before the first step, the best `context` passages for the input
+    /// are searched (a journaled call of the tool) and filled into the prompts as
+    /// `{knowledge.<name>}`, each as `- [document] text`.
+    #[serde(default)]
+    pub context: Option<usize>,
 }
 
 /// A long-term memory set per key, used as context: before the first step, the memories

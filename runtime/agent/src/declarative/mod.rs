@@ -11,6 +11,7 @@
 //! tools:
 //!   - http: {name: notify, description: Notifies the team., url: "https://hooks.example.com/notify"}
 //!   - knowledge_base: {name: product-faq}   # `search_product_faq`, over `weir kb add product-faq …`
+//!   - knowledge_base: {name: policies, context: 3}   # also `{knowledge.policies}` in the prompts
 //!   - knowledge_base:                       # an AWS S3 Vectors index (feature `s3-vectors`)
 //!       name: manuals
 //!       store: s3vectors://support-vectors
