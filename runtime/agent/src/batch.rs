@@ -84,6 +84,14 @@ pub struct Tended {
     pub running: u64,
 }
 
+/// The requests of `record` whose keys still wait, by call id.
+fn still_waiting(
+    record: &BatchSubmission,
+    waiting: &BTreeMap<String, (String, HeldCall)>,
+) -> BTreeMap<String, ChatRequest> {
+    record.calls.keys().filter_map(|id| Some((id.clone(), waiting.get(id)?.1.request.clone()))).collect()
+}
+
 /// Submits the calls the agent's keys wait on to their providers' batch APIs, and appends the
 /// results of ended provider batches to the log, partition by partition
 /// (docs/batch-calls.md, "Submitting and polling"). A provider that cannot be reached leaves
@@ -113,7 +121,7 @@ pub(crate) async fn tend(engine: &Engine, resources: &Resources, clock: &dyn Clo
         for record in records.iter().filter(|r| r.ended_ms.is_none()) {
             let results = match api(resources, &record.model) {
                 Err(why) => BTreeMap::from_iter(record.calls.keys().map(|id| (id.clone(), Err(why.clone())))),
-                Ok(api) => match api.poll(&record.provider_batch).await {
+                Ok(api) => match api.poll(&record.provider_batch, &still_waiting(record, &waiting)).await {
                     Ok(BatchStatus::Running(status)) => {
                         tracing::debug!(batch = %record.provider_batch, %status, "provider batch still at work");
                         tended.running += 1;

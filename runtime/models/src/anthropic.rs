@@ -1,10 +1,14 @@
 //! Anthropic's Messages API.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::anthropic_batch::AnthropicBatch;
+use crate::batch::BatchApi;
 use crate::chat::{ChatModel, ChatOptions, ChatRequest, ChatResponse, StopReason, Usage};
 use crate::env::{Env, ProviderDefaults};
 use crate::error::ModelError;
@@ -58,8 +62,8 @@ pub struct AnthropicConfig<Options = ChatOptions> {
     /// Timeouts, retries and concurrency.
     #[serde(default)]
     pub http: HttpSettings,
-    /// Answer through Anthropic's Message Batches API (docs/batch-calls.md): not built yet,
-    /// so refused.
+    /// Answer through Anthropic's Message Batches API (docs/batch-calls.md): half the token
+    /// price, results within a day.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub batch: bool,
 }
@@ -94,15 +98,24 @@ impl<Options> AnthropicConfig<Options> {
     /// The endpoint at `path` of this server, sending `key` and the API version; an unset base
     /// URL means api.anthropic.com.
     pub(crate) fn endpoint(&self, path: &str, key: ApiKey) -> Result<Endpoint, ModelError> {
-        let base = self.base_url.as_deref().unwrap_or(ANTHROPIC_DEFAULTS.base_url);
-        let url = endpoint_url(base, path, &Default::default())?;
+        let headers = self.headers(&key)?;
+        Endpoint::new(PROVIDER, self.url(path)?, headers, Some(key), &self.http)
+    }
+
+    /// The URL of `path` on this server; an unset base URL means api.anthropic.com.
+    pub(crate) fn url(&self, path: &str) -> Result<url::Url, ModelError> {
+        endpoint_url(self.base_url.as_deref().unwrap_or(ANTHROPIC_DEFAULTS.base_url), path, &Default::default())
+    }
+
+    /// The headers every request sends: the key and the API version.
+    pub(crate) fn headers(&self, key: &ApiKey) -> Result<HeaderMap, ModelError> {
         let mut headers = HeaderMap::new();
         secret_header(&mut headers, "x-api-key", key.expose())?;
         let version = HeaderValue::from_str(&self.api_version).map_err(|_| {
             ModelError::Config(format!("{PROVIDER} api_version `{}` is not a header", self.api_version))
         })?;
         headers.insert(HeaderName::from_static("anthropic-version"), version);
-        Endpoint::new(PROVIDER, url, headers, Some(key), &self.http)
+        Ok(headers)
     }
 }
 
@@ -132,23 +145,23 @@ impl AnthropicConfig<ChatOptions> {
 pub struct AnthropicChat {
     endpoint: Endpoint,
     options: ChatOptions,
+    batch: Option<Arc<AnthropicBatch>>,
 }
 
 impl AnthropicChat {
     /// A client of `config`'s server with `key`; an unset base URL means api.anthropic.com.
     pub fn new(config: &AnthropicConfig, key: ApiKey) -> Result<Self, ModelError> {
+        let endpoint = config.endpoint("v1/messages", key.clone())?;
+        let mut chat = AnthropicChat { endpoint, options: config.options.clone(), batch: None };
         if config.batch {
-            return Err(ModelError::Config(
-                "batch: true is built for OpenAI only; Anthropic's Message Batches are not yet".into(),
-            ));
+            chat.batch = Some(Arc::new(AnthropicBatch::new(config, key, chat.clone())?));
         }
-        let endpoint = config.endpoint("v1/messages", key)?;
-        Ok(AnthropicChat { endpoint, options: config.options.clone() })
+        Ok(chat)
     }
 
     /// The request body, borrowing the request: the system messages go to `system`, an output
     /// schema becomes a tool the model must call.
-    fn body<'r>(&'r self, request: &'r ChatRequest) -> WithExtra<'r, Body<'r>> {
+    pub(crate) fn body<'r>(&'r self, request: &'r ChatRequest) -> WithExtra<'r, Body<'r>> {
         let options = &self.options;
         let system: Vec<&str> =
             request.messages.iter().filter(|m| m.role == Role::System).map(|m| m.content.as_str()).collect();
@@ -194,11 +207,15 @@ impl ChatModel for AnthropicChat {
     fn stats(&self) -> ModelStats {
         self.endpoint.stats()
     }
+
+    fn batch(&self) -> Option<Arc<dyn BatchApi>> {
+        self.batch.clone().map(|batch| batch as Arc<dyn BatchApi>)
+    }
 }
 
 /// A Messages request body.
 #[derive(Serialize)]
-struct Body<'r> {
+pub(crate) struct Body<'r> {
     model: &'r str,
     max_tokens: u32,
     /// The system messages, joined: the API takes instructions apart from the conversation.
@@ -313,8 +330,9 @@ fn tool_results<'m, 'r>(message: &'m mut WireMessage<'r>) -> Option<&'m mut Vec<
     }
 }
 
+/// A Messages reply.
 #[derive(Debug, Deserialize)]
-struct Message {
+pub(crate) struct Message {
     #[serde(default)]
     model: String,
     content: Vec<Block>,
@@ -354,7 +372,7 @@ struct MessageUsage {
 
 impl AnthropicChat {
     /// The reply in the shared vocabulary; a call of `forced_tool` is the structured answer.
-    fn response(&self, message: Message, forced_tool: Option<&str>) -> Result<ChatResponse, ModelError> {
+    pub(crate) fn response(&self, message: Message, forced_tool: Option<&str>) -> Result<ChatResponse, ModelError> {
         let mut text = String::new();
         let mut tool_calls: Vec<ToolCall> = Vec::new();
         let mut answered = false;

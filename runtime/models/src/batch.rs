@@ -42,8 +42,10 @@ pub trait BatchApi: Debug + Send + Sync + 'static {
     /// Submits `requests` as one provider batch; returns its id.
     async fn submit(&self, requests: &[BatchRequest]) -> Result<String, ModelError>;
 
-    /// Where the batch `id` is, with its results once it has ended.
-    async fn poll(&self, id: &str) -> Result<BatchStatus, ModelError>;
+    /// Where the batch `id` is, with its results once it has ended. `requests` are its
+    /// requests still waiting, by custom id: how to read a reply may depend on its request (a
+    /// structured answer in Anthropic's is the call of the output schema's tool).
+    async fn poll(&self, id: &str, requests: &BTreeMap<String, ChatRequest>) -> Result<BatchStatus, ModelError>;
 }
 
 /// The few requests a batch API makes, over reqwest: a handful per invocation, each worth

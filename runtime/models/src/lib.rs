@@ -32,12 +32,14 @@
 //! `ollama_embeddings`, the same for embeddings;
 //! `local_embeddings` (feature `local-embeddings`), `LocalEmbeddings`: all-MiniLM-L6-v2 run
 //! in-process with candle, no network; `config`, the agent file's model declaration;
-//! `batch`, the [`BatchApi`] of providers' batch APIs, and `openai_batch`, OpenAI's;
+//! `batch`, the [`BatchApi`] of providers' batch APIs, `openai_batch`, OpenAI's, and
+//! `anthropic_batch`, Anthropic's Message Batches;
 //! `http` over `transport`, `retry` (the [`RetryPolicy`] HTTP tools share) and `stats`, the one HTTP layer; `wire`, rules every wire
 //! format follows and the pieces two providers share; `env`, where a provider is by default;
 //! `secret`, keys that never print; `error`, [`ModelError`].
 
 mod anthropic;
+mod anthropic_batch;
 mod batch;
 mod breaker;
 mod chat;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::batch::{BatchApi, BatchHttp, BatchRequest, BatchStatus};
-use crate::chat::ChatResponse;
+use crate::chat::{ChatRequest, ChatResponse};
 use crate::error::ModelError;
 use crate::openai::{Completion, OpenAiChat, OpenAiConfig};
 use crate::secret::ApiKey;
@@ -139,7 +139,7 @@ impl BatchApi for OpenAiBatch {
         Ok(batch.id)
     }
 
-    async fn poll(&self, id: &str) -> Result<BatchStatus, ModelError> {
+    async fn poll(&self, id: &str, _requests: &BTreeMap<String, ChatRequest>) -> Result<BatchStatus, ModelError> {
         let batch: Batch = self.http.json(self.http.client().get(self.url(&format!("batches/{id}"))?)).await?;
         if !ENDED.contains(&batch.status.as_str()) {
             return Ok(BatchStatus::Running(batch.status));

@@ -183,3 +183,84 @@ async fn thinking_and_blocks_of_unrequested_features_beside_the_answer_are_skipp
     assert_eq!(response.message.content, "Hi! My name is Claude.");
     assert!(response.message.tool_calls.is_empty());
 }
+
+/// Message Batches, from its published wire format: the requests go up in one body with
+/// the ordinary Messages body as each `params`; a batch `in_progress` is still running; once
+/// `ended`, its `results_url` is read (with the key and version headers) and each line
+/// matched by `custom_id`: a succeeded message read as a direct reply would be (a structured
+/// answer is the call of the output schema's tool), an errored, a canceled and an expired
+/// request each an error naming why.
+#[tokio::test]
+async fn message_batches_submit_poll_and_read_each_result_by_custom_id() {
+    use std::collections::BTreeMap;
+    use weir_models::{BatchRequest, BatchStatus};
+
+    let created = json!({"id": "msgbatch_01", "type": "message_batch", "processing_status": "in_progress",
+        "request_counts": {"processing": 4, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+        "ended_at": null, "created_at": "2026-12-06T18:00:00Z", "expires_at": "2026-12-07T18:00:00Z",
+        "cancel_initiated_at": null, "results_url": null});
+    let server = FakeServer::start(vec![Reply::json(200, &created), Reply::json(200, &created)]).await;
+    let model = client(&server, |config| config.batch = true);
+    let batch = model.batch().expect("batch: true gives the model a batch API");
+    let structured = full_request();
+    let mut plain = full_request();
+    plain.output_schema = None;
+    let requests = vec![
+        BatchRequest { custom_id: "a".repeat(32), request: structured.clone() },
+        BatchRequest { custom_id: "b".repeat(32), request: plain.clone() },
+    ];
+    assert_eq!(batch.submit(&requests).await.unwrap(), "msgbatch_01");
+    let waiting: BTreeMap<String, weir_models::ChatRequest> =
+        requests.iter().map(|r| (r.custom_id.clone(), r.request.clone())).collect();
+    assert_eq!(batch.poll("msgbatch_01", &waiting).await.unwrap(), BatchStatus::Running("in_progress".into()));
+
+    let sent = server.requests();
+    assert_eq!((sent[0].method.as_str(), sent[0].path.as_str()), ("POST", "/v1/messages/batches"));
+    assert_eq!(sent[0].header("x-api-key"), Some(KEY));
+    assert_eq!(sent[0].header("anthropic-version"), Some("2023-06-01"));
+    let items = sent[0].body["requests"].as_array().unwrap();
+    assert_eq!(items[0]["custom_id"], "a".repeat(32));
+    assert_eq!(items[0]["params"]["tool_choice"], json!({"type": "tool", "name": "summary"}), "the ordinary body");
+    assert_eq!(items[1]["params"]["messages"].as_array().unwrap().len(), 4);
+    assert_eq!((sent[1].method.as_str(), sent[1].path.as_str()), ("GET", "/v1/messages/batches/msgbatch_01"));
+
+    // Ended: the results, one line per request, in no particular order, at an absolute URL.
+    let message = |content: Value| {
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": content, "stop_reason": "tool_use", "usage": {"input_tokens": 30, "output_tokens": 9}})
+    };
+    let lines = [
+        json!({"custom_id": "b".repeat(32), "result": {"type": "succeeded", "message": message(json!([
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Oslo"}}]))}}),
+        json!({"custom_id": "a".repeat(32), "result": {"type": "succeeded", "message": message(json!([
+            {"type": "tool_use", "id": "toolu_2", "name": "summary", "input": {"text": "Mild."}}]))}}),
+        json!({"custom_id": "c".repeat(32), "result": {"type": "errored", "error": {"type": "error",
+            "error": {"type": "invalid_request_error", "message": "max_tokens: too large"}}}}),
+        json!({"custom_id": "d".repeat(32), "result": {"type": "canceled"}}),
+        json!({"custom_id": "e".repeat(32), "result": {"type": "expired"}}),
+    ];
+    let jsonl: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    let results_server = FakeServer::start(vec![Reply::raw(200, &jsonl)]).await;
+    let mut ended = created.clone();
+    ended["processing_status"] = json!("ended");
+    ended["results_url"] = json!(format!("{}/v1/messages/batches/msgbatch_01/results", results_server.url));
+    let batch_server = FakeServer::start(vec![Reply::json(200, &ended)]).await;
+    let model = client(&batch_server, |config| config.batch = true);
+    let polled = model.batch().unwrap().poll("msgbatch_01", &waiting).await.unwrap();
+    let BatchStatus::Ended { status, results } = polled else { panic!("ended: {polled:?}") };
+    assert_eq!(status, "ended");
+    let read = results_server.only_request();
+    assert_eq!((read.path.as_str(), read.header("x-api-key")), ("/v1/messages/batches/msgbatch_01/results", Some(KEY)));
+
+    let plain_reply = results[&"b".repeat(32)].as_ref().unwrap();
+    assert_eq!(plain_reply.message.tool_calls[0].name, "get_weather", "a tool call, as a direct reply has it");
+    assert_eq!(plain_reply.stop_reason, StopReason::ToolUse);
+    let structured_reply = results[&"a".repeat(32)].as_ref().unwrap();
+    assert!(structured_reply.message.tool_calls.is_empty(), "the schema's call is the answer");
+    assert_eq!(serde_json::from_str::<Value>(&structured_reply.message.content).unwrap(), json!({"text": "Mild."}));
+    assert_eq!(structured_reply.usage, Usage { input_tokens: 30, output_tokens: 9 });
+    assert_journals(structured_reply);
+    let error = |id: char| results[&id.to_string().repeat(32)].clone().unwrap_err();
+    assert_eq!(error('c'), "invalid_request_error: max_tokens: too large");
+    assert!(error('d').contains("canceled") && error('e').contains("expired"), "{} / {}", error('d'), error('e'));
+}
