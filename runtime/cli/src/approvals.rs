@@ -82,12 +82,6 @@ impl Pending {
     }
 }
 
-/// Every call of `agent` waiting for approval in the store's log.
-pub(crate) async fn pending_requests(store: &Store, agent: &str) -> Result<Vec<Pending>> {
-    let log = store.log().await?;
-    pending(store, agent, log.partitions()).await
-}
-
 /// Runs `weir approvals`.
 pub async fn run(args: ApprovalsArgs, store: Store, agent: AgentChoice) -> Result<()> {
     let log = store.log().await?;
@@ -119,7 +113,7 @@ pub async fn run(args: ApprovalsArgs, store: Store, agent: AgentChoice) -> Resul
 }
 
 /// Every call of `agent` waiting for approval, partition by partition.
-async fn pending(store: &Store, agent: &str, partitions: u32) -> Result<Vec<Pending>> {
+pub(crate) async fn pending(store: &Store, agent: &str, partitions: u32) -> Result<Vec<Pending>> {
     let mut pending = Vec::new();
     for partition in 0..partitions {
         let reader = CommittedReader::new(store.storage.clone(), agent, partition)?;

@@ -111,8 +111,17 @@ const APPROVALS_POLL: Duration = Duration::from_secs(2);
 /// Prints each approval request once as it comes: what waits, and its approve and deny links.
 async fn watch_approvals(store: Store, agent: String, links: ApprovalLinks) {
     let mut shown = std::collections::HashSet::new();
+    // The log's partitions never change: learned once ingest has created the log.
+    let mut partitions = None;
     loop {
-        match approvals::pending_requests(&store, &agent).await {
+        if partitions.is_none() {
+            partitions = store.log().await.ok().map(|log| log.partitions());
+        }
+        let Some(partitions) = partitions else {
+            tokio::time::sleep(APPROVALS_POLL).await;
+            continue;
+        };
+        match approvals::pending(&store, &agent, partitions).await {
             Ok(pending) => {
                 for request in pending.iter().filter(|request| shown.insert(request.id().to_string())) {
                     let (approve, deny) = request.links(&links, &agent);
